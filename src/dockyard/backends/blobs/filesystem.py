@@ -1,0 +1,122 @@
+"""Blobs as files under one directory: write to uploads/, fsync, then rename into blobs/."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from pathlib import Path
+
+from dockyard.backends.blobs import paths
+
+CHUNK = 1024 * 1024
+
+
+class FileUploadWriter:
+    def __init__(self, path: Path, offset: int) -> None:
+        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+        # Bytes past the acknowledged offset come from a write that was never acknowledged.
+        os.ftruncate(fd, offset)
+        os.lseek(fd, offset, os.SEEK_SET)
+        self._fd, self._start, self._size = fd, offset, offset
+
+    def write(self, data: bytes) -> None:
+        view = memoryview(data)
+        while view:
+            written = os.write(self._fd, view)
+            view = view[written:]
+        self._size += len(data)
+
+    def close(self) -> int:
+        try:
+            os.fsync(self._fd)
+        finally:
+            os.close(self._fd)
+        return self._size
+
+    def abort(self) -> None:
+        try:
+            os.ftruncate(self._fd, self._start)
+        finally:
+            os.close(self._fd)
+
+
+class FilesystemBlobStore:
+    reads_are_local = True
+
+    def __init__(self, root: str | Path) -> None:
+        self.root = Path(root)
+
+    def probe(self) -> None:
+        for sub in ("blobs", "uploads"):
+            (self.root / sub).mkdir(parents=True, exist_ok=True)
+        if not os.access(self.root, os.W_OK):
+            raise RuntimeError(f"blob directory {self.root} is not writable")
+
+    def stat(self, digest: str) -> int | None:
+        try:
+            return paths.blob_path(self.root, digest).stat().st_size
+        except FileNotFoundError:
+            return None
+
+    def read(self, digest: str, offset: int = 0, length: int | None = None) -> Iterator[bytes]:
+        handle = open(paths.blob_path(self.root, digest), "rb")  # noqa: SIM115 - closed below
+        return _read_range(handle, offset, length)
+
+    def redirect_url(self, digest: str) -> str | None:
+        return None
+
+    def delete(self, digest: str) -> None:
+        paths.blob_path(self.root, digest).unlink(missing_ok=True)
+
+    def list(self) -> Iterator[str]:
+        base = paths.blobs_root(self.root)
+        for path in sorted(base.glob("*/*/*")):
+            yield f"{path.parent.parent.name}:{path.name}"
+
+    def start_upload(self, upload_id: str) -> None:
+        path = paths.upload_path(self.root, upload_id)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.touch()
+
+    def open_upload(self, upload_id: str, offset: int) -> FileUploadWriter:
+        return FileUploadWriter(paths.upload_path(self.root, upload_id), offset)
+
+    def read_upload(self, upload_id: str, size: int) -> Iterator[bytes]:
+        handle = open(paths.upload_path(self.root, upload_id), "rb")  # noqa: SIM115
+        return _read_range(handle, 0, size)
+
+    def publish_upload(self, upload_id: str, digest: str, size: int) -> None:
+        source = paths.upload_path(self.root, upload_id)
+        target = paths.blob_path(self.root, digest)
+        if target.exists():
+            source.unlink(missing_ok=True)
+            return
+        target.parent.mkdir(parents=True, exist_ok=True)
+        os.truncate(source, size)
+        os.replace(source, target)
+        _fsync_dir(target.parent)
+
+    def abort_upload(self, upload_id: str) -> None:
+        paths.upload_path(self.root, upload_id).unlink(missing_ok=True)
+
+
+def _read_range(handle, offset: int, length: int | None) -> Iterator[bytes]:
+    with handle:
+        handle.seek(offset)
+        remaining = length
+        while remaining is None or remaining > 0:
+            chunk = handle.read(CHUNK if remaining is None else min(CHUNK, remaining))
+            if not chunk:
+                return
+            if remaining is not None:
+                remaining -= len(chunk)
+            yield chunk
+
+
+def _fsync_dir(path: Path) -> None:
+    # The rename is durable only once the directory entry is on disk.
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)

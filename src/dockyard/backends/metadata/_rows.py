@@ -1,0 +1,90 @@
+"""Mapping between table rows and the domain records of dockyard.domain.models."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from typing import Any
+
+import sqlalchemy as sa
+
+from dockyard.backends.metadata.schema import images, repositories
+from dockyard.domain.models import Image, NewImage, Repository, Upload
+
+DEFAULT_ENCRYPTION = {"encryptionType": "AES256"}
+
+# Every image column but the manifest, which can be megabytes and is loaded only on request.
+_IMAGE_COLUMNS = [c for c in images.c if c.name != "manifest"]
+
+
+def image_columns(with_manifest: bool) -> list[sa.ColumnElement[Any]]:
+    return [*_IMAGE_COLUMNS, images.c.manifest] if with_manifest else list(_IMAGE_COLUMNS)
+
+
+def new_repository_row(account_id: str, name: str, now: float) -> dict[str, Any]:
+    return {
+        "account_id": account_id,
+        "name": name,
+        "created_at": now,
+        "tag_mutability": "MUTABLE",
+        "mutability_exclusions": "[]",
+        "scan_on_push": False,
+        "encryption": json.dumps(DEFAULT_ENCRYPTION),
+    }
+
+
+def to_repository(row: Mapping[str, Any]) -> Repository:
+    return Repository(
+        id=row["id"],
+        account_id=row["account_id"],
+        name=row["name"],
+        created_at=row["created_at"],
+        tag_mutability=row["tag_mutability"],
+        mutability_exclusions=tuple(json.loads(row["mutability_exclusions"])),
+        scan_on_push=bool(row["scan_on_push"]),
+        encryption=json.loads(row["encryption"]),
+    )
+
+
+REPOSITORY_COLUMNS = [c for c in repositories.c if c.name != "policy"]
+
+
+def new_image_row(repo_id: int, image: NewImage, now: float) -> dict[str, Any]:
+    return {
+        "repo_id": repo_id,
+        "digest": image.digest,
+        "manifest": image.manifest,
+        "media_type": image.media_type,
+        "artifact_media_type": image.artifact_media_type,
+        "size_bytes": image.size_bytes,
+        "pushed_at": now,
+        "subject_digest": image.subject_digest,
+        "status": "ACTIVE",
+    }
+
+
+def to_image(row: Mapping[str, Any], tags: tuple[str, ...]) -> Image:
+    manifest = row.get("manifest")
+    return Image(
+        id=row["id"],
+        repo_id=row["repo_id"],
+        digest=row["digest"],
+        media_type=row["media_type"],
+        artifact_media_type=row["artifact_media_type"],
+        size_bytes=row["size_bytes"],
+        pushed_at=row["pushed_at"],
+        last_pulled_at=row["last_pulled_at"],
+        subject_digest=row["subject_digest"],
+        status=row["status"],
+        archived_at=row["archived_at"],
+        activated_at=row["activated_at"],
+        # Some drivers hand back memoryview for binary columns.
+        manifest=None if manifest is None else bytes(manifest),
+        tags=tags,
+    )
+
+
+def to_upload(row: Mapping[str, Any]) -> Upload:
+    return Upload(
+        id=row["id"], repo_id=row["repo_id"], size=row["size"], created_at=row["created_at"]
+    )

@@ -1,0 +1,111 @@
+"""Everything that differs between SQLite and PostgreSQL, kept in one place.
+
+The rest of the metadata backend is dialect-neutral SQLAlchemy Core. What lives here:
+
+- engine set-up: SQLite pragmas (WAL, synchronous=FULL, busy_timeout) and transaction control;
+- `BinaryString`, a string column that sorts by code point (like Python's `sorted()`) everywhere;
+- `insert_ignore`, the INSERT ... ON CONFLICT DO NOTHING spelling of each engine.
+
+SQLite transactions: pysqlite's own BEGIN handling is switched off and we emit BEGIN ourselves.
+Connections taken from `write_engine(engine)` start with BEGIN IMMEDIATE, so a writer takes the
+write lock up front and waits on busy_timeout for its turn. A deferred BEGIN that later tries to
+write can fail at once with "database is locked" (SQLite cannot wait when upgrading a read snapshot
+that another writer has since changed). Reads use a plain BEGIN and, in WAL mode, never block
+writers nor are blocked by them.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy import event
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.engine import Connection, Dialect, Engine, make_url
+from sqlalchemy.sql.dml import Insert
+from sqlalchemy.types import TypeEngine
+
+#: Execution option that marks a connection as a writer (BEGIN IMMEDIATE on SQLite).
+WRITE_OPTION = "dockyard_write"
+
+BUSY_TIMEOUT_SECONDS = 30.0
+
+_SQLITE_PRAGMAS = (
+    # busy_timeout first: the journal_mode switch itself may have to wait for a lock.
+    f"PRAGMA busy_timeout = {int(BUSY_TIMEOUT_SECONDS * 1000)}",
+    "PRAGMA journal_mode = WAL",
+    "PRAGMA synchronous = FULL",
+    # Enforced so SQLite catches the ordering mistakes PostgreSQL would reject.
+    "PRAGMA foreign_keys = ON",
+)
+
+
+class BinaryString(sa.types.TypeDecorator[str]):
+    """A string compared and sorted by code point, matching Python's `sorted()` on every engine.
+
+    SQLite's default BINARY collation already compares UTF-8 bytes, which orders like code points;
+    PostgreSQL needs the "C" collation, or a locale would sort 'a-b' after 'ab'.
+    """
+
+    impl = sa.String
+    cache_ok = True
+
+    def load_dialect_impl(self, dialect: Dialect) -> TypeEngine[Any]:
+        if dialect.name == "postgresql":
+            return dialect.type_descriptor(sa.String(self.impl.length, collation="C"))
+        return dialect.type_descriptor(self.impl)
+
+
+#: Surrogate keys: 64-bit on PostgreSQL; SQLite only autoincrements INTEGER PRIMARY KEY (its rowid).
+Id = sa.BigInteger().with_variant(sa.Integer(), "sqlite")
+
+
+def create_engine(url: str) -> Engine:
+    """An engine for `url`, configured for safe concurrent use from many threads."""
+    parsed = make_url(url)
+    if parsed.get_backend_name() == "sqlite":
+        return _sqlite_engine(url, parsed.database)
+    if parsed.get_backend_name() == "postgresql":
+        return sa.create_engine(url, pool_pre_ping=True)
+    raise ValueError(f"unsupported metadata database {url!r}: use sqlite:///PATH or postgresql://")
+
+
+def write_engine(engine: Engine) -> Engine:
+    """The same engine and pool, with connections that begin write transactions."""
+    return engine.execution_options(**{WRITE_OPTION: True})
+
+
+def insert_ignore(conn: Connection, table: sa.Table, key: list[str]) -> Insert:
+    """INSERT that silently skips a row whose `key` columns already exist."""
+    module = postgresql if conn.dialect.name == "postgresql" else sqlite
+    return module.insert(table).on_conflict_do_nothing(index_elements=key)
+
+
+def _sqlite_engine(url: str, database: str | None) -> Engine:
+    if not database or database == ":memory:" or "mode=memory" in url:
+        # Each pooled connection would get its own private database: refuse rather than lose data.
+        raise ValueError(f"in-memory SQLite is not supported ({url!r}): use sqlite:///PATH")
+    engine = sa.create_engine(
+        url,
+        connect_args={"check_same_thread": False, "timeout": BUSY_TIMEOUT_SECONDS},
+        # Server threads each hold a connection briefly; SQLite connections are cheap.
+        pool_size=8,
+        max_overflow=32,
+    )
+    event.listen(engine, "connect", _sqlite_connect)
+    event.listen(engine, "begin", _sqlite_begin)
+    return engine
+
+
+def _sqlite_connect(dbapi_connection: Any, _record: Any) -> None:
+    # isolation_level None stops pysqlite from issuing BEGIN/COMMIT on its own (see docstring).
+    dbapi_connection.isolation_level = None
+    cursor = dbapi_connection.cursor()
+    for pragma in _SQLITE_PRAGMAS:
+        cursor.execute(pragma)
+    cursor.close()
+
+
+def _sqlite_begin(conn: Connection) -> None:
+    immediate = conn.get_execution_options().get(WRITE_OPTION, False)
+    conn.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")

@@ -1,0 +1,118 @@
+"""The metadata tables, for SQLite and PostgreSQL alike.
+
+    repositories ─┬─< repo_blobs >── blobs        (blobs are global and deduplicated)
+                  ├─< images ─┬─< image_refs      (child manifests and blobs an image lists)
+                  │           └─< tags            (tags.repo_id repeats images.repo_id)
+                  └─< uploads
+
+Deleting a repository deletes its rows explicitly, child tables first (see sql.py); nothing relies
+on ON DELETE CASCADE, which SQLite only honours when foreign keys are switched on.
+
+Indexes serve the hot paths: DescribeImages pages are one range scan of
+(repo_id, pushed_at, id); referrers look up (repo_id, subject_digest); "who references this
+digest" (garbage collection, ImageReferencedByManifestList) looks up image_refs.digest.
+"""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+
+from dockyard.backends.metadata.dialects import BinaryString, Id
+
+# Stable constraint names, so migrations can refer to them on every engine.
+metadata = sa.MetaData(
+    naming_convention={
+        "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+        "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+        "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+        "pk": "pk_%(table_name)s",
+    }
+)
+
+DIGEST = 200  # "sha512:" plus 128 hex digits fits with room to spare
+NAME = 256
+
+repositories = sa.Table(
+    "repositories",
+    metadata,
+    sa.Column("id", Id, primary_key=True, autoincrement=True),
+    sa.Column("account_id", sa.String(12), nullable=False),
+    sa.Column("name", BinaryString(NAME), nullable=False),
+    sa.Column("created_at", sa.Double, nullable=False),
+    sa.Column("tag_mutability", sa.String(32), nullable=False, server_default="MUTABLE"),
+    sa.Column("mutability_exclusions", sa.Text, nullable=False, server_default="[]"),  # JSON
+    sa.Column("scan_on_push", sa.Boolean, nullable=False, server_default=sa.false()),
+    sa.Column("encryption", sa.Text, nullable=False),  # JSON
+    sa.Column("policy", sa.Text, nullable=True),
+    sa.UniqueConstraint("account_id", "name"),
+)
+
+blobs = sa.Table(
+    "blobs",
+    metadata,
+    sa.Column("digest", sa.String(DIGEST), primary_key=True),
+    sa.Column("size", sa.BigInteger, nullable=False),
+    sa.Column("created_at", sa.Double, nullable=False),
+)
+
+repo_blobs = sa.Table(
+    "repo_blobs",
+    metadata,
+    sa.Column("repo_id", Id, sa.ForeignKey("repositories.id"), primary_key=True),
+    sa.Column("digest", sa.String(DIGEST), sa.ForeignKey("blobs.digest"), primary_key=True),
+    # Garbage collection asks "is this blob linked anywhere?".
+    sa.Index(None, "digest"),
+)
+
+images = sa.Table(
+    "images",
+    metadata,
+    sa.Column("id", Id, primary_key=True, autoincrement=True),
+    sa.Column("repo_id", Id, sa.ForeignKey("repositories.id"), nullable=False),
+    sa.Column("digest", sa.String(DIGEST), nullable=False),
+    sa.Column("manifest", sa.LargeBinary, nullable=False),
+    sa.Column("media_type", sa.String(NAME), nullable=False),
+    sa.Column("artifact_media_type", sa.String(NAME), nullable=True),
+    sa.Column("size_bytes", sa.BigInteger, nullable=False),
+    sa.Column("pushed_at", sa.Double, nullable=False),
+    sa.Column("last_pulled_at", sa.Double, nullable=True),
+    sa.Column("subject_digest", sa.String(DIGEST), nullable=True),
+    sa.Column("status", sa.String(32), nullable=False, server_default="ACTIVE"),
+    sa.Column("archived_at", sa.Double, nullable=True),
+    sa.Column("activated_at", sa.Double, nullable=True),
+    sa.UniqueConstraint("repo_id", "digest"),
+    sa.Index(None, "repo_id", "pushed_at", "id"),
+    sa.Index(None, "repo_id", "subject_digest"),
+)
+
+tags = sa.Table(
+    "tags",
+    metadata,
+    sa.Column("repo_id", Id, sa.ForeignKey("repositories.id"), primary_key=True),
+    sa.Column("name", BinaryString(NAME), primary_key=True),
+    sa.Column("image_id", Id, sa.ForeignKey("images.id"), nullable=False),
+    sa.Column("updated_at", sa.Double, nullable=False),
+    sa.Index(None, "image_id"),
+)
+
+# kind is 'manifest' for an index's children and 'blob' for config and layers.
+image_refs = sa.Table(
+    "image_refs",
+    metadata,
+    sa.Column("image_id", Id, sa.ForeignKey("images.id"), primary_key=True),
+    sa.Column("digest", sa.String(DIGEST), primary_key=True),
+    sa.Column("kind", sa.String(16), primary_key=True),
+    sa.Index(None, "digest"),
+)
+
+uploads = sa.Table(
+    "uploads",
+    metadata,
+    sa.Column("id", sa.String(128), primary_key=True),
+    sa.Column("repo_id", Id, sa.ForeignKey("repositories.id"), nullable=False),
+    sa.Column("size", sa.BigInteger, nullable=False),
+    sa.Column("created_at", sa.Double, nullable=False),
+)
+
+REF_MANIFEST = "manifest"
+REF_BLOB = "blob"

@@ -1,0 +1,227 @@
+"""SqlMetadataStore: the MetadataStore port on SQLite or PostgreSQL through SQLAlchemy Core.
+
+Every public method is one transaction: `_read()` for queries, `_write()` for changes. On SQLite
+a write transaction begins IMMEDIATE (see dialects.py), so writers queue on busy_timeout instead of
+failing, and readers in WAL mode never wait for them. The multi-step image queries live in
+_images.py; row mapping in _rows.py; the tables in schema.py.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection
+
+from dockyard.backends.metadata import _images, _rows, dialects
+from dockyard.backends.metadata.schema import (
+    blobs,
+    image_refs,
+    images,
+    metadata,
+    repo_blobs,
+    repositories,
+    tags,
+    uploads,
+)
+from dockyard.domain.errors import RepositoryAlreadyExists
+from dockyard.domain.models import Image, NewImage, Repository, SavedImage, Upload
+
+
+class SqlMetadataStore:
+    """Metadata in SQL; `url` is a SQLAlchemy URL (sqlite:///PATH or postgresql://...)."""
+
+    def __init__(self, url: str, create: bool = True) -> None:
+        self.engine = dialects.create_engine(url)
+        self._writer = dialects.write_engine(self.engine)
+        if create:
+            # Through the writer: DDL must not start as a read and then upgrade to a write lock.
+            metadata.create_all(self._writer)
+
+    @contextmanager
+    def _read(self) -> Iterator[Connection]:
+        with self.engine.connect() as conn:
+            yield conn
+
+    @contextmanager
+    def _write(self) -> Iterator[Connection]:
+        with self._writer.begin() as conn:
+            yield conn
+
+    # -- lifecycle ---------------------------------------------------------------------------
+
+    def probe(self) -> None:
+        """Raise with what to fix when the database is unreachable or lacks our tables."""
+        with self._read() as conn:
+            present = set(sa.inspect(conn).get_table_names())
+        missing = sorted(set(metadata.tables) - present)
+        if missing:
+            raise RuntimeError(
+                f"metadata database {self.engine.url!r} lacks tables {', '.join(missing)}: "
+                "create the schema (run `dockyard db upgrade`)"
+            )
+
+    def close(self) -> None:
+        self.engine.dispose()
+
+    # -- repositories ------------------------------------------------------------------------
+
+    def create_repository(self, account_id: str, name: str, now: float) -> Repository:
+        row = _rows.new_repository_row(account_id, name, now)
+        with self._write() as conn:
+            stmt = dialects.insert_ignore(conn, repositories, ["account_id", "name"])
+            repo_id = conn.execute(stmt.values(row).returning(repositories.c.id)).scalar()
+        if repo_id is None:
+            raise RepositoryAlreadyExists(
+                f"The repository with name '{name}' already exists in the registry "
+                f"with id '{account_id}'",
+                name=name,
+            )
+        return _rows.to_repository({**row, "id": repo_id})
+
+    def get_repository(self, account_id: str, name: str) -> Repository | None:
+        stmt = sa.select(*_rows.REPOSITORY_COLUMNS).where(
+            repositories.c.account_id == account_id, repositories.c.name == name
+        )
+        with self._read() as conn:
+            row = conn.execute(stmt).mappings().first()
+        return None if row is None else _rows.to_repository(row)
+
+    def list_repository_names(self, account_id: str, after: str | None, limit: int) -> list[str]:
+        stmt = sa.select(repositories.c.name).where(repositories.c.account_id == account_id)
+        if after is not None:
+            stmt = stmt.where(repositories.c.name > after)
+        with self._read() as conn:
+            return list(conn.execute(stmt.order_by(repositories.c.name).limit(limit)).scalars())
+
+    def delete_repository(self, repo_id: int) -> None:
+        """Delete the repository and every row under it, children before parents."""
+        image_ids = sa.select(images.c.id).where(images.c.repo_id == repo_id)
+        with self._write() as conn:
+            conn.execute(sa.delete(image_refs).where(image_refs.c.image_id.in_(image_ids)))
+            for table in (tags, images, repo_blobs, uploads):
+                conn.execute(sa.delete(table).where(table.c.repo_id == repo_id))
+            conn.execute(sa.delete(repositories).where(repositories.c.id == repo_id))
+
+    # -- blobs -------------------------------------------------------------------------------
+
+    def link_blob(self, repo_id: int, digest: str, size: int, now: float) -> None:
+        blob = {"digest": digest, "size": size, "created_at": now}
+        link = {"repo_id": repo_id, "digest": digest}
+        with self._write() as conn:
+            conn.execute(dialects.insert_ignore(conn, blobs, ["digest"]).values(blob))
+            conn.execute(
+                dialects.insert_ignore(conn, repo_blobs, ["repo_id", "digest"]).values(link)
+            )
+
+    def linked_blob_size(self, repo_id: int, digest: str) -> int | None:
+        stmt = (
+            sa.select(blobs.c.size)
+            .join(repo_blobs, repo_blobs.c.digest == blobs.c.digest)
+            .where(repo_blobs.c.repo_id == repo_id, repo_blobs.c.digest == digest)
+        )
+        with self._read() as conn:
+            return conn.execute(stmt).scalar()
+
+    def unlink_blob(self, repo_id: int, digest: str) -> bool:
+        where = (repo_blobs.c.repo_id == repo_id) & (repo_blobs.c.digest == digest)
+        with self._write() as conn:
+            return conn.execute(sa.delete(repo_blobs).where(where)).rowcount > 0
+
+    def unlinked_blobs(self, repo_id: int, digests: Sequence[str]) -> list[str]:
+        wanted = list(dict.fromkeys(digests))
+        if not wanted:
+            return []
+        stmt = sa.select(repo_blobs.c.digest).where(
+            repo_blobs.c.repo_id == repo_id, repo_blobs.c.digest.in_(wanted)
+        )
+        with self._read() as conn:
+            linked = set(conn.execute(stmt).scalars())
+        return [d for d in wanted if d not in linked]
+
+    # -- images and tags ---------------------------------------------------------------------
+
+    def save_image(
+        self, repo_id: int, image: NewImage, tag: str | None, may_move_tag: bool, now: float
+    ) -> SavedImage:
+        """Store the image and move the tag in one transaction (see _images.save_image)."""
+        with self._write() as conn:
+            return _images.save_image(conn, repo_id, image, tag, may_move_tag, now)
+
+    def get_image(self, repo_id: int, digest: str, with_manifest: bool = False) -> Image | None:
+        where = (images.c.repo_id == repo_id) & (images.c.digest == digest)
+        with self._read() as conn:
+            found = _images.load_images(conn, where, with_manifest)
+        return found[0] if found else None
+
+    def get_image_by_tag(self, repo_id: int, tag: str, with_manifest: bool = False) -> Image | None:
+        tagged = sa.select(tags.c.image_id).where(tags.c.repo_id == repo_id, tags.c.name == tag)
+        with self._read() as conn:
+            found = _images.load_images(conn, images.c.id.in_(tagged), with_manifest)
+        return found[0] if found else None
+
+    def images_by_digests(
+        self, repo_id: int, digests: Sequence[str], with_manifest: bool = False
+    ) -> list[Image]:
+        """Images found, in the order of `digests` (first occurrence), missing ones left out."""
+        wanted = list(dict.fromkeys(digests))
+        if not wanted:
+            return []
+        where = (images.c.repo_id == repo_id) & images.c.digest.in_(wanted)
+        with self._read() as conn:
+            by_digest = {i.digest: i for i in _images.load_images(conn, where, with_manifest)}
+        return [by_digest[d] for d in wanted if d in by_digest]
+
+    def parents_of(self, repo_id: int, digest: str) -> list[str]:
+        with self._read() as conn:
+            return _images.parents_of(conn, repo_id, digest)
+
+    def delete_image(self, repo_id: int, digest: str) -> bool:
+        with self._write() as conn:
+            return _images.delete_image(conn, repo_id, digest)
+
+    def delete_tag(self, repo_id: int, tag: str) -> bool:
+        where = (tags.c.repo_id == repo_id) & (tags.c.name == tag)
+        with self._write() as conn:
+            return conn.execute(sa.delete(tags).where(where)).rowcount > 0
+
+    def list_tags(self, repo_id: int, after: str | None, limit: int | None) -> list[str]:
+        stmt = sa.select(tags.c.name).where(tags.c.repo_id == repo_id)
+        if after is not None:
+            stmt = stmt.where(tags.c.name > after)
+        with self._read() as conn:
+            return list(conn.execute(stmt.order_by(tags.c.name).limit(limit)).scalars())
+
+    def referrers(self, repo_id: int, subject_digest: str) -> list[Image]:
+        where = (images.c.repo_id == repo_id) & (images.c.subject_digest == subject_digest)
+        order = (images.c.pushed_at, images.c.id)
+        with self._read() as conn:
+            return _images.load_images(conn, where, with_manifest=True, order_by=order)
+
+    def record_pulls(self, pulls: dict[int, float]) -> None:
+        if pulls:
+            with self._write() as conn:
+                _images.record_pulls(conn, pulls)
+
+    # -- uploads -----------------------------------------------------------------------------
+
+    def create_upload(self, upload: Upload) -> None:
+        row = {"id": upload.id, "repo_id": upload.repo_id, "size": upload.size}
+        with self._write() as conn:
+            conn.execute(sa.insert(uploads).values(**row, created_at=upload.created_at))
+
+    def get_upload(self, upload_id: str) -> Upload | None:
+        with self._read() as conn:
+            stmt = sa.select(uploads).where(uploads.c.id == upload_id)
+            found = conn.execute(stmt).mappings().first()
+        return None if found is None else _rows.to_upload(found)
+
+    def set_upload_size(self, upload_id: str, size: int) -> None:
+        stmt = sa.update(uploads).where(uploads.c.id == upload_id).values(size=size)
+        with self._write() as conn:
+            conn.execute(stmt)
+
+    def delete_upload(self, upload_id: str) -> None:
+        with self._write() as conn:
+            conn.execute(sa.delete(uploads).where(uploads.c.id == upload_id))

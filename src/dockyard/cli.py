@@ -1,0 +1,54 @@
+"""The `dockyard` command."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from dockyard import __version__
+from dockyard.settings import Settings
+
+
+def _serve_parser(sub: argparse._SubParsersAction) -> None:
+    serve = sub.add_parser("serve", help="run the registry")
+    serve.add_argument("--host", default="127.0.0.1")
+    serve.add_argument("--port", type=int, default=5000)
+    serve.add_argument("--data-dir", type=Path, default=Path("./dockyard-data"),
+                       help="where SQLite and blobs live by default (created on first start)")
+    serve.add_argument("--database-url", help="metadata database (default: sqlite in --data-dir)")
+    serve.add_argument("--storage-url", help="blob storage (default: file:// in --data-dir)")
+    serve.add_argument("--log-level", default="info")
+
+
+def serve(args: argparse.Namespace) -> int:
+    import uvicorn
+
+    from dockyard.app import create_app
+    from dockyard.backends.factory import ConfigurationError
+
+    settings = Settings(data_dir=args.data_dir, host=args.host, port=args.port,
+                        database_url=args.database_url, storage_url=args.storage_url)
+    try:
+        app = create_app(settings)
+    except ConfigurationError as exc:
+        print(f"dockyard: {exc}", file=sys.stderr)
+        return 2
+    print(f"dockyard {__version__}: serving on http://{args.host}:{args.port} "
+          f"(data in {settings.data_dir.resolve()})", file=sys.stderr, flush=True)
+    uvicorn.run(app, host=args.host, port=args.port, log_level=args.log_level,
+                access_log=False, timeout_graceful_shutdown=10)
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="dockyard", description="Dockyard container registry")
+    parser.add_argument("--version", action="version", version=__version__)
+    sub = parser.add_subparsers(dest="command", required=True)
+    _serve_parser(sub)
+    args = parser.parse_args(argv)
+    return {"serve": serve}[args.command](args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

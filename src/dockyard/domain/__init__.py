@@ -1,0 +1,1 @@
+"""Pure domain: digests, names, manifests, errors. No I/O, no framework imports."""

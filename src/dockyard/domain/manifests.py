@@ -1,0 +1,190 @@
+"""Manifest parsing: what a manifest references, what it weighs, what kind of artifact it is.
+
+Manifests are kept byte-for-byte; this module only reads them. Four media types are accepted
+(Docker schema 2 manifest and list, OCI manifest and index); anything else, including the
+obsolete signed schema 1, is refused with `ManifestInvalid`.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from typing import Any
+
+from dockyard.domain.digests import Digest, parse_digest
+from dockyard.domain.errors import DigestInvalid, ManifestInvalid, ManifestTooLarge
+
+DOCKER_MANIFEST = "application/vnd.docker.distribution.manifest.v2+json"
+DOCKER_LIST = "application/vnd.docker.distribution.manifest.list.v2+json"
+OCI_MANIFEST = "application/vnd.oci.image.manifest.v1+json"
+OCI_INDEX = "application/vnd.oci.image.index.v1+json"
+IMAGE_TYPES = frozenset({DOCKER_MANIFEST, OCI_MANIFEST})
+INDEX_TYPES = frozenset({DOCKER_LIST, OCI_INDEX})
+MANIFEST_TYPES = IMAGE_TYPES | INDEX_TYPES
+MAX_MANIFEST_BYTES = 4 * 1024 * 1024
+
+
+@dataclass(frozen=True)
+class Descriptor:
+    media_type: str
+    digest: Digest
+    size: int
+    artifact_type: str | None = None
+    annotations: dict[str, str] = field(default_factory=dict)
+    urls: tuple[str, ...] = ()
+
+    @property
+    def is_foreign(self) -> bool:
+        """Non-distributable layers live elsewhere (`urls`); the registry never holds them."""
+        return bool(self.urls) and ("foreign" in self.media_type or "nondistributable" in self.media_type)
+
+
+@dataclass(frozen=True)
+class Manifest:
+    media_type: str
+    config: Descriptor | None
+    layers: tuple[Descriptor, ...]
+    children: tuple[Descriptor, ...]
+    subject: Descriptor | None
+    artifact_type: str | None
+    annotations: dict[str, str]
+
+    @property
+    def is_index(self) -> bool:
+        return self.media_type in INDEX_TYPES
+
+    @property
+    def blob_digests(self) -> list[Digest]:
+        """Blobs the registry must hold for this manifest to be complete."""
+        descriptors = ([self.config] if self.config else []) + list(self.layers)
+        return [d.digest for d in descriptors if not d.is_foreign]
+
+    @property
+    def own_size(self) -> int:
+        """ECR's imageSizeInBytes for an image manifest: config plus compressed layers."""
+        config = self.config.size if self.config else 0
+        return config + sum(layer.size for layer in self.layers)
+
+    @property
+    def artifact_media_type(self) -> str | None:
+        """ECR's artifactMediaType: the artifact type, else the config media type."""
+        if self.artifact_type:
+            return self.artifact_type
+        return self.config.media_type if self.config else None
+
+
+def parse_manifest(body: bytes, content_type: str | None = None) -> Manifest:
+    """Parse manifest bytes, checking they agree with the declared Content-Type."""
+    if len(body) > MAX_MANIFEST_BYTES:
+        raise ManifestTooLarge(f"manifest is {len(body)} bytes; the limit is {MAX_MANIFEST_BYTES}")
+    document = _load_json(body)
+    media_type = _media_type(document, _bare(content_type))
+    if document.get("schemaVersion") != 2:
+        raise ManifestInvalid("schemaVersion must be 2")
+    if media_type in INDEX_TYPES:
+        return _parse_index(document, media_type)
+    return _parse_image(document, media_type)
+
+
+def _load_json(body: bytes) -> dict[str, Any]:
+    try:
+        document = json.loads(body)
+    except (UnicodeDecodeError, ValueError) as exc:
+        raise ManifestInvalid(f"manifest is not valid JSON: {exc}") from None
+    if not isinstance(document, dict):
+        raise ManifestInvalid("manifest must be a JSON object")
+    return document
+
+
+def _bare(content_type: str | None) -> str | None:
+    if not content_type:
+        return None
+    return content_type.split(";", 1)[0].strip().lower() or None
+
+
+def _media_type(document: dict[str, Any], content_type: str | None) -> str:
+    declared = document.get("mediaType")
+    if declared is not None and not isinstance(declared, str):
+        raise ManifestInvalid("mediaType must be a string")
+    if declared and content_type and content_type in MANIFEST_TYPES and declared != content_type:
+        raise ManifestInvalid(f"mediaType {declared} does not match Content-Type {content_type}")
+    media_type = declared or (content_type if content_type in MANIFEST_TYPES else None)
+    media_type = media_type or (OCI_INDEX if "manifests" in document else OCI_MANIFEST)
+    if media_type not in MANIFEST_TYPES:
+        raise ManifestInvalid(f"unsupported manifest media type: {media_type}")
+    return media_type
+
+
+def _parse_image(document: dict[str, Any], media_type: str) -> Manifest:
+    if "config" not in document:
+        raise ManifestInvalid("an image manifest needs a config descriptor")
+    layers = document.get("layers", [])
+    if not isinstance(layers, list):
+        raise ManifestInvalid("layers must be a list")
+    return Manifest(
+        media_type=media_type,
+        config=parse_descriptor(document["config"], "config"),
+        layers=tuple(parse_descriptor(item, "layers") for item in layers),
+        children=(),
+        subject=_optional_descriptor(document, "subject"),
+        artifact_type=_optional_str(document, "artifactType"),
+        annotations=_annotations(document),
+    )
+
+
+def _parse_index(document: dict[str, Any], media_type: str) -> Manifest:
+    children = document.get("manifests")
+    if not isinstance(children, list):
+        raise ManifestInvalid("an index needs a manifests list")
+    return Manifest(
+        media_type=media_type,
+        config=None,
+        layers=(),
+        children=tuple(parse_descriptor(item, "manifests") for item in children),
+        subject=_optional_descriptor(document, "subject"),
+        artifact_type=_optional_str(document, "artifactType"),
+        annotations=_annotations(document),
+    )
+
+
+def parse_descriptor(item: Any, where: str) -> Descriptor:
+    if not isinstance(item, dict):
+        raise ManifestInvalid(f"{where}: descriptor must be an object")
+    media_type, size = item.get("mediaType"), item.get("size")
+    if not isinstance(media_type, str) or not media_type:
+        raise ManifestInvalid(f"{where}: descriptor needs a mediaType")
+    if not isinstance(size, int) or isinstance(size, bool) or size < 0:
+        raise ManifestInvalid(f"{where}: descriptor needs a non-negative size")
+    try:
+        digest = parse_digest(item.get("digest"))
+    except DigestInvalid as exc:
+        raise ManifestInvalid(f"{where}: {exc.message}") from None
+    urls = item.get("urls") or []
+    if not isinstance(urls, list) or not all(isinstance(u, str) for u in urls):
+        raise ManifestInvalid(f"{where}: urls must be a list of strings")
+    return Descriptor(
+        media_type=media_type,
+        digest=digest,
+        size=size,
+        artifact_type=_optional_str(item, "artifactType"),
+        annotations=_annotations(item),
+        urls=tuple(urls),
+    )
+
+
+def _optional_descriptor(document: dict[str, Any], key: str) -> Descriptor | None:
+    return parse_descriptor(document[key], key) if document.get(key) is not None else None
+
+
+def _optional_str(document: dict[str, Any], key: str) -> str | None:
+    value = document.get(key)
+    if value is not None and not isinstance(value, str):
+        raise ManifestInvalid(f"{key} must be a string")
+    return value or None
+
+
+def _annotations(document: dict[str, Any]) -> dict[str, str]:
+    value = document.get("annotations") or {}
+    if not isinstance(value, dict) or not all(isinstance(v, str) for v in value.values()):
+        raise ManifestInvalid("annotations must map strings to strings")
+    return value

@@ -1,0 +1,54 @@
+"""Blob reads and deletes, always through a repository the caller may see."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+from dockyard.domain.digests import parse_digest
+from dockyard.domain.errors import BlobNotFound
+from dockyard.domain.ranges import ByteRange, parse_range
+from dockyard.ports import BlobStore, MetadataStore
+from dockyard.services.repositories import RepositoryService
+
+
+@dataclass(frozen=True)
+class BlobRead:
+    digest: str
+    size: int
+    range: ByteRange | None
+    redirect_url: str | None
+
+    def chunks(self, store: BlobStore) -> Iterator[bytes]:
+        if self.range is None:
+            return store.read(self.digest)
+        return store.read(self.digest, self.range.start, self.range.length)
+
+
+class BlobService:
+    def __init__(self, meta: MetadataStore, blobs: BlobStore, repos: RepositoryService) -> None:
+        self.meta, self.store, self.repos = meta, blobs, repos
+
+    def stat(self, account_id: str, name: str, digest_text: str) -> int:
+        digest = str(parse_digest(digest_text))
+        repo = self.repos.get(account_id, name)
+        size = self.meta.linked_blob_size(repo.id, digest)
+        if size is None or self.store.stat(digest) is None:
+            raise BlobNotFound("blob unknown to registry", digest=digest)
+        return size
+
+    def open(
+        self, account_id: str, name: str, digest_text: str, range_header: str | None, redirect: bool
+    ) -> BlobRead:
+        size = self.stat(account_id, name, digest_text)
+        digest = str(parse_digest(digest_text))
+        byte_range = parse_range(range_header, size) if range_header else None
+        url = self.store.redirect_url(digest) if redirect and byte_range is None else None
+        return BlobRead(digest, size, byte_range, url)
+
+    def unlink(self, account_id: str, name: str, digest_text: str) -> None:
+        """Remove the blob from the repository; bytes go when garbage collection finds no user."""
+        digest = str(parse_digest(digest_text))
+        repo = self.repos.get(account_id, name)
+        if not self.meta.unlink_blob(repo.id, digest):
+            raise BlobNotFound("blob unknown to registry", digest=digest)

@@ -1,0 +1,180 @@
+"""Manifests and tags: push, pull, delete, list, referrers. One implementation for both protocols."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from dockyard.domain.digests import Digest, digest_of, is_digest, parse_digest
+from dockyard.domain.errors import (
+    DigestInvalid,
+    ImageNotFound,
+    ImageReferencedByManifestList,
+    LayersNotFound,
+    ReferencedImagesNotFound,
+)
+from dockyard.domain.manifests import Manifest, parse_manifest
+from dockyard.domain.models import Image, NewImage, Repository, SavedImage
+from dockyard.domain.names import validate_tag
+from dockyard.domain.rules import tag_is_immutable
+from dockyard.ports import MetadataStore
+from dockyard.services.clock import Clock
+from dockyard.services.pulls import PullRecorder
+from dockyard.services.repositories import RepositoryService
+
+IMAGE_NOT_FOUND = "Requested image not found"
+
+
+@dataclass(frozen=True)
+class Reference:
+    """A manifest reference from a URL: a tag or a digest, never both."""
+
+    tag: str | None
+    digest: Digest | None
+
+    @classmethod
+    def parse(cls, text: str) -> Reference:
+        if is_digest(text):
+            return cls(None, parse_digest(text))
+        return cls(validate_tag(text), None)
+
+
+@dataclass(frozen=True)
+class PushedManifest:
+    saved: SavedImage
+    manifest: Manifest
+
+
+class ImageService:
+    def __init__(
+        self, meta: MetadataStore, repos: RepositoryService, pulls: PullRecorder, clock: Clock
+    ) -> None:
+        self.meta, self.repos, self.pulls, self.clock = meta, repos, pulls, clock
+
+    # -- push -------------------------------------------------------------------------------
+
+    def put_manifest(
+        self, account_id: str, name: str, reference: str, body: bytes, content_type: str | None
+    ) -> PushedManifest:
+        ref = Reference.parse(reference)
+        manifest = parse_manifest(body, content_type)
+        digest = _digest_of(body, ref.digest)
+        repo = self.repos.for_push(account_id, name)
+        new = self._new_image(repo, digest, body, manifest)
+        may_move = ref.tag is None or not tag_is_immutable(repo, ref.tag)
+        saved = self.meta.save_image(repo.id, new, ref.tag, may_move, self.clock.now())
+        return PushedManifest(saved, manifest)
+
+    def _new_image(self, repo: Repository, digest: str, body: bytes, manifest: Manifest) -> NewImage:
+        self._require_blobs(repo, manifest)
+        return NewImage(
+            digest=digest,
+            manifest=body,
+            media_type=manifest.media_type,
+            artifact_media_type=None if manifest.is_index else manifest.artifact_media_type,
+            size_bytes=self._size_of(repo, manifest),
+            subject_digest=str(manifest.subject.digest) if manifest.subject else None,
+            child_digests=tuple(str(c.digest) for c in manifest.children),
+            blob_digests=tuple(str(d) for d in manifest.blob_digests),
+        )
+
+    def _require_blobs(self, repo: Repository, manifest: Manifest) -> None:
+        wanted = [str(d) for d in manifest.blob_digests]
+        missing = self.meta.unlinked_blobs(repo.id, wanted)
+        if missing:
+            raise LayersNotFound(f"blob unknown to registry: {missing[0]}", digests=missing)
+
+    def _size_of(self, repo: Repository, manifest: Manifest) -> int:
+        """ECR's imageSizeInBytes; for an index, the largest of its children."""
+        if not manifest.is_index:
+            return manifest.own_size
+        wanted = list(dict.fromkeys(str(c.digest) for c in manifest.children))
+        found = {image.digest: image for image in self.meta.images_by_digests(repo.id, wanted)}
+        missing = [d for d in wanted if d not in found]
+        if missing:
+            raise ReferencedImagesNotFound(f"manifest unknown to registry: {missing[0]}", digests=missing)
+        return max((image.size_bytes for image in found.values()), default=0)
+
+    # -- pull -------------------------------------------------------------------------------
+
+    def find(self, account_id: str, name: str, reference: str, with_manifest: bool = True) -> Image:
+        ref = Reference.parse(reference)
+        repo = self.repos.get(account_id, name)
+        if ref.tag is not None:
+            image = self.meta.get_image_by_tag(repo.id, ref.tag, with_manifest)
+        else:
+            image = self.meta.get_image(repo.id, str(ref.digest), with_manifest)
+        if image is None:
+            raise ImageNotFound(IMAGE_NOT_FOUND)
+        return image
+
+    def pull(self, account_id: str, name: str, reference: str) -> Image:
+        """A manifest fetch that counts as a pull (recorded write-behind)."""
+        image = self.find(account_id, name, reference)
+        self.pulls.record(image.id, self.clock.now())
+        return image
+
+    # -- delete -----------------------------------------------------------------------------
+
+    def delete(self, account_id: str, name: str, reference: str) -> None:
+        ref = Reference.parse(reference)
+        repo = self.repos.get(account_id, name)
+        if ref.tag is not None:
+            if not self.meta.delete_tag(repo.id, ref.tag):
+                raise ImageNotFound(IMAGE_NOT_FOUND)
+            return
+        self.delete_image(repo, str(ref.digest))
+
+    def delete_image(self, repo: Repository, digest: str) -> None:
+        parents = self.meta.parents_of(repo.id, digest)
+        if parents:
+            raise ImageReferencedByManifestList(
+                f"Image {digest} is referenced by the manifest list {parents[0]}", parents=parents
+            )
+        if not self.meta.delete_image(repo.id, digest):
+            raise ImageNotFound(IMAGE_NOT_FOUND)
+
+    # -- listing ----------------------------------------------------------------------------
+
+    def list_tags(
+        self, account_id: str, name: str, last: str | None, n: int | None
+    ) -> tuple[list[str], bool]:
+        repo = self.repos.get(account_id, name)
+        tags = self.meta.list_tags(repo.id, last, None if n is None else n + 1)
+        if n is None:
+            return tags, False
+        return tags[:n], len(tags) > n
+
+    def referrers(
+        self, account_id: str, name: str, digest: str, artifact_type: str | None
+    ) -> list[dict[str, object]]:
+        """Descriptors of the manifests whose subject is `digest`, optionally of one type."""
+        parse_digest(digest)
+        repo = self.repos.get(account_id, name)
+        found = [referrer_descriptor(image) for image in self.meta.referrers(repo.id, digest)]
+        if artifact_type:
+            found = [d for d in found if d.get("artifactType") == artifact_type]
+        return found
+
+
+def referrer_descriptor(image: Image) -> dict[str, object]:
+    assert image.manifest is not None
+    manifest = parse_manifest(image.manifest, image.media_type)
+    descriptor: dict[str, object] = {
+        "mediaType": image.media_type,
+        "digest": image.digest,
+        "size": len(image.manifest),
+    }
+    artifact_type = manifest.artifact_type or (manifest.config.media_type if manifest.config else None)
+    if artifact_type:
+        descriptor["artifactType"] = artifact_type
+    if manifest.annotations:
+        descriptor["annotations"] = manifest.annotations
+    return descriptor
+
+
+def _digest_of(body: bytes, claimed: Digest | None) -> str:
+    """The manifest's digest; when pushed by digest, it must be the digest of these bytes."""
+    actual = digest_of(body, claimed.algorithm if claimed else "sha256")
+    if claimed is not None and actual != claimed:
+        raise DigestInvalid(f"manifest digest {actual} does not match {claimed}")
+    return str(actual)

@@ -1,0 +1,48 @@
+"""Repository lookup and creation, shared by the OCI and ECR adapters."""
+
+from __future__ import annotations
+
+from dockyard.domain.errors import RepositoryAlreadyExists, RepositoryNotFound
+from dockyard.domain.models import Repository
+from dockyard.domain.names import validate_repository_name
+from dockyard.ports import MetadataStore
+from dockyard.services.clock import Clock
+
+
+def not_found(account_id: str, name: str) -> RepositoryNotFound:
+    return RepositoryNotFound(
+        f"The repository with name '{name}' does not exist in the registry with id '{account_id}'"
+    )
+
+
+class RepositoryService:
+    def __init__(self, meta: MetadataStore, clock: Clock, create_on_push: bool) -> None:
+        self.meta, self.clock, self.create_on_push = meta, clock, create_on_push
+
+    def get(self, account_id: str, name: str) -> Repository:
+        validate_repository_name(name)
+        repo = self.meta.get_repository(account_id, name)
+        if repo is None:
+            raise not_found(account_id, name)
+        return repo
+
+    def for_push(self, account_id: str, name: str) -> Repository:
+        """The repository a push goes to, created on the fly when the server allows it."""
+        validate_repository_name(name)
+        repo = self.meta.get_repository(account_id, name)
+        if repo is not None:
+            return repo
+        if not self.create_on_push:
+            raise not_found(account_id, name)
+        return self._create_or_get(account_id, name)
+
+    def _create_or_get(self, account_id: str, name: str) -> Repository:
+        try:
+            return self.meta.create_repository(account_id, name, self.clock.now())
+        except RepositoryAlreadyExists:
+            # Another push created it between our lookup and our insert.
+            return self.get(account_id, name)
+
+    def catalog(self, account_id: str, last: str | None, n: int) -> tuple[list[str], bool]:
+        names = self.meta.list_repository_names(account_id, last, n + 1)
+        return names[:n], len(names) > n

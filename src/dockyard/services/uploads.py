@@ -1,0 +1,230 @@
+"""The upload state machine, shared by `/v2/` uploads and the ECR layer-upload operations.
+
+    start ──> (append)* ──> complete ──> blob published and linked to the repository
+      │                         │
+      └──────── cancel <────────┘ (digest mismatch cancels too: nothing half-written stays)
+
+The upload's acknowledged size lives in the metadata store, its bytes in the blob store, so
+an upload survives a restart and may continue on another process. While chunks arrive in
+order on one process a running hash is kept; otherwise the bytes are re-hashed at completion.
+Bytes are received on the event loop in batches of a few MiB and each batch is hashed and
+written by two worker threads at once, with the next batch received meanwhile.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import uuid
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass
+from typing import Any
+
+from dockyard.domain.digests import Digest, parse_digest
+from dockyard.domain.errors import (
+    BlobNotFound,
+    DigestMismatch,
+    UploadNotFound,
+    UploadOutOfOrder,
+)
+from dockyard.domain.models import Repository, Upload
+from dockyard.ports import BlobStore, MetadataStore, UploadWriter
+from dockyard.services.clock import Clock
+from dockyard.services.repositories import RepositoryService
+
+BATCH = 4 * 1024 * 1024
+
+
+@dataclass
+class RunningHash:
+    hasher: Any
+    size: int
+
+
+async def _in_thread(fn: Callable[..., Any], *args: Any) -> Any:
+    return await asyncio.to_thread(fn, *args)
+
+
+class UploadService:
+    def __init__(
+        self, meta: MetadataStore, blobs: BlobStore, repos: RepositoryService, clock: Clock
+    ) -> None:
+        self.meta, self.blobs, self.repos, self.clock = meta, blobs, repos, clock
+        self._hashes: dict[str, RunningHash] = {}
+
+    # -- lifecycle ----------------------------------------------------------------------------
+
+    def start(self, account_id: str, name: str) -> Upload:
+        repo = self.repos.for_push(account_id, name)
+        upload = Upload(str(uuid.uuid4()), repo.id, 0, self.clock.now())
+        self.blobs.start_upload(upload.id)
+        self.meta.create_upload(upload)
+        self._hashes[upload.id] = RunningHash(hashlib.sha256(), 0)
+        return upload
+
+    def status(self, account_id: str, name: str, upload_id: str) -> Upload:
+        repo = self.repos.get(account_id, name)
+        return self._upload(repo, upload_id)
+
+    def cancel(self, account_id: str, name: str, upload_id: str) -> None:
+        upload = self.status(account_id, name, upload_id)
+        self._discard(upload)
+
+    async def append(
+        self,
+        account_id: str,
+        name: str,
+        upload_id: str,
+        body: AsyncIterator[bytes],
+        start: int | None = None,
+    ) -> Upload:
+        """Add a chunk; `start`, when the client says where it begins, must be the current end."""
+        upload = await _in_thread(self.status, account_id, name, upload_id)
+        if start is not None and start != upload.size:
+            raise UploadOutOfOrder(
+                f"chunk starts at {start} but the upload holds {upload.size} bytes", size=upload.size
+            )
+        size = await self._receive(upload, body)
+        if size != upload.size:
+            await _in_thread(self.meta.set_upload_size, upload.id, size)
+        return Upload(upload.id, upload.repo_id, size, upload.created_at)
+
+    async def complete(
+        self,
+        account_id: str,
+        name: str,
+        upload_id: str,
+        digest_text: str,
+        body: AsyncIterator[bytes] | None = None,
+    ) -> Digest:
+        digest = parse_digest(digest_text)
+        upload = await _in_thread(self.status, account_id, name, upload_id)
+        if body is not None:
+            upload = await self.append(account_id, name, upload_id, body)
+        return await _in_thread(self._publish, upload, digest)
+
+    async def push_monolithic(
+        self, account_id: str, name: str, digest_text: str, body: AsyncIterator[bytes]
+    ) -> Digest:
+        parse_digest(digest_text)
+        upload = await _in_thread(self.start, account_id, name)
+        try:
+            return await self.complete(account_id, name, upload.id, digest_text, body)
+        except BaseException:
+            await _in_thread(self._discard, upload)
+            raise
+
+    def mount(self, account_id: str, name: str, digest_text: str, source: str) -> bool:
+        """Link a blob from another repository of the account; False when it is not there."""
+        digest = str(parse_digest(digest_text))
+        try:
+            source_repo = self.repos.get(account_id, source)
+        except Exception:  # an unknown or malformed source just means "no mount"
+            return False
+        size = self.meta.linked_blob_size(source_repo.id, digest)
+        if size is None or self.blobs.stat(digest) is None:
+            return False
+        target = self.repos.for_push(account_id, name)
+        self.meta.link_blob(target.id, digest, size, self.clock.now())
+        return True
+
+    # -- internals ----------------------------------------------------------------------------
+
+    def _upload(self, repo: Repository, upload_id: str) -> Upload:
+        upload = self.meta.get_upload(upload_id)
+        if upload is None or upload.repo_id != repo.id:
+            raise UploadNotFound("blob upload unknown to registry", upload_id=upload_id)
+        return upload
+
+    def _discard(self, upload: Upload) -> None:
+        self._hashes.pop(upload.id, None)
+        self.blobs.abort_upload(upload.id)
+        self.meta.delete_upload(upload.id)
+
+    def _running_hash(self, upload: Upload) -> RunningHash | None:
+        running = self._hashes.get(upload.id)
+        if running is None or running.size != upload.size:
+            # The chunks so far went through another process (or before a restart).
+            self._hashes.pop(upload.id, None)
+            return None
+        return running
+
+    async def _receive(self, upload: Upload, body: AsyncIterator[bytes]) -> int:
+        batches = _batched(body, BATCH)
+        first = await anext(batches, None)
+        if first is None:
+            return upload.size
+        running = self._running_hash(upload)
+        writer = await _in_thread(self.blobs.open_upload, upload.id, upload.size)
+        try:
+            await _pipeline(first, batches, writer, running)
+            size = await _in_thread(writer.close)
+        except BaseException:
+            self._hashes.pop(upload.id, None)
+            await _in_thread(writer.abort)
+            raise
+        if running is not None:
+            running.size = size
+        return size
+
+    def _publish(self, upload: Upload, digest: Digest) -> Digest:
+        actual = self._final_hash(upload, digest.algorithm)
+        if actual != digest.encoded:
+            self._discard(upload)
+            raise DigestMismatch(f"provided digest {digest} does not match uploaded content")
+        self.blobs.publish_upload(upload.id, str(digest), upload.size)
+        self.meta.link_blob(upload.repo_id, str(digest), upload.size, self.clock.now())
+        self.meta.delete_upload(upload.id)
+        self._hashes.pop(upload.id, None)
+        return digest
+
+    def _final_hash(self, upload: Upload, algorithm: str) -> str:
+        running = self._running_hash(upload)
+        if running is not None and algorithm == "sha256":
+            return running.hasher.hexdigest()
+        hasher = hashlib.new(algorithm)
+        try:
+            for chunk in self.blobs.read_upload(upload.id, upload.size):
+                hasher.update(chunk)
+        except FileNotFoundError:
+            raise BlobNotFound("upload data is missing; start the upload again") from None
+        return hasher.hexdigest()
+
+
+async def _pipeline(
+    first: bytes, rest: AsyncIterator[bytes], writer: UploadWriter, running: RunningHash | None
+) -> None:
+    """Hash and write each batch in worker threads while the next batch is received."""
+    pending: asyncio.Future[Any] | None = None
+    batch: bytes | None = first
+    try:
+        while batch is not None:
+            if pending is not None:
+                await pending
+            pending = _process(batch, writer, running)
+            batch = await anext(rest, None)
+    finally:
+        if pending is not None:
+            await pending
+
+
+def _process(batch: bytes, writer: UploadWriter, running: RunningHash | None) -> asyncio.Future[Any]:
+    jobs = [asyncio.to_thread(writer.write, batch)]
+    if running is not None:
+        jobs.append(asyncio.to_thread(running.hasher.update, batch))
+    return asyncio.gather(*jobs)
+
+
+async def _batched(body: AsyncIterator[bytes], size: int) -> AsyncIterator[bytes]:
+    parts: list[bytes] = []
+    held = 0
+    async for chunk in body:
+        if not chunk:
+            continue
+        parts.append(chunk)
+        held += len(chunk)
+        if held >= size:
+            yield b"".join(parts)
+            parts, held = [], 0
+    if parts:
+        yield b"".join(parts)
