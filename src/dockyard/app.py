@@ -5,20 +5,25 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import sys
 from collections.abc import AsyncIterator
 
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
+from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import PlainTextResponse, Response
 from starlette.routing import Route
 
+from dockyard.api.ecr import endpoint as ecr_endpoint
 from dockyard.api.oci import errors as oci_errors
+from dockyard.api.oci.auth import RegistryAuth
 from dockyard.api.oci.routes import ROUTES as OCI_ROUTES
-from dockyard.backends.factory import open_blob_store, open_metadata_store
+from dockyard.backends.factory import ConfigurationError, open_blob_store, open_metadata_store
 from dockyard.domain.errors import DockyardError
+from dockyard.services.auth import KeyRing, ensure_local_credentials, load_auth_file
 from dockyard.services.clock import Clock, SystemClock
-from dockyard.services.registry import Services, build_services
+from dockyard.services.registry import Policy, Services, build_services
 from dockyard.settings import Settings
 
 log = logging.getLogger("dockyard")
@@ -28,14 +33,29 @@ async def healthz(request: Request) -> Response:
     return PlainTextResponse("ok")
 
 
+def load_keys(settings: Settings) -> KeyRing:
+    if settings.auth_file is not None:
+        try:
+            return load_auth_file(settings.auth_file)
+        except (OSError, ValueError, KeyError) as exc:
+            raise ConfigurationError(f"cannot use --auth-file {settings.auth_file}: {exc}") from exc
+    path, created = ensure_local_credentials(settings.data_dir)
+    if created:
+        # Only the path: the secret must not end up in a log that is kept.
+        print(f"dockyard: created an account and access key in {path.resolve()}",
+              file=sys.stderr, flush=True)
+    return load_auth_file(path)
+
+
 def create_services(settings: Settings, clock: Clock | None = None) -> Services:
     settings.data_dir.mkdir(parents=True, exist_ok=True)
+    keys = load_keys(settings)
     blobs = open_blob_store(settings.resolved_storage_url)
     blobs.probe()
     meta = open_metadata_store(settings.resolved_database_url)
     meta.probe()
-    return build_services(meta, blobs, clock or SystemClock(), settings.default_account,
-                          settings.create_on_push)
+    policy = Policy(keys.accounts[0], settings.create_on_push, settings.accept_any_credentials)
+    return build_services(meta, blobs, clock or SystemClock(), keys, policy)
 
 
 def create_app(settings: Settings, services: Services | None = None) -> Starlette:
@@ -53,7 +73,12 @@ def create_app(settings: Settings, services: Services | None = None) -> Starlett
             await asyncio.to_thread(svc.pulls.flush)
 
     app = Starlette(
-        routes=[Route("/healthz", healthz), *OCI_ROUTES],
+        routes=[
+            Route("/healthz", healthz),
+            Route("/", ecr_endpoint.handle, methods=["POST"]),
+            *OCI_ROUTES,
+        ],
+        middleware=[Middleware(RegistryAuth, auth=svc.auth)],
         exception_handlers={
             DockyardError: oci_errors.handle_domain_error,
             HTTPException: oci_errors.handle_http_error,
@@ -62,6 +87,7 @@ def create_app(settings: Settings, services: Services | None = None) -> Starlett
     )
     app.state.services = svc
     app.state.redirect_blobs = settings.redirect_blobs
+    app.state.region = settings.region
     return app
 
 

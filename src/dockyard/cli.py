@@ -18,6 +18,15 @@ def _serve_parser(sub: argparse._SubParsersAction) -> None:
                        help="where SQLite and blobs live by default (created on first start)")
     serve.add_argument("--database-url", help="metadata database (default: sqlite in --data-dir)")
     serve.add_argument("--storage-url", help="blob storage (default: file:// in --data-dir)")
+    serve.add_argument("--auth-file", type=Path,
+                       help="TOML file of accounts and access keys (default: one account "
+                            "created in --data-dir on first start)")
+    serve.add_argument("--create-on-push", action="store_true",
+                       help="create a repository when a push names one that does not exist")
+    serve.add_argument("--accept-any-credentials", action="store_true",
+                       help="THROW-AWAY TESTING ONLY: accept any well-formed credentials and "
+                            "anonymous /v2/ access, all acting as the first account")
+    serve.add_argument("--region", default="us-east-1", help="region used in ARNs")
     serve.add_argument("--log-level", default="info")
 
 
@@ -28,7 +37,13 @@ def serve(args: argparse.Namespace) -> int:
     from dockyard.backends.factory import ConfigurationError
 
     settings = Settings(data_dir=args.data_dir, host=args.host, port=args.port,
-                        database_url=args.database_url, storage_url=args.storage_url)
+                        database_url=args.database_url, storage_url=args.storage_url,
+                        auth_file=args.auth_file, create_on_push=args.create_on_push,
+                        accept_any_credentials=args.accept_any_credentials, region=args.region)
+    if settings.accept_any_credentials:
+        print("dockyard: WARNING: --accept-any-credentials is on: NO AUTHENTICATION. Anyone who "
+              "can reach this port can read and write everything. Use only for throw-away "
+              "local testing.", file=sys.stderr, flush=True)
     try:
         app = create_app(settings)
     except ConfigurationError as exc:

@@ -9,7 +9,17 @@ from __future__ import annotations
 from collections.abc import Iterator, Sequence
 from typing import Protocol
 
-from dockyard.domain.models import Image, NewImage, Repository, SavedImage, Upload
+from dockyard.domain.models import (
+    Image,
+    ImageEntry,
+    ImageEntryKey,
+    ImageKey,
+    NewImage,
+    Repository,
+    RepositorySettings,
+    SavedImage,
+    Upload,
+)
 
 
 class UploadWriter(Protocol):
@@ -105,7 +115,11 @@ class ImageStore(Protocol):
 
     def get_image_by_tag(self, repo_id: int, tag: str, with_manifest: bool = False) -> Image | None: ...
 
-    def images_by_digests(self, repo_id: int, digests: Sequence[str]) -> list[Image]: ...
+    def images_by_digests(
+        self, repo_id: int, digests: Sequence[str], with_manifest: bool = False
+    ) -> list[Image]:
+        """Images found, in the order of `digests` (first occurrence), missing ones left out."""
+        ...
 
     def parents_of(self, repo_id: int, digest: str) -> list[str]:
         """Digests of the indexes in the repository that list `digest` as a child."""
@@ -134,7 +148,100 @@ class UploadStore(Protocol):
     def delete_upload(self, upload_id: str) -> None: ...
 
 
-class MetadataStore(RepositoryStore, BlobIndex, ImageStore, UploadStore, Protocol):
+class RepositoryAdmin(Protocol):
+    """Repository settings the ECR control plane reads and changes."""
+
+    def create_configured_repository(
+        self, account_id: str, name: str, settings: RepositorySettings, now: float
+    ) -> Repository:
+        """Like create_repository, with settings and resource tags, in one transaction."""
+        ...
+
+    def list_repositories(
+        self, account_id: str, names: Sequence[str] | None, after: str | None, limit: int
+    ) -> list[Repository]:
+        """Repositories by name order, strictly after `after`; only `names` when given."""
+        ...
+
+    def update_repository(self, repo_id: int, changes: dict[str, object]) -> Repository:
+        """Change any of tag_mutability, mutability_exclusions, scan_on_push, policy."""
+        ...
+
+    def count_images(self, repo_id: int) -> int: ...
+
+    def resource_tags(self, repo_id: int) -> dict[str, str]: ...
+
+    def set_resource_tags(self, repo_id: int, tags: dict[str, str]) -> None:
+        """Add or overwrite resource tags."""
+        ...
+
+    def remove_resource_tags(self, repo_id: int, keys: Sequence[str]) -> None: ...
+
+
+class ImageListing(Protocol):
+    """The paged views DescribeImages and ListImages are built on: one range scan a page."""
+
+    def list_images(
+        self,
+        repo_id: int,
+        after: ImageKey | None,
+        limit: int,
+        tag_status: str = "ANY",
+        image_status: str = "ANY",
+    ) -> list[Image]:
+        """Images ordered by (pushed_at, id) strictly after `after`, tags filled in one query.
+
+        tag_status: TAGGED, UNTAGGED or ANY; image_status: ACTIVE, ARCHIVED, ACTIVATING or ANY.
+        """
+        ...
+
+    def list_image_entries(
+        self, repo_id: int, after: ImageEntryKey | None, limit: int, tag_status: str = "ANY"
+    ) -> list[ImageEntry]:
+        """(image, tag) pairs ordered by (pushed_at, id, tag), an untagged image once with tag None."""
+        ...
+
+    def images_by_tags(self, repo_id: int, tags: Sequence[str]) -> dict[str, Image]:
+        """Tag -> image for the tags that exist, tags filled."""
+        ...
+
+    def set_image_status(
+        self, repo_id: int, digest: str, status: str, now: float
+    ) -> Image | None:
+        """ARCHIVED sets archived_at, ACTIVE sets activated_at; None if the image is gone."""
+        ...
+
+
+class AccountStore(Protocol):
+    """Per-account settings, pull-time exclusions and server secrets."""
+
+    def get_account_setting(self, account_id: str, name: str) -> str | None: ...
+
+    def put_account_setting(self, account_id: str, name: str, value: str) -> None: ...
+
+    def add_pull_exclusion(self, account_id: str, principal: str, now: float) -> bool:
+        """False when the principal was already excluded."""
+        ...
+
+    def remove_pull_exclusion(self, account_id: str, principal: str) -> bool: ...
+
+    def list_pull_exclusions(self, account_id: str, after: str | None, limit: int) -> list[str]: ...
+
+    def secret(self, name: str, create: bytes) -> bytes:
+        """The secret stored under `name`; stores `create` first if there is none (race-safe)."""
+        ...
+
+
+class MetadataStore(
+    RepositoryStore,
+    BlobIndex,
+    ImageStore,
+    UploadStore,
+    RepositoryAdmin,
+    ImageListing,
+    AccountStore,
+    Protocol,
+):
     """Everything services need from the metadata database."""
 
     def probe(self) -> None: ...

@@ -5,8 +5,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-DEFAULT_ACCOUNT = "000000000000"
-
 
 @dataclass(frozen=True)
 class Settings:
@@ -15,8 +13,10 @@ class Settings:
     port: int = 5000
     database_url: str | None = None
     storage_url: str | None = None
-    create_on_push: bool = True
-    default_account: str = DEFAULT_ACCOUNT
+    auth_file: Path | None = None
+    create_on_push: bool = False
+    accept_any_credentials: bool = False
+    region: str = "us-east-1"
     redirect_blobs: bool = False
     pull_flush_seconds: float = 1.0
 

@@ -12,7 +12,9 @@ The tree::
     │   ├── LayersNotFound, ReferencedImagesNotFound, TagImmutable,
     │   │   ImageReferencedByManifestList, RepositoryAlreadyExists, RepositoryNotEmpty,
     │   │   UploadOutOfOrder, ImageAlreadyExists
-    └── Unsupported
+    ├── Unsupported
+    ├── NotAuthorized
+    └── LimitExceeded
 
 Each protocol keeps its own table from class to wire code (api/oci/errors.py, api/ecr/errors.py);
 a unit test checks that every concrete class appears in both.
@@ -74,6 +76,22 @@ class UploadInvalid(InvalidInput):
     pass
 
 
+class EmptyUpload(InvalidInput):
+    pass
+
+
+class ResourceTagInvalid(InvalidInput):
+    pass
+
+
+class TooManyTags(InvalidInput):
+    pass
+
+
+class ImageDigestMismatch(InvalidInput):
+    """A manifest pushed with a digest that is not the digest of its bytes (ECR PutImage)."""
+
+
 class NotFound(DockyardError):
     pass
 
@@ -91,6 +109,14 @@ class BlobNotFound(NotFound):
 
 
 class UploadNotFound(NotFound):
+    pass
+
+
+class PolicyNotFound(NotFound):
+    pass
+
+
+class ExclusionNotFound(NotFound):
     pass
 
 
@@ -130,7 +156,23 @@ class UploadOutOfOrder(Conflict):
     """A chunk that does not start where the upload ends; carries the current size."""
 
 
+class LayerAlreadyExists(Conflict):
+    pass
+
+
+class ExclusionAlreadyExists(Conflict):
+    pass
+
+
 class Unsupported(DockyardError):
+    pass
+
+
+class NotAuthorized(DockyardError):
+    """Missing, malformed, forged or expired registry credentials."""
+
+
+class LimitExceeded(DockyardError):
     pass
 
 

@@ -86,6 +86,16 @@ def parse_manifest(body: bytes, content_type: str | None = None) -> Manifest:
     return _parse_image(document, media_type)
 
 
+def declared_media_type(body: bytes) -> str | None:
+    """The manifest's own `mediaType` field, if it is a JSON object that has one."""
+    try:
+        document = json.loads(body)
+    except (UnicodeDecodeError, ValueError):
+        return None
+    value = document.get("mediaType") if isinstance(document, dict) else None
+    return value if isinstance(value, str) and value else None
+
+
 def _load_json(body: bytes) -> dict[str, Any]:
     try:
         document = json.loads(body)

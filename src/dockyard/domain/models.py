@@ -15,6 +15,7 @@ class Repository:
     mutability_exclusions: tuple[str, ...] = ()
     scan_on_push: bool = False
     encryption: dict[str, str] = field(default_factory=lambda: {"encryptionType": "AES256"})
+    policy: str | None = None
 
 
 @dataclass(frozen=True)
@@ -64,3 +65,41 @@ class SavedImage:
     image: Image
     created: bool
     untagged_image_id: int | None = None
+
+
+@dataclass(frozen=True)
+class RepositorySettings:
+    """What CreateRepository may set; the defaults are what a push-created repository gets."""
+
+    tag_mutability: str = "MUTABLE"
+    mutability_exclusions: tuple[str, ...] = ()
+    scan_on_push: bool = False
+    encryption: dict[str, str] = field(default_factory=lambda: {"encryptionType": "AES256"})
+    resource_tags: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class ImageKey:
+    """Keyset position in a repository's listing: images ordered by (pushed_at, id)."""
+
+    pushed_at: float
+    id: int
+
+
+@dataclass(frozen=True)
+class ImageEntryKey:
+    """Keyset position in ListImages: one entry per (image, tag); '' for an untagged image."""
+
+    pushed_at: float
+    id: int
+    tag: str
+
+
+@dataclass(frozen=True)
+class ImageEntry:
+    image: Image
+    tag: str | None
+
+    @property
+    def key(self) -> ImageEntryKey:
+        return ImageEntryKey(self.image.pushed_at, self.image.id, self.tag or "")

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 
 from dockyard.domain.errors import RangeInvalid, UploadInvalid
 
-_RANGE = re.compile(r"bytes=(\d*)-(\d*)")
+_RANGE = re.compile(r"bytes=(\d*)-(\d*)", re.IGNORECASE)
 
 
 @dataclass(frozen=True)
@@ -18,6 +18,16 @@ class ByteRange:
     @property
     def length(self) -> int:
         return self.end - self.start + 1
+
+
+def requested_range(header: str | None, size: int) -> ByteRange | None:
+    """The range a download asks for; None for no header or a unit other than bytes.
+
+    RFC 9110 §14.2: a server MUST ignore a Range header whose unit it does not understand.
+    """
+    if not header or header.split("=", 1)[0].strip().lower() != "bytes":
+        return None
+    return parse_range(header, size)
 
 
 def parse_range(header: str, size: int) -> ByteRange:

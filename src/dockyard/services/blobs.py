@@ -7,7 +7,7 @@ from dataclasses import dataclass
 
 from dockyard.domain.digests import parse_digest
 from dockyard.domain.errors import BlobNotFound
-from dockyard.domain.ranges import ByteRange, parse_range
+from dockyard.domain.ranges import ByteRange, requested_range
 from dockyard.ports import BlobStore, MetadataStore
 from dockyard.services.repositories import RepositoryService
 
@@ -42,7 +42,7 @@ class BlobService:
     ) -> BlobRead:
         size = self.stat(account_id, name, digest_text)
         digest = str(parse_digest(digest_text))
-        byte_range = parse_range(range_header, size) if range_header else None
+        byte_range = requested_range(range_header, size)
         url = self.store.redirect_url(digest) if redirect and byte_range is None else None
         return BlobRead(digest, size, byte_range, url)
 

@@ -11,6 +11,7 @@ from dockyard.domain.errors import (
     ImageReferencedByManifestList,
     LayersNotFound,
     ReferencedImagesNotFound,
+    TagImmutable,
 )
 from dockyard.domain.manifests import Manifest, parse_manifest
 from dockyard.domain.models import Image, NewImage, Repository, SavedImage
@@ -61,8 +62,18 @@ class ImageService:
         repo = self.repos.for_push(account_id, name)
         new = self._new_image(repo, digest, body, manifest)
         may_move = ref.tag is None or not tag_is_immutable(repo, ref.tag)
+        if not may_move:
+            self._refuse_existing_tag(repo, str(ref.tag))
         saved = self.meta.save_image(repo.id, new, ref.tag, may_move, self.clock.now())
         return PushedManifest(saved, manifest)
+
+    def _refuse_existing_tag(self, repo: Repository, tag: str) -> None:
+        """An immutable tag cannot be pushed again, even with the same digest (as on ECR)."""
+        if self.meta.get_image_by_tag(repo.id, tag) is not None:
+            raise TagImmutable(
+                f"The image tag '{tag}' already exists in the '{repo.name}' repository and cannot "
+                "be overwritten because the repository is immutable."
+            )
 
     def _new_image(self, repo: Repository, digest: str, body: bytes, manifest: Manifest) -> NewImage:
         self._require_blobs(repo, manifest)
@@ -103,14 +114,17 @@ class ImageService:
             image = self.meta.get_image_by_tag(repo.id, ref.tag, with_manifest)
         else:
             image = self.meta.get_image(repo.id, str(ref.digest), with_manifest)
-        if image is None:
+        if image is None or image.status != "ACTIVE":
+            # An archived image stays describable but cannot be pulled until restored.
             raise ImageNotFound(IMAGE_NOT_FOUND)
         return image
 
-    def pull(self, account_id: str, name: str, reference: str) -> Image:
+    def pull(
+        self, account_id: str, name: str, reference: str, principal: str | None = None
+    ) -> Image:
         """A manifest fetch that counts as a pull (recorded write-behind)."""
         image = self.find(account_id, name, reference)
-        self.pulls.record(image.id, self.clock.now())
+        self.pulls.record(account_id, principal, image.id, self.clock.now())
         return image
 
     # -- delete -----------------------------------------------------------------------------

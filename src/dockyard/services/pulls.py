@@ -10,15 +10,18 @@ from __future__ import annotations
 import threading
 
 from dockyard.ports import ImageStore
+from dockyard.services.pull_exclusions import PullExclusions
 
 
 class PullRecorder:
-    def __init__(self, images: ImageStore) -> None:
-        self._images = images
+    def __init__(self, images: ImageStore, exclusions: PullExclusions) -> None:
+        self._images, self._exclusions = images, exclusions
         self._pending: dict[int, float] = {}
         self._lock = threading.Lock()
 
-    def record(self, image_id: int, when: float) -> None:
+    def record(self, account_id: str, principal: str | None, image_id: int, when: float) -> None:
+        if principal and self._exclusions.is_excluded(account_id, principal):
+            return
         with self._lock:
             self._pending[image_id] = max(when, self._pending.get(image_id, when))
 

@@ -2,14 +2,20 @@
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 
 from dockyard.ports import BlobStore, MetadataStore
+from dockyard.services.auth import AuthService, KeyRing
 from dockyard.services.blobs import BlobService
 from dockyard.services.clock import Clock
+from dockyard.services.image_commands import ImageCommands
+from dockyard.services.image_queries import ImageQueries
 from dockyard.services.images import ImageService
+from dockyard.services.pull_exclusions import PullExclusions
 from dockyard.services.pulls import PullRecorder
 from dockyard.services.repositories import RepositoryService
+from dockyard.services.repository_admin import RepositoryAdmin
 from dockyard.services.uploads import UploadService
 
 
@@ -23,22 +29,48 @@ class Services:
     uploads: UploadService
     blobs: BlobService
     pulls: PullRecorder
+    exclusions: PullExclusions
+    queries: ImageQueries
+    commands: ImageCommands
+    admin: RepositoryAdmin
+    auth: AuthService
     default_account: str
 
 
+@dataclass(frozen=True)
+class Policy:
+    """Deployment choices that change behaviour, as opposed to where data lives."""
+
+    default_account: str
+    create_on_push: bool = False
+    accept_any_credentials: bool = False
+
+
 def build_services(
-    meta: MetadataStore, blobs: BlobStore, clock: Clock, default_account: str, create_on_push: bool
+    meta: MetadataStore, blobs: BlobStore, clock: Clock, keys: KeyRing, policy: Policy
 ) -> Services:
-    repos = RepositoryService(meta, clock, create_on_push)
-    pulls = PullRecorder(meta)
+    # Keys live in the database so that every server process signs and checks alike.
+    token_key = meta.secret("registry-token-key", os.urandom(32))
+    page_key = meta.secret("page-token-key", os.urandom(32))
+    repos = RepositoryService(meta, clock, policy.create_on_push)
+    exclusions = PullExclusions(meta, clock, page_key)
+    pulls = PullRecorder(meta, exclusions)
+    images = ImageService(meta, repos, pulls, clock)
+    queries = ImageQueries(meta, repos, page_key)
     return Services(
         meta=meta,
         blob_store=blobs,
         clock=clock,
         repositories=repos,
-        images=ImageService(meta, repos, pulls, clock),
+        images=images,
         uploads=UploadService(meta, blobs, repos, clock),
         blobs=BlobService(meta, blobs, repos),
         pulls=pulls,
-        default_account=default_account,
+        exclusions=exclusions,
+        queries=queries,
+        commands=ImageCommands(meta, images, queries, clock),
+        admin=RepositoryAdmin(meta, repos, clock, page_key),
+        auth=AuthService(keys, token_key, clock, policy.accept_any_credentials,
+                         policy.default_account),
+        default_account=policy.default_account,
     )

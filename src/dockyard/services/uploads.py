@@ -24,6 +24,8 @@ from dockyard.domain.digests import Digest, parse_digest
 from dockyard.domain.errors import (
     BlobNotFound,
     DigestMismatch,
+    EmptyUpload,
+    LayerAlreadyExists,
     UploadNotFound,
     UploadOutOfOrder,
 )
@@ -128,6 +130,34 @@ class UploadService:
         self.meta.link_blob(target.id, digest, size, self.clock.now())
         return True
 
+    # -- ECR layer operations -----------------------------------------------------------------
+
+    async def upload_part(
+        self, account_id: str, name: str, upload_id: str, first: int, last: int, data: bytes
+    ) -> Upload:
+        """UploadLayerPart: the part must start where the upload ends and span `data` exactly."""
+        if last - first + 1 != len(data) or not data:
+            upload = await _in_thread(self.status, account_id, name, upload_id)
+            raise UploadOutOfOrder(
+                f"The part spans bytes {first}-{last} but carries {len(data)} bytes",
+                size=upload.size,
+            )
+        return await self.append(account_id, name, upload_id, _once(data), first)
+
+    async def complete_layer(
+        self, account_id: str, name: str, upload_id: str, digest_text: str
+    ) -> Digest:
+        """CompleteLayerUpload: refuses empty uploads and layers the repository already has."""
+        digest = parse_digest(digest_text)
+        upload = await _in_thread(self.status, account_id, name, upload_id)
+        if upload.size == 0:
+            raise EmptyUpload(f"The upload with id '{upload_id}' does not contain any data")
+        if await _in_thread(self.meta.linked_blob_size, upload.repo_id, str(digest)) is not None:
+            await _in_thread(self._discard, upload)
+            raise LayerAlreadyExists(f"The layer with digest {digest} already exists in the "
+                                     f"repository with name '{name}'")
+        return await _in_thread(self._publish, upload, digest)
+
     # -- internals ----------------------------------------------------------------------------
 
     def _upload(self, repo: Repository, upload_id: str) -> Upload:
@@ -213,6 +243,10 @@ def _process(batch: bytes, writer: UploadWriter, running: RunningHash | None) ->
     if running is not None:
         jobs.append(asyncio.to_thread(running.hasher.update, batch))
     return asyncio.gather(*jobs)
+
+
+async def _once(data: bytes) -> AsyncIterator[bytes]:
+    yield data
 
 
 async def _batched(body: AsyncIterator[bytes], size: int) -> AsyncIterator[bytes]:

@@ -24,17 +24,17 @@ from typing import Any
 import botocore.loaders
 
 __all__ = [
-    "service_model",
-    "operation_names",
-    "has_operation",
-    "operation",
-    "input_shape_name",
-    "output_shape_name",
     "error_shape_names",
+    "has_operation",
+    "input_shape_name",
+    "operation",
+    "operation_names",
+    "output_shape_name",
+    "service_model",
     "shape",
     "shape_names",
-    "target_prefix",
     "signing_name",
+    "target_prefix",
 ]
 
 Shape = dict[str, Any]

@@ -21,12 +21,12 @@ from __future__ import annotations
 import base64
 import enum
 from collections.abc import Callable, Mapping
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 from dockyard.api.ecr import model
 
-__all__ = ["serialize_output", "serialize_shape", "OutputShapeError"]
+__all__ = ["OutputShapeError", "serialize_output", "serialize_shape"]
 
 Shape = dict[str, Any]
 
@@ -136,7 +136,7 @@ def _timestamp(shape: Shape, value: Any, where: str) -> float:
     """Epoch seconds with millisecond precision, the JSON 1.1 `unixtimestamp` format."""
     if isinstance(value, datetime):
         if value.tzinfo is None:
-            value = value.replace(tzinfo=timezone.utc)
+            value = value.replace(tzinfo=UTC)
         return round(value.timestamp(), 3)
     if isinstance(value, (int, float)) and not isinstance(value, bool):
         return round(float(value), 3)

@@ -43,12 +43,14 @@ from typing import Any, NoReturn
 from dockyard.api.ecr import model
 from dockyard.domain.errors import ParameterInvalid
 
-__all__ = ["validate_input", "translate_pattern", "compiled_pattern", "model_patterns"]
+__all__ = ["compiled_pattern", "model_patterns", "translate_pattern", "validate_input"]
 
 Shape = dict[str, Any]
 
 # ECMAScript's \s (WhiteSpace and LineTerminator), which is not Python's Unicode \s.
-_JS_SPACE = "\\t\\n\\v\\f\\r \\u00a0\\u1680\\u2000-\\u200a\\u2028\\u2029\\u202f\\u205f\\u3000\\ufeff"
+_JS_SPACE = (
+    "\\t\\n\\v\\f\\r \\u00a0\\u1680\\u2000-\\u200a\\u2028\\u2029\\u202f\\u205f\\u3000\\ufeff"
+)
 _CLASS_BODIES = {"d": "0-9", "w": "A-Za-z0-9_", "s": _JS_SPACE}
 _OUTSIDE_CLASS = {
     **{k: f"[{v}]" for k, v in _CLASS_BODIES.items()},

@@ -24,6 +24,10 @@ def account(request: Request) -> str:
     return request.scope.get("dockyard.account") or services(request).default_account
 
 
+def principal(request: Request) -> str | None:
+    return request.scope.get("dockyard.principal")
+
+
 def name(request: Request) -> str:
     return request.path_params["name"]
 

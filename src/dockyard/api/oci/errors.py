@@ -35,6 +35,16 @@ OCI_ERRORS: dict[type[e.DockyardError], tuple[int, str]] = {
     e.RepositoryNotEmpty: (409, "DENIED"),
     e.UploadOutOfOrder: (416, "BLOB_UPLOAD_INVALID"),
     e.Unsupported: (405, "UNSUPPORTED"),
+    e.NotAuthorized: (401, "UNAUTHORIZED"),
+    e.EmptyUpload: (400, "BLOB_UPLOAD_INVALID"),
+    e.ResourceTagInvalid: (400, "UNSUPPORTED"),
+    e.TooManyTags: (400, "UNSUPPORTED"),
+    e.ImageDigestMismatch: (400, "DIGEST_INVALID"),
+    e.PolicyNotFound: (404, "NAME_UNKNOWN"),
+    e.ExclusionNotFound: (404, "NAME_UNKNOWN"),
+    e.LayerAlreadyExists: (409, "DENIED"),
+    e.ExclusionAlreadyExists: (409, "DENIED"),
+    e.LimitExceeded: (429, "TOOMANYREQUESTS"),
 }
 
 API_VERSION = {"Docker-Distribution-Api-Version": "registry/2.0"}

@@ -23,7 +23,8 @@ async def get_manifest(request: Request) -> Response:
     if request.method == "HEAD":
         image = await ctx.call(svc.images.find, ctx.account(request), ctx.name(request), reference)
     else:
-        image = await ctx.call(svc.images.pull, ctx.account(request), ctx.name(request), reference)
+        image = await ctx.call(svc.images.pull, ctx.account(request), ctx.name(request), reference,
+                               ctx.principal(request))
     _negotiate(request, image, reference)
     assert image.manifest is not None
     headers = {**API_VERSION, "Docker-Content-Digest": image.digest, "ETag": f'"{image.digest}"'}

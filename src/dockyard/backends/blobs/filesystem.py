@@ -7,6 +7,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from dockyard.backends.blobs import paths
+from dockyard.backends.blobs.writeback import start_writeback
 
 CHUNK = 1024 * 1024
 
@@ -24,6 +25,8 @@ class FileUploadWriter:
         while view:
             written = os.write(self._fd, view)
             view = view[written:]
+        # Start writing this batch to disk now, so the fsync before acknowledging is short.
+        start_writeback(self._fd, self._size, len(data))
         self._size += len(data)
 
     def close(self) -> int:

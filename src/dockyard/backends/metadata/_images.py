@@ -13,7 +13,7 @@ Raising TagImmutable inside the transaction rolls back the image inserted just b
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import replace
 from typing import Any
 
@@ -77,16 +77,28 @@ def _point_tag(
 ) -> int | None:
     """Point `tag` at the image; return the previous image's id if that left it untagged."""
     row = {"repo_id": repo_id, "name": tag, "image_id": image_id, "updated_at": now}
-    if conn.execute(insert_ignore(conn, tags, ["repo_id", "name"]).values(row)).rowcount:
-        return None
-    where = (tags.c.repo_id == repo_id) & (tags.c.name == tag)
-    current = conn.execute(sa.select(tags.c.image_id).where(where).with_for_update()).scalar_one()
-    if current == image_id:
+    current = _claim_or_lock(conn, row)
+    if current is None or current == image_id:
         return None
     if not may_move:
         raise TagImmutable(_immutable_message(conn, repo_id, tag), tag=tag)
+    where = (tags.c.repo_id == repo_id) & (tags.c.name == tag)
     conn.execute(sa.update(tags).where(where).values(image_id=image_id, updated_at=now))
     return None if _has_tags(conn, current) else current
+
+
+def _claim_or_lock(conn: Connection, row: dict[str, Any]) -> int | None:
+    """Insert the tag row (None), or lock the existing one and return the image it points at."""
+    # RETURNING rather than rowcount: some drivers report -1 for INSERT ... ON CONFLICT.
+    claim = insert_ignore(conn, tags, ["repo_id", "name"]).values(row).returning(tags.c.image_id)
+    where = (tags.c.repo_id == row["repo_id"]) & (tags.c.name == row["name"])
+    lock = sa.select(tags.c.image_id).where(where).with_for_update()
+    while True:  # a concurrent delete_tag may remove the row between the two statements
+        if conn.execute(claim).first() is not None:
+            return None
+        current = conn.execute(lock).scalar()
+        if current is not None:
+            return current
 
 
 def _has_tags(conn: Connection, image_id: int) -> bool:
@@ -112,8 +124,12 @@ def load_images(
 ) -> list[Image]:
     """Images matching `where`, each with its tags, in two queries whatever the count."""
     stmt = sa.select(*_rows.image_columns(with_manifest)).where(where).order_by(*order_by)
-    rows = conn.execute(stmt).mappings().all()
-    tag_map = tags_by_image(conn, [row["id"] for row in rows])
+    return images_with_tags(conn, conn.execute(stmt).mappings().all())
+
+
+def images_with_tags(conn: Connection, rows: Sequence[Mapping[str, Any]]) -> list[Image]:
+    """An image per row of image columns, with its (sorted) tags, fetched in one query."""
+    tag_map = tags_by_image(conn, dict.fromkeys(row["id"] for row in rows))
     return [_rows.to_image(row, tag_map.get(row["id"], ())) for row in rows]
 
 
@@ -157,11 +173,12 @@ def delete_image(conn: Connection, repo_id: int, digest: str) -> bool:
 
 
 def record_pulls(conn: Connection, pulls: dict[int, float]) -> None:
-    # One executemany; the WHERE keeps a later pull that was recorded first from being undone.
+    # One executemany; the WHERE keeps a later pull that was recorded first from being undone,
+    # and sorting by id makes concurrent batches lock rows in the same order (no deadlock).
     stmt = (
         sa.update(images)
         .where(images.c.id == sa.bindparam("b_id"))
         .where(images.c.last_pulled_at.is_(None) | (images.c.last_pulled_at < sa.bindparam("b_at")))
         .values(last_pulled_at=sa.bindparam("b_at"))
     )
-    conn.execute(stmt, [{"b_id": image_id, "b_at": at} for image_id, at in pulls.items()])
+    conn.execute(stmt, [{"b_id": image_id, "b_at": at} for image_id, at in sorted(pulls.items())])

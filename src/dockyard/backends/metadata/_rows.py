@@ -8,10 +8,8 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from dockyard.backends.metadata.schema import images, repositories
-from dockyard.domain.models import Image, NewImage, Repository, Upload
-
-DEFAULT_ENCRYPTION = {"encryptionType": "AES256"}
+from dockyard.backends.metadata.schema import images
+from dockyard.domain.models import Image, NewImage, Repository, RepositorySettings, Upload
 
 # Every image column but the manifest, which can be megabytes and is loaded only on request.
 _IMAGE_COLUMNS = [c for c in images.c if c.name != "manifest"]
@@ -21,19 +19,50 @@ def image_columns(with_manifest: bool) -> list[sa.ColumnElement[Any]]:
     return [*_IMAGE_COLUMNS, images.c.manifest] if with_manifest else list(_IMAGE_COLUMNS)
 
 
-def new_repository_row(account_id: str, name: str, now: float) -> dict[str, Any]:
+def new_repository_row(
+    account_id: str, name: str, now: float, settings: RepositorySettings
+) -> dict[str, Any]:
     return {
         "account_id": account_id,
         "name": name,
         "created_at": now,
-        "tag_mutability": "MUTABLE",
-        "mutability_exclusions": "[]",
-        "scan_on_push": False,
-        "encryption": json.dumps(DEFAULT_ENCRYPTION),
+        "tag_mutability": settings.tag_mutability,
+        "mutability_exclusions": json.dumps(list(settings.mutability_exclusions)),
+        "scan_on_push": settings.scan_on_push,
+        "encryption": json.dumps(settings.encryption),
+        "policy": None,
     }
 
 
-def to_repository(row: Mapping[str, Any]) -> Repository:
+def repository_changes(changes: Mapping[str, object]) -> dict[str, Any]:
+    """Column values for update_repository's `changes`; unknown names are a programming error."""
+    unknown = sorted(set(changes) - set(_CHANGE_COLUMNS))
+    if unknown:
+        raise ValueError(f"cannot change repository settings {unknown}")
+    return {name: _CHANGE_COLUMNS[name](value) for name, value in changes.items()}
+
+
+def _exclusions(value: object) -> str:
+    if isinstance(value, str) or not isinstance(value, (list, tuple)):
+        raise TypeError(f"mutability_exclusions must be a list of strings, not {value!r}")
+    return json.dumps([str(item) for item in value])
+
+
+def _policy(value: object) -> str | None:
+    if value is not None and not isinstance(value, str):
+        raise TypeError(f"policy must be a string or None, not {value!r}")
+    return value
+
+
+_CHANGE_COLUMNS: dict[str, Any] = {
+    "tag_mutability": str,
+    "mutability_exclusions": _exclusions,
+    "scan_on_push": bool,
+    "policy": _policy,
+}
+
+
+def to_repository(row: Mapping[Any, Any]) -> Repository:
     return Repository(
         id=row["id"],
         account_id=row["account_id"],
@@ -43,10 +72,8 @@ def to_repository(row: Mapping[str, Any]) -> Repository:
         mutability_exclusions=tuple(json.loads(row["mutability_exclusions"])),
         scan_on_push=bool(row["scan_on_push"]),
         encryption=json.loads(row["encryption"]),
+        policy=row["policy"],
     )
-
-
-REPOSITORY_COLUMNS = [c for c in repositories.c if c.name != "policy"]
 
 
 def new_image_row(repo_id: int, image: NewImage, now: float) -> dict[str, Any]:
@@ -63,8 +90,8 @@ def new_image_row(repo_id: int, image: NewImage, now: float) -> dict[str, Any]:
     }
 
 
-def to_image(row: Mapping[str, Any], tags: tuple[str, ...]) -> Image:
-    manifest = row.get("manifest")
+def to_image(row: Mapping[Any, Any], tags: tuple[str, ...] = ()) -> Image:
+    manifest = row["manifest"] if "manifest" in row else None  # .get() is slow on row mappings
     return Image(
         id=row["id"],
         repo_id=row["repo_id"],
@@ -84,7 +111,7 @@ def to_image(row: Mapping[str, Any], tags: tuple[str, ...]) -> Image:
     )
 
 
-def to_upload(row: Mapping[str, Any]) -> Upload:
+def to_upload(row: Mapping[Any, Any]) -> Upload:
     return Upload(
         id=row["id"], repo_id=row["repo_id"], size=row["size"], created_at=row["created_at"]
     )

@@ -4,7 +4,7 @@ The rest of the metadata backend is dialect-neutral SQLAlchemy Core. What lives 
 
 - engine set-up: SQLite pragmas (WAL, synchronous=FULL, busy_timeout) and transaction control;
 - `BinaryString`, a string column that sorts by code point (like Python's `sorted()`) everywhere;
-- `insert_ignore`, the INSERT ... ON CONFLICT DO NOTHING spelling of each engine.
+- `insert_ignore` and `upsert`, the INSERT ... ON CONFLICT spellings of each engine.
 
 SQLite transactions: pysqlite's own BEGIN handling is switched off and we emit BEGIN ourselves.
 Connections taken from `write_engine(engine)` start with BEGIN IMMEDIATE, so a writer takes the
@@ -50,10 +50,13 @@ class BinaryString(sa.types.TypeDecorator[str]):
     impl = sa.String
     cache_ok = True
 
+    def __init__(self, length: int) -> None:
+        super().__init__(length)
+        self.length = length
+
     def load_dialect_impl(self, dialect: Dialect) -> TypeEngine[Any]:
-        if dialect.name == "postgresql":
-            return dialect.type_descriptor(sa.String(self.impl.length, collation="C"))
-        return dialect.type_descriptor(self.impl)
+        collation = "C" if dialect.name == "postgresql" else None
+        return dialect.type_descriptor(sa.String(self.length, collation=collation))
 
 
 #: Surrogate keys: 64-bit on PostgreSQL; SQLite only autoincrements INTEGER PRIMARY KEY (its rowid).
@@ -79,6 +82,15 @@ def insert_ignore(conn: Connection, table: sa.Table, key: list[str]) -> Insert:
     """INSERT that silently skips a row whose `key` columns already exist."""
     module = postgresql if conn.dialect.name == "postgresql" else sqlite
     return module.insert(table).on_conflict_do_nothing(index_elements=key)
+
+
+def upsert(conn: Connection, table: sa.Table, key: list[str], update: list[str]) -> Insert:
+    """INSERT that overwrites the `update` columns of a row whose `key` columns already exist."""
+    module = postgresql if conn.dialect.name == "postgresql" else sqlite
+    stmt = module.insert(table)
+    return stmt.on_conflict_do_update(
+        index_elements=key, set_={name: stmt.excluded[name] for name in update}
+    )
 
 
 def _sqlite_engine(url: str, database: str | None) -> Engine:

@@ -3,14 +3,26 @@
     repositories ─┬─< repo_blobs >── blobs        (blobs are global and deduplicated)
                   ├─< images ─┬─< image_refs      (child manifests and blobs an image lists)
                   │           └─< tags            (tags.repo_id repeats images.repo_id)
-                  └─< uploads
+                  ├─< uploads
+                  └─< repository_tags             (AWS resource tags, not image tags)
+
+    account_settings, pull_exclusions             (per account, outlive repositories)
+    secrets                                       (server-wide keys, e.g. for page tokens)
 
 Deleting a repository deletes its rows explicitly, child tables first (see sql.py); nothing relies
 on ON DELETE CASCADE, which SQLite only honours when foreign keys are switched on.
 
-Indexes serve the hot paths: DescribeImages pages are one range scan of
-(repo_id, pushed_at, id); referrers look up (repo_id, subject_digest); "who references this
-digest" (garbage collection, ImageReferencedByManifestList) looks up image_refs.digest.
+Indexes serve the hot paths; every listing page is one range scan, never a sort:
+
+- DescribeImages with an image status (ACTIVE by default) scans (repo_id, status, pushed_at, id):
+  the status is an equality prefix, so a page reads only rows it returns (plus rows the tag filter
+  rejects) however many archived images sit between them. DescribeImages with ANY and ListImages
+  span every status and scan (repo_id, pushed_at, id); with only the status index they would have
+  to sort the whole repository. The price is one more index entry written per push.
+- tags (image_id, name) gives a page's tags in one lookup per image, already sorted, and serves
+  the EXISTS / NOT EXISTS of the tag filters.
+- referrers look up (repo_id, subject_digest); "who references this digest" (garbage collection,
+  ImageReferencedByManifestList) looks up image_refs.digest.
 """
 
 from __future__ import annotations
@@ -81,6 +93,7 @@ images = sa.Table(
     sa.Column("archived_at", sa.Double, nullable=True),
     sa.Column("activated_at", sa.Double, nullable=True),
     sa.UniqueConstraint("repo_id", "digest"),
+    sa.Index(None, "repo_id", "status", "pushed_at", "id"),
     sa.Index(None, "repo_id", "pushed_at", "id"),
     sa.Index(None, "repo_id", "subject_digest"),
 )
@@ -92,7 +105,7 @@ tags = sa.Table(
     sa.Column("name", BinaryString(NAME), primary_key=True),
     sa.Column("image_id", Id, sa.ForeignKey("images.id"), nullable=False),
     sa.Column("updated_at", sa.Double, nullable=False),
-    sa.Index(None, "image_id"),
+    sa.Index(None, "image_id", "name"),
 )
 
 # kind is 'manifest' for an index's children and 'blob' for config and layers.
@@ -112,6 +125,40 @@ uploads = sa.Table(
     sa.Column("repo_id", Id, sa.ForeignKey("repositories.id"), nullable=False),
     sa.Column("size", sa.BigInteger, nullable=False),
     sa.Column("created_at", sa.Double, nullable=False),
+)
+
+# AWS resource tags of a repository (TagResource); keys are unique per repository.
+repository_tags = sa.Table(
+    "repository_tags",
+    metadata,
+    sa.Column("repo_id", Id, sa.ForeignKey("repositories.id"), primary_key=True),
+    sa.Column("key", BinaryString(128), primary_key=True),
+    sa.Column("value", sa.String(256), nullable=False),
+)
+
+account_settings = sa.Table(
+    "account_settings",
+    metadata,
+    sa.Column("account_id", sa.String(12), primary_key=True),
+    sa.Column("name", sa.String(NAME), primary_key=True),
+    sa.Column("value", sa.Text, nullable=False),
+)
+
+# Principals whose pulls are not recorded as last-pull times (ECR pull time update exclusions).
+pull_exclusions = sa.Table(
+    "pull_exclusions",
+    metadata,
+    sa.Column("account_id", sa.String(12), primary_key=True),
+    sa.Column("principal", BinaryString(NAME), primary_key=True),
+    sa.Column("created_at", sa.Double, nullable=False),
+)
+
+# Server-wide secrets every process must share (token signing keys); created once, never changed.
+secrets = sa.Table(
+    "secrets",
+    metadata,
+    sa.Column("name", sa.String(NAME), primary_key=True),
+    sa.Column("value", sa.LargeBinary, nullable=False),
 )
 
 REF_MANIFEST = "manifest"

@@ -2,8 +2,9 @@
 
 Every public method is one transaction: `_read()` for queries, `_write()` for changes. On SQLite
 a write transaction begins IMMEDIATE (see dialects.py), so writers queue on busy_timeout instead of
-failing, and readers in WAL mode never wait for them. The multi-step image queries live in
-_images.py; row mapping in _rows.py; the tables in schema.py.
+failing, and readers in WAL mode never wait for them. The queries themselves live beside it:
+_images.py (images and tags), _listing.py (paged image views), _admin.py (repository settings),
+_accounts.py (account-level rows); row mapping in _rows.py; the tables in schema.py.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ from contextlib import contextmanager
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
-from dockyard.backends.metadata import _images, _rows, dialects
+from dockyard.backends.metadata import _accounts, _admin, _images, _listing, _rows, dialects
 from dockyard.backends.metadata.schema import (
     blobs,
     image_refs,
@@ -22,11 +23,21 @@ from dockyard.backends.metadata.schema import (
     metadata,
     repo_blobs,
     repositories,
+    repository_tags,
     tags,
     uploads,
 )
-from dockyard.domain.errors import RepositoryAlreadyExists
-from dockyard.domain.models import Image, NewImage, Repository, SavedImage, Upload
+from dockyard.domain.models import (
+    Image,
+    ImageEntry,
+    ImageEntryKey,
+    ImageKey,
+    NewImage,
+    Repository,
+    RepositorySettings,
+    SavedImage,
+    Upload,
+)
 
 
 class SqlMetadataStore:
@@ -68,20 +79,10 @@ class SqlMetadataStore:
     # -- repositories ------------------------------------------------------------------------
 
     def create_repository(self, account_id: str, name: str, now: float) -> Repository:
-        row = _rows.new_repository_row(account_id, name, now)
-        with self._write() as conn:
-            stmt = dialects.insert_ignore(conn, repositories, ["account_id", "name"])
-            repo_id = conn.execute(stmt.values(row).returning(repositories.c.id)).scalar()
-        if repo_id is None:
-            raise RepositoryAlreadyExists(
-                f"The repository with name '{name}' already exists in the registry "
-                f"with id '{account_id}'",
-                name=name,
-            )
-        return _rows.to_repository({**row, "id": repo_id})
+        return self.create_configured_repository(account_id, name, RepositorySettings(), now)
 
     def get_repository(self, account_id: str, name: str) -> Repository | None:
-        stmt = sa.select(*_rows.REPOSITORY_COLUMNS).where(
+        stmt = sa.select(repositories).where(
             repositories.c.account_id == account_id, repositories.c.name == name
         )
         with self._read() as conn:
@@ -100,9 +101,43 @@ class SqlMetadataStore:
         image_ids = sa.select(images.c.id).where(images.c.repo_id == repo_id)
         with self._write() as conn:
             conn.execute(sa.delete(image_refs).where(image_refs.c.image_id.in_(image_ids)))
-            for table in (tags, images, repo_blobs, uploads):
+            for table in (tags, images, repo_blobs, uploads, repository_tags):
                 conn.execute(sa.delete(table).where(table.c.repo_id == repo_id))
             conn.execute(sa.delete(repositories).where(repositories.c.id == repo_id))
+
+    # -- repository settings -----------------------------------------------------------------
+
+    def create_configured_repository(
+        self, account_id: str, name: str, settings: RepositorySettings, now: float
+    ) -> Repository:
+        with self._write() as conn:
+            return _admin.create_repository(conn, account_id, name, settings, now)
+
+    def list_repositories(
+        self, account_id: str, names: Sequence[str] | None, after: str | None, limit: int
+    ) -> list[Repository]:
+        with self._read() as conn:
+            return _admin.list_repositories(conn, account_id, names, after, limit)
+
+    def update_repository(self, repo_id: int, changes: dict[str, object]) -> Repository:
+        with self._write() as conn:
+            return _admin.update_repository(conn, repo_id, changes)
+
+    def count_images(self, repo_id: int) -> int:
+        with self._read() as conn:
+            return _admin.count_images(conn, repo_id)
+
+    def resource_tags(self, repo_id: int) -> dict[str, str]:
+        with self._read() as conn:
+            return _admin.resource_tags(conn, repo_id)
+
+    def set_resource_tags(self, repo_id: int, tags: dict[str, str]) -> None:
+        with self._write() as conn:
+            _admin.set_resource_tags(conn, repo_id, tags)
+
+    def remove_resource_tags(self, repo_id: int, keys: Sequence[str]) -> None:
+        with self._write() as conn:
+            _admin.remove_resource_tags(conn, repo_id, keys)
 
     # -- blobs -------------------------------------------------------------------------------
 
@@ -204,6 +239,41 @@ class SqlMetadataStore:
             with self._write() as conn:
                 _images.record_pulls(conn, pulls)
 
+    # -- image listings (see _listing.py) -----------------------------------------------------
+
+    def list_images(
+        self,
+        repo_id: int,
+        after: ImageKey | None,
+        limit: int,
+        tag_status: str = "ANY",
+        image_status: str = "ANY",
+    ) -> list[Image]:
+        with self._read() as conn:
+            return _listing.list_images(conn, repo_id, after, limit, tag_status, image_status)
+
+    def list_image_entries(
+        self,
+        repo_id: int,
+        after: ImageEntryKey | None,
+        limit: int,
+        tag_status: str = "ANY",
+        image_status: str = "ANY",
+    ) -> list[ImageEntry]:
+        """Beyond the port: `image_status` filters like list_images' (ListImages has it too)."""
+        with self._read() as conn:
+            return _listing.list_image_entries(
+                conn, repo_id, after, limit, tag_status, image_status
+            )
+
+    def images_by_tags(self, repo_id: int, tags: Sequence[str]) -> dict[str, Image]:
+        with self._read() as conn:
+            return _listing.images_by_tags(conn, repo_id, tags)
+
+    def set_image_status(self, repo_id: int, digest: str, status: str, now: float) -> Image | None:
+        with self._write() as conn:
+            return _listing.set_image_status(conn, repo_id, digest, status, now)
+
     # -- uploads -----------------------------------------------------------------------------
 
     def create_upload(self, upload: Upload) -> None:
@@ -225,3 +295,29 @@ class SqlMetadataStore:
     def delete_upload(self, upload_id: str) -> None:
         with self._write() as conn:
             conn.execute(sa.delete(uploads).where(uploads.c.id == upload_id))
+
+    # -- account-level rows (see _accounts.py) -----------------------------------------------
+
+    def get_account_setting(self, account_id: str, name: str) -> str | None:
+        with self._read() as conn:
+            return _accounts.get_account_setting(conn, account_id, name)
+
+    def put_account_setting(self, account_id: str, name: str, value: str) -> None:
+        with self._write() as conn:
+            _accounts.put_account_setting(conn, account_id, name, value)
+
+    def add_pull_exclusion(self, account_id: str, principal: str, now: float) -> bool:
+        with self._write() as conn:
+            return _accounts.add_pull_exclusion(conn, account_id, principal, now)
+
+    def remove_pull_exclusion(self, account_id: str, principal: str) -> bool:
+        with self._write() as conn:
+            return _accounts.remove_pull_exclusion(conn, account_id, principal)
+
+    def list_pull_exclusions(self, account_id: str, after: str | None, limit: int) -> list[str]:
+        with self._read() as conn:
+            return _accounts.list_pull_exclusions(conn, account_id, after, limit)
+
+    def secret(self, name: str, create: bytes) -> bytes:
+        with self._write() as conn:
+            return _accounts.secret(conn, name, create)

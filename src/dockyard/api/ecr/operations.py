@@ -1,0 +1,55 @@
+"""Every ECR operation Dockyard serves, one row each. Anything else is UnknownOperationException.
+
+Scanning, lifecycle policies, replication, pull-through cache and the other operations of the
+model that are not listed here are not implemented; they answer UnknownOperationException with a
+message naming the operation, never a fake result.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from dockyard.api.ecr import ops_account as account
+from dockyard.api.ecr import ops_images as images
+from dockyard.api.ecr import ops_layers as layers
+from dockyard.api.ecr import ops_repositories as repos
+
+Handler = Callable[..., Any]
+
+OPERATIONS: dict[str, Handler] = {
+    # repositories
+    "CreateRepository": repos.create_repository,
+    "DescribeRepositories": repos.describe_repositories,
+    "DeleteRepository": repos.delete_repository,
+    "PutImageTagMutability": repos.put_image_tag_mutability,
+    "PutImageScanningConfiguration": repos.put_image_scanning_configuration,
+    "TagResource": repos.tag_resource,
+    "UntagResource": repos.untag_resource,
+    "ListTagsForResource": repos.list_tags_for_resource,
+    "SetRepositoryPolicy": repos.set_repository_policy,
+    "GetRepositoryPolicy": repos.get_repository_policy,
+    "DeleteRepositoryPolicy": repos.delete_repository_policy,
+    # images
+    "DescribeImages": images.describe_images,
+    "ListImages": images.list_images,
+    "BatchGetImage": images.batch_get_image,
+    "PutImage": images.put_image,
+    "BatchDeleteImage": images.batch_delete_image,
+    "ListImageReferrers": images.list_image_referrers,
+    "UpdateImageStorageClass": images.update_image_storage_class,
+    # layers
+    "InitiateLayerUpload": layers.initiate_layer_upload,
+    "UploadLayerPart": layers.upload_layer_part,
+    "CompleteLayerUpload": layers.complete_layer_upload,
+    "BatchCheckLayerAvailability": layers.batch_check_layer_availability,
+    "GetDownloadUrlForLayer": layers.get_download_url_for_layer,
+    # account
+    "GetAuthorizationToken": account.get_authorization_token,
+    "DescribeRegistry": account.describe_registry,
+    "GetAccountSetting": account.get_account_setting,
+    "PutAccountSetting": account.put_account_setting,
+    "RegisterPullTimeUpdateExclusion": account.register_pull_time_update_exclusion,
+    "DeregisterPullTimeUpdateExclusion": account.deregister_pull_time_update_exclusion,
+    "ListPullTimeUpdateExclusions": account.list_pull_time_update_exclusions,
+}

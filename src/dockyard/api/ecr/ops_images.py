@@ -1,0 +1,113 @@
+"""ECR image operations: DescribeImages, ListImages, BatchGetImage, PutImage, BatchDeleteImage,
+ListImageReferrers, UpdateImageStorageClass."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from dockyard.api.ecr import shapes
+from dockyard.api.ecr.context import Call
+from dockyard.domain.errors import ParameterInvalid
+from dockyard.domain.models import Image
+from dockyard.services.image_queries import Failure, ImageId, Listing
+
+Params = dict[str, Any]
+REFERRERS_PAGE = 20
+
+
+def _listing(p: Params) -> Listing:
+    flt = p.get("filter") or {}
+    return Listing(flt.get("tagStatus", "ANY"), flt.get("imageStatus", "ACTIVE"),
+                   p.get("nextToken"), p.get("maxResults"))
+
+
+def describe_images(call: Call, p: Params) -> Params:
+    account, name = call.account(p), p["repositoryName"]
+    if "imageIds" in p:
+        for member in ("nextToken", "maxResults"):
+            if member in p:
+                raise ParameterInvalid(f"Invalid parameter at '{member}' failed to satisfy "
+                                       "constraint: 'Cannot be specified with imageIds'")
+        tag_status = (p.get("filter") or {}).get("tagStatus", "ANY")
+        repo, found = call.services.queries.lookup(account, name, shapes.image_ids_in(p), tag_status)
+        return {"imageDetails": [shapes.image_detail(repo, i) for i in found]}
+    repo, page = call.services.queries.describe(account, name, _listing(p))
+    details = [shapes.image_detail(repo, i) for i in page.items]
+    return {"imageDetails": details, "nextToken": page.next_token}
+
+
+def list_images(call: Call, p: Params) -> Params:
+    page = call.services.queries.list_ids(call.account(p), p["repositoryName"], _listing(p))
+    ids = [shapes.image_id(e.image.digest, e.tag) for e in page.items]
+    return {"imageIds": ids, "nextToken": page.next_token}
+
+
+def batch_get_image(call: Call, p: Params) -> Params:
+    svc, account = call.services, call.account(p)
+    repo = svc.repositories.get(account, p["repositoryName"])
+    accepted = p.get("acceptedMediaTypes")
+    images, failures = [], []
+    for image_id, found in svc.queries.resolve_each(repo, shapes.image_ids_in(p), True):
+        failure = found if isinstance(found, Failure) else _unservable(found, accepted)
+        if failure:
+            failures.append(_failure(image_id, failure))
+            continue
+        svc.pulls.record(account, call.principal, found.id, svc.clock.now())
+        images.append(shapes.image(repo, found, image_id.tag))
+    return {"images": images, "failures": failures}
+
+
+def _unservable(found: Image, accepted: list[str] | None) -> Failure | None:
+    if found.status != "ACTIVE":
+        return Failure("ImageInaccessible", "The image is archived; restore it first")
+    if accepted and found.media_type not in accepted:
+        return Failure("ImageNotFound", "Requested image not found in any of the accepted media "
+                       f"types (stored as {found.media_type}; Dockyard does not convert manifests)")
+    return None
+
+
+def _failure(image_id: ImageId, failure: Failure) -> Params:
+    return {"imageId": shapes.image_id(image_id.digest, image_id.tag),
+            "failureCode": failure.code, "failureReason": failure.reason}
+
+
+def put_image(call: Call, p: Params) -> Params:
+    account, name = call.account(p), p["repositoryName"]
+    pushed = call.services.commands.put_image(
+        account, name, p["imageManifest"].encode("utf-8"), p.get("imageManifestMediaType"),
+        p.get("imageTag"), p.get("imageDigest"),
+    )
+    image = pushed.saved.image
+    repo = call.services.repositories.get(account, name)
+    manifest = p["imageManifest"]
+    return {"image": {"registryId": repo.account_id, "repositoryName": repo.name,
+                      "imageId": shapes.image_id(image.digest, p.get("imageTag")),
+                      "imageManifest": manifest, "imageManifestMediaType": image.media_type}}
+
+
+def batch_delete_image(call: Call, p: Params) -> Params:
+    result = call.services.commands.batch_delete(call.account(p), p["repositoryName"],
+                                                 shapes.image_ids_in(p))
+    return {
+        "imageIds": [shapes.image_id(i.digest, i.tag) for i in result.deleted],
+        "failures": [_failure(image_id, failure) for image_id, failure in result.failures],
+    }
+
+
+def list_image_referrers(call: Call, p: Params) -> Params:
+    flt = p.get("filter") or {}
+    found, token = call.services.commands.referrers(
+        call.account(p), p["repositoryName"], p["subjectId"]["imageDigest"],
+        flt.get("artifactTypes") or [], flt.get("artifactStatus", "ACTIVE"),
+        p.get("nextToken"), p.get("maxResults") or REFERRERS_PAGE,
+    )
+    return {"referrers": found, "nextToken": token}
+
+
+def update_image_storage_class(call: Call, p: Params) -> Params:
+    ids = shapes.image_ids_in({"imageIds": [p["imageId"]]})
+    repo, image = call.services.commands.update_storage_class(
+        call.account(p), p["repositoryName"], ids[0], p["targetStorageClass"])
+    return {"registryId": repo.account_id, "repositoryName": repo.name,
+            "imageId": shapes.image_id(image.digest, p["imageId"].get("imageTag")),
+            "imageStatus": image.status}

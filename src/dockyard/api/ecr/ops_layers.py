@@ -1,0 +1,60 @@
+"""ECR layer operations, on the same upload state machine as `/v2/` uploads."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from dockyard.api.ecr.context import Call
+from dockyard.domain.digests import parse_digest
+from dockyard.domain.errors import DigestInvalid, ParameterInvalid
+
+Params = dict[str, Any]
+PART_SIZE = 10 * 1024 * 1024
+
+
+def initiate_layer_upload(call: Call, p: Params) -> Params:
+    upload = call.services.uploads.start(call.account(p), p["repositoryName"])
+    return {"uploadId": upload.id, "partSize": PART_SIZE}
+
+
+async def upload_layer_part(call: Call, p: Params) -> Params:
+    account, name = call.account(p), p["repositoryName"]
+    upload = await call.services.uploads.upload_part(
+        account, name, p["uploadId"], p["partFirstByte"], p["partLastByte"], p["layerPartBlob"])
+    return {"registryId": account, "repositoryName": name, "uploadId": upload.id,
+            "lastByteReceived": upload.size - 1}
+
+
+async def complete_layer_upload(call: Call, p: Params) -> Params:
+    account, name = call.account(p), p["repositoryName"]
+    if len(p["layerDigests"]) != 1:
+        raise ParameterInvalid("Invalid parameter at 'layerDigests' failed to satisfy "
+                               "constraint: 'Member must have exactly one digest'")
+    digest = await call.services.uploads.complete_layer(account, name, p["uploadId"],
+                                                        p["layerDigests"][0])
+    return {"registryId": account, "repositoryName": name, "uploadId": p["uploadId"],
+            "layerDigest": str(digest)}
+
+
+def batch_check_layer_availability(call: Call, p: Params) -> Params:
+    svc, account, name = call.services, call.account(p), p["repositoryName"]
+    repo = svc.repositories.get(account, name)
+    layers, failures = [], []
+    for digest in p["layerDigests"]:
+        try:
+            parse_digest(digest)
+        except DigestInvalid as exc:
+            failures.append({"layerDigest": digest, "failureCode": "InvalidLayerDigest",
+                             "failureReason": exc.message})
+            continue
+        size = svc.meta.linked_blob_size(repo.id, digest)
+        layers.append({"layerDigest": digest, "layerSize": size,
+                       "layerAvailability": "UNAVAILABLE" if size is None else "AVAILABLE"})
+    return {"layers": layers, "failures": failures}
+
+
+def get_download_url_for_layer(call: Call, p: Params) -> Params:
+    svc, account, name, digest = call.services, call.account(p), p["repositoryName"], p["layerDigest"]
+    read = svc.blobs.open(account, name, digest, None, redirect=True)
+    url = read.redirect_url or call.base_url + svc.auth.signed_blob_path(account, name, digest)
+    return {"downloadUrl": url, "layerDigest": digest}

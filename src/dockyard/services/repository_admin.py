@@ -1,0 +1,133 @@
+"""Repository administration for the ECR control plane: create, describe, delete, settings."""
+
+from __future__ import annotations
+
+import json
+
+from dockyard.domain.errors import (
+    ParameterInvalid,
+    PolicyNotFound,
+    RepositoryNotEmpty,
+    ResourceTagInvalid,
+    TooManyTags,
+)
+from dockyard.domain.models import Repository, RepositorySettings
+from dockyard.domain.names import validate_repository_name
+from dockyard.domain.page_tokens import decode_token, encode_token
+from dockyard.ports import MetadataStore
+from dockyard.services.clock import Clock
+from dockyard.services.repositories import RepositoryService, not_found
+
+MAX_RESOURCE_TAGS = 50
+DEFAULT_PAGE = 100
+MUTABILITY_WITH_FILTERS = {"IMMUTABLE_WITH_EXCLUSION", "MUTABLE_WITH_EXCLUSION"}
+
+
+def check_mutability(mode: str, filters: tuple[str, ...]) -> None:
+    """`*_WITH_EXCLUSION` needs filters; plain modes must not carry any."""
+    if mode in MUTABILITY_WITH_FILTERS and not filters:
+        raise ParameterInvalid(f"Invalid parameter at 'imageTagMutabilityExclusionFilters' failed "
+                               f"to satisfy constraint: 'Member must not be null for {mode}'")
+    if mode not in MUTABILITY_WITH_FILTERS and filters:
+        raise ParameterInvalid(f"Invalid parameter at 'imageTagMutabilityExclusionFilters' failed "
+                               f"to satisfy constraint: 'Member must be null for {mode}'")
+
+
+def check_policy(text: str) -> None:
+    try:
+        document = json.loads(text)
+    except ValueError:
+        raise ParameterInvalid("Invalid parameter at 'PolicyText' failed to satisfy constraint: "
+                               "'Invalid repository policy provided'") from None
+    if not isinstance(document, dict):
+        raise ParameterInvalid("Invalid parameter at 'PolicyText' failed to satisfy constraint: "
+                               "'Invalid repository policy provided'")
+
+
+class RepositoryAdmin:
+    def __init__(self, meta: MetadataStore, repos: RepositoryService, clock: Clock,
+                 token_key: bytes) -> None:
+        self.meta, self.repos, self.clock, self.token_key = meta, repos, clock, token_key
+
+    def create(self, account_id: str, name: str, settings: RepositorySettings) -> Repository:
+        validate_repository_name(name)
+        check_mutability(settings.tag_mutability, settings.mutability_exclusions)
+        _check_resource_tags(settings.resource_tags)
+        return self.meta.create_configured_repository(account_id, name, settings, self.clock.now())
+
+    def describe(
+        self, account_id: str, names: list[str] | None, token: str | None, max_results: int | None
+    ) -> tuple[list[Repository], str | None]:
+        """A page of repositories by name; with `names`, exactly those (all must exist)."""
+        if names:
+            found = self.meta.list_repositories(account_id, names, None, len(names))
+            missing = sorted(set(names) - {repo.name for repo in found})
+            if missing:
+                raise not_found(account_id, missing[0])
+            return found, None
+        scope = {"op": "DescribeRepositories", "account": account_id}
+        after = decode_token(self.token_key, token, scope)["name"] if token else None
+        limit = max_results or DEFAULT_PAGE
+        found = self.meta.list_repositories(account_id, None, after, limit + 1)
+        if len(found) <= limit:
+            return found, None
+        return found[:limit], encode_token(self.token_key, scope, {"name": found[limit - 1].name})
+
+    def delete(self, account_id: str, name: str, force: bool) -> Repository:
+        repo = self.repos.get(account_id, name)
+        if not force and self.meta.count_images(repo.id):
+            raise RepositoryNotEmpty(
+                f"The repository with name '{name}' in registry with id '{account_id}' "
+                "cannot be deleted because it still contains images"
+            )
+        self.meta.delete_repository(repo.id)
+        return repo
+
+    def update(self, account_id: str, name: str, **changes: object) -> Repository:
+        repo = self.repos.get(account_id, name)
+        if "tag_mutability" in changes:
+            check_mutability(str(changes["tag_mutability"]),
+                             tuple(changes.get("mutability_exclusions") or ()))
+        return self.meta.update_repository(repo.id, changes)
+
+    # -- policies -----------------------------------------------------------------------------
+
+    def set_policy(self, account_id: str, name: str, text: str) -> Repository:
+        check_policy(text)
+        return self.update(account_id, name, policy=text)
+
+    def get_policy(self, account_id: str, name: str) -> Repository:
+        repo = self.repos.get(account_id, name)
+        if repo.policy is None:
+            raise PolicyNotFound(
+                f"Repository policy does not exist for the repository with name '{name}' "
+                f"in the registry with id '{account_id}'"
+            )
+        return repo
+
+    def delete_policy(self, account_id: str, name: str) -> Repository:
+        repo = self.get_policy(account_id, name)
+        self.meta.update_repository(repo.id, {"policy": None})
+        return repo
+
+    # -- resource tags ------------------------------------------------------------------------
+
+    def tags(self, account_id: str, name: str) -> dict[str, str]:
+        return self.meta.resource_tags(self.repos.get(account_id, name).id)
+
+    def tag(self, account_id: str, name: str, tags: dict[str, str]) -> None:
+        repo = self.repos.get(account_id, name)
+        _check_resource_tags({**self.meta.resource_tags(repo.id), **tags})
+        self.meta.set_resource_tags(repo.id, tags)
+
+    def untag(self, account_id: str, name: str, keys: list[str]) -> None:
+        repo = self.repos.get(account_id, name)
+        self.meta.remove_resource_tags(repo.id, keys)
+
+
+def _check_resource_tags(tags: dict[str, str]) -> None:
+    if len(tags) > MAX_RESOURCE_TAGS:
+        raise TooManyTags(f"A resource can have at most {MAX_RESOURCE_TAGS} tags")
+    reserved = [key for key in tags if key.lower().startswith("aws:")]
+    if reserved:
+        raise ResourceTagInvalid(f"Tag keys starting with 'aws:' are reserved: {reserved[0]}")

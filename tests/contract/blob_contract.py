@@ -1,0 +1,322 @@
+"""The BlobStore contract: what every blob backend must do, whatever holds the bytes.
+
+A backend's test module subclasses `BlobStoreContract` (as a `Test*` class) and provides one
+fixture, `store`, yielding a ready store. Optionally it overrides `upload_exists` when reading an
+unknown upload does not raise `LookupError` or `OSError`.
+
+The suite fails if a test leaves data behind: after each test the store must hold no blobs and
+none of the uploads the test started. Tests therefore delete what they publish, which also lets
+the suite run against a shared bucket. What the suite relies on, beyond the port's docstrings:
+
+- `read_upload(id, n)` never returns bytes past the upload's end (so truncation is observable);
+- reading an upload that does not exist (never started, published or aborted) raises;
+- `abort_upload` of an unknown upload is a no-op.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import uuid
+from collections.abc import Callable, Iterator
+
+import pytest
+
+from dockyard.ports import BlobStore
+
+MiB = 1024 * 1024
+MAX_CHUNK = MiB  # "chunks of about 1 MiB": never more, so a 10 GiB read has constant memory
+EVERYTHING = 1 << 40  # a `size` larger than any upload here: read_upload gives what there is
+
+
+def sha256(data: bytes) -> str:
+    return "sha256:" + hashlib.sha256(data).hexdigest()
+
+
+def joined(chunks: Iterator[bytes]) -> bytes:
+    return b"".join(chunks)
+
+
+class BlobStoreContract:
+    """Subclass as `Test<Backend>BlobStore` with a `store` fixture."""
+
+    # -- hooks -----------------------------------------------------------------------------------
+
+    def upload_exists(self, store: BlobStore, upload_id: str) -> bool:
+        """Whether the store still holds the upload; override for stores that raise otherwise."""
+        try:
+            joined(store.read_upload(upload_id, 0))
+        except (LookupError, OSError):
+            return False
+        return True
+
+    def assert_clean(self, store: BlobStore, upload_ids: list[str]) -> None:
+        """The store holds no blobs and none of `upload_ids`."""
+        assert list(store.list()) == [], "blobs left behind"
+        left = [u for u in upload_ids if self.upload_exists(store, u)]
+        assert left == [], "uploads left behind"
+
+    # -- fixtures --------------------------------------------------------------------------------
+
+    @pytest.fixture(autouse=True)
+    def started(self, store: BlobStore, monkeypatch: pytest.MonkeyPatch) -> Iterator[list[str]]:
+        """Upload ids the test started (recorded by wrapping start_upload), checked afterwards."""
+        ids: list[str] = []
+        original = store.start_upload
+
+        def start_upload(upload_id: str) -> None:
+            ids.append(upload_id)
+            original(upload_id)
+
+        monkeypatch.setattr(store, "start_upload", start_upload)
+        yield ids
+        self.assert_clean(store, ids)
+
+    @pytest.fixture
+    def new_upload(self, store: BlobStore) -> Callable[..., str]:
+        """Start an upload, optionally holding `data` (written and closed), and return its id."""
+
+        def make(data: bytes = b"") -> str:
+            upload_id = str(uuid.uuid4())
+            store.start_upload(upload_id)
+            if data:
+                write(store, upload_id, 0, data)
+            return upload_id
+
+        return make
+
+    @pytest.fixture
+    def publish(self, store: BlobStore, new_upload: Callable[..., str]) -> Callable[[bytes], str]:
+        """Publish `data` as a blob and return its digest (the test deletes it)."""
+
+        def make(data: bytes) -> str:
+            digest = sha256(data)
+            store.publish_upload(new_upload(data), digest, len(data))
+            return digest
+
+        return make
+
+    # -- probe and stat --------------------------------------------------------------------------
+
+    def test_probe_passes_on_a_usable_store(self, store: BlobStore) -> None:
+        assert store.probe() is None
+
+    def test_stat_of_a_missing_blob_is_none(self, store: BlobStore) -> None:
+        assert store.stat(sha256(b"never stored")) is None
+
+    def test_an_empty_store_lists_nothing(self, store: BlobStore) -> None:
+        assert list(store.list()) == []
+
+    # -- writing uploads -------------------------------------------------------------------------
+
+    def test_close_returns_the_upload_size_across_writers(
+        self, store: BlobStore, new_upload
+    ) -> None:
+        upload_id = new_upload()
+        writer = store.open_upload(upload_id, 0)
+        writer.write(b"abc")
+        writer.write(b"de")
+        assert writer.close() == 5
+        assert write(store, upload_id, 5, b"fg") == 7
+        assert joined(store.read_upload(upload_id, 7)) == b"abcdefg"
+        store.abort_upload(upload_id)
+
+    def test_reopening_at_the_acknowledged_offset_drops_later_bytes(
+        self, store: BlobStore, new_upload
+    ) -> None:
+        # "hello world" reached storage, but only "hello" was acknowledged (say the process died
+        # before recording the new size): the next chunk continues from byte 5.
+        upload_id = new_upload(b"hello world")
+        assert write(store, upload_id, 5, b"!!") == 7
+        assert joined(store.read_upload(upload_id, EVERYTHING)) == b"hello!!"
+        store.abort_upload(upload_id)
+
+    def test_reopening_at_zero_empties_the_upload(self, store: BlobStore, new_upload) -> None:
+        upload_id = new_upload(b"unacknowledged")
+        assert store.open_upload(upload_id, 0).close() == 0
+        assert joined(store.read_upload(upload_id, EVERYTHING)) == b""
+        store.abort_upload(upload_id)
+
+    def test_abort_drops_only_what_the_writer_added(self, store: BlobStore, new_upload) -> None:
+        upload_id = new_upload(b"abc")
+        writer = store.open_upload(upload_id, 3)
+        writer.write(b"def")
+        writer.abort()
+        assert joined(store.read_upload(upload_id, EVERYTHING)) == b"abc"
+        assert write(store, upload_id, 3, b"g") == 4
+        assert joined(store.read_upload(upload_id, EVERYTHING)) == b"abcg"
+        store.abort_upload(upload_id)
+
+    def test_read_upload_returns_the_first_size_bytes(self, store: BlobStore, new_upload) -> None:
+        upload_id = new_upload(b"0123456789")
+        assert joined(store.read_upload(upload_id, 4)) == b"0123"
+        assert joined(store.read_upload(upload_id, 10)) == b"0123456789"
+        assert joined(store.read_upload(upload_id, 0)) == b""
+        store.abort_upload(upload_id)
+
+    def test_read_upload_streams_in_chunks(self, store: BlobStore, new_upload) -> None:
+        data = pattern(3 * MiB + 5)
+        upload_id = new_upload(data)
+        chunks = list(store.read_upload(upload_id, len(data)))
+        assert max(map(len, chunks)) <= MAX_CHUNK
+        assert b"".join(chunks) == data
+        store.abort_upload(upload_id)
+
+    def test_abort_upload_removes_it_and_is_idempotent(self, store: BlobStore, new_upload) -> None:
+        upload_id = new_upload(b"bytes")
+        assert self.upload_exists(store, upload_id)
+        store.abort_upload(upload_id)
+        assert not self.upload_exists(store, upload_id)
+        store.abort_upload(upload_id)
+        store.abort_upload(str(uuid.uuid4()))
+
+    def test_a_started_upload_exists_while_empty(self, store: BlobStore, new_upload) -> None:
+        upload_id = new_upload()
+        assert self.upload_exists(store, upload_id)
+        assert joined(store.read_upload(upload_id, EVERYTHING)) == b""
+        store.abort_upload(upload_id)
+
+    def test_uploads_are_independent(self, store: BlobStore, new_upload) -> None:
+        first, second = new_upload(b"first"), new_upload(b"second")
+        store.abort_upload(first)
+        assert joined(store.read_upload(second, EVERYTHING)) == b"second"
+        store.abort_upload(second)
+
+    # -- publishing ------------------------------------------------------------------------------
+
+    def test_nothing_is_visible_before_publish(self, store: BlobStore, new_upload) -> None:
+        data = b"complete but unpublished"
+        upload_id = new_upload(data)
+        assert store.stat(sha256(data)) is None
+        assert sha256(data) not in list(store.list())
+        store.abort_upload(upload_id)
+
+    def test_publish_makes_the_exact_bytes_visible_and_ends_the_upload(
+        self, store: BlobStore, new_upload
+    ) -> None:
+        data = b"layer bytes"
+        digest, upload_id = sha256(data), new_upload(data)
+        store.publish_upload(upload_id, digest, len(data))
+        assert store.stat(digest) == len(data)
+        assert joined(store.read(digest)) == data
+        assert list(store.list()) == [digest]
+        assert not self.upload_exists(store, upload_id)
+        store.delete(digest)
+
+    def test_publish_takes_only_the_first_size_bytes(self, store: BlobStore, new_upload) -> None:
+        digest = sha256(b"hello")
+        store.publish_upload(new_upload(b"hello world"), digest, 5)
+        assert store.stat(digest) == 5
+        assert joined(store.read(digest)) == b"hello"
+        store.delete(digest)
+
+    def test_publishing_an_existing_digest_keeps_the_original(
+        self, store: BlobStore, new_upload, publish
+    ) -> None:
+        digest = publish(b"original")
+        # The store trusts the digest it is given (services verify); content already there wins.
+        duplicate = new_upload(b"impostor")
+        store.publish_upload(duplicate, digest, len(b"impostor"))
+        assert joined(store.read(digest)) == b"original"
+        assert store.stat(digest) == len(b"original")
+        assert not self.upload_exists(store, duplicate)
+        assert list(store.list()) == [digest]
+        store.delete(digest)
+
+    def test_publish_an_empty_blob(self, store: BlobStore, publish) -> None:
+        digest = publish(b"")
+        assert store.stat(digest) == 0
+        assert joined(store.read(digest)) == b""
+        store.delete(digest)
+
+    def test_sha512_digests_are_keys_too(self, store: BlobStore, new_upload) -> None:
+        data = b"sha512 content"
+        digest = "sha512:" + hashlib.sha512(data).hexdigest()
+        store.publish_upload(new_upload(data), digest, len(data))
+        assert store.stat(digest) == len(data)
+        assert list(store.list()) == [digest]
+        store.delete(digest)
+
+    # -- reading blobs ---------------------------------------------------------------------------
+
+    @pytest.mark.parametrize(
+        ("offset", "length", "expected"),
+        [
+            (0, None, b"0123456789"),
+            (3, None, b"3456789"),
+            (2, 3, b"234"),
+            (0, 1, b"0"),
+            (9, 1, b"9"),
+            (8, 10, b"89"),  # a length past the end stops at the end
+            (10, None, b""),
+            (0, 0, b""),
+        ],
+    )
+    def test_read_ranges(self, store: BlobStore, publish, offset, length, expected) -> None:
+        digest = publish(b"0123456789")
+        assert joined(store.read(digest, offset, length)) == expected
+        store.delete(digest)
+
+    def test_large_reads_stream_in_chunks_of_at_most_1_mib(self, store: BlobStore, publish) -> None:
+        data = pattern(5 * MiB + 123)
+        digest = publish(data)
+        chunks = list(store.read(digest))
+        assert len(chunks) >= 6
+        assert max(map(len, chunks)) <= MAX_CHUNK
+        assert b"".join(chunks) == data
+        ranged = list(store.read(digest, MiB // 2, 3 * MiB))
+        assert max(map(len, ranged)) <= MAX_CHUNK
+        assert b"".join(ranged) == data[MiB // 2 : MiB // 2 + 3 * MiB]
+        store.delete(digest)
+
+    # -- delete and list -------------------------------------------------------------------------
+
+    def test_delete_removes_the_blob_and_is_idempotent(self, store: BlobStore, publish) -> None:
+        digest = publish(b"to delete")
+        store.delete(digest)
+        assert store.stat(digest) is None
+        assert list(store.list()) == []
+        store.delete(digest)
+        store.delete(sha256(b"never stored"))
+
+    def test_list_yields_every_published_digest_once(self, store: BlobStore, publish) -> None:
+        digests = {publish(bytes([i]) * (i + 1)) for i in range(5)}
+        listed = list(store.list())
+        assert sorted(listed) == sorted(digests)
+        for digest in digests:
+            store.delete(digest)
+
+    def test_delete_leaves_other_blobs_alone(self, store: BlobStore, publish) -> None:
+        keep, drop = publish(b"keep"), publish(b"drop")
+        store.delete(drop)
+        assert list(store.list()) == [keep]
+        assert joined(store.read(keep)) == b"keep"
+        store.delete(keep)
+
+    # -- the leftover check itself ---------------------------------------------------------------
+
+    def test_leftovers_fail_the_suite(self, store: BlobStore, new_upload, publish) -> None:
+        digest = publish(b"left behind")
+        with pytest.raises(AssertionError, match="blobs left behind"):
+            self.assert_clean(store, [])
+        store.delete(digest)
+        upload_id = new_upload(b"half")
+        with pytest.raises(AssertionError, match="uploads left behind"):
+            self.assert_clean(store, [upload_id])
+        store.abort_upload(upload_id)
+        self.assert_clean(store, [upload_id])
+
+
+def write(store: BlobStore, upload_id: str, offset: int, data: bytes) -> int:
+    """Append `data` at `offset` with a fresh writer; the upload's new size."""
+    writer = store.open_upload(upload_id, offset)
+    writer.write(data)
+    return writer.close()
+
+
+def pattern(size: int) -> bytes:
+    """Bytes that differ from chunk to chunk, so a misplaced chunk cannot compare equal."""
+    block = hashlib.sha256(str(size).encode()).digest() * 2048  # 64 KiB
+    counted = b"".join(
+        i.to_bytes(4, "big") + block[: 64 * 1024 - 4] for i in range(size // 65536 + 1)
+    )
+    return counted[:size]
