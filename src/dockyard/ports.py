@@ -125,6 +125,10 @@ class ImageStore(Protocol):
         """Digests of the indexes in the repository that list `digest` as a child."""
         ...
 
+    def blob_referenced(self, repo_id: int, digest: str) -> bool:
+        """Whether an image of the repository lists the blob as its config or a layer."""
+        ...
+
     def delete_image(self, repo_id: int, digest: str) -> bool: ...
 
     def delete_tag(self, repo_id: int, tag: str) -> bool: ...
@@ -167,7 +171,7 @@ class RepositoryAdmin(Protocol):
         """Change any of tag_mutability, mutability_exclusions, scan_on_push, policy."""
         ...
 
-    def count_images(self, repo_id: int) -> int: ...
+    def has_images(self, repo_id: int) -> bool: ...
 
     def resource_tags(self, repo_id: int) -> dict[str, str]: ...
 
@@ -196,7 +200,12 @@ class ImageListing(Protocol):
         ...
 
     def list_image_entries(
-        self, repo_id: int, after: ImageEntryKey | None, limit: int, tag_status: str = "ANY"
+        self,
+        repo_id: int,
+        after: ImageEntryKey | None,
+        limit: int,
+        tag_status: str = "ANY",
+        image_status: str = "ANY",
     ) -> list[ImageEntry]:
         """(image, tag) pairs ordered by (pushed_at, id, tag), an untagged image once with tag None."""
         ...

@@ -254,11 +254,6 @@ def test_error_bodies_carry_one_error_with_a_message(client, seeded) -> None:
 # -- known gaps --------------------------------------------------------------------------------------
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="create-on-push creates the repository before the push is "
-    "validated, so a refused first push leaves an empty repository behind",
-)
 @pytest.mark.parametrize("push", ["manifest", "blob"])
 def test_a_refused_first_push_creates_no_repository(registry: OciClient, client, push: str) -> None:
     if push == "manifest":

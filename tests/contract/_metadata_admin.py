@@ -118,17 +118,33 @@ class AdminCases:
             store.update_repository(repo.id, {"name": "renamed"})
         assert store.get_repository(repo.account_id, repo.name) == repo
 
-    def test_count_images(
+    def test_has_images(
         self, store: MetadataStore, repo: Repository, make_repo: MakeRepo
     ) -> None:
-        assert store.count_images(repo.id) == 0
-        news = [make_image(f"i{n}") for n in range(3)]
+        assert store.has_images(repo.id) is False
+        news = [make_image(f"i{n}") for n in range(2)]
         for new in news:
             store.save_image(repo.id, new, None, False, NOW)
-        store.save_image(make_repo().id, make_image("elsewhere"), None, False, NOW)
-        assert store.count_images(repo.id) == 3
+        other = make_repo()
+        store.save_image(other.id, make_image("elsewhere"), None, False, NOW)
+        assert store.has_images(repo.id) is True
         store.delete_image(repo.id, news[0].digest)
-        assert store.count_images(repo.id) == 2
+        assert store.has_images(repo.id) is True
+        store.delete_image(repo.id, news[1].digest)
+        assert store.has_images(repo.id) is False
+        assert store.has_images(other.id) is True
+
+    def test_blob_referenced(
+        self, store: MetadataStore, repo: Repository, make_repo: MakeRepo
+    ) -> None:
+        new = make_image("refs")
+        layer = new.blob_digests[-1]
+        assert store.blob_referenced(repo.id, layer) is False
+        store.save_image(repo.id, new, None, False, NOW)
+        assert store.blob_referenced(repo.id, layer) is True
+        assert store.blob_referenced(make_repo().id, layer) is False
+        store.delete_image(repo.id, new.digest)
+        assert store.blob_referenced(repo.id, layer) is False
 
     def test_resource_tags_merge_and_remove(
         self, store: MetadataStore, repo: Repository, make_repo: MakeRepo

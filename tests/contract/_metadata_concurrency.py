@@ -7,9 +7,9 @@ port promises.
 
 from __future__ import annotations
 
-import threading
 from collections import Counter
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 
 from dockyard.domain.errors import RepositoryAlreadyExists, TagImmutable
 from dockyard.domain.models import ImageKey, Repository, SavedImage
@@ -100,22 +100,17 @@ class ConcurrencyCases:
         ]
         doomed = initial[::5]
         survivors = {i.id for i in initial} - {i.id for i in doomed}
-        failures: list[BaseException] = []
 
         def write() -> None:  # pushes land before, at and after any cursor; deletes thin it out
-            try:
-                for n in range(60):
-                    store.save_image(repo.id, make_image(f"w{n}"), f"w{n}", True, NOW + n % 12)
-                    if doomed and n % 2:
-                        store.delete_image(repo.id, doomed.pop().digest)
-            except BaseException as exc:  # reported by the main thread
-                failures.append(exc)
+            for n in range(60):
+                store.save_image(repo.id, make_image(f"w{n}"), f"w{n}", True, NOW + n % 12)
+                if doomed and n % 2:
+                    store.delete_image(repo.id, doomed.pop().digest)
 
-        writer = threading.Thread(target=write)
-        writer.start()
-        try:
+        with ThreadPoolExecutor(1) as pool:
+            writer = pool.submit(write)
             while True:
-                done = not writer.is_alive()
+                done = writer.done()
                 seen = walk(
                     lambda after: store.list_images(repo.id, after, 3),
                     lambda i: ImageKey(i.pushed_at, i.id),
@@ -125,9 +120,7 @@ class ConcurrencyCases:
                 assert survivors <= set(found), "an image that existed throughout was skipped"
                 if done:
                     break
-        finally:
-            writer.join()
-        assert not failures, failures
+            writer.result()  # the writer's own failure, if any
 
 
 def _try_create(make_repo: Callable[..., Repository]) -> Repository | str:

@@ -83,7 +83,7 @@ class ImageListingCases:
         made = [push(store, repo, f"i{n}", NOW + n // 3) for n in range(8)]
         expected = in_key_order(made)
         for limit in (1, 2, 3, 7, 8, 100):
-            paged = walk(lambda after: store.list_images(repo.id, after, limit), image_key)
+            paged = walk(lambda after, n=limit: store.list_images(repo.id, after, n), image_key)
             assert ids(paged) == expected
         assert ids(store.list_images(repo.id, image_key(made[3]), 2)) == expected[4:6]
         assert store.list_images(repo.id, image_key(made[-1]), 10) == []
@@ -263,7 +263,9 @@ class EntryListingCases:
         expected = pairs(store.list_image_entries(repo.id, None, 100))
         assert len(expected) == 5
         for limit in (1, 2, 3, 4, 5, 6):
-            paged = walk(lambda after: store.list_image_entries(repo.id, after, limit), entry_key)
+            paged = walk(
+                lambda after, n=limit: store.list_image_entries(repo.id, after, n), entry_key
+            )
             assert pairs(paged) == expected
         middle = store.list_image_entries(repo.id, None, 2)[-1].key  # inside the first image
         assert pairs(store.list_image_entries(repo.id, middle, 100)) == expected[2:]

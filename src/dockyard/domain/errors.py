@@ -160,6 +160,10 @@ class LayerAlreadyExists(Conflict):
     pass
 
 
+class LayerInaccessible(Conflict):
+    """A blob the repository holds but no image of it references."""
+
+
 class ExclusionAlreadyExists(Conflict):
     pass
 

@@ -6,7 +6,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 
 from dockyard.domain.digests import parse_digest
-from dockyard.domain.errors import BlobNotFound
+from dockyard.domain.errors import BlobNotFound, LayerInaccessible
 from dockyard.domain.ranges import ByteRange, requested_range
 from dockyard.ports import BlobStore, MetadataStore
 from dockyard.services.repositories import RepositoryService
@@ -45,6 +45,15 @@ class BlobService:
         byte_range = requested_range(range_header, size)
         url = self.store.redirect_url(digest) if redirect and byte_range is None else None
         return BlobRead(digest, size, byte_range, url)
+
+    def download_url(self, account_id: str, name: str, digest_text: str) -> BlobRead:
+        """GetDownloadUrlForLayer: only layers an image of the repository references."""
+        read = self.open(account_id, name, digest_text, None, redirect=True)
+        repo = self.repos.get(account_id, name)
+        if not self.meta.blob_referenced(repo.id, read.digest):
+            raise LayerInaccessible(f"The layer with digest {read.digest} is not referenced by "
+                                    f"any image in the repository with name '{name}'")
+        return read
 
     def unlink(self, account_id: str, name: str, digest_text: str) -> None:
         """Remove the blob from the repository; bytes go when garbage collection finds no user."""

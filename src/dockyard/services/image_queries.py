@@ -78,7 +78,7 @@ class ImageQueries:
         after = self._position(listing.token, scope)
         limit = listing.max_results or DEFAULT_PAGE
         found = self.meta.list_image_entries(repo.id, after and ImageEntryKey(**after), limit + 1,
-                                             listing.tag_status)
+                                             listing.tag_status, listing.image_status)
         return self._page(found, limit, scope, _entry_position)
 
     def lookup(

@@ -59,7 +59,10 @@ class ImageService:
         ref = Reference.parse(reference)
         manifest = parse_manifest(body, content_type)
         digest = _digest_of(body, ref.digest)
-        repo = self.repos.for_push(account_id, name)
+        existing = self.repos.find_for_push(account_id, name)
+        if existing is None:
+            _refuse_into_empty_repository(manifest)
+        repo = existing or self.repos.for_push(account_id, name)
         new = self._new_image(repo, digest, body, manifest)
         may_move = ref.tag is None or not tag_is_immutable(repo, ref.tag)
         if not may_move:
@@ -168,6 +171,20 @@ class ImageService:
         if artifact_type:
             found = [d for d in found if d.get("artifactType") == artifact_type]
         return found
+
+
+def _refuse_into_empty_repository(manifest: Manifest) -> None:
+    """A repository about to be created holds nothing a manifest could reference.
+
+    Checking this first means a refused first push does not leave an empty repository behind.
+    """
+    if manifest.blob_digests:
+        missing = [str(d) for d in manifest.blob_digests]
+        raise LayersNotFound(f"blob unknown to registry: {missing[0]}", digests=missing)
+    if manifest.children:
+        missing = [str(c.digest) for c in manifest.children]
+        raise ReferencedImagesNotFound(f"manifest unknown to registry: {missing[0]}",
+                                       digests=missing)
 
 
 def referrer_descriptor(image: Image) -> dict[str, object]:

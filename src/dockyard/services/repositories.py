@@ -26,6 +26,19 @@ class RepositoryService:
             raise not_found(account_id, name)
         return repo
 
+    def find_for_push(self, account_id: str, name: str) -> Repository | None:
+        """The repository a push names, None if it does not exist but may be created."""
+        validate_repository_name(name)
+        repo = self.meta.get_repository(account_id, name)
+        if repo is None and not self.create_on_push:
+            raise not_found(account_id, name)
+        return repo
+
+    def discard_if_empty(self, repo: Repository) -> None:
+        """Undo a create-on-push whose push failed, unless something else landed meanwhile."""
+        if not self.meta.has_images(repo.id):
+            self.meta.delete_repository(repo.id)
+
     def for_push(self, account_id: str, name: str) -> Repository:
         """The repository a push goes to, created on the fly when the server allows it."""
         validate_repository_name(name)

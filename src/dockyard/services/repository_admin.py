@@ -75,7 +75,7 @@ class RepositoryAdmin:
 
     def delete(self, account_id: str, name: str, force: bool) -> Repository:
         repo = self.repos.get(account_id, name)
-        if not force and self.meta.count_images(repo.id):
+        if not force and self.meta.has_images(repo.id):
             raise RepositoryNotEmpty(
                 f"The repository with name '{name}' in registry with id '{account_id}' "
                 "cannot be deleted because it still contains images"

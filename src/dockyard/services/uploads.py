@@ -109,11 +109,15 @@ class UploadService:
         self, account_id: str, name: str, digest_text: str, body: AsyncIterator[bytes]
     ) -> Digest:
         parse_digest(digest_text)
+        created = await _in_thread(self.repos.find_for_push, account_id, name) is None
         upload = await _in_thread(self.start, account_id, name)
         try:
             return await self.complete(account_id, name, upload.id, digest_text, body)
         except BaseException:
             await _in_thread(self._discard, upload)
+            if created:
+                repo = await _in_thread(self.repos.get, account_id, name)
+                await _in_thread(self.repos.discard_if_empty, repo)
             raise
 
     def mount(self, account_id: str, name: str, digest_text: str, source: str) -> bool:

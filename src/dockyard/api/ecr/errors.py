@@ -40,6 +40,7 @@ ECR_ERRORS: dict[type[e.DockyardError], str] = {
     e.RepositoryNotEmpty: "RepositoryNotEmptyException",
     e.UploadOutOfOrder: "InvalidLayerPartException",
     e.LayerAlreadyExists: "LayerAlreadyExistsException",
+    e.LayerInaccessible: "LayerInaccessibleException",
     e.ExclusionAlreadyExists: "ExclusionAlreadyExistsException",
     e.Unsupported: "ValidationException",
     e.NotAuthorized: "UnrecognizedClientException",

@@ -55,6 +55,6 @@ def batch_check_layer_availability(call: Call, p: Params) -> Params:
 
 def get_download_url_for_layer(call: Call, p: Params) -> Params:
     svc, account, name, digest = call.services, call.account(p), p["repositoryName"], p["layerDigest"]
-    read = svc.blobs.open(account, name, digest, None, redirect=True)
+    read = svc.blobs.download_url(account, name, digest)
     url = read.redirect_url or call.base_url + svc.auth.signed_blob_path(account, name, digest)
     return {"downloadUrl": url, "layerDigest": digest}

@@ -43,6 +43,7 @@ OCI_ERRORS: dict[type[e.DockyardError], tuple[int, str]] = {
     e.PolicyNotFound: (404, "NAME_UNKNOWN"),
     e.ExclusionNotFound: (404, "NAME_UNKNOWN"),
     e.LayerAlreadyExists: (409, "DENIED"),
+    e.LayerInaccessible: (404, "BLOB_UNKNOWN"),
     e.ExclusionAlreadyExists: (409, "DENIED"),
     e.LimitExceeded: (429, "TOOMANYREQUESTS"),
 }

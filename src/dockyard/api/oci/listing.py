@@ -23,7 +23,8 @@ async def base(request: Request) -> Response:
 
 async def catalog(request: Request) -> Response:
     svc = ctx.services(request)
-    n = _page_size(request) or CATALOG_DEFAULT
+    n = _page_size(request)
+    n = CATALOG_DEFAULT if n is None else n
     last = request.query_params.get("last")
     names, more = await ctx.call(svc.repositories.catalog, ctx.account(request), last, n)
     response = _json(request, {"repositories": names})

@@ -7,7 +7,7 @@ from starlette.responses import Response
 
 from dockyard.api.oci import context as ctx
 from dockyard.api.oci.errors import API_VERSION
-from dockyard.domain.errors import DigestInvalid
+from dockyard.domain.errors import DigestInvalid, UploadInvalid
 from dockyard.domain.models import Upload
 from dockyard.domain.ranges import parse_content_range
 
@@ -28,8 +28,7 @@ async def start_upload(request: Request) -> Response:
 
 async def patch_upload(request: Request) -> Response:
     svc, name = ctx.services(request), ctx.name(request)
-    content_range = request.headers.get("content-range")
-    start = parse_content_range(content_range)[0] if content_range else None
+    start = _chunk_start(request)
     upload = await svc.uploads.append(
         ctx.account(request), name, request.path_params["upload_id"], request.stream(), start
     )
@@ -59,6 +58,19 @@ async def delete_upload(request: Request) -> Response:
     await ctx.call(svc.uploads.cancel, ctx.account(request), ctx.name(request),
                    request.path_params["upload_id"])
     return Response(b"", 204, headers=API_VERSION)
+
+
+def _chunk_start(request: Request) -> int | None:
+    """Where the chunk says it starts; its Content-Range must span its Content-Length."""
+    content_range = request.headers.get("content-range")
+    if not content_range:
+        return None
+    start, end = parse_content_range(content_range)
+    length = request.headers.get("content-length")
+    if length is not None and length.isdigit() and int(length) != end - start + 1:
+        raise UploadInvalid(f"Content-Range {content_range} does not span the "
+                            f"{length} bytes of the chunk")
+    return start
 
 
 def _upload_response(name: str, upload: Upload, status: int) -> Response:

@@ -57,9 +57,10 @@ def update_repository(conn: Connection, repo_id: int, changes: dict[str, object]
     return _rows.to_repository(row)
 
 
-def count_images(conn: Connection, repo_id: int) -> int:
-    stmt = sa.select(sa.func.count()).select_from(images).where(images.c.repo_id == repo_id)
-    return conn.execute(stmt).scalar_one()
+def has_images(conn: Connection, repo_id: int) -> bool:
+    # EXISTS stops at the first row; a count would read the whole repository.
+    stmt = sa.select(sa.exists().where(images.c.repo_id == repo_id))
+    return bool(conn.execute(stmt).scalar_one())
 
 
 def resource_tags(conn: Connection, repo_id: int) -> dict[str, str]:

@@ -160,6 +160,15 @@ def parents_of(conn: Connection, repo_id: int, digest: str) -> list[str]:
     return list(conn.execute(stmt).scalars())
 
 
+def blob_referenced(conn: Connection, repo_id: int, digest: str) -> bool:
+    stmt = sa.select(
+        sa.exists()
+        .where(image_refs.c.digest == digest, image_refs.c.kind == REF_BLOB)
+        .where(image_refs.c.image_id == images.c.id, images.c.repo_id == repo_id)
+    )
+    return bool(conn.execute(stmt).scalar_one())
+
+
 def delete_image(conn: Connection, repo_id: int, digest: str) -> bool:
     where = (images.c.repo_id == repo_id) & (images.c.digest == digest)
     image_id = conn.execute(sa.select(images.c.id).where(where)).scalar()

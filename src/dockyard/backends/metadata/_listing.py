@@ -61,8 +61,8 @@ def list_image_entries(
 ) -> list[ImageEntry]:
     """One entry per (image, tag), an untagged image once with tag None, by (pushed_at, id, tag).
 
-    An untagged image's key has tag '' (below every real tag), so its single entry sorts where
-    its tagged entries would, and an image tagged between two pages is not listed twice.
+    An untagged image's key has tag '' (below every real tag), so its single entry sorts just
+    before the entries it would have if tagged; every (image, tag) entry is listed at most once.
     """
     where = _filter(repo_id, image_status)
     entry_tag = sa.func.coalesce(tags.c.name, "")
@@ -138,7 +138,7 @@ def _after(
     pushed_at: float, image_id: int, same_time: sa.ColumnElement[bool] | None = None
 ) -> sa.ColumnElement[bool]:
     """(pushed_at, id) > (pushed_at, image_id), or `same_time` decides rows of that push time."""
-    tie = images.c.id >= image_id if same_time is None else same_time
+    tie = images.c.id > image_id if same_time is None else same_time
     later = (images.c.pushed_at > pushed_at) | ((images.c.pushed_at == pushed_at) & tie)
     return (images.c.pushed_at >= pushed_at) & later
 

@@ -123,9 +123,9 @@ class SqlMetadataStore:
         with self._write() as conn:
             return _admin.update_repository(conn, repo_id, changes)
 
-    def count_images(self, repo_id: int) -> int:
+    def has_images(self, repo_id: int) -> bool:
         with self._read() as conn:
-            return _admin.count_images(conn, repo_id)
+            return _admin.has_images(conn, repo_id)
 
     def resource_tags(self, repo_id: int) -> dict[str, str]:
         with self._read() as conn:
@@ -212,6 +212,10 @@ class SqlMetadataStore:
         with self._read() as conn:
             return _images.parents_of(conn, repo_id, digest)
 
+    def blob_referenced(self, repo_id: int, digest: str) -> bool:
+        with self._read() as conn:
+            return _images.blob_referenced(conn, repo_id, digest)
+
     def delete_image(self, repo_id: int, digest: str) -> bool:
         with self._write() as conn:
             return _images.delete_image(conn, repo_id, digest)
@@ -260,7 +264,6 @@ class SqlMetadataStore:
         tag_status: str = "ANY",
         image_status: str = "ANY",
     ) -> list[ImageEntry]:
-        """Beyond the port: `image_status` filters like list_images' (ListImages has it too)."""
         with self._read() as conn:
             return _listing.list_image_entries(
                 conn, repo_id, after, limit, tag_status, image_status
