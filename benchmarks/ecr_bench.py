@@ -19,6 +19,7 @@ report to stdout and benchmarks/results/ecr-latest.md, every sample to ecr-lates
 from __future__ import annotations
 
 import argparse
+import contextlib
 import datetime
 import json
 import os
@@ -36,7 +37,8 @@ import boto3
 from dockbench import ecr_fill, ecr_ops
 from dockbench.ecr_ops import repeat
 from dockbench.ecr_report import render
-from dockbench.ecr_servers import DockyardECR, Moto, moto_version
+from dockbench.ecr_servers import Canned, DockyardECR, Moto, moto_version
+from dockbench.procstat import cpu_seconds
 from dockbench.profile import PySpy
 from dockbench.servers import REPO_ROOT
 
@@ -123,13 +125,16 @@ class Bench:
         """PutImage N images on each server in blocks of N/10, alternating who goes first."""
         n, block = self.args.n, self.args.n // 10
         fill = {"block": block, "dockyard": [], "moto": []}
-        servers = [("dockyard", self.dc), ("moto", self.mc)]
+        servers = [("dockyard", self.dc, self.dserver.pid), ("moto", self.mc, self.mserver.pid)]
         with self.profiler("putimage-fill"):
             for b, lo in enumerate(range(0, n, block)):
-                for name, client in servers if b % 2 == 0 else servers[::-1]:
+                for name, client, pid in servers if b % 2 == 0 else servers[::-1]:
+                    cpu0 = cpu_seconds(pid)
                     samples = ecr_ops.put_images(client, self.images, lo, lo + block)
+                    cpu = cpu_seconds(pid) - cpu0
                     fill[name].append({"rate": ecr_ops.rate(samples),
-                                       "median_ms": 1000 * sorted(samples)[len(samples) // 2]})
+                                       "median_ms": 1000 * sorted(samples)[len(samples) // 2],
+                                       "server_cpu_ms": 1000 * cpu / block})
                 log(f"PutImage block {b + 1}/10: dockyard {fill['dockyard'][-1]['rate']:.0f}/s, "
                     f"moto {fill['moto'][-1]['rate']:.0f}/s (load {load()})")
         self.r["fill"] = fill
@@ -138,26 +143,30 @@ class Bench:
         a, n = self.args, self.args.n
         digests = [self.images.digest(self.images.manifest(i)) for i in range(0, n, n // 10)]
         out: dict = {"dockyard": {}, "moto": {}}
-        for name, client, budget in (("dockyard", self.dc, 1e9), ("moto", self.mc, a.moto_budget)):
+        for name, client, budget, pid in (("dockyard", self.dc, 1e9, self.dserver.pid),
+                                          ("moto", self.mc, a.moto_budget, self.mserver.pid)):
             m = out[name]
-            page = repeat(ecr_ops.describe_page(client), a.calls, budget)
+            page = repeat(ecr_ops.describe_page(client), a.calls, budget, pid=pid)
             m["page"] = page.summary() | {"images": page.results[0]}
             log(f"{name}: default page median {page.median_ms:.1f} ms ({page.results[0]} images)")
             m["listing"] = self.listings(client, None, budget)
+            m["listing_1000"] = self.listings(client, None, budget, page_size=1000)
             m["tagged"] = self.listings(client, "TAGGED", budget)
-            ids = repeat(ecr_ops.describe_ids(client, digests), a.calls, budget)
+            ids = repeat(ecr_ops.describe_ids(client, digests), a.calls, budget, pid=pid)
             m["ids"] = ids.summary() | {"images": ids.results[0]}
             log(f"{name}: listing {m['listing']['median_s']:.2f} s, TAGGED "
                 f"{m['tagged']['median_s']:.2f} s ({m['tagged']['count']}), ids "
                 f"{ids.median_ms:.1f} ms")
         self.r["at_n"] = out
         out["dockyard"]["positions"] = self.positions(n)
+        out["canned"] = self.canned_floor()
         self.r["load"]["after_n"] = load()
 
-    def listings(self, client, tag_status: str | None, budget: float, runs: int = 3) -> dict:
+    def listings(self, client, tag_status: str | None, budget: float, runs: int = 3,
+                 page_size: int | None = None) -> dict:
         done, start = [], time.perf_counter()
         while len(done) < runs and (not done or time.perf_counter() - start < budget):
-            done.append(ecr_ops.full_listing(client, tag_status))
+            done.append(ecr_ops.full_listing(client, tag_status, page_size))
         first = done[0]
         times = [d.seconds for d in done]
         return {"runs": len(done), "median_s": sorted(times)[len(times) // 2], "seconds": times,
@@ -172,13 +181,31 @@ class Bench:
                                f"expected {size}")
         res = {"walk_s": walk.seconds, "walk_pages": walk.pages, "walk_page": min(1000, size // 10)}
         for where, (before, token) in ecr_ops.position_tokens(walk).items():
-            timed = repeat(ecr_ops.describe_page(self.dc, token), self.args.calls, 1e9)
+            timed = repeat(ecr_ops.describe_page(self.dc, token), self.args.calls, 1e9,
+                           pid=self.dserver.pid)
             if set(timed.results) != {100}:
                 raise RuntimeError(f"page at {where} returned {set(timed.results)} images")
             res[where] = timed.summary() | {"offset": before}
             log(f"dockyard at {size:,}: page at {where} (offset {before:,}) median "
                 f"{timed.median_ms:.1f} ms p95 {timed.p95_ms:.1f} ms")
         return res
+
+    def canned_floor(self) -> dict:
+        """boto3 against a server that replays a canned answer: the client's own share of a
+        default DescribeImages page (Dockyard's, captured) and of a PutImage (its answer)."""
+        body = self.work / "page.json"
+        body.write_bytes(ecr_ops.page_body(self.dc))
+        with _canned(body, self.work / "canned-page") as client:
+            page = repeat(ecr_ops.describe_page(client), self.args.calls, 1e9)
+        put_body = self.work / "put.json"
+        put_body.write_bytes(ecr_ops.put_image_answer(self.images, self.r["account"], 0))
+        with _canned(put_body, self.work / "canned-put") as client:
+            put = ecr_ops.put_images_canned(client, self.images, 200)
+        log(f"boto3 floor: 100-image page {page.median_ms:.1f} ms, PutImage "
+            f"{1000 * sorted(put)[len(put) // 2]:.2f} ms ({ecr_ops.rate(put):.0f}/s)")
+        return page.summary() | {"images": page.results[0], "body_bytes": len(body.read_bytes()),
+                                 "put_median_ms": 1000 * sorted(put)[len(put) // 2],
+                                 "put_rate": ecr_ops.rate(put)}
 
     def grow(self, have: int, size: int) -> int:
         """Dockyard offline from `have` images to `size`, restart, measure, push 1,000 more."""
@@ -203,9 +230,12 @@ class Bench:
         self.dserver, self.dc = self.start_dockyard()
         with self.profiler(f"pages-{size}") if size == self.args.scale[-1] else _Null():
             res["positions"] = self.positions(size)
+        cpu0 = cpu_seconds(self.dserver.pid)
         with self.profiler(f"putimage-{size}") if size == self.args.scale[-1] else _Null():
             samples = ecr_ops.put_images(self.dc, self.images, size, size + 1000)
         res["put"] = {"rate": ecr_ops.rate(samples),
+                      # CPU seconds over 1,000 images == CPU ms per image
+                      "server_cpu_ms": cpu_seconds(self.dserver.pid) - cpu0,
                       "blocks": [ecr_ops.rate(samples[i:i + 100]) for i in range(0, 1000, 100)],
                       "median_ms": 1000 * sorted(samples)[500]}
         log(f"dockyard at {size:,}: PutImage 1,000 more at {res['put']['rate']:.0f}/s")
@@ -216,6 +246,16 @@ class Bench:
     def _db_mib(self) -> float:
         d = self.dockyard.data_dir
         return sum(p.stat().st_size for p in d.glob("dockyard.db*")) / (1 << 20)
+
+
+@contextlib.contextmanager
+def _canned(body: Path, workdir: Path):
+    canned = Canned(body)
+    server = canned.start(workdir)
+    try:
+        yield canned.client()
+    finally:
+        server.stop()
 
 
 class _Null:

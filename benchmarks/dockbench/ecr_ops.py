@@ -18,6 +18,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from dockbench.ecr_fill import OCI_MANIFEST, ImageSet
+from dockbench.procstat import cpu_seconds
 
 REPO = "bench/app"
 
@@ -69,8 +70,9 @@ def setup_moto(client) -> str:
     try:
         client.initiate_layer_upload(repositoryName=REPO)
     except Exception as exc:  # noqa: BLE001 - reported
-        return f"InitiateLayerUpload: {type(exc).__name__} {str(exc)[:80]!r}"
-    return "InitiateLayerUpload: accepted"
+        status = getattr(exc, "response", {}).get("ResponseMetadata", {}).get("HTTPStatusCode")
+        return f"InitiateLayerUpload answers HTTP {status} ({type(exc).__name__})"
+    return "InitiateLayerUpload accepted"
 
 
 # -- timing helpers -------------------------------------------------------------------------
@@ -86,6 +88,7 @@ def p95(samples: list[float]) -> float:
 class Timed:
     samples: list[float] = field(default_factory=list)  # seconds per call
     results: list = field(default_factory=list)  # what each call returned (small)
+    server_cpu_s: float | None = None  # CPU the server's process tree used over all calls
 
     @property
     def median_ms(self) -> float:
@@ -95,14 +98,25 @@ class Timed:
     def p95_ms(self) -> float:
         return 1000 * p95(self.samples)
 
+    @property
+    def cpu_ms(self) -> float | None:
+        """Server CPU per call, ms (steadier than latency when the machine is busy)."""
+        if self.server_cpu_s is None:
+            return None
+        return 1000 * self.server_cpu_s / len(self.samples)
+
     def summary(self) -> dict:
         return {"calls": len(self.samples), "median_ms": self.median_ms, "p95_ms": self.p95_ms,
+                "server_cpu_ms": self.cpu_ms,
                 "samples_ms": [round(1000 * s, 3) for s in self.samples]}
 
 
-def repeat(call: Callable[[], object], calls: int, budget_s: float, min_calls: int = 5) -> Timed:
-    """Up to `calls` timed calls, stopping early (after `min_calls`) once `budget_s` is spent."""
+def repeat(call: Callable[[], object], calls: int, budget_s: float, min_calls: int = 5,
+           pid: int | None = None) -> Timed:
+    """Up to `calls` timed calls, stopping early (after `min_calls`) once `budget_s` is spent.
+    With `pid`, also the server's CPU seconds over the calls (from /proc)."""
     timed, start = Timed(), time.perf_counter()
+    cpu0 = cpu_seconds(pid) if pid else None
     while len(timed.samples) < calls:
         t0 = time.perf_counter()
         result = call()
@@ -110,6 +124,8 @@ def repeat(call: Callable[[], object], calls: int, budget_s: float, min_calls: i
         timed.results.append(result)
         if len(timed.samples) >= min_calls and time.perf_counter() - start > budget_s:
             break
+    if pid:
+        timed.server_cpu_s = cpu_seconds(pid) - cpu0
     return timed
 
 
@@ -202,3 +218,34 @@ def position_tokens(listing: Listing) -> dict[str, tuple[int, str | None]]:
     middle = min(listing.tokens, key=lambda t: abs(t[0] - total // 2))
     full = [t for t in listing.tokens if total - t[0] >= 100]
     return {"start": (0, None), "middle": middle, "end": full[-1]}
+
+
+def page_body(client) -> bytes:
+    """The raw HTTP body of one default DescribeImages page, as the server sent it."""
+    seen: dict = {}
+
+    def keep(http_response, **_kw) -> None:
+        seen["body"] = http_response.content
+
+    client.meta.events.register("after-call.ecr.DescribeImages", keep)
+    try:
+        client.describe_images(repositoryName=REPO)
+    finally:
+        client.meta.events.unregister("after-call.ecr.DescribeImages", keep)
+    return seen["body"]
+
+
+def put_image_answer(images: ImageSet, account: str, i: int) -> bytes:
+    """A PutImage answer shaped like Dockyard's, for the canned server."""
+    manifest = images.manifest(i)
+    return json.dumps({"image": {
+        "registryId": account, "repositoryName": REPO,
+        "imageId": {"imageDigest": images.digest(manifest)},
+        "imageManifest": manifest.decode(), "imageManifestMediaType": OCI_MANIFEST,
+    }}).encode()
+
+
+def put_images_canned(client, images: ImageSet, calls: int) -> list[float]:
+    """PutImage of image 0 `calls` times against the canned server (which answers image 0)."""
+    return put_images(client, images, 0, 1) + [
+        s for _ in range(calls - 1) for s in put_images(client, images, 0, 1)]

@@ -64,6 +64,10 @@ def _versus(r: dict) -> list[str]:
          f"{m['listing']['pages']}; images {d['listing']['count']:,} / "
          f"{m['listing']['count']:,})", _s(d["listing"]["median_s"]),
          _s(m["listing"]["median_s"]), _x(m["listing"]["median_s"], d["listing"]["median_s"])),
+        (f"Full listing with maxResults=1000, s (pages {d['listing_1000']['pages']} / "
+         f"{m['listing_1000']['pages']})", _s(d["listing_1000"]["median_s"]),
+         _s(m["listing_1000"]["median_s"]),
+         _x(m["listing_1000"]["median_s"], d["listing_1000"]["median_s"])),
         (f"TAGGED listing, s (images {d['tagged']['count']:,} / {m['tagged']['count']:,}; "
          f"of them tagged {d['tagged']['tagged']:,} / {m['tagged']['tagged']:,})",
          _s(d["tagged"]["median_s"]), _s(m["tagged"]["median_s"]),
@@ -71,7 +75,18 @@ def _versus(r: dict) -> list[str]:
         (f"DescribeImages of 10 digests, median ms (images {d['ids']['images']} / "
          f"{m['ids']['images']})", _ms(d["ids"]["median_ms"]), _ms(m["ids"]["median_ms"]),
          _x(m["ids"]["median_ms"], d["ids"]["median_ms"])),
+        ("Server CPU per PutImage, ms (median of blocks)", _ms(_mid(fd, "server_cpu_ms")),
+         _ms(_mid(fm, "server_cpu_ms")), _x(_mid(fm, "server_cpu_ms"), _mid(fd, "server_cpu_ms"))),
+        ("Server CPU per default page, ms", _ms(d["page"]["server_cpu_ms"]),
+         _ms(m["page"]["server_cpu_ms"]), _x(m["page"]["server_cpu_ms"],
+                                             d["page"]["server_cpu_ms"])),
     ]
+    canned = r["at_n"].get("canned")
+    if canned:
+        rows.append(("boto3 floor: the same 100-image page replayed by a do-nothing server, "
+                     "median ms", _ms(canned["median_ms"]), "", ""))
+        rows.append(("boto3 floor: PutImage against a do-nothing server, median ms (images/s)",
+                     f"{canned['put_median_ms']:.2f} ({_n(canned['put_rate'])})", "", ""))
     calls = (f"Calls per latency figure: Dockyard {d['page']['calls']}, moto {m['page']['calls']} "
              f"(page) and {m['ids']['calls']} (ids); listings: median of {d['listing']['runs']} "
              f"/ {m['listing']['runs']} runs.")
@@ -82,18 +97,25 @@ def _versus(r: dict) -> list[str]:
             f"Dockyard is faster). {calls} moto: {r.get('moto_layers', '')}."]
 
 
+def _mid(blocks: list[dict], key: str) -> float:
+    values = sorted(b[key] for b in blocks)
+    return values[len(values) // 2]
+
+
 def _whole(blocks: list[dict], size: int) -> float:
     return len(blocks) * size / sum(size / b["rate"] for b in blocks)
 
 
 def _blocks(r: dict) -> list[str]:
     size, fd, fm = r["fill"]["block"], r["fill"]["dockyard"], r["fill"]["moto"]
-    rows = [f"| {i * size:,}-{(i + 1) * size:,} | {_n(a['rate'])} ({_ms(a['median_ms'])} ms) | "
-            f"{_n(b['rate'])} ({_ms(b['median_ms'])} ms) | {_x(a['rate'], b['rate'])} |"
+    rows = [f"| {i * size:,}-{(i + 1) * size:,} | {_n(a['rate'])} ({_ms(a['median_ms'])} / "
+            f"{_ms(a['server_cpu_ms'])}) | {_n(b['rate'])} ({_ms(b['median_ms'])} / "
+            f"{_ms(b['server_cpu_ms'])}) | {_x(a['rate'], b['rate'])} |"
             for i, (a, b) in enumerate(zip(fd, fm, strict=True))]
     return [f"PutImage throughput per block of {size:,} as the repository grows, images/s "
-            "(median call ms):", "", "| Images already in the repository | Dockyard | moto | "
-            "ratio |", "|---|---:|---:|---:|", *rows]
+            "(median call ms / server CPU ms per call):", "",
+            "| Images in the repository | Dockyard | moto | Dockyard advantage |",
+            "|---|---:|---:|---:|", *rows]
 
 
 def _scale(r: dict) -> list[str]:
@@ -103,18 +125,19 @@ def _scale(r: dict) -> list[str]:
         (size, s["positions"], s) for size, s in sorted(r["scale"].items(), key=lambda t: int(t[0]))
     ]
     for size, pos, s in sizes:
-        pages = " | ".join(f"{_ms(pos[w]['median_ms'])} / {_ms(pos[w]['p95_ms'])}"
-                           for w in ("start", "middle", "end"))
+        pages = " | ".join(f"{_ms(pos[w]['median_ms'])} / {_ms(pos[w]['p95_ms'])} / "
+                           f"{_ms(pos[w]['server_cpu_ms'])}" for w in ("start", "middle", "end"))
         if s is None:
             fill = "PutImage (above)"
-            put = _n(_whole(r["fill"]["dockyard"][-1:], 1)) + " (last block above)"
+            last = r["fill"]["dockyard"][-1]
+            put = f"{_n(last['rate'])} (last block above; {_ms(last['server_cpu_ms'])} ms CPU)"
         else:
             fill = f"{_s(s['fill_s'])} s ({s['by_store']:,} save_image + {s['bulk']:,} bulk)"
             put = (f"{_n(s['put']['rate'])} (blocks of 100: {_n(min(s['put']['blocks']))}-"
-                   f"{_n(max(s['put']['blocks']))})")
+                   f"{_n(max(s['put']['blocks']))}; {_ms(s['put']['server_cpu_ms'])} ms CPU)")
         rows.append(f"| {int(size):,} | {fill} | {pages} | {_s(pos['walk_s'])} (by {pos['walk_page']:,}) | {put} |")
     return ["### Dockyard alone as the repository grows (SQLite)", "",
-            "| Images | Offline fill | Page at start, median / p95 ms | middle | end | "
+            "| Images | Offline fill | Page at start: median / p95 / server CPU, ms | middle | end | "
             "Listing all, s (maxResults) | PutImage 1,000 more, images/s |",
             "|---:|---|---:|---:|---:|---:|---|", *rows, "",
             "Pages are default DescribeImages pages (100 images) at the listing's start (no "

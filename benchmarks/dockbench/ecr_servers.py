@@ -108,3 +108,22 @@ def moto_version() -> str:
         return version("moto")
     except Exception:  # noqa: BLE001 - only for the report
         return "?"
+
+
+class Canned(Registry):
+    """dockbench.ecr_canned: one canned answer to every call (the boto3 floor)."""
+
+    ready_path = "/"
+
+    def __init__(self, body_file: Path) -> None:
+        super().__init__("canned", "canned answer")
+        self.body_file = body_file
+
+    def command(self, workdir: Path) -> tuple[list[str], dict[str, str]]:
+        here = str(Path(__file__).resolve().parents[1])
+        env = {"PYTHONPATH": os.pathsep.join(p for p in (here, os.environ.get("PYTHONPATH")) if p)}
+        return [sys.executable, "-m", "dockbench.ecr_canned", str(self.port),
+                str(self.body_file)], env
+
+    def client(self):
+        return ecr_client(f"http://127.0.0.1:{self.port}", "AKIACANNEDBENCH", "canned-secret")

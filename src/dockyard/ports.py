@@ -151,6 +151,12 @@ class UploadStore(Protocol):
 
     def delete_upload(self, upload_id: str) -> None: ...
 
+    def finish_upload(
+        self, upload_id: str, repo_id: int, digest: str, size: int, now: float
+    ) -> None:
+        """Link the published blob to the repository and drop the upload, in one transaction."""
+        ...
+
 
 class RepositoryAdmin(Protocol):
     """Repository settings the ECR control plane reads and changes."""

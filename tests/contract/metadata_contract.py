@@ -218,6 +218,15 @@ class MetadataStoreContract(
         store.delete_upload(upload.id)
         assert store.get_upload(upload.id) is None
 
+    def test_finish_upload_links_the_blob_and_ends_the_upload(
+        self, store: MetadataStore, repo: Repository
+    ) -> None:
+        upload = Upload(id=fresh_name("upload"), repo_id=repo.id, size=42, created_at=NOW)
+        store.create_upload(upload)
+        store.finish_upload(upload.id, repo.id, sha("finished"), 42, NOW)
+        assert store.get_upload(upload.id) is None
+        assert store.linked_blob_size(repo.id, sha("finished")) == 42
+
     def test_unknown_upload_is_none(self, store: MetadataStore) -> None:
         assert store.get_upload(fresh_name("upload")) is None
 

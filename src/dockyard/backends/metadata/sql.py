@@ -142,13 +142,15 @@ class SqlMetadataStore:
     # -- blobs -------------------------------------------------------------------------------
 
     def link_blob(self, repo_id: int, digest: str, size: int, now: float) -> None:
-        blob = {"digest": digest, "size": size, "created_at": now}
-        link = {"repo_id": repo_id, "digest": digest}
         with self._write() as conn:
-            conn.execute(dialects.insert_ignore(conn, blobs, ["digest"]).values(blob))
-            conn.execute(
-                dialects.insert_ignore(conn, repo_blobs, ["repo_id", "digest"]).values(link)
-            )
+            _link_blob(conn, repo_id, digest, size, now)
+
+    def finish_upload(
+        self, upload_id: str, repo_id: int, digest: str, size: int, now: float
+    ) -> None:
+        with self._write() as conn:
+            _link_blob(conn, repo_id, digest, size, now)
+            conn.execute(sa.delete(uploads).where(uploads.c.id == upload_id))
 
     def linked_blob_size(self, repo_id: int, digest: str) -> int | None:
         stmt = (
@@ -324,3 +326,10 @@ class SqlMetadataStore:
     def secret(self, name: str, create: bytes) -> bytes:
         with self._write() as conn:
             return _accounts.secret(conn, name, create)
+
+
+def _link_blob(conn: Connection, repo_id: int, digest: str, size: int, now: float) -> None:
+    blob = {"digest": digest, "size": size, "created_at": now}
+    link = {"repo_id": repo_id, "digest": digest}
+    conn.execute(dialects.insert_ignore(conn, blobs, ["digest"]).values(blob))
+    conn.execute(dialects.insert_ignore(conn, repo_blobs, ["repo_id", "digest"]).values(link))
