@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import os
+import socket
 import contextlib
 import logging
 import sys
@@ -19,7 +21,12 @@ from dockyard.api.ecr import endpoint as ecr_endpoint
 from dockyard.api.oci import errors as oci_errors
 from dockyard.api.oci.auth import RegistryAuth
 from dockyard.api.oci.routes import ROUTES as OCI_ROUTES
-from dockyard.backends.factory import ConfigurationError, open_blob_store, open_metadata_store
+from dockyard.backends.factory import (
+    ConfigurationError,
+    open_blob_store,
+    open_metadata_store,
+    open_scanner,
+)
 from dockyard.domain.errors import DockyardError
 from dockyard.services.auth import KeyRing, ensure_local_credentials, load_auth_file
 from dockyard.services.clock import Clock, SystemClock
@@ -55,7 +62,8 @@ def create_services(settings: Settings, clock: Clock | None = None) -> Services:
     meta = open_metadata_store(settings.resolved_database_url)
     meta.probe()
     policy = Policy(keys.accounts[0], settings.create_on_push, settings.accept_any_credentials)
-    return build_services(meta, blobs, clock or SystemClock(), keys, policy)
+    scanner = open_scanner(settings.data_dir)
+    return build_services(meta, blobs, scanner, clock or SystemClock(), keys, policy)
 
 
 def create_app(settings: Settings, services: Services | None = None) -> Starlette:
@@ -63,13 +71,16 @@ def create_app(settings: Settings, services: Services | None = None) -> Starlett
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
-        flusher = asyncio.create_task(_flush_pulls(svc, settings.pull_flush_seconds))
+        tasks = [asyncio.create_task(_flush_pulls(svc, settings.pull_flush_seconds)),
+                 asyncio.create_task(_scan_worker(svc, settings.scan_poll_seconds))]
         try:
             yield
         finally:
-            flusher.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await flusher
+            for task in tasks:
+                task.cancel()
+            for task in tasks:
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
             await asyncio.to_thread(svc.pulls.flush)
 
     app = Starlette(
@@ -98,3 +109,16 @@ async def _flush_pulls(svc: Services, every: float) -> None:
             await asyncio.to_thread(svc.pulls.flush)
         except Exception:  # a failed flush must not stop the next one
             log.exception("could not record pull times")
+
+
+async def _scan_worker(svc: Services, every: float) -> None:
+    """Run queued scans one at a time in a worker thread; pushes never wait for them."""
+    name = f"{socket.gethostname()}:{os.getpid()}"
+    while True:
+        try:
+            await asyncio.to_thread(svc.scans.follow_data_changes)
+            while await asyncio.to_thread(svc.scans.work_once, name):
+                pass
+        except Exception:  # the worker outlives any one failure
+            log.exception("scan worker error")
+        await asyncio.sleep(every)

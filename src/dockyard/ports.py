@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Iterator, Sequence
 from typing import Protocol
 
+from dockyard.domain.scanning import Finding, Inventory
 from dockyard.domain.models import (
     Image,
     ImageEntry,
@@ -18,6 +19,8 @@ from dockyard.domain.models import (
     Repository,
     RepositorySettings,
     SavedImage,
+    ScanRecord,
+    Job,
     Upload,
 )
 
@@ -247,6 +250,55 @@ class AccountStore(Protocol):
         ...
 
 
+class VulnerabilityScanner(Protocol):
+    """The scanning engine: what an image contains, and what is known to be wrong with it."""
+
+    def inventory(self, manifest: bytes, media_type: str, blobs: BlobStore) -> Inventory:
+        """Read the image's layers (raises ScanFailed with a reason)."""
+        ...
+
+    def match(self, inventory: Inventory, enhanced: bool) -> list[Finding]: ...
+
+    def source_updated_at(self) -> float | None:
+        """When the vulnerability data was last updated; None when none is loaded."""
+        ...
+
+    def generation(self) -> str:
+        """Changes whenever the vulnerability data changes (rescans follow)."""
+        ...
+
+
+class ScanStore(Protocol):
+    """Scan results, cached inventories and the background job queue."""
+
+    def get_scan(self, image_id: int) -> ScanRecord | None: ...
+
+    def scans_for(self, image_ids: Sequence[int]) -> dict[int, ScanRecord]:
+        """Scans of many images in one query (a DescribeImages page)."""
+        ...
+
+    def put_scan(self, record: ScanRecord) -> None:
+        """Insert or replace the image's scan."""
+        ...
+
+    def scanned_images(self, scan_type: str, after: int, limit: int) -> list[tuple[int, int, str]]:
+        """(image id, repository id, digest) of images whose last scan has this type, by id,
+        strictly after `after`."""
+        ...
+
+    def get_inventory(self, digest: str) -> str | None: ...
+
+    def put_inventory(self, digest: str, inventory_json: str) -> None: ...
+
+    def enqueue_job(self, kind: str, payload: str, now: float) -> int: ...
+
+    def claim_job(self, worker: str, now: float, lease_seconds: float) -> Job | None:
+        """Take the oldest job nobody holds (or whose holder's lease ran out), atomically."""
+        ...
+
+    def finish_job(self, job_id: int) -> None: ...
+
+
 class MetadataStore(
     RepositoryStore,
     BlobIndex,
@@ -255,6 +307,7 @@ class MetadataStore(
     RepositoryAdmin,
     ImageListing,
     AccountStore,
+    ScanStore,
     Protocol,
 ):
     """Everything services need from the metadata database."""

@@ -19,6 +19,7 @@ class Settings:
     region: str = "us-east-1"
     redirect_blobs: bool = False
     pull_flush_seconds: float = 1.0
+    scan_poll_seconds: float = 0.5
 
     @property
     def resolved_database_url(self) -> str:

@@ -35,6 +35,7 @@ from ._metadata_admin import AdminCases
 from ._metadata_concurrency import ConcurrencyCases
 from ._metadata_images import ImageCases, TagCases
 from ._metadata_listing import EntryListingCases, ImageListingCases
+from ._metadata_scans import ScanCases
 from .metadata_support import NOW, AccountRows, fresh_account, fresh_name, make_image, sha
 
 MakeRepo = Callable[..., Repository]
@@ -48,6 +49,7 @@ class MetadataStoreContract(
     AdminCases,
     AccountCases,
     ConcurrencyCases,
+    ScanCases,
 ):
     """Subclass as `Test<Backend>MetadataStore` with a `store` fixture, `residue` and `forget`."""
 

@@ -13,7 +13,13 @@ import pytest
 import sqlalchemy as sa
 from sqlalchemy import event
 
-from dockyard.backends.metadata.schema import account_settings, blobs, metadata, secrets
+from dockyard.backends.metadata.schema import (
+    account_settings,
+    blobs,
+    inventories,
+    metadata,
+    secrets,
+)
 from dockyard.backends.metadata.sql import SqlMetadataStore
 from dockyard.domain.models import ImageKey, Repository
 
@@ -21,7 +27,8 @@ from .metadata_contract import MetadataStoreContract
 from .metadata_support import NOW, make_image
 
 # Blobs are a global, deduplicated index that outlives repositories until garbage collection.
-_SHARED_TABLES = {blobs.name}
+# So is the inventory cache, keyed by manifest digest.
+_SHARED_TABLES = {blobs.name, inventories.name}
 
 
 class SqlMetadataContract(MetadataStoreContract):

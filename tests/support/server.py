@@ -31,7 +31,7 @@ import sys
 import tempfile
 import time
 import weakref
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import ClassVar, Self
 
@@ -261,17 +261,24 @@ class DockyardServer(ServerProcess):
 
     name = "dockyard"
     ready_path = "/healthz"
+    #: Set for a whole test session (tests/support/postgres.py, ``--e2e-database=postgres``):
+    #: makes a fresh database URL, migrated to head, for each server's ``--database-url``.
+    database_url_factory: ClassVar[Callable[[], str] | None] = None
 
     def __init__(self, *args: object, extra_args: Sequence[str] = (), **kwargs: object) -> None:
         """``extra_args`` are appended to ``serve`` (e.g. ``--auth-file F --region us-east-1``)."""
         super().__init__(*args, **kwargs)  # type: ignore[arg-type]
         self.extra_args = list(extra_args)
+        # Chosen once: a restart must find the data it left, as with the SQLite in data_dir.
+        factory = DockyardServer.database_url_factory
+        self.database_url = factory() if factory is not None else None
 
     def command(self) -> list[str]:
+        database = ["--database-url", self.database_url] if self.database_url else []
         return [
             sys.executable, "-m", "dockyard", "serve",
             "--host", self.host, "--port", str(self.port), "--data-dir", str(self.data_dir),
-            *self.extra_args,
+            *database, *self.extra_args,
         ]  # fmt: skip
 
     def environment(self) -> dict[str, str]:

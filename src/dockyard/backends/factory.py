@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from urllib.parse import urlparse
 
 from dockyard.backends.blobs.filesystem import FilesystemBlobStore
 from dockyard.backends.blobs.memory import MemoryBlobStore
-from dockyard.ports import BlobStore, MetadataStore
+from dockyard.ports import BlobStore, MetadataStore, VulnerabilityScanner
 
 
 class ConfigurationError(RuntimeError):
@@ -20,6 +21,13 @@ def open_blob_store(url: str) -> BlobStore:
     if parsed.scheme == "memory":
         return MemoryBlobStore()
     raise ConfigurationError(f"unknown storage URL scheme in {url!r}; use file:///path or memory://")
+
+
+def open_scanner(data_dir: Path) -> VulnerabilityScanner:
+    """The offline scanner: layer inventories plus the OSV index in the data directory."""
+    from dockyard.backends.scanner.engine import OsvScanner
+
+    return OsvScanner(data_dir)
 
 
 def open_metadata_store(url: str) -> MetadataStore:

@@ -120,6 +120,10 @@ class ExclusionNotFound(NotFound):
     pass
 
 
+class ScanNotFound(NotFound):
+    pass
+
+
 class Conflict(DockyardError):
     pass
 

@@ -103,3 +103,28 @@ class ImageEntry:
     @property
     def key(self) -> ImageEntryKey:
         return ImageEntryKey(self.image.pushed_at, self.image.id, self.tag or "")
+
+
+@dataclass(frozen=True)
+class ScanRecord:
+    """The last scan of an image: its status and, once complete, its findings (as ECR JSON)."""
+
+    image_id: int
+    scan_type: str  # BASIC or ENHANCED
+    status: str  # IN_PROGRESS, COMPLETE, FAILED, ACTIVE, ...
+    description: str
+    started_at: float
+    completed_at: float | None = None
+    source_updated_at: float | None = None
+    severity_counts: dict[str, int] = field(default_factory=dict)
+    findings_json: str = "[]"
+
+
+@dataclass(frozen=True)
+class Job:
+    """Background work claimed through the database, so each job runs once across processes."""
+
+    id: int
+    kind: str
+    payload: str
+    attempts: int = 0

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from dockyard.domain.digests import Digest, digest_of, is_digest, parse_digest
@@ -50,6 +51,8 @@ class ImageService:
         self, meta: MetadataStore, repos: RepositoryService, pulls: PullRecorder, clock: Clock
     ) -> None:
         self.meta, self.repos, self.pulls, self.clock = meta, repos, pulls, clock
+        # Called with (repository, image) after a new image is stored (e.g. scan on push).
+        self.on_pushed: list[Callable[[Repository, Image], None]] = []
 
     # -- push -------------------------------------------------------------------------------
 
@@ -68,6 +71,9 @@ class ImageService:
         if not may_move:
             self._refuse_existing_tag(repo, str(ref.tag))
         saved = self.meta.save_image(repo.id, new, ref.tag, may_move, self.clock.now())
+        if saved.created:
+            for listener in self.on_pushed:
+                listener(repo, saved.image)
         return PushedManifest(saved, manifest)
 
     def _refuse_existing_tag(self, repo: Repository, tag: str) -> None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 
-from dockyard.ports import BlobStore, MetadataStore
+from dockyard.ports import BlobStore, MetadataStore, VulnerabilityScanner
 from dockyard.services.auth import AuthService, KeyRing
 from dockyard.services.blobs import BlobService
 from dockyard.services.clock import Clock
@@ -16,6 +16,8 @@ from dockyard.services.pull_exclusions import PullExclusions
 from dockyard.services.pulls import PullRecorder
 from dockyard.services.repositories import RepositoryService
 from dockyard.services.repository_admin import RepositoryAdmin
+from dockyard.services.scan_config import ScanConfigService
+from dockyard.services.scanning import ScanService
 from dockyard.services.uploads import UploadService
 
 
@@ -33,6 +35,8 @@ class Services:
     queries: ImageQueries
     commands: ImageCommands
     admin: RepositoryAdmin
+    scans: ScanService
+    scan_config: ScanConfigService
     auth: AuthService
     default_account: str
 
@@ -47,7 +51,12 @@ class Policy:
 
 
 def build_services(
-    meta: MetadataStore, blobs: BlobStore, clock: Clock, keys: KeyRing, policy: Policy
+    meta: MetadataStore,
+    blobs: BlobStore,
+    scanner: VulnerabilityScanner,
+    clock: Clock,
+    keys: KeyRing,
+    policy: Policy,
 ) -> Services:
     # Keys live in the database so that every server process signs and checks alike.
     token_key = meta.secret("registry-token-key", os.urandom(32))
@@ -57,6 +66,9 @@ def build_services(
     pulls = PullRecorder(meta, exclusions)
     images = ImageService(meta, repos, pulls, clock)
     queries = ImageQueries(meta, repos, page_key)
+    scan_config = ScanConfigService(meta)
+    scans = ScanService(meta, blobs, scanner, queries, scan_config, clock)
+    images.on_pushed.append(scans.on_push)
     return Services(
         meta=meta,
         blob_store=blobs,
@@ -70,6 +82,8 @@ def build_services(
         queries=queries,
         commands=ImageCommands(meta, images, queries, clock),
         admin=RepositoryAdmin(meta, repos, clock, page_key),
+        scans=scans,
+        scan_config=scan_config,
         auth=AuthService(keys, token_key, clock, policy.accept_any_credentials,
                          policy.default_account),
         default_account=policy.default_account,

@@ -31,6 +31,7 @@ ECR_ERRORS: dict[type[e.DockyardError], str] = {
     e.UploadNotFound: "UploadNotFoundException",
     e.PolicyNotFound: "RepositoryPolicyNotFoundException",
     e.ExclusionNotFound: "ExclusionNotFoundException",
+    e.ScanNotFound: "ScanNotFoundException",
     e.LayersNotFound: "LayersNotFoundException",
     e.ReferencedImagesNotFound: "ReferencedImagesNotFoundException",
     e.TagImmutable: "ImageTagAlreadyExistsException",

@@ -1,6 +1,6 @@
 """Every ECR operation Dockyard serves, one row each. Anything else is UnknownOperationException.
 
-Scanning, lifecycle policies, replication, pull-through cache and the other operations of the
+Lifecycle policies, replication, pull-through cache and the other operations of the
 model that are not listed here are not implemented; they answer UnknownOperationException with a
 message naming the operation, never a fake result.
 """
@@ -14,6 +14,7 @@ from dockyard.api.ecr import ops_account as account
 from dockyard.api.ecr import ops_images as images
 from dockyard.api.ecr import ops_layers as layers
 from dockyard.api.ecr import ops_repositories as repos
+from dockyard.api.ecr import ops_scanning as scanning
 
 Handler = Callable[..., Any]
 
@@ -44,6 +45,12 @@ OPERATIONS: dict[str, Handler] = {
     "CompleteLayerUpload": layers.complete_layer_upload,
     "BatchCheckLayerAvailability": layers.batch_check_layer_availability,
     "GetDownloadUrlForLayer": layers.get_download_url_for_layer,
+    # scanning
+    "StartImageScan": scanning.start_image_scan,
+    "DescribeImageScanFindings": scanning.describe_image_scan_findings,
+    "GetRegistryScanningConfiguration": scanning.get_registry_scanning_configuration,
+    "PutRegistryScanningConfiguration": scanning.put_registry_scanning_configuration,
+    "BatchGetRepositoryScanningConfiguration": scanning.batch_get_repository_scanning_configuration,
     # account
     "GetAuthorizationToken": account.get_authorization_token,
     "DescribeRegistry": account.describe_registry,

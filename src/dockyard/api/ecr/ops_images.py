@@ -8,7 +8,7 @@ from typing import Any
 from dockyard.api.ecr import shapes
 from dockyard.api.ecr.context import Call
 from dockyard.domain.errors import ParameterInvalid
-from dockyard.domain.models import Image
+from dockyard.domain.models import Image, Repository
 from dockyard.services.image_queries import Failure, ImageId, Listing
 
 Params = dict[str, Any]
@@ -30,10 +30,14 @@ def describe_images(call: Call, p: Params) -> Params:
                                        "constraint: 'Cannot be specified with imageIds'")
         tag_status = (p.get("filter") or {}).get("tagStatus", "ANY")
         repo, found = call.services.queries.lookup(account, name, shapes.image_ids_in(p), tag_status)
-        return {"imageDetails": [shapes.image_detail(repo, i) for i in found]}
+        return {"imageDetails": _details(call, repo, found)}
     repo, page = call.services.queries.describe(account, name, _listing(p))
-    details = [shapes.image_detail(repo, i) for i in page.items]
-    return {"imageDetails": details, "nextToken": page.next_token}
+    return {"imageDetails": _details(call, repo, page.items), "nextToken": page.next_token}
+
+
+def _details(call: Call, repo: Repository, images: list[Image]) -> list[Params]:
+    scans = call.services.scans.summaries([image.id for image in images])
+    return [shapes.image_detail(repo, image, scans.get(image.id)) for image in images]
 
 
 def list_images(call: Call, p: Params) -> Params:

@@ -5,7 +5,8 @@ from __future__ import annotations
 from typing import Any
 
 from dockyard.api.ecr.context import Call
-from dockyard.domain.models import Image, Repository
+from dockyard.api.ecr import findings
+from dockyard.domain.models import Image, Repository, ScanRecord
 from dockyard.services.image_queries import ImageId
 
 
@@ -27,7 +28,7 @@ def repository(call: Call, repo: Repository) -> dict[str, Any]:
     return shape
 
 
-def image_detail(repo: Repository, image: Image) -> dict[str, Any]:
+def image_detail(repo: Repository, image: Image, scan: ScanRecord | None = None) -> dict[str, Any]:
     detail: dict[str, Any] = {
         "registryId": repo.account_id,
         "repositoryName": repo.name,
@@ -43,6 +44,9 @@ def image_detail(repo: Repository, image: Image) -> dict[str, Any]:
         "lastArchivedAt": image.archived_at,
         "lastActivatedAt": image.activated_at,
     }
+    if scan is not None:
+        detail["imageScanStatus"] = findings.status(scan)
+        detail["imageScanFindingsSummary"] = findings.summary(scan)
     return detail
 
 

@@ -42,6 +42,7 @@ OCI_ERRORS: dict[type[e.DockyardError], tuple[int, str]] = {
     e.ImageDigestMismatch: (400, "DIGEST_INVALID"),
     e.PolicyNotFound: (404, "NAME_UNKNOWN"),
     e.ExclusionNotFound: (404, "NAME_UNKNOWN"),
+    e.ScanNotFound: (404, "MANIFEST_UNKNOWN"),
     e.LayerAlreadyExists: (409, "DENIED"),
     e.LayerInaccessible: (404, "BLOB_UNKNOWN"),
     e.ExclusionAlreadyExists: (409, "DENIED"),

@@ -23,6 +23,7 @@ from sqlalchemy.engine import Connection
 from dockyard.backends.metadata import _rows
 from dockyard.backends.metadata.dialects import insert_ignore
 from dockyard.backends.metadata.schema import (
+    image_scans,
     REF_BLOB,
     REF_MANIFEST,
     image_refs,
@@ -175,6 +176,7 @@ def delete_image(conn: Connection, repo_id: int, digest: str) -> bool:
     if image_id is None:
         return False
     # Children first: on PostgreSQL the foreign keys would reject the image row going first.
+    conn.execute(sa.delete(image_scans).where(image_scans.c.image_id == image_id))
     conn.execute(sa.delete(image_refs).where(image_refs.c.image_id == image_id))
     conn.execute(sa.delete(tags).where(tags.c.image_id == image_id))
     conn.execute(sa.delete(images).where(images.c.id == image_id))

@@ -3,6 +3,9 @@
 The rest of the metadata backend is dialect-neutral SQLAlchemy Core. What lives here:
 
 - engine set-up: SQLite pragmas (WAL, synchronous=FULL, busy_timeout) and transaction control;
+  `postgresql://` URLs mapped to psycopg 3 (SQLAlchemy's default for the bare scheme is psycopg2);
+- `migration_transaction`, the one transaction a schema migration runs in, holding a lock that
+  makes a second migrating process wait and then find nothing left to do;
 - `BinaryString`, a string column that sorts by code point (like Python's `sorted()`) everywhere;
 - `insert_ignore` and `upsert`, the INSERT ... ON CONFLICT spellings of each engine.
 
@@ -16,12 +19,14 @@ writers nor are blocked by them.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy import event
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.engine import Connection, Dialect, Engine, make_url
+from sqlalchemy.engine import URL, Connection, Dialect, Engine, make_url
 from sqlalchemy.sql.dml import Insert
 from sqlalchemy.types import TypeEngine
 
@@ -29,6 +34,12 @@ from sqlalchemy.types import TypeEngine
 WRITE_OPTION = "dockyard_write"
 
 BUSY_TIMEOUT_SECONDS = 30.0
+
+#: A PostgreSQL server that does not answer within this is reported, not waited on forever.
+CONNECT_TIMEOUT_SECONDS = 10
+
+#: pg_advisory_xact_lock key held while migrating: any constant shared by every Dockyard process.
+MIGRATION_LOCK_KEY = 0x646F636B79617264  # "dockyard" in ASCII
 
 _SQLITE_PRAGMAS = (
     # busy_timeout first: the journal_mode switch itself may have to wait for a lock.
@@ -69,8 +80,18 @@ def create_engine(url: str) -> Engine:
     if parsed.get_backend_name() == "sqlite":
         return _sqlite_engine(url, parsed.database)
     if parsed.get_backend_name() == "postgresql":
-        return sa.create_engine(url, pool_pre_ping=True)
-    raise ValueError(f"unsupported metadata database {url!r}: use sqlite:///PATH or postgresql://")
+        return _postgresql_engine(parsed)
+    raise ValueError(
+        f"unsupported metadata database {display_url(parsed)!r}: use sqlite:///PATH or postgresql://"
+    )
+
+
+def display_url(url: str | URL) -> str:
+    """`url` as it may appear in messages and logs: the password masked."""
+    try:
+        return make_url(url).render_as_string(hide_password=True)
+    except sa.exc.ArgumentError:
+        return "<unparseable database URL>"
 
 
 def write_engine(engine: Engine) -> Engine:
@@ -90,6 +111,59 @@ def upsert(conn: Connection, table: sa.Table, key: list[str], update: list[str])
     stmt = module.insert(table)
     return stmt.on_conflict_do_update(
         index_elements=key, set_={name: stmt.excluded[name] for name in update}
+    )
+
+
+@contextmanager
+def migration_transaction(engine: Engine) -> Iterator[Connection]:
+    """One transaction for a whole migration, holding the migration lock until it ends.
+
+    PostgreSQL: a transaction-scoped advisory lock; DDL is transactional, so a second process
+    waits for the first to commit and then finds the schema at head. SQLite: BEGIN IMMEDIATE takes
+    the database's write lock at once (see `write_engine`); DDL is transactional there too.
+    SQLite's foreign keys are switched off meanwhile, as its ALTER TABLE procedure requires: a
+    batch migration rebuilds a table by copy, drop and rename, and dropping a parent table with
+    enforcement on would delete through its children. The PRAGMA only works outside a transaction,
+    so it is set on the raw connection first, and the result is checked before commit.
+    """
+    sqlite_ = engine.dialect.name == "sqlite"
+    with write_engine(engine).connect() as conn:
+        if sqlite_:
+            _sqlite_foreign_keys(conn, "OFF")
+        try:
+            with conn.begin():
+                if not sqlite_:
+                    conn.execute(sa.select(sa.func.pg_advisory_xact_lock(MIGRATION_LOCK_KEY)))
+                yield conn
+                if sqlite_:
+                    _check_foreign_keys(conn)
+        finally:
+            if sqlite_:
+                _sqlite_foreign_keys(conn, "ON")
+
+
+def _sqlite_foreign_keys(conn: Connection, state: str) -> None:
+    # On the DBAPI connection: through SQLAlchemy the statement would autobegin a transaction.
+    conn.connection.dbapi_connection.execute(f"PRAGMA foreign_keys = {state}")  # type: ignore[union-attr]
+
+
+def _check_foreign_keys(conn: Connection) -> None:
+    broken = conn.exec_driver_sql("PRAGMA foreign_key_check").all()
+    if broken:
+        raise RuntimeError(f"migration left rows with dangling foreign keys: {broken[:5]}")
+
+
+def _postgresql_engine(parsed: URL) -> Engine:
+    if parsed.drivername == "postgresql":
+        # The bare scheme means psycopg2 to SQLAlchemy; we depend on psycopg 3.
+        parsed = parsed.set(drivername="postgresql+psycopg")
+    return sa.create_engine(
+        parsed,
+        connect_args={"connect_timeout": CONNECT_TIMEOUT_SECONDS},
+        pool_pre_ping=True,
+        # As for SQLite: server threads each hold a connection briefly.
+        pool_size=8,
+        max_overflow=32,
     )
 
 

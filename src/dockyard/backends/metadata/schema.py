@@ -161,5 +161,42 @@ secrets = sa.Table(
     sa.Column("value", sa.LargeBinary, nullable=False),
 )
 
+# The last scan of each image; findings are stored as JSON, read only whole.
+image_scans = sa.Table(
+    "image_scans",
+    metadata,
+    sa.Column("image_id", Id, sa.ForeignKey("images.id"), primary_key=True),
+    sa.Column("scan_type", sa.String(16), nullable=False),
+    sa.Column("status", sa.String(32), nullable=False),
+    sa.Column("description", sa.Text, nullable=False),
+    sa.Column("started_at", sa.Double, nullable=False),
+    sa.Column("completed_at", sa.Double, nullable=True),
+    sa.Column("source_updated_at", sa.Double, nullable=True),
+    sa.Column("severity_counts", sa.Text, nullable=False),  # JSON
+    sa.Column("findings", sa.Text, nullable=False),  # JSON
+    sa.Index(None, "scan_type", "image_id"),
+)
+
+# Inventories by manifest digest: content-addressed, so shared by every repository.
+inventories = sa.Table(
+    "inventories",
+    metadata,
+    sa.Column("digest", sa.String(DIGEST), primary_key=True),
+    sa.Column("inventory", sa.Text, nullable=False),  # JSON
+)
+
+# Background work (scans), claimed with a lease so each job runs once across processes.
+jobs = sa.Table(
+    "jobs",
+    metadata,
+    sa.Column("id", Id, primary_key=True, autoincrement=True),
+    sa.Column("kind", sa.String(32), nullable=False),
+    sa.Column("payload", sa.Text, nullable=False),
+    sa.Column("created_at", sa.Double, nullable=False),
+    sa.Column("claimed_by", sa.String(NAME), nullable=True),
+    sa.Column("claimed_at", sa.Double, nullable=True),
+    sa.Column("attempts", sa.Integer, nullable=False, server_default="0"),
+)
+
 REF_MANIFEST = "manifest"
 REF_BLOB = "blob"

@@ -15,7 +15,7 @@ from contextlib import contextmanager
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
-from dockyard.backends.metadata import _accounts, _admin, _images, _listing, _rows, dialects
+from dockyard.backends.metadata import _scans, _accounts, _admin, _images, _listing, _rows, dialects
 from dockyard.backends.metadata.schema import (
     blobs,
     image_refs,
@@ -40,7 +40,7 @@ from dockyard.domain.models import (
 )
 
 
-class SqlMetadataStore:
+class SqlMetadataStore(_scans.ScanMethods):
     """Metadata in SQL; `url` is a SQLAlchemy URL (sqlite:///PATH or postgresql://...)."""
 
     def __init__(self, url: str, create: bool = True) -> None:
@@ -101,6 +101,7 @@ class SqlMetadataStore:
         image_ids = sa.select(images.c.id).where(images.c.repo_id == repo_id)
         with self._write() as conn:
             conn.execute(sa.delete(image_refs).where(image_refs.c.image_id.in_(image_ids)))
+            _scans.delete_scans(conn, image_ids)
             for table in (tags, images, repo_blobs, uploads, repository_tags):
                 conn.execute(sa.delete(table).where(table.c.repo_id == repo_id))
             conn.execute(sa.delete(repositories).where(repositories.c.id == repo_id))
@@ -333,3 +334,4 @@ def _link_blob(conn: Connection, repo_id: int, digest: str, size: int, now: floa
     link = {"repo_id": repo_id, "digest": digest}
     conn.execute(dialects.insert_ignore(conn, blobs, ["digest"]).values(blob))
     conn.execute(dialects.insert_ignore(conn, repo_blobs, ["repo_id", "digest"]).values(link))
+

@@ -1,0 +1,133 @@
+"""One write session of an upload: its bytes become one segment object, durable at close.
+
+    write ─> buffer (PART_SIZE) ─full─> UploadPart, in a thread (MAX_IN_FLIGHT at once)
+    close ─> session < PART_SIZE: one PutObject of the buffer
+             otherwise: last (short) part, CompleteMultipartUpload
+    abort ─> AbortMultipartUpload; nothing was ever visible
+
+The segment key appears only when close succeeds (both PutObject and CompleteMultipartUpload
+are atomic), so a writer that dies half-way leaves no segment, only an incomplete multipart
+upload that the store aborts when the upload is published or aborted. Memory per writer is the
+fill buffer plus the parts in flight: (1 + MAX_IN_FLIGHT) * PART_SIZE.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import deque
+from concurrent.futures import Future, ThreadPoolExecutor
+from typing import Any
+
+log = logging.getLogger("dockyard.s3")
+
+MiB = 1024 * 1024
+PART_SIZE = 8 * MiB  # >= S3's 5 MiB minimum; 10,000 parts make segments of up to 78 GiB
+MAX_IN_FLIGHT = 2  # parts uploading while the next fills: overlaps the network with receiving
+MAX_PARTS = 10_000
+
+
+class S3UploadWriter:
+    """Appends to an upload from `offset` by writing the segment object `key`."""
+
+    def __init__(self, client: Any, bucket: str, key: str, offset: int) -> None:
+        self._client, self._bucket, self._key = client, bucket, key
+        self._size = offset
+        self._buffer = bytearray(PART_SIZE)
+        self._filled = 0
+        self._parts: _PartUploader | None = None
+
+    def write(self, data: bytes | memoryview) -> None:
+        view = memoryview(data).cast("B")
+        size = len(view)
+        while view:
+            take = min(len(view), PART_SIZE - self._filled)
+            self._buffer[self._filled : self._filled + take] = view[:take]
+            self._filled += take
+            view = view[take:]
+            if self._filled == PART_SIZE:
+                self._send_full_buffer()
+        self._size += size
+
+    def close(self) -> int:
+        """Store the session's bytes as the segment; returns the upload's size."""
+        if self._parts is not None:
+            try:
+                self._parts.submit(self._take_buffer())
+                self._parts.complete()
+            except BaseException:
+                self._parts.abort()
+                raise
+        elif self._filled:
+            self._client.put_object(Bucket=self._bucket, Key=self._key, Body=self._take_buffer())
+        return self._size
+
+    def abort(self) -> None:
+        if self._parts is not None:
+            self._parts.abort()
+        self._filled = 0
+
+    def _send_full_buffer(self) -> None:
+        if self._parts is None:
+            self._parts = _PartUploader(self._client, self._bucket, self._key)
+        # The buffer now belongs to the uploading thread; fill a fresh one meanwhile.
+        full, self._buffer, self._filled = self._buffer, bytearray(PART_SIZE), 0
+        self._parts.submit(full)
+
+    def _take_buffer(self) -> bytes | bytearray:
+        buffer, filled = self._buffer, self._filled
+        self._filled = 0
+        return buffer if filled == len(buffer) else bytes(memoryview(buffer)[:filled])
+
+
+class _PartUploader:
+    """A multipart upload fed whole parts, uploading up to MAX_IN_FLIGHT of them at once."""
+
+    def __init__(self, client: Any, bucket: str, key: str) -> None:
+        self._client, self._bucket, self._key = client, bucket, key
+        created = client.create_multipart_upload(Bucket=bucket, Key=key)
+        self._upload_id = created["UploadId"]
+        self._pool = ThreadPoolExecutor(MAX_IN_FLIGHT, thread_name_prefix="s3-part")
+        self._in_flight: deque[Future[None]] = deque()
+        self._etags: list[str] = []
+
+    def submit(self, body: bytes | bytearray) -> None:
+        if not body:
+            return  # a session that ended on a part boundary has no short last part
+        if len(self._etags) >= MAX_PARTS:
+            raise OSError(f"an upload session may hold at most {MAX_PARTS * PART_SIZE} bytes")
+        while len(self._in_flight) >= MAX_IN_FLIGHT:
+            self._in_flight.popleft().result()  # bounded memory: wait for the oldest part
+        self._etags.append("")  # reserve the part's slot; its thread fills in the ETag
+        number = len(self._etags)
+        self._in_flight.append(self._pool.submit(self._upload, number, body))
+
+    def complete(self) -> None:
+        self._drain()
+        self._client.complete_multipart_upload(
+            Bucket=self._bucket, Key=self._key, UploadId=self._upload_id,
+            MultipartUpload={"Parts": [
+                {"PartNumber": n, "ETag": etag} for n, etag in enumerate(self._etags, 1)
+            ]},
+        )  # fmt: skip
+        self._pool.shutdown()
+
+    def abort(self) -> None:
+        # Let running part uploads finish first: S3 may keep a part that lands after the abort.
+        self._pool.shutdown(cancel_futures=True)
+        try:
+            self._client.abort_multipart_upload(
+                Bucket=self._bucket, Key=self._key, UploadId=self._upload_id
+            )
+        except Exception:  # the caller is already failing; the store aborts leftovers later
+            log.warning("could not abort multipart upload of %s", self._key, exc_info=True)
+
+    def _drain(self) -> None:
+        while self._in_flight:
+            self._in_flight.popleft().result()
+
+    def _upload(self, number: int, body: bytes | bytearray) -> None:
+        response = self._client.upload_part(
+            Bucket=self._bucket, Key=self._key, UploadId=self._upload_id,
+            PartNumber=number, Body=body,
+        )  # fmt: skip
+        self._etags[number - 1] = response["ETag"]

@@ -1,0 +1,1 @@
+"""The offline scanner: image inventories (layers, catalogers) and OSV matching."""

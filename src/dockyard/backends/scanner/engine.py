@@ -1,0 +1,38 @@
+"""The VulnerabilityScanner port, assembled from the inventory readers and the OSV index.
+
+The index lives in `<data-dir>/vulndb.sqlite`, written by `dockyard vulndb import`; a running
+server notices a new import through the index's generation and uses it without a restart.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from dockyard.domain.scanning import Finding, Inventory
+from dockyard.ports import BlobStore
+
+
+class OsvScanner:
+    def __init__(self, data_dir: Path) -> None:
+        self.data_dir = Path(data_dir)
+
+    def inventory(self, manifest: bytes, media_type: str, blobs: BlobStore) -> Inventory:
+        from dockyard.backends.scanner.inventory import Limits, build_inventory
+
+        return build_inventory(manifest, media_type, blobs.read, Limits())
+
+    def match(self, inventory: Inventory, enhanced: bool) -> list[Finding]:
+        from dockyard.backends.scanner.matcher import match
+
+        return match(inventory, self._index(), enhanced)
+
+    def source_updated_at(self) -> float | None:
+        return self._index().source_updated_at()
+
+    def generation(self) -> str:
+        return self._index().generation()
+
+    def _index(self):  # noqa: ANN202 - wired to the index module when it lands
+        from dockyard.backends.scanner.osv_index import open_index
+
+        return open_index(self.data_dir)

@@ -1,0 +1,47 @@
+"""Registry scanning configuration (PutRegistryScanningConfiguration) and how it applies.
+
+Stored per account as JSON among the account settings: `{"scanType": ..., "rules": [...]}`,
+each rule `{"scanFrequency": SCAN_ON_PUSH|CONTINUOUS_SCAN|MANUAL, "repositoryFilters":
+[{"filter": "prod-*", "filterType": "WILDCARD"}]}`.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from dockyard.domain.models import Repository
+from dockyard.domain.rules import matches_any
+from dockyard.ports import MetadataStore
+
+SETTING = "dockyard:registry-scanning-configuration"
+DEFAULT = {"scanType": "BASIC", "rules": []}
+
+
+class ScanConfigService:
+    def __init__(self, meta: MetadataStore) -> None:
+        self.meta = meta
+
+    def get(self, account_id: str) -> dict[str, Any]:
+        stored = self.meta.get_account_setting(account_id, SETTING)
+        return json.loads(stored) if stored else dict(DEFAULT)
+
+    def put(self, account_id: str, scan_type: str, rules: list[dict[str, Any]]) -> dict[str, Any]:
+        config = {"scanType": scan_type, "rules": rules}
+        self.meta.put_account_setting(account_id, SETTING, json.dumps(config))
+        return config
+
+    def scan_type(self, account_id: str) -> str:
+        return self.get(account_id)["scanType"]
+
+    def rule_for(self, repo: Repository) -> dict[str, Any] | None:
+        """The first registry rule whose filters match the repository."""
+        for rule in self.get(repo.account_id)["rules"]:
+            filters = tuple(f["filter"] for f in rule.get("repositoryFilters", []))
+            if matches_any(repo.name, filters):
+                return rule
+        return None
+
+    def matches_rule(self, repo: Repository, frequencies: tuple[str, ...]) -> bool:
+        rule = self.rule_for(repo)
+        return rule is not None and rule.get("scanFrequency") in frequencies
