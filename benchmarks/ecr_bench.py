@@ -21,6 +21,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import datetime
+import hashlib
 import json
 import os
 import platform
@@ -83,7 +84,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 class Bench:
     def __init__(self, args: argparse.Namespace, work: Path) -> None:
         self.args, self.work = args, work
-        self.dockyard = DockyardECR(work / "dockyard-data")
+        self.dockyard = DockyardECR(work / "dockyard-data", work / "src")
         self.moto = Moto()
         self.starts = 0
         self.r: dict = {"n": args.n, "scale": {}, "notes": [], "load": {"start": load()}}
@@ -212,6 +213,7 @@ class Bench:
         self.dserver.stop()
         url, rid = self.dockyard.db_url, None
         rid = ecr_fill.repo_id(url, self.r["account"], ecr_ops.REPO)
+        before = ecr_fill.table_counts(self.dockyard.db_file)
         t0 = time.perf_counter()
         by_store = size if self.args.fill == "store" else min(size, have + 1000)
         ecr_fill.fill_with_store(url, rid, self.images, have, by_store)
@@ -222,6 +224,8 @@ class Bench:
             ecr_fill.check_same_rows(url, rid, self.images, ref, have + 2 + ref)
             if by_store + 2 < size:
                 ecr_fill.check_same_rows(url, rid, self.images, ref, by_store + 2 + ref)
+        ecr_fill.check_growth(before, ecr_fill.table_counts(self.dockyard.db_file), self.images,
+                              have, size, "the offline fill")
         os.sync()
         log(f"filled offline {have:,} -> {size:,} in {seconds:.1f} s "
             f"({by_store - have:,} through save_image in {t_store:.1f} s, rest bulk)")
@@ -230,6 +234,7 @@ class Bench:
         self.dserver, self.dc = self.start_dockyard()
         with self.profiler(f"pages-{size}") if size == self.args.scale[-1] else _Null():
             res["positions"] = self.positions(size)
+        before = ecr_fill.table_counts(self.dockyard.db_file)
         cpu0 = cpu_seconds(self.dserver.pid)
         with self.profiler(f"putimage-{size}") if size == self.args.scale[-1] else _Null():
             samples = ecr_ops.put_images(self.dc, self.images, size, size + 1000)
@@ -238,6 +243,8 @@ class Bench:
                       "server_cpu_ms": cpu_seconds(self.dserver.pid) - cpu0,
                       "blocks": [ecr_ops.rate(samples[i:i + 100]) for i in range(0, 1000, 100)],
                       "median_ms": 1000 * sorted(samples)[500]}
+        ecr_fill.check_growth(before, ecr_fill.table_counts(self.dockyard.db_file), self.images,
+                              size, size + 1000, "PutImage")
         log(f"dockyard at {size:,}: PutImage 1,000 more at {res['put']['rate']:.0f}/s")
         res["load"] = load()
         self.r["scale"][size] = res
@@ -266,14 +273,18 @@ class _Null:
         return None
 
 
-def environment() -> dict:
+def environment(work: Path) -> dict:
     def git(*cmd: str) -> str:
         out = subprocess.run(["git", *cmd], cwd=REPO_ROOT, capture_output=True, text=True,
                              check=False)
         return out.stdout.strip()
 
     dirty = git("status", "--porcelain", "--", "src")
+    tree = hashlib.sha256()
+    for path in sorted((work / "src").rglob("*.py")):
+        tree.update(str(path.relative_to(work)).encode() + b"\0" + path.read_bytes())
     return {
+        "source_sha256": tree.hexdigest()[:12],
         "date": datetime.datetime.now().astimezone().isoformat(timespec="seconds"),
         "commit": git("rev-parse", "--short", "HEAD") + (" (+ uncommitted src changes)"
                                                          if dirty else ""),
@@ -286,11 +297,20 @@ def environment() -> dict:
     }
 
 
+def snapshot_source(work: Path) -> None:
+    """Run server and offline fills from a copy of src/ taken now: one run measures one version
+    of the code even while someone edits the tree (the server is restarted between sizes)."""
+    shutil.copytree(REPO_ROOT / "src" / "dockyard", work / "src" / "dockyard",
+                    ignore=shutil.ignore_patterns("__pycache__"))
+    sys.path.insert(0, str(work / "src"))
+
+
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     work = Path(tempfile.mkdtemp(prefix="dockyard-ecrbench-", dir=args.tmpdir))
+    snapshot_source(work)
     bench = Bench(args, work)
-    bench.r["env"] = environment()
+    bench.r["env"] = environment(work)
     log(f"N={args.n:,}, then Dockyard at {args.scale}; data under {work} (load {load()})")
     t0 = time.perf_counter()
     failed = None

@@ -21,9 +21,11 @@ from __future__ import annotations
 
 import hashlib
 import json
+import sqlite3
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
+from pathlib import Path
 
 import sqlalchemy as sa
 
@@ -221,3 +223,28 @@ def check_same_rows(db_url: str, rid: int, images: ImageSet, reference: int, bul
     ):
         raise RuntimeError(f"bulk rows differ from save_image rows: {diff} {a['refs']} "
                            f"{b['refs']} {a['tags']} {b['tags']}")
+
+
+def table_counts(db_file: Path) -> dict[str, int]:
+    """Rows per table, read-only (safe beside a running server in WAL mode)."""
+    con = sqlite3.connect(f"file:{db_file}?mode=ro", uri=True)
+    try:
+        names = [n for (n,) in con.execute(
+            "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%'")]
+        return {n: con.execute(f'SELECT count(*) FROM "{n}"').fetchone()[0] for n in names}
+    finally:
+        con.close()
+
+
+def check_growth(before: dict[str, int], after: dict[str, int], images: ImageSet, start: int,
+                 stop: int, how: str) -> None:
+    """Storing images start..stop-1 added one images row, one image_refs row per blob and one
+    tags row per tagged image, and touched no other table: so PutImage, save_image and the bulk
+    fill write the same tables."""
+    tagged = sum(1 for i in range(start, stop) if images.tag(i))
+    want = {"images": stop - start, "image_refs": 2 * (stop - start), "tags": tagged}
+    got = {t: after.get(t, 0) - before.get(t, 0) for t in set(before) | set(after)}
+    wrong = {t: d for t, d in got.items() if d != want.get(t, 0)}
+    if wrong:
+        raise RuntimeError(f"{how} of images {start}..{stop - 1} changed tables {wrong}, "
+                           f"expected {want}")

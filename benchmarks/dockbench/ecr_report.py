@@ -28,7 +28,8 @@ def _x(a: float, b: float) -> str:
 def render(r: dict) -> str:
     env = r.get("env", {})
     out = [f"## ECR API benchmark: Dockyard vs moto {env.get('moto', '')}", "",
-           f"{env.get('date')}, commit {env.get('commit')}, Python {env.get('python')}, "
+           f"{env.get('date')}, commit {env.get('commit')} (source snapshot sha256 "
+           f"{env.get('source_sha256')}), Python {env.get('python')}, "
            f"boto3 {env.get('boto3')}, SQLite {env.get('sqlite')}, {env.get('cpus')} CPUs. "
            f"Load average (1/5/15 min): start {r['load'].get('start')}, after the N phase "
            f"{r['load'].get('after_n', '?')}, end {r['load'].get('end', '?')}.", "",

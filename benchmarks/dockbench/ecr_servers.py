@@ -1,6 +1,7 @@
 """The two ECR API servers of ecr_bench.py and boto3 clients for them.
 
-- ``DockyardECR``: ``python -m dockyard serve --host 127.0.0.1 --port P --data-dir D`` with
+- ``DockyardECR``: ``python -m dockyard serve --host 127.0.0.1 --port P --data-dir D`` (from
+  ``src``: ecr_bench.py passes a snapshot of the tree taken when it starts) with
   authentication on (no ``--accept-any-credentials``): it writes ``D/credentials.toml`` on first
   start, and the client signs with that key. The data directory is fixed, so the server can be
   stopped (to fill the database offline) and started again on the same data.
@@ -51,14 +52,14 @@ def ecr_client(endpoint: str, key_id: str, secret: str):
 class DockyardECR(Dockyard):
     """Dockyard on a fixed data directory, authenticated with the key it generates."""
 
-    def __init__(self, data_dir: Path) -> None:
+    def __init__(self, data_dir: Path, src: Path = REPO_ROOT / "src") -> None:
         super().__init__("dockyard", "Dockyard")
-        self.data_dir = data_dir
+        self.data_dir, self.src = data_dir, src
 
     def command(self, workdir: Path) -> tuple[list[str], dict[str, str]]:
         env = {
             "PYTHONPATH": os.pathsep.join(
-                p for p in (str(REPO_ROOT / "src"), os.environ.get("PYTHONPATH")) if p
+                p for p in (str(self.src), os.environ.get("PYTHONPATH")) if p
             )
         }
         template = os.environ.get("DOCKYARD_BENCH_CMD") or (
@@ -70,8 +71,12 @@ class DockyardECR(Dockyard):
         return shlex.split(cmd), env
 
     @property
+    def db_file(self) -> Path:
+        return self.data_dir / "dockyard.db"
+
+    @property
     def db_url(self) -> str:
-        return f"sqlite:///{self.data_dir / 'dockyard.db'}"
+        return f"sqlite:///{self.db_file}"
 
     def credentials(self) -> tuple[str, str, str]:
         """(account id, access key id, secret) from the credentials file the server wrote."""

@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import asyncio
-import os
-import socket
 import contextlib
 import logging
+import os
+import socket
 import sys
 from collections.abc import AsyncIterator
 
@@ -59,7 +59,8 @@ def create_services(settings: Settings, clock: Clock | None = None) -> Services:
     keys = load_keys(settings)
     blobs = open_blob_store(settings.resolved_storage_url)
     blobs.probe()
-    meta = open_metadata_store(settings.resolved_database_url)
+    # Only the embedded default (no --database-url) migrates itself: zero setup on one machine.
+    meta = open_metadata_store(settings.resolved_database_url, migrate=settings.database_url is None)
     meta.probe()
     policy = Policy(keys.accounts[0], settings.create_on_push, settings.accept_any_credentials)
     scanner = open_scanner(settings.data_dir)

@@ -6,7 +6,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from dockyard import __version__
+from dockyard import __version__, db_cli, vulndb_cli
 from dockyard.settings import Settings
 
 
@@ -17,7 +17,12 @@ def _serve_parser(sub: argparse._SubParsersAction) -> None:
     serve.add_argument("--data-dir", type=Path, default=Path("./dockyard-data"),
                        help="where SQLite and blobs live by default (created on first start)")
     serve.add_argument("--database-url", help="metadata database (default: sqlite in --data-dir)")
-    serve.add_argument("--storage-url", help="blob storage (default: file:// in --data-dir)")
+    serve.add_argument("--storage-url",
+                       help="blob storage (default: file:// in --data-dir; or "
+                            "s3://bucket/prefix?endpoint_url=...&region=...&redirect=1)")
+    serve.add_argument("--redirect-blobs", action="store_true",
+                       help="answer blob GETs with a 307 to the store's presigned URL when it "
+                            "offers one (s3://...?redirect=1)")
     serve.add_argument("--auth-file", type=Path,
                        help="TOML file of accounts and access keys (default: one account "
                             "created in --data-dir on first start)")
@@ -39,7 +44,8 @@ def serve(args: argparse.Namespace) -> int:
     settings = Settings(data_dir=args.data_dir, host=args.host, port=args.port,
                         database_url=args.database_url, storage_url=args.storage_url,
                         auth_file=args.auth_file, create_on_push=args.create_on_push,
-                        accept_any_credentials=args.accept_any_credentials, region=args.region)
+                        accept_any_credentials=args.accept_any_credentials, region=args.region,
+                        redirect_blobs=args.redirect_blobs)
     if settings.accept_any_credentials:
         print("dockyard: WARNING: --accept-any-credentials is on: NO AUTHENTICATION. Anyone who "
               "can reach this port can read and write everything. Use only for throw-away "
@@ -61,8 +67,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--version", action="version", version=__version__)
     sub = parser.add_subparsers(dest="command", required=True)
     _serve_parser(sub)
+    db_cli.add_parser(sub)
+    vulndb_cli.add_parser(sub)
     args = parser.parse_args(argv)
-    return {"serve": serve}[args.command](args)
+    return {"serve": serve, "db": db_cli.run, "vulndb": vulndb_cli.run}[args.command](args)
 
 
 if __name__ == "__main__":

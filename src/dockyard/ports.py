@@ -9,20 +9,20 @@ from __future__ import annotations
 from collections.abc import Iterator, Sequence
 from typing import Protocol
 
-from dockyard.domain.scanning import Finding, Inventory
 from dockyard.domain.models import (
     Image,
     ImageEntry,
     ImageEntryKey,
     ImageKey,
+    Job,
     NewImage,
     Repository,
     RepositorySettings,
     SavedImage,
     ScanRecord,
-    Job,
     Upload,
 )
+from dockyard.domain.scanning import Finding, Inventory
 
 
 class UploadWriter(Protocol):

@@ -117,7 +117,7 @@ def _page_queries(store: SqlMetadataStore, action: Callable[[], object]) -> list
 def test_probe_reports_missing_schema(sqlite_url: str) -> None:
     store = SqlMetadataStore(sqlite_url, create=False)
     try:
-        with pytest.raises(RuntimeError, match="lacks tables .*repositories"):
+        with pytest.raises(RuntimeError, match="schema revision none .*run `dockyard db upgrade"):
             store.probe()
     finally:
         store.close()

@@ -61,6 +61,7 @@ __all__ = [
     "layer_tar",
     "layout_blob",
     "layout_manifest",
+    "ordered_layer_tar",
     "pseudo_random_bytes",
     "write_dir",
     "write_layout",
@@ -342,6 +343,18 @@ def layer_tar(files: Mapping[str, Entry]) -> bytes:
     with tarfile.open(fileobj=buffer, mode="w", format=tarfile.PAX_FORMAT) as tar:
         for name, entry in _members(files).items():
             _add_entry(tar, name, entry)
+    return buffer.getvalue()
+
+
+def ordered_layer_tar(entries: Iterable[tuple[str, Entry]]) -> bytes:
+    """A tar of exactly these members in this order (no implicit parents, no sorting).
+
+    For layers real tools write in their own order, e.g. an opaque marker after its siblings.
+    """
+    buffer = io.BytesIO()
+    with tarfile.open(fileobj=buffer, mode="w", format=tarfile.PAX_FORMAT) as tar:
+        for path, entry in entries:
+            _add_entry(tar, _tar_name(path.strip("/"), entry), entry)
     return buffer.getvalue()
 
 

@@ -6,7 +6,8 @@ Lifecycle (one cluster per pytest session, started on first use)::
                              127.0.0.1:<free port>, unix socket in the temp dir; then a template
                              database migrated to head once
     new_database()           CREATE DATABASE <fresh name> TEMPLATE <template>: a file copy, so
-                             every test gets an empty schema at head without running migrations
+                             a server or test module gets a schema at head without migrating
+    empty_database(url)      DELETE every row: how a module's database is reused for each test
     new_empty_database()     CREATE DATABASE from template0: no tables at all (migration tests)
     stop()                   pg_ctl stop -m immediate, remove the temp dir
 
@@ -93,8 +94,9 @@ class PostgresCluster:
         options = f"-h 127.0.0.1 -p {self.port} -k {self.tmp_dir} {_SETTINGS}"
         self._pg("pg_ctl", "start", "-w", "-D", self.data_dir, "-l", self.tmp_dir / "server.log",
                  "-o", options)  # fmt: skip
-        admin = sa.make_url(self.url("postgres")).set(drivername="postgresql+psycopg")
-        self._admin = sa.create_engine(admin, isolation_level="AUTOCOMMIT", poolclass=sa.NullPool)
+        self._admin = sa.create_engine(
+            _psycopg(self.url("postgres")), isolation_level="AUTOCOMMIT", poolclass=sa.NullPool
+        )
         self._create_template()
         return self
 
@@ -109,11 +111,25 @@ class PostgresCluster:
 
     def new_database(self) -> str:
         """A fresh database whose schema is at head; returns its URL."""
-        return self._create(f"TEMPLATE {_TEMPLATE}")
+        # FILE_COPY copies the template's files and checkpoints, cheap with fsync off; the
+        # default WAL_LOG writes every block to the WAL and was three times slower here.
+        return self._create(f"TEMPLATE {_TEMPLATE} STRATEGY FILE_COPY")
 
     def new_empty_database(self) -> str:
         """A fresh database without any table; returns its URL."""
         return self._create("TEMPLATE template0")
+
+    def empty_database(self, url: str) -> None:
+        """Delete every row of a database at head: far cheaper than a new one per test."""
+        from dockyard.backends.metadata.schema import metadata
+
+        engine = sa.create_engine(_psycopg(url), poolclass=sa.NullPool)
+        try:
+            with engine.begin() as conn:
+                for table in reversed(metadata.sorted_tables):  # children before parents
+                    conn.execute(table.delete())
+        finally:
+            engine.dispose()
 
     def drop_database(self, url: str) -> None:
         name = sa.make_url(url).database
@@ -157,6 +173,12 @@ class PostgresCluster:
                 f"{program} failed ({result.returncode}): {result.stderr.strip()}\n"
                 f"{self.log_tail()}"
             )
+
+
+def _psycopg(url: str) -> sa.URL:
+    # The URLs handed out say postgresql:// (dialects.create_engine maps that to psycopg 3);
+    # the bare scheme would mean psycopg2 to SQLAlchemy itself.
+    return sa.make_url(url).set(drivername="postgresql+psycopg")
 
 
 def _server_user() -> pwd.struct_passwd | None:
@@ -212,4 +234,3 @@ def _e2e_database(request: pytest.FixtureRequest) -> Iterator[None]:
         yield
     finally:
         DockyardServer.database_url_factory = previous
-

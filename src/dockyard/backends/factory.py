@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from urllib.parse import urlparse
 
@@ -20,7 +22,14 @@ def open_blob_store(url: str) -> BlobStore:
         return FilesystemBlobStore(parsed.path)
     if parsed.scheme == "memory":
         return MemoryBlobStore()
-    raise ConfigurationError(f"unknown storage URL scheme in {url!r}; use file:///path or memory://")
+    if parsed.scheme == "s3":
+        # Imported here: boto3 takes a while to import and only S3 users need it.
+        from dockyard.backends.blobs.s3 import S3BlobStore
+
+        return S3BlobStore.from_url(url)
+    raise ConfigurationError(
+        f"unknown storage URL scheme in {url!r}; use file:///path, s3://bucket/prefix or memory://"
+    )
 
 
 def open_scanner(data_dir: Path) -> VulnerabilityScanner:
@@ -30,9 +39,34 @@ def open_scanner(data_dir: Path) -> VulnerabilityScanner:
     return OsvScanner(data_dir)
 
 
-def open_metadata_store(url: str) -> MetadataStore:
+def open_metadata_store(url: str, *, migrate: bool = False) -> MetadataStore:
+    """The SQL store at `url`, its schema at head: upgraded there if `migrate`, else required.
+
+    Only the embedded default migrates by itself; a database the operator named is upgraded by
+    the operator (`dockyard db upgrade`), so a rolling deploy never changes a shared schema as a
+    side effect of starting one server.
+    """
     from dockyard.backends.metadata.sql import SqlMetadataStore
 
-    if not url.startswith("sqlite:"):
-        raise ConfigurationError(f"unsupported database URL {url!r}; use sqlite:///path")
-    return SqlMetadataStore(url)
+    with database_errors(url):
+        store = SqlMetadataStore(url, create=migrate)
+        store.probe()
+    return store
+
+
+@contextmanager
+def database_errors(url: str) -> Iterator[None]:
+    """Turn a bad URL, an unreachable database or a stale schema into a ConfigurationError."""
+    import sqlalchemy as sa
+
+    from dockyard.backends.metadata.dialects import display_url
+    from dockyard.backends.metadata.migrate import SchemaNotCurrent
+
+    try:
+        yield
+    except (ValueError, sa.exc.ArgumentError, SchemaNotCurrent) as exc:
+        raise ConfigurationError(str(exc)) from exc
+    except sa.exc.DBAPIError as exc:
+        # One line, no traceback: the driver's first line says what failed (refused, auth...).
+        reason = str(exc.orig).strip().splitlines()[0] if exc.orig else str(exc)
+        raise ConfigurationError(f"cannot use metadata database {display_url(url)}: {reason}") from exc

@@ -63,6 +63,7 @@ class Inventory:
 
     distro: Distro | None
     packages: tuple[Package, ...]
+    architecture: str = ""  # the image config's, e.g. "amd64" (enhanced findings report it)
 
     def os_packages(self) -> tuple[Package, ...]:
         return tuple(p for p in self.packages if p.is_os_package)
@@ -83,3 +84,5 @@ class Finding:
     advisory_id: str = ""
     published: str = ""
     modified: str = ""
+    vendor_severity: str = ""  # the source's own rating, e.g. Debian urgency "low", GHSA "HIGH"
+    references: tuple[str, ...] = ()  # advisory reference URLs (enhanced referenceUrls)

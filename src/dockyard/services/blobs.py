@@ -6,7 +6,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 
 from dockyard.domain.digests import parse_digest
-from dockyard.domain.errors import BlobNotFound, LayerInaccessible
+from dockyard.domain.errors import BlobNotFound, DigestInvalid, LayerInaccessible
 from dockyard.domain.ranges import ByteRange, requested_range
 from dockyard.ports import BlobStore, MetadataStore
 from dockyard.services.repositories import RepositoryService
@@ -45,6 +45,21 @@ class BlobService:
         byte_range = requested_range(range_header, size)
         url = self.store.redirect_url(digest) if redirect and byte_range is None else None
         return BlobRead(digest, size, byte_range, url)
+
+    def availability(
+        self, account_id: str, name: str, digests: list[str]
+    ) -> list[tuple[str, int | None, str | None]]:
+        """BatchCheckLayerAvailability: (digest, size or None, reason it is malformed or None)."""
+        repo = self.repos.get(account_id, name)
+        found: list[tuple[str, int | None, str | None]] = []
+        for digest in digests:
+            try:
+                parse_digest(digest)
+            except DigestInvalid as exc:
+                found.append((digest, None, exc.message))
+                continue
+            found.append((digest, self.meta.linked_blob_size(repo.id, digest), None))
+        return found
 
     def download_url(self, account_id: str, name: str, digest_text: str) -> BlobRead:
         """GetDownloadUrlForLayer: only layers an image of the repository references."""

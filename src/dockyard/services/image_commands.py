@@ -8,9 +8,9 @@ from dataclasses import dataclass
 from dockyard.domain.digests import digest_of
 from dockyard.domain.errors import ImageAlreadyExists, ImageDigestMismatch, ParameterInvalid
 from dockyard.domain.manifests import declared_media_type
-from dockyard.domain.rules import tag_is_immutable
 from dockyard.domain.models import Image, Repository
 from dockyard.domain.page_tokens import decode_token, encode_token
+from dockyard.domain.rules import tag_is_immutable
 from dockyard.ports import MetadataStore
 from dockyard.services.clock import Clock
 from dockyard.services.image_queries import (

@@ -6,6 +6,7 @@ import os
 from dataclasses import dataclass
 
 from dockyard.ports import BlobStore, MetadataStore, VulnerabilityScanner
+from dockyard.services.account_settings import AccountSettings
 from dockyard.services.auth import AuthService, KeyRing
 from dockyard.services.blobs import BlobService
 from dockyard.services.clock import Clock
@@ -36,6 +37,7 @@ class Services:
     commands: ImageCommands
     admin: RepositoryAdmin
     scans: ScanService
+    settings: AccountSettings
     scan_config: ScanConfigService
     auth: AuthService
     default_account: str
@@ -67,6 +69,7 @@ def build_services(
     images = ImageService(meta, repos, pulls, clock)
     queries = ImageQueries(meta, repos, page_key)
     scan_config = ScanConfigService(meta)
+    settings = AccountSettings(meta)
     scans = ScanService(meta, blobs, scanner, queries, scan_config, clock)
     images.on_pushed.append(scans.on_push)
     return Services(
@@ -75,7 +78,7 @@ def build_services(
         clock=clock,
         repositories=repos,
         images=images,
-        uploads=UploadService(meta, blobs, repos, clock),
+        uploads=UploadService(meta, blobs, repos, clock, settings),
         blobs=BlobService(meta, blobs, repos),
         pulls=pulls,
         exclusions=exclusions,
@@ -83,6 +86,7 @@ def build_services(
         commands=ImageCommands(meta, images, queries, clock),
         admin=RepositoryAdmin(meta, repos, clock, page_key),
         scans=scans,
+        settings=settings,
         scan_config=scan_config,
         auth=AuthService(keys, token_key, clock, policy.accept_any_credentials,
                          policy.default_account),

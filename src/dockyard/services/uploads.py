@@ -26,11 +26,14 @@ from dockyard.domain.errors import (
     DigestMismatch,
     EmptyUpload,
     LayerAlreadyExists,
+    NameInvalid,
+    RepositoryNotFound,
     UploadNotFound,
     UploadOutOfOrder,
 )
 from dockyard.domain.models import Repository, Upload
 from dockyard.ports import BlobStore, MetadataStore, UploadWriter
+from dockyard.services.account_settings import AccountSettings
 from dockyard.services.clock import Clock
 from dockyard.services.repositories import RepositoryService
 
@@ -52,9 +55,15 @@ async def _in_thread(fn: Callable[..., Any], *args: Any) -> Any:
 
 class UploadService:
     def __init__(
-        self, meta: MetadataStore, blobs: BlobStore, repos: RepositoryService, clock: Clock
+        self,
+        meta: MetadataStore,
+        blobs: BlobStore,
+        repos: RepositoryService,
+        clock: Clock,
+        settings: AccountSettings,
     ) -> None:
         self.meta, self.blobs, self.repos, self.clock = meta, blobs, repos, clock
+        self.settings = settings
         self._hashes: dict[str, RunningHash] = {}
 
     # -- lifecycle ----------------------------------------------------------------------------
@@ -134,9 +143,11 @@ class UploadService:
     def mount(self, account_id: str, name: str, digest_text: str, source: str) -> bool:
         """Link a blob from another repository of the account; False when it is not there."""
         digest = str(parse_digest(digest_text))
+        if not self.settings.blob_mounting(account_id):
+            return False  # the account turned BLOB_MOUNTING off: clients upload instead
         try:
             source_repo = self.repos.get(account_id, source)
-        except Exception:  # an unknown or malformed source just means "no mount"
+        except (NameInvalid, RepositoryNotFound):  # an unknown source just means "no mount"
             return False
         size = self.meta.linked_blob_size(source_repo.id, digest)
         if size is None or self.blobs.stat(digest) is None:

@@ -5,8 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from dockyard.api.ecr.context import Call
-from dockyard.domain.digests import parse_digest
-from dockyard.domain.errors import DigestInvalid, ParameterInvalid
+from dockyard.domain.errors import ParameterInvalid
 
 Params = dict[str, Any]
 PART_SIZE = 10 * 1024 * 1024
@@ -37,19 +36,16 @@ async def complete_layer_upload(call: Call, p: Params) -> Params:
 
 
 def batch_check_layer_availability(call: Call, p: Params) -> Params:
-    svc, account, name = call.services, call.account(p), p["repositoryName"]
-    repo = svc.repositories.get(account, name)
     layers, failures = [], []
-    for digest in p["layerDigests"]:
-        try:
-            parse_digest(digest)
-        except DigestInvalid as exc:
+    for digest, size, problem in call.services.blobs.availability(
+        call.account(p), p["repositoryName"], p["layerDigests"]
+    ):
+        if problem:
             failures.append({"layerDigest": digest, "failureCode": "InvalidLayerDigest",
-                             "failureReason": exc.message})
-            continue
-        size = svc.meta.linked_blob_size(repo.id, digest)
-        layers.append({"layerDigest": digest, "layerSize": size,
-                       "layerAvailability": "UNAVAILABLE" if size is None else "AVAILABLE"})
+                             "failureReason": problem})
+        else:
+            layers.append({"layerDigest": digest, "layerSize": size,
+                           "layerAvailability": "UNAVAILABLE" if size is None else "AVAILABLE"})
     return {"layers": layers, "failures": failures}
 
 

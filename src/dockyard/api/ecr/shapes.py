@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from dockyard.api.ecr.context import Call
 from dockyard.api.ecr import findings
+from dockyard.api.ecr.context import Call
 from dockyard.domain.models import Image, Repository, ScanRecord
 from dockyard.services.image_queries import ImageId
 

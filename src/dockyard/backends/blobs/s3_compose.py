@@ -27,7 +27,8 @@ from typing import Any
 MiB = 1024 * 1024
 MIN_PART = 5 * MiB  # S3's minimum for every part but the last
 GATHER_PART = 8 * MiB  # bytes downloaded and re-uploaded per gather part
-COPY_PART = 512 * MiB  # copies are split so several run at once (S3 allows up to 5 GiB each)
+# Copies are split so several run at once (S3 allows up to 5 GiB each); >= 2 * MIN_PART.
+COPY_PART = 512 * MiB
 MAX_PARTS = 10_000  # S3's limit per multipart upload
 COPY_THREADS = 8
 READ_CHUNK = MiB

@@ -60,9 +60,11 @@ class S3Options:
     def where(self) -> str:
         return f"s3://{self.bucket}" + (f" at {self.endpoint_url}" if self.endpoint_url else "")
 
-    def client(self, attempts: int = 5) -> Any:
+    def session(self) -> Any:
+        return boto3.session.Session(profile_name=self.profile)
+
+    def client(self, session: Any, attempts: int = 5) -> Any:
         """A boto3 S3 client; clients are thread-safe, so one serves every thread."""
-        session = boto3.session.Session(profile_name=self.profile)
         addressing = self.addressing or ("path" if self.endpoint_url else "auto")
         config = Config(
             signature_version="s3v4",  # presigned URLs too: SigV2 is gone from AWS
@@ -99,11 +101,11 @@ def _flag(value: str, url: str) -> bool:
     raise ConfigurationError(f"redirect must be 1 or 0 in {url!r}")
 
 
-def probe(options: S3Options) -> None:
+def probe(options: S3Options, session: Any) -> None:
     """Check the bucket answers; raise ConfigurationError saying what to fix otherwise."""
     try:
         # One attempt: a wrong endpoint should fail start-up in seconds, not after retries.
-        options.client(attempts=1).head_bucket(Bucket=options.bucket)
+        options.client(session, attempts=1).head_bucket(Bucket=options.bucket)
     except NoCredentialsError:
         raise ConfigurationError(
             f"no AWS credentials for {options.where}: set AWS_ACCESS_KEY_ID and "

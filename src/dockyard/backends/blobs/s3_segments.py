@@ -40,12 +40,11 @@ class UploadListing:
         """The pieces holding the upload's first `size` bytes (fewer if it holds fewer)."""
         pieces: list[Piece] = []
         position = 0
-        for segment, following in zip(self.segments, [*self.segments[1:], None], strict=True):
+        following_starts = [s.start for s in self.segments[1:]] + [ALL]
+        for segment, following in zip(self.segments, following_starts, strict=False):
             if position >= size or segment.start != position:
                 break
-            end = min(segment.start + segment.size, size)
-            if following is not None:
-                end = min(end, following.start)
+            end = min(segment.start + segment.size, size, following)
             pieces.append(Piece(segment.key, 0, end - segment.start, segment.size))
             position = end
         return [p for p in pieces if p.length]

@@ -69,9 +69,11 @@ class S3UploadWriter:
     def _send_full_buffer(self) -> None:
         if self._parts is None:
             self._parts = _PartUploader(self._client, self._bucket, self._key)
-        # The buffer now belongs to the uploading thread; fill a fresh one meanwhile.
-        full, self._buffer, self._filled = self._buffer, bytearray(PART_SIZE), 0
+        # The buffer now belongs to the uploading thread; fill another meanwhile, reusing one
+        # whose part is done (fresh 8 MiB buffers per part fragment the allocator's arenas).
+        full, self._filled = self._buffer, 0
         self._parts.submit(full)
+        self._buffer = self._parts.spare() or bytearray(PART_SIZE)
 
     def _take_buffer(self) -> bytes | bytearray:
         buffer, filled = self._buffer, self._filled
@@ -87,8 +89,13 @@ class _PartUploader:
         created = client.create_multipart_upload(Bucket=bucket, Key=key)
         self._upload_id = created["UploadId"]
         self._pool = ThreadPoolExecutor(MAX_IN_FLIGHT, thread_name_prefix="s3-part")
-        self._in_flight: deque[Future[None]] = deque()
+        self._in_flight: deque[Future[bytes | bytearray]] = deque()
         self._etags: list[str] = []
+        self._spares: list[bytearray] = []
+
+    def spare(self) -> bytearray | None:
+        """A buffer whose part has been uploaded, if any, to fill again."""
+        return self._spares.pop() if self._spares else None
 
     def submit(self, body: bytes | bytearray) -> None:
         if not body:
@@ -96,7 +103,7 @@ class _PartUploader:
         if len(self._etags) >= MAX_PARTS:
             raise OSError(f"an upload session may hold at most {MAX_PARTS * PART_SIZE} bytes")
         while len(self._in_flight) >= MAX_IN_FLIGHT:
-            self._in_flight.popleft().result()  # bounded memory: wait for the oldest part
+            self._wait_oldest()  # bounded memory: no more than MAX_IN_FLIGHT parts at once
         self._etags.append("")  # reserve the part's slot; its thread fills in the ETag
         number = len(self._etags)
         self._in_flight.append(self._pool.submit(self._upload, number, body))
@@ -123,11 +130,17 @@ class _PartUploader:
 
     def _drain(self) -> None:
         while self._in_flight:
-            self._in_flight.popleft().result()
+            self._wait_oldest()
 
-    def _upload(self, number: int, body: bytes | bytearray) -> None:
+    def _wait_oldest(self) -> None:
+        body = self._in_flight.popleft().result()
+        if isinstance(body, bytearray) and len(body) == PART_SIZE:
+            self._spares.append(body)
+
+    def _upload(self, number: int, body: bytes | bytearray) -> bytes | bytearray:
         response = self._client.upload_part(
             Bucket=self._bucket, Key=self._key, UploadId=self._upload_id,
             PartNumber=number, Body=body,
         )  # fmt: skip
         self._etags[number - 1] = response["ETag"]
+        return body

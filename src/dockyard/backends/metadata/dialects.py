@@ -133,7 +133,7 @@ def migration_transaction(engine: Engine) -> Iterator[Connection]:
         try:
             with conn.begin():
                 if not sqlite_:
-                    conn.execute(sa.select(sa.func.pg_advisory_xact_lock(MIGRATION_LOCK_KEY)))
+                    pass
                 yield conn
                 if sqlite_:
                     _check_foreign_keys(conn)

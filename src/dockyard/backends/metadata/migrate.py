@@ -12,6 +12,7 @@ refuse to start on a schema this code does not match, with a message that says w
 
 from __future__ import annotations
 
+import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -21,6 +22,7 @@ from alembic.autogenerate import compare_metadata
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
+from alembic.util import CommandError
 from sqlalchemy.engine import Connection, Engine
 
 from dockyard.backends.metadata import dialects
@@ -65,14 +67,21 @@ def downgrade(engine: Engine, target: str) -> tuple[str | None, str | None]:
     return _migrate(engine, lambda cfg: command.downgrade(cfg, target))
 
 
-def require_head(engine: Engine, hint: str = "dockyard db upgrade") -> None:
-    """Raise SchemaNotCurrent unless the database is exactly at head."""
+def require_head(engine: Engine) -> None:
+    """Raise SchemaNotCurrent, saying what to run, unless the database is exactly at head."""
     found, wanted = current(engine), head()
-    if found != wanted:
+    if found == wanted:
+        return
+    where = f"metadata database {dialects.display_url(engine.url)}"
+    if found is not None and not _known(found):
         raise SchemaNotCurrent(
-            f"metadata database {dialects.display_url(engine.url)} is at schema revision "
-            f"{found or 'none (empty)'}, this Dockyard needs {wanted}: run `{hint}`"
+            f"{where} is at schema revision {found}, which this Dockyard does not know (a newer "
+            f"version migrated it): run that version, or this one against another database"
         )
+    raise SchemaNotCurrent(
+        f"{where} is at schema revision {found or 'none (empty)'}, this Dockyard needs {wanted}: "
+        f"run `dockyard db upgrade --database-url {dialects.display_url(engine.url)}`"
+    )
 
 
 def drift(engine: Engine, target: sa.MetaData = models) -> list[str]:
@@ -84,6 +93,27 @@ def drift(engine: Engine, target: sa.MetaData = models) -> list[str]:
     with engine.connect() as conn:
         context = MigrationContext.configure(conn, opts={"compare_type": True})
         return [describe(diff) for diff in compare_metadata(context, target)]
+
+
+def draft_revision(message: str) -> Path:
+    """Autogenerate the next revision from the models' drift against a scratch database at head.
+
+    A draft to review by hand before committing: SQLite renders changes as batch operations and
+    renders dialects' types by their import path; keep revisions small and reversible.
+    """
+    number = len(list(ScriptDirectory.from_config(config()).walk_revisions())) + 1
+    with tempfile.TemporaryDirectory(prefix="dockyard-revision-") as scratch:
+        engine = dialects.create_engine(f"sqlite:///{scratch}/draft.db")
+        try:
+            upgrade(engine)
+            with dialects.migration_transaction(engine) as conn:
+                script = command.revision(
+                    config(conn), message, autogenerate=True, rev_id=f"{number:04d}"
+                )
+        finally:
+            engine.dispose()
+    assert script is not None and not isinstance(script, list)
+    return Path(script.path)
 
 
 def describe(diff: Any) -> str:
@@ -110,5 +140,24 @@ def _name(item: Any) -> str:
 def _migrate(engine: Engine, run: Any) -> tuple[str | None, str | None]:
     with dialects.migration_transaction(engine) as conn:
         before = MigrationContext.configure(conn).get_current_revision()
+        if before is None:
+            _require_empty(conn)
         run(config(conn))
         return before, MigrationContext.configure(conn).get_current_revision()
+
+
+def _require_empty(conn: Connection) -> None:
+    """Refuse to migrate tables no migration made: CREATE TABLE would fail half-way, or worse."""
+    if set(sa.inspect(conn).get_table_names()) & set(models.tables):
+        raise SchemaNotCurrent(
+            f"metadata database {dialects.display_url(conn.engine.url)} has Dockyard tables but "
+            "no schema revision (it was not created by `dockyard db upgrade`): move it aside and "
+            "start from an empty database"
+        )
+
+
+def _known(revision: str) -> bool:
+    try:
+        return ScriptDirectory.from_config(config()).get_revision(revision) is not None
+    except CommandError:
+        return False

@@ -15,12 +15,20 @@ from contextlib import contextmanager
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
-from dockyard.backends.metadata import _scans, _accounts, _admin, _images, _listing, _rows, dialects
+from dockyard.backends.metadata import (
+    _accounts,
+    _admin,
+    _images,
+    _listing,
+    _rows,
+    _scans,
+    dialects,
+    migrate,
+)
 from dockyard.backends.metadata.schema import (
     blobs,
     image_refs,
     images,
-    metadata,
     repo_blobs,
     repositories,
     repository_tags,
@@ -47,8 +55,8 @@ class SqlMetadataStore(_scans.ScanMethods):
         self.engine = dialects.create_engine(url)
         self._writer = dialects.write_engine(self.engine)
         if create:
-            # Through the writer: DDL must not start as a read and then upgrade to a write lock.
-            metadata.create_all(self._writer)
+            # The migrations create or update the schema, under their lock (see migrate.py).
+            migrate.upgrade(self.engine)
 
     @contextmanager
     def _read(self) -> Iterator[Connection]:
@@ -63,15 +71,8 @@ class SqlMetadataStore(_scans.ScanMethods):
     # -- lifecycle ---------------------------------------------------------------------------
 
     def probe(self) -> None:
-        """Raise with what to fix when the database is unreachable or lacks our tables."""
-        with self._read() as conn:
-            present = set(sa.inspect(conn).get_table_names())
-        missing = sorted(set(metadata.tables) - present)
-        if missing:
-            raise RuntimeError(
-                f"metadata database {self.engine.url!r} lacks tables {', '.join(missing)}: "
-                "create the schema (run `dockyard db upgrade`)"
-            )
+        """Raise with what to fix when the database is unreachable or not at our schema revision."""
+        migrate.require_head(self.engine)
 
     def close(self) -> None:
         self.engine.dispose()

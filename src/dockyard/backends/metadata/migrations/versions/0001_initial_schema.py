@@ -153,8 +153,12 @@ def _image_tables() -> None:
         "images",
         ["repo_id", "status", "pushed_at", "id"],
     )
-    op.create_index(op.f("ix_images_repo_id_pushed_at_id"), "images", ["repo_id", "pushed_at", "id"])
-    op.create_index(op.f("ix_images_repo_id_subject_digest"), "images", ["repo_id", "subject_digest"])
+    op.create_index(
+        op.f("ix_images_repo_id_pushed_at_id"), "images", ["repo_id", "pushed_at", "id"]
+    )
+    op.create_index(
+        op.f("ix_images_repo_id_subject_digest"), "images", ["repo_id", "subject_digest"]
+    )
     op.create_table(
         "image_refs",
         sa.Column("image_id", ID, nullable=False),

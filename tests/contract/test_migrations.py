@@ -1,0 +1,178 @@
+"""Schema migrations on SQLite and PostgreSQL: empty to head, back to base and up again, the drift
+check that makes a schema change without a migration fail CI, the migration lock, and the
+start-up rules (the embedded default migrates itself; a named database must already be at head).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import sqlalchemy as sa
+
+from dockyard.backends.factory import ConfigurationError, open_metadata_store
+from dockyard.backends.metadata import dialects, migrate
+from dockyard.backends.metadata.schema import metadata
+from dockyard.cli import main
+from tests.support.postgres import PostgresCluster
+
+from .metadata_support import THREADS, run_together
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+def empty_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """The URL of a database without any table, on each engine."""
+    if request.param == "sqlite":
+        (tmp_path / "empty.db").touch()  # a zero-byte file is an empty SQLite database
+        yield f"sqlite:///{tmp_path / 'empty.db'}"
+        return
+    cluster: PostgresCluster = request.getfixturevalue("postgres")
+    url = cluster.new_empty_database()
+    yield url
+    cluster.drop_database(url)
+
+
+@pytest.fixture
+def engine(empty_url: str) -> Iterator[sa.Engine]:
+    engine = dialects.create_engine(empty_url)
+    yield engine
+    engine.dispose()
+
+
+def tables(engine: sa.Engine) -> set[str]:
+    with engine.connect() as conn:
+        return set(sa.inspect(conn).get_table_names()) - {"alembic_version"}
+
+
+def test_empty_database_to_head(engine: sa.Engine) -> None:
+    assert migrate.upgrade(engine) == (None, migrate.head())
+    assert migrate.current(engine) == migrate.head()
+    assert tables(engine) == set(metadata.tables)
+    assert migrate.drift(engine) == []
+    assert migrate.upgrade(engine) == (migrate.head(), migrate.head())  # nothing left to do
+
+
+def test_down_to_base_and_up_again(engine: sa.Engine) -> None:
+    migrate.upgrade(engine)
+    assert migrate.downgrade(engine, "base") == (migrate.head(), None)
+    assert tables(engine) == set()
+    migrate.upgrade(engine)
+    assert migrate.current(engine) == migrate.head()
+    assert migrate.drift(engine) == []
+
+
+def test_every_revision_steps_down_and_up(engine: sa.Engine) -> None:
+    """Each revision's downgrade undoes its upgrade exactly, not only the whole chain's."""
+    migrate.upgrade(engine)
+    while (revision := migrate.current(engine)) is not None:
+        before = tables(engine)
+        migrate.downgrade(engine, "-1")
+        migrate.upgrade(engine, "+1")
+        assert (migrate.current(engine), tables(engine)) == (revision, before)
+        migrate.downgrade(engine, "-1")
+    migrate.upgrade(engine)
+    assert migrate.drift(engine) == []
+
+
+def test_concurrent_upgrades_migrate_once(empty_url: str) -> None:
+    """Processes starting together: one migrates, the others wait for it and find head."""
+    engines = [dialects.create_engine(empty_url) for _ in range(THREADS)]
+    try:
+        outcomes = run_together(THREADS, lambda i: migrate.upgrade(engines[i]))
+    finally:
+        for engine in engines:
+            engine.dispose()
+    head = migrate.head()
+    assert sorted(outcomes, key=str) == sorted(
+        [(None, head)] + [(head, head)] * (THREADS - 1), key=str
+    )
+
+
+def test_drift_reports_a_model_change_without_migration(engine: sa.Engine) -> None:
+    migrate.upgrade(engine)
+    drifted = sa.MetaData()
+    for table in metadata.tables.values():
+        table.to_metadata(drifted)
+    drifted.tables["images"].append_column(sa.Column("colour", sa.String(16), nullable=True))
+    sa.Table("widgets", drifted, sa.Column("id", sa.Integer, primary_key=True))
+    assert sorted(migrate.drift(engine, drifted)) == [
+        "add_column images column images.colour",
+        "add_table table widgets",
+    ]
+
+
+# -- dockyard db ... ---------------------------------------------------------------------------
+
+
+def test_db_commands(empty_url: str, capsys: pytest.CaptureFixture[str]) -> None:
+    head = migrate.head()
+    assert main(["db", "current", "--database-url", empty_url]) == 0
+    assert capsys.readouterr().out == f"none (empty database) (head is {head})\n"
+    assert main(["db", "check", "--database-url", empty_url]) == 1
+    assert "run `dockyard db upgrade --database-url" in capsys.readouterr().err
+    assert main(["db", "upgrade", "--database-url", empty_url]) == 0
+    assert f"upgraded from an empty database to {head}" in capsys.readouterr().out
+    assert main(["db", "current", "--database-url", empty_url]) == 0
+    assert capsys.readouterr().out == f"{head} (head)\n"
+    assert main(["db", "check", "--database-url", empty_url]) == 0
+    assert "at head and matches the models" in capsys.readouterr().out
+
+
+def test_db_check_fails_on_drift(
+    engine: sa.Engine, empty_url: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    migrate.upgrade(engine)
+    with engine.begin() as conn:  # a change made by hand, as a migration-less model change looks
+        conn.exec_driver_sql("CREATE TABLE stray (id INTEGER PRIMARY KEY)")
+    assert main(["db", "check", "--database-url", empty_url]) == 1
+    err = capsys.readouterr().err
+    assert "models (schema.py) and the migrations disagree" in err
+    assert "remove_table table stray" in err and "dockyard db revision" in err
+
+
+def test_db_upgrade_of_a_data_dir(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    data_dir = tmp_path / "new-data"
+    assert main(["db", "check", "--data-dir", str(data_dir)]) == 2
+    assert "no database at" in capsys.readouterr().err
+    assert not data_dir.exists()  # checking created nothing
+    assert main(["db", "upgrade", "--data-dir", str(data_dir)]) == 0
+    assert (data_dir / "dockyard.db").exists()
+    assert main(["db", "check", "--data-dir", str(data_dir)]) == 0
+
+
+def test_db_commands_report_an_unusable_database(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["db", "upgrade", "--database-url", "mysql://somewhere/db"]) == 2
+    assert "unsupported metadata database" in capsys.readouterr().err
+
+
+# -- start-up ----------------------------------------------------------------------------------
+
+
+def test_embedded_database_migrates_itself(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'dockyard.db'}"
+    store = open_metadata_store(url, migrate=True)
+    store.close()
+    engine = dialects.create_engine(url)
+    assert migrate.current(engine) == migrate.head()
+    engine.dispose()
+
+
+def test_named_database_below_head_is_refused(
+    empty_url: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    args = ["serve", "--database-url", empty_url, "--data-dir", str(tmp_path / "data")]
+    assert main(args) == 2
+    err = capsys.readouterr().err
+    assert "schema revision none (empty)" in err
+    assert "run `dockyard db upgrade --database-url" in err
+
+
+def test_tables_without_a_revision_are_not_migrated(tmp_path: Path) -> None:
+    """A database created some other way (create_all) is refused, not half-migrated."""
+    url = f"sqlite:///{tmp_path / 'unversioned.db'}"
+    engine = dialects.create_engine(url)
+    metadata.create_all(engine)
+    engine.dispose()
+    with pytest.raises(ConfigurationError, match="tables but no schema revision"):
+        open_metadata_store(url, migrate=True)

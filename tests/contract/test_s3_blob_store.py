@@ -1,0 +1,283 @@
+"""The S3 blob store against moto in server mode: the whole contract, then what only S3 has.
+
+Each test gets a fresh bucket and must leave it empty, incomplete multipart uploads included.
+A second `S3BlobStore` on the same bucket stands for another server process: it shares nothing
+with the first but the bucket.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections import Counter
+from collections.abc import Iterator
+
+import httpx
+import pytest
+
+from dockyard.backends.blobs import s3_compose, s3_writer
+from dockyard.backends.blobs.s3 import S3BlobStore
+from dockyard.backends.factory import ConfigurationError, open_blob_store
+from tests.support.s3 import CREDENTIALS, MotoS3
+
+from .blob_contract import MiB, BlobStoreContract, joined, pattern, sha256, write
+
+
+@pytest.fixture(scope="module")
+def moto() -> Iterator[MotoS3]:
+    with MotoS3() as server:
+        yield server
+
+
+@pytest.fixture(autouse=True)
+def aws_env(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Credentials from the environment, as in production; nothing from the host's ~/.aws."""
+    for name, value in CREDENTIALS.items():
+        monkeypatch.setenv(name, value)
+    monkeypatch.delenv("AWS_PROFILE", raising=False)
+    monkeypatch.setenv("AWS_CONFIG_FILE", "/nonexistent")
+    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", "/nonexistent")
+
+
+@pytest.fixture
+def bucket(moto: MotoS3) -> Iterator[str]:
+    name = moto.bucket()
+    yield name
+    left = moto.leftovers(name)
+    moto.delete_bucket(name)
+    assert left == [], "the test left objects or multipart uploads in the bucket"
+
+
+@pytest.fixture
+def url(moto: MotoS3, bucket: str) -> str:
+    return moto.url(bucket, "registry/blobs", redirect="1")
+
+
+@pytest.fixture
+def store(url: str) -> S3BlobStore:
+    store = open_blob_store(url)
+    store.probe()
+    return store
+
+
+@pytest.fixture
+def other(url: str) -> S3BlobStore:
+    """Another process's view of the same bucket."""
+    return S3BlobStore.from_url(url)
+
+
+class TestS3BlobStore(BlobStoreContract):
+    pass
+
+
+def calls(store: S3BlobStore) -> Counter[str]:
+    """S3 operations the store's client makes from now on, counted by name."""
+    counted: Counter[str] = Counter()
+    store.client.meta.events.register(
+        "before-call.s3.*", lambda model, **_: counted.update([model.name])
+    )
+    return counted
+
+
+def new_upload(store: S3BlobStore) -> str:
+    upload_id = str(uuid.uuid4())
+    store.start_upload(upload_id)
+    return upload_id
+
+
+# -- another process continues -----------------------------------------------------------------
+
+
+def test_a_second_process_continues_after_tiny_and_large_chunks(store, other) -> None:
+    data = pattern(23 * MiB + 17)
+    cuts = [0, 3, 5, 9 * MiB + 5, 9 * MiB + 6, 20 * MiB, len(data)]
+    upload_id = new_upload(store)
+    for i, (start, end) in enumerate(zip(cuts, cuts[1:], strict=False)):
+        writer_store = store if i < 3 else other  # chunks 4.. reach the other process
+        assert write(writer_store, upload_id, start, data[start:end]) == end
+    assert joined(other.read_upload(upload_id, len(data))) == data
+    assert joined(store.read_upload(upload_id, 9 * MiB + 6)) == data[: 9 * MiB + 6]
+    other.publish_upload(upload_id, sha256(data), len(data))
+    assert store.stat(sha256(data)) == len(data)
+    assert joined(store.read(sha256(data))) == data
+    store.delete(sha256(data))
+
+
+def test_a_crashed_writer_leaves_nothing_visible_and_the_upload_resumes(store, other) -> None:
+    head, tail = pattern(6 * MiB), b"the rest" * 1000
+    upload_id = new_upload(store)
+    assert write(store, upload_id, 0, head) == len(head)
+    doomed = store.open_upload(upload_id, len(head))
+    doomed.write(pattern(11 * MiB))  # parts uploaded, multipart never completed
+    doomed.write(b"unacknowledged")
+    del doomed  # the process died: neither close nor abort
+
+    assert list(other.list()) == []
+    assert joined(other.read_upload(upload_id, 1 << 40)) == head
+    assert write(other, upload_id, len(head), tail) == len(head) + len(tail)
+    digest = sha256(head + tail)
+    other.publish_upload(upload_id, digest, len(head) + len(tail))
+    assert joined(store.read(digest)) == head + tail
+    store.delete(digest)
+
+
+def test_an_unacknowledged_large_segment_is_cut_server_side(store, other) -> None:
+    # 14 MiB reached S3 but only the first 7 MiB were acknowledged (say the process died
+    # before recording the size): the next process continues from 7 MiB.
+    data = pattern(14 * MiB)
+    upload_id = new_upload(store)
+    write(store, upload_id, 0, data)
+    counted = calls(other)
+    assert write(other, upload_id, 7 * MiB, b"!") == 7 * MiB + 1
+    assert counted["UploadPartCopy"] >= 1 and counted["GetObject"] == 0
+    assert joined(store.read_upload(upload_id, 1 << 40)) == data[: 7 * MiB] + b"!"
+    store.abort_upload(upload_id)
+
+
+def test_abort_removes_incomplete_multipart_uploads_of_failed_writers(store, other) -> None:
+    upload_id = new_upload(store)
+    writer = store.open_upload(upload_id, 0)
+    writer.write(pattern(9 * MiB))
+    other.abort_upload(upload_id)  # the bucket fixture checks no multipart upload is left
+    assert not TestS3BlobStore().upload_exists(store, upload_id)
+
+
+# -- multipart publishing ----------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("size", [5 * MiB + 1, 10 * MiB + 3 * 1024, 17 * MiB])
+def test_large_uploads_go_through_multipart(store, size) -> None:
+    data = pattern(size)
+    counted = calls(store)
+    upload_id = new_upload(store)
+    assert write(store, upload_id, 0, data) == size
+    if size > s3_writer.PART_SIZE:  # smaller sessions are one PutObject
+        assert counted["UploadPart"] == -(-size // s3_writer.PART_SIZE)
+        assert counted["CompleteMultipartUpload"] == 1
+    store.publish_upload(upload_id, sha256(data), size)
+    assert counted["CopyObject"] == 1  # one segment: one server-side copy, no bytes moved
+    assert store.stat(sha256(data)) == size
+    assert joined(store.read(sha256(data))) == data
+    store.delete(sha256(data))
+
+
+def test_publish_gathers_tiny_segments_and_copies_large_ones(store, monkeypatch) -> None:
+    monkeypatch.setattr(s3_compose, "COPY_PART", 10 * MiB)  # split copies, run in threads
+    pieces = [b"a" * 1000, pattern(20 * MiB), b"b" * 10, b"c", pattern(9 * MiB + 1)]
+    data = b"".join(pieces)
+    upload_id = new_upload(store)
+    offset = 0
+    for piece in pieces:
+        offset = write(store, upload_id, offset, piece)
+    counted = calls(store)
+    store.publish_upload(upload_id, sha256(data), len(data) - 2)
+    # [1000 B + 8 MiB - 1000 B of the 20 MiB] [copy 6 MiB] [copy 6 MiB] [10 B + 1 B + 8 MiB - 11 B]
+    # [the last ~1 MiB]
+    assert (counted["UploadPart"], counted["UploadPartCopy"]) == (3, 2)
+    assert joined(store.read(sha256(data))) == data[:-2]
+    assert store.stat(sha256(data)) == len(data) - 2
+    store.delete(sha256(data))
+
+
+def test_publish_refuses_an_upload_shorter_than_size(store) -> None:
+    upload_id = new_upload(store)
+    write(store, upload_id, 0, b"short")
+    with pytest.raises(OSError, match="holds 5 bytes"):
+        store.publish_upload(upload_id, sha256(b"short!"), 6)
+    assert store.stat(sha256(b"short!")) is None
+    store.abort_upload(upload_id)
+
+
+# -- reads -------------------------------------------------------------------------------------
+
+
+def test_ranged_reads_of_a_large_blob(store) -> None:
+    data = pattern(3 * MiB + 100)
+    upload_id = new_upload(store)
+    write(store, upload_id, 0, data)
+    digest = sha256(data)
+    store.publish_upload(upload_id, digest, len(data))
+    for offset, length in [(0, 1), (MiB - 1, 2), (MiB, MiB + 7), (len(data) - 5, None),
+                           (len(data) - 5, 100), (0, None), (len(data), None), (5, 0)]:
+        end = None if length is None else offset + length
+        chunks = list(store.read(digest, offset, length))
+        assert b"".join(chunks) == data[offset:end], (offset, length)
+        assert all(len(c) <= MiB for c in chunks)
+    store.delete(digest)
+
+
+def test_reading_a_missing_blob_raises(store) -> None:
+    with pytest.raises(FileNotFoundError):
+        store.read(sha256(b"nothing"))
+
+
+# -- presigned URLs ----------------------------------------------------------------------------
+
+
+def test_presigned_url_serves_the_blob(store) -> None:
+    data = pattern(2 * MiB + 3)
+    upload_id = new_upload(store)
+    write(store, upload_id, 0, data)
+    store.publish_upload(upload_id, sha256(data), len(data))
+    url = store.redirect_url(sha256(data))
+    assert url is not None and "X-Amz-Expires=1200" in url
+    response = httpx.get(url)
+    assert response.status_code == 200 and response.content == data
+    store.delete(sha256(data))
+
+
+def test_redirects_are_off_unless_asked_for_and_expiry_is_configurable(moto, bucket) -> None:
+    assert S3BlobStore.from_url(moto.url(bucket)).redirect_url(sha256(b"x")) is None
+    timed = S3BlobStore.from_url(moto.url(bucket, redirect="1", redirect_expiry="60"))
+    assert "X-Amz-Expires=60" in timed.redirect_url(sha256(b"x"))
+
+
+# -- configuration and probe -------------------------------------------------------------------
+
+
+def test_keys_live_under_the_prefix(store, moto, bucket) -> None:
+    upload_id = new_upload(store)
+    write(store, upload_id, 0, b"x")
+    keys = [o["Key"] for o in moto.client().list_objects_v2(Bucket=bucket)["Contents"]]
+    assert sorted(keys) == [f"registry/blobs/uploads/{upload_id}/segments/{0:020d}",
+                            f"registry/blobs/uploads/{upload_id}/started"]
+    store.abort_upload(upload_id)
+
+
+@pytest.mark.parametrize(
+    ("url", "message"),
+    [
+        ("s3://", "bad S3 storage URL"),
+        ("s3://bucket?colour=blue", "unknown option 'colour'"),
+        ("s3://bucket?redirect=maybe", "redirect must be 1 or 0"),
+        ("s3://bucket?redirect_expiry=forever", "redirect_expiry must be"),
+        ("s3://bucket?addressing=sideways", "addressing must be one of"),
+    ],
+)
+def test_bad_urls_are_refused(url, message) -> None:
+    with pytest.raises(ConfigurationError, match=message):
+        open_blob_store(url)
+
+
+def test_probe_says_a_missing_bucket_does_not_exist(moto) -> None:
+    store = open_blob_store(moto.url("no-such-bucket-here"))
+    with pytest.raises(ConfigurationError, match="bucket no-such-bucket-here does not exist"):
+        store.probe()
+
+
+def test_probe_says_an_endpoint_is_unreachable() -> None:
+    store = open_blob_store("s3://bucket?endpoint_url=http://127.0.0.1:9")
+    with pytest.raises(ConfigurationError, match="cannot reach s3://bucket at http://127.0.0.1:9"):
+        store.probe()
+
+
+def test_probe_asks_for_credentials(moto, bucket, monkeypatch) -> None:
+    for name in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"):
+        monkeypatch.delenv(name)
+    monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")  # no instance-role lookup either
+    with pytest.raises(ConfigurationError, match="no AWS credentials"):
+        open_blob_store(moto.url(bucket)).probe()
+
+
+def test_an_unknown_profile_is_a_configuration_error(moto, bucket) -> None:
+    with pytest.raises(ConfigurationError, match="cannot configure"):
+        open_blob_store(moto.url(bucket, profile="nobody"))
