@@ -34,7 +34,6 @@ import time
 from pathlib import Path
 
 import boto3
-
 from dockbench import ecr_fill, ecr_ops
 from dockbench.ecr_ops import repeat
 from dockbench.ecr_report import render
@@ -58,20 +57,34 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
     p.add_argument("--quick", action="store_true", help="N=1,000 then 5,000; no 1M (smoke test)")
     p.add_argument("--images", type=int, help="N, images pushed to both (default 10,000)")
-    p.add_argument("--sizes", help="comma-separated larger sizes for Dockyard alone "
-                   "(default 100000,1000000; quick 5000; '' for none)")
+    p.add_argument(
+        "--sizes",
+        help="comma-separated larger sizes for Dockyard alone "
+        "(default 100000,1000000; quick 5000; '' for none)",
+    )
     p.add_argument("--calls", type=int, default=50, help="calls per latency figure (default 50)")
-    p.add_argument("--moto-budget", type=float, default=30.0,
-                   help="seconds one moto latency figure may take; at least 5 calls (default 30)")
-    p.add_argument("--fill", choices=("bulk", "store"), default="bulk",
-                   help="offline fill: 'bulk' (first 1,000 through save_image, the rest as "
-                   "executemany of the same rows; checked) or 'store' (all through save_image)")
+    p.add_argument(
+        "--moto-budget",
+        type=float,
+        default=30.0,
+        help="seconds one moto latency figure may take; at least 5 calls (default 30)",
+    )
+    p.add_argument(
+        "--fill",
+        choices=("bulk", "store"),
+        default="bulk",
+        help="offline fill: 'bulk' (first 1,000 through save_image, the rest as "
+        "executemany of the same rows; checked) or 'store' (all through save_image)",
+    )
     p.add_argument("--tmpdir", help="where the servers' data goes (default: $TMPDIR)")
     p.add_argument("--results", type=Path, default=HERE / "results", help="output directory")
     p.add_argument("--keep", action="store_true", help="keep the data directories")
-    p.add_argument("--profile", action="store_true",
-                   help="py-spy Dockyard during its PutImage fill and its pages at the largest "
-                   "size, into results/ecr-profile-* (perturbs the figures)")
+    p.add_argument(
+        "--profile",
+        action="store_true",
+        help="py-spy Dockyard during its PutImage fill and its pages at the largest "
+        "size, into results/ecr-profile-* (perturbs the figures)",
+    )
     args = p.parse_args(argv)
     args.n = args.images or (1000 if args.quick else 10_000)
     sizes = args.sizes if args.sizes is not None else ("5000" if args.quick else "100000,1000000")
@@ -96,9 +109,9 @@ class Bench:
         server = self.dockyard.start(self.work / f"dockyard-run{self.starts}", timeout=120)
         return server, self.dockyard.client()
 
-    def profiler(self, name: str):
-        if not self.args.profile:
-            return _Null()
+    def profiler(self, name: str, wanted: bool = True):
+        if not (self.args.profile and wanted):
+            return contextlib.nullcontext()
         self.args.results.mkdir(parents=True, exist_ok=True)
         return PySpy(self.dserver.pid, self.args.results / f"ecr-profile-{name}.txt")
 
@@ -133,19 +146,27 @@ class Bench:
                     cpu0 = cpu_seconds(pid)
                     samples = ecr_ops.put_images(client, self.images, lo, lo + block)
                     cpu = cpu_seconds(pid) - cpu0
-                    fill[name].append({"rate": ecr_ops.rate(samples),
-                                       "median_ms": 1000 * sorted(samples)[len(samples) // 2],
-                                       "server_cpu_ms": 1000 * cpu / block})
-                log(f"PutImage block {b + 1}/10: dockyard {fill['dockyard'][-1]['rate']:.0f}/s, "
-                    f"moto {fill['moto'][-1]['rate']:.0f}/s (load {load()})")
+                    fill[name].append(
+                        {
+                            "rate": ecr_ops.rate(samples),
+                            "median_ms": 1000 * sorted(samples)[len(samples) // 2],
+                            "server_cpu_ms": 1000 * cpu / block,
+                        }
+                    )
+                log(
+                    f"PutImage block {b + 1}/10: dockyard {fill['dockyard'][-1]['rate']:.0f}/s, "
+                    f"moto {fill['moto'][-1]['rate']:.0f}/s (load {load()})"
+                )
         self.r["fill"] = fill
 
     def measure_both(self) -> None:
         a, n = self.args, self.args.n
         digests = [self.images.digest(self.images.manifest(i)) for i in range(0, n, n // 10)]
         out: dict = {"dockyard": {}, "moto": {}}
-        for name, client, budget, pid in (("dockyard", self.dc, 1e9, self.dserver.pid),
-                                          ("moto", self.mc, a.moto_budget, self.mserver.pid)):
+        for name, client, budget, pid in (
+            ("dockyard", self.dc, 1e9, self.dserver.pid),
+            ("moto", self.mc, a.moto_budget, self.mserver.pid),
+        ):
             m = out[name]
             page = repeat(ecr_ops.describe_page(client), a.calls, budget, pid=pid)
             m["page"] = page.summary() | {"images": page.results[0]}
@@ -155,40 +176,58 @@ class Bench:
             m["tagged"] = self.listings(client, "TAGGED", budget)
             ids = repeat(ecr_ops.describe_ids(client, digests), a.calls, budget, pid=pid)
             m["ids"] = ids.summary() | {"images": ids.results[0]}
-            log(f"{name}: listing {m['listing']['median_s']:.2f} s, TAGGED "
+            log(
+                f"{name}: listing {m['listing']['median_s']:.2f} s, TAGGED "
                 f"{m['tagged']['median_s']:.2f} s ({m['tagged']['count']}), ids "
-                f"{ids.median_ms:.1f} ms")
+                f"{ids.median_ms:.1f} ms"
+            )
         self.r["at_n"] = out
         out["dockyard"]["positions"] = self.positions(n)
         out["canned"] = self.canned_floor()
         self.r["load"]["after_n"] = load()
 
-    def listings(self, client, tag_status: str | None, budget: float, runs: int = 3,
-                 page_size: int | None = None) -> dict:
+    def listings(
+        self,
+        client,
+        tag_status: str | None,
+        budget: float,
+        runs: int = 3,
+        page_size: int | None = None,
+    ) -> dict:
         done, start = [], time.perf_counter()
         while len(done) < runs and (not done or time.perf_counter() - start < budget):
             done.append(ecr_ops.full_listing(client, tag_status, page_size))
         first = done[0]
         times = [d.seconds for d in done]
-        return {"runs": len(done), "median_s": sorted(times)[len(times) // 2], "seconds": times,
-                "pages": first.pages, "count": first.count, "distinct": first.distinct,
-                "tagged": first.tagged}
+        return {
+            "runs": len(done),
+            "median_s": sorted(times)[len(times) // 2],
+            "seconds": times,
+            "pages": first.pages,
+            "count": first.count,
+            "distinct": first.distinct,
+            "tagged": first.tagged,
+        }
 
     def positions(self, size: int) -> dict:
         """Page through by 1,000 (by size/10 when smaller; timed), then time default pages at start, middle and end."""
         walk = ecr_ops.full_listing(self.dc, page_size=min(1000, size // 10))
         if walk.count != size or walk.distinct != size:
-            raise RuntimeError(f"listing by 1,000 found {walk.count} ({walk.distinct} distinct), "
-                               f"expected {size}")
+            raise RuntimeError(
+                f"listing by 1,000 found {walk.count} ({walk.distinct} distinct), expected {size}"
+            )
         res = {"walk_s": walk.seconds, "walk_pages": walk.pages, "walk_page": min(1000, size // 10)}
         for where, (before, token) in ecr_ops.position_tokens(walk).items():
-            timed = repeat(ecr_ops.describe_page(self.dc, token), self.args.calls, 1e9,
-                           pid=self.dserver.pid)
+            timed = repeat(
+                ecr_ops.describe_page(self.dc, token), self.args.calls, 1e9, pid=self.dserver.pid
+            )
             if set(timed.results) != {100}:
                 raise RuntimeError(f"page at {where} returned {set(timed.results)} images")
             res[where] = timed.summary() | {"offset": before}
-            log(f"dockyard at {size:,}: page at {where} (offset {before:,}) median "
-                f"{timed.median_ms:.1f} ms p95 {timed.p95_ms:.1f} ms")
+            log(
+                f"dockyard at {size:,}: page at {where} (offset {before:,}) median "
+                f"{timed.median_ms:.1f} ms p95 {timed.p95_ms:.1f} ms"
+            )
         return res
 
     def canned_floor(self) -> dict:
@@ -202,53 +241,80 @@ class Bench:
         put_body.write_bytes(ecr_ops.put_image_answer(self.images, self.r["account"], 0))
         with _canned(put_body, self.work / "canned-put") as client:
             put = ecr_ops.put_images_canned(client, self.images, 200)
-        log(f"boto3 floor: 100-image page {page.median_ms:.1f} ms, PutImage "
-            f"{1000 * sorted(put)[len(put) // 2]:.2f} ms ({ecr_ops.rate(put):.0f}/s)")
-        return page.summary() | {"images": page.results[0], "body_bytes": len(body.read_bytes()),
-                                 "put_median_ms": 1000 * sorted(put)[len(put) // 2],
-                                 "put_rate": ecr_ops.rate(put)}
+        log(
+            f"boto3 floor: 100-image page {page.median_ms:.1f} ms, PutImage "
+            f"{1000 * sorted(put)[len(put) // 2]:.2f} ms ({ecr_ops.rate(put):.0f}/s)"
+        )
+        return page.summary() | {
+            "images": page.results[0],
+            "body_bytes": len(body.read_bytes()),
+            "put_median_ms": 1000 * sorted(put)[len(put) // 2],
+            "put_rate": ecr_ops.rate(put),
+        }
 
     def grow(self, have: int, size: int) -> int:
         """Dockyard offline from `have` images to `size`, restart, measure, push 1,000 more."""
         self.dserver.stop()
-        url, rid = self.dockyard.db_url, None
-        rid = ecr_fill.repo_id(url, self.r["account"], ecr_ops.REPO)
+        res = self.fill_offline(have, size)
+        self.dserver, self.dc = self.start_dockyard()
+        largest = size == self.args.scale[-1]
+        with self.profiler(f"pages-{size}", largest):
+            res["positions"] = self.positions(size)
         before = ecr_fill.table_counts(self.dockyard.db_file)
+        cpu0 = cpu_seconds(self.dserver.pid)
+        with self.profiler(f"putimage-{size}", largest):
+            samples = ecr_ops.put_images(self.dc, self.images, size, size + 1000)
+        res["put"] = {
+            "rate": ecr_ops.rate(samples),
+            # CPU seconds over 1,000 images == CPU ms per image
+            "server_cpu_ms": cpu_seconds(self.dserver.pid) - cpu0,
+            "blocks": [ecr_ops.rate(samples[i : i + 100]) for i in range(0, 1000, 100)],
+            "median_ms": 1000 * sorted(samples)[500],
+        }
+        ecr_fill.check_growth(
+            before,
+            ecr_fill.table_counts(self.dockyard.db_file),
+            self.images,
+            size,
+            size + 1000,
+            "PutImage",
+        )
+        log(f"dockyard at {size:,}: PutImage 1,000 more at {res['put']['rate']:.0f}/s")
+        res["load"] = load()
+        self.r["scale"][size] = res
+        return size + 1000
+
+    def fill_offline(self, have: int, size: int) -> dict:
+        """Images have..size-1 with the server stopped: the first 1,000 through save_image, the
+        rest in bulk (or all through save_image with --fill store); checked, see ecr_fill."""
+        url, db = self.dockyard.db_url, self.dockyard.db_file
+        rid = ecr_fill.repo_id(url, self.r["account"], ecr_ops.REPO)
+        before = ecr_fill.table_counts(db)
         t0 = time.perf_counter()
         by_store = size if self.args.fill == "store" else min(size, have + 1000)
         ecr_fill.fill_with_store(url, rid, self.images, have, by_store)
         t_store = time.perf_counter() - t0
         ecr_fill.fill_bulk(url, rid, self.images, by_store, size)
         seconds = time.perf_counter() - t0
-        for ref in (0, 1):  # rows a PutImage wrote vs rows save_image / bulk wrote
+        for ref in (0, 1):  # an image PutImage wrote vs one save_image wrote and one bulk wrote
             ecr_fill.check_same_rows(url, rid, self.images, ref, have + 2 + ref)
             if by_store + 2 < size:
                 ecr_fill.check_same_rows(url, rid, self.images, ref, by_store + 2 + ref)
-        ecr_fill.check_growth(before, ecr_fill.table_counts(self.dockyard.db_file), self.images,
-                              have, size, "the offline fill")
-        os.sync()
-        log(f"filled offline {have:,} -> {size:,} in {seconds:.1f} s "
-            f"({by_store - have:,} through save_image in {t_store:.1f} s, rest bulk)")
-        res = {"fill_s": seconds, "by_store": by_store - have, "store_s": t_store,
-               "bulk": size - by_store, "db_mib": self._db_mib()}
-        self.dserver, self.dc = self.start_dockyard()
-        with self.profiler(f"pages-{size}") if size == self.args.scale[-1] else _Null():
-            res["positions"] = self.positions(size)
-        before = ecr_fill.table_counts(self.dockyard.db_file)
-        cpu0 = cpu_seconds(self.dserver.pid)
-        with self.profiler(f"putimage-{size}") if size == self.args.scale[-1] else _Null():
-            samples = ecr_ops.put_images(self.dc, self.images, size, size + 1000)
-        res["put"] = {"rate": ecr_ops.rate(samples),
-                      # CPU seconds over 1,000 images == CPU ms per image
-                      "server_cpu_ms": cpu_seconds(self.dserver.pid) - cpu0,
-                      "blocks": [ecr_ops.rate(samples[i:i + 100]) for i in range(0, 1000, 100)],
-                      "median_ms": 1000 * sorted(samples)[500]}
-        ecr_fill.check_growth(before, ecr_fill.table_counts(self.dockyard.db_file), self.images,
-                              size, size + 1000, "PutImage")
-        log(f"dockyard at {size:,}: PutImage 1,000 more at {res['put']['rate']:.0f}/s")
-        res["load"] = load()
-        self.r["scale"][size] = res
-        return size + 1000
+        ecr_fill.check_growth(
+            before, ecr_fill.table_counts(db), self.images, have, size, "the offline fill"
+        )
+        os.sync()  # untimed: the fill's dirty pages must not be written back during measuring
+        log(
+            f"filled offline {have:,} -> {size:,} in {seconds:.1f} s "
+            f"({by_store - have:,} through save_image in {t_store:.1f} s, rest bulk)"
+        )
+        return {
+            "fill_s": seconds,
+            "by_store": by_store - have,
+            "store_s": t_store,
+            "bulk": size - by_store,
+            "db_mib": self._db_mib(),
+        }
 
     def _db_mib(self) -> float:
         d = self.dockyard.data_dir
@@ -265,18 +331,11 @@ def _canned(body: Path, workdir: Path):
         server.stop()
 
 
-class _Null:
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        return None
-
-
 def environment(work: Path) -> dict:
     def git(*cmd: str) -> str:
-        out = subprocess.run(["git", *cmd], cwd=REPO_ROOT, capture_output=True, text=True,
-                             check=False)
+        out = subprocess.run(
+            ["git", *cmd], cwd=REPO_ROOT, capture_output=True, text=True, check=False
+        )
         return out.stdout.strip()
 
     dirty = git("status", "--porcelain", "--", "src")
@@ -286,8 +345,8 @@ def environment(work: Path) -> dict:
     return {
         "source_sha256": tree.hexdigest()[:12],
         "date": datetime.datetime.now().astimezone().isoformat(timespec="seconds"),
-        "commit": git("rev-parse", "--short", "HEAD") + (" (+ uncommitted src changes)"
-                                                         if dirty else ""),
+        "commit": git("rev-parse", "--short", "HEAD")
+        + (" (+ uncommitted src changes)" if dirty else ""),
         "python": platform.python_version(),
         "boto3": boto3.__version__,
         "moto": moto_version(),
@@ -300,8 +359,11 @@ def environment(work: Path) -> dict:
 def snapshot_source(work: Path) -> None:
     """Run server and offline fills from a copy of src/ taken now: one run measures one version
     of the code even while someone edits the tree (the server is restarted between sizes)."""
-    shutil.copytree(REPO_ROOT / "src" / "dockyard", work / "src" / "dockyard",
-                    ignore=shutil.ignore_patterns("__pycache__"))
+    shutil.copytree(
+        REPO_ROOT / "src" / "dockyard",
+        work / "src" / "dockyard",
+        ignore=shutil.ignore_patterns("__pycache__"),
+    )
     sys.path.insert(0, str(work / "src"))
 
 

@@ -18,14 +18,16 @@ class Canned(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"  # keep-alive, as boto3's pool expects
     body = b"{}"
 
-    def do_POST(self) -> None:  # noqa: N802 - http.server's naming
+    def do_POST(self) -> None:
         self.rfile.read(int(self.headers.get("content-length", 0)))
         # One write for head and body: two small writes meet Nagle and delayed ACKs (+40 ms).
-        head = (f"HTTP/1.1 200 OK\r\nContent-Type: application/x-amz-json-1.1\r\n"
-                f"x-amzn-RequestId: canned\r\nContent-Length: {len(self.body)}\r\n\r\n")
+        head = (
+            f"HTTP/1.1 200 OK\r\nContent-Type: application/x-amz-json-1.1\r\n"
+            f"x-amzn-RequestId: canned\r\nContent-Length: {len(self.body)}\r\n\r\n"
+        )
         self.wfile.write(head.encode() + self.body)
 
-    def do_GET(self) -> None:  # noqa: N802 - readiness probe
+    def do_GET(self) -> None:
         self.send_response(200)
         self.send_header("Content-Length", "2")
         self.end_headers()

@@ -48,10 +48,14 @@ class ImageSet:
         document = {
             "schemaVersion": 2,
             "mediaType": OCI_MANIFEST,
-            "config": {"mediaType": OCI_CONFIG, "digest": self.config_digest,
-                       "size": self.config_size},
-            "layers": [{"mediaType": OCI_LAYER, "digest": self.layer_digest,
-                        "size": self.layer_size}],
+            "config": {
+                "mediaType": OCI_CONFIG,
+                "digest": self.config_digest,
+                "size": self.config_size,
+            },
+            "layers": [
+                {"mediaType": OCI_LAYER, "digest": self.layer_digest, "size": self.layer_size}
+            ],
             "annotations": {"org.example.seq": _SEQ},
         }
         head, _, tail = json.dumps(document, separators=(",", ":")).partition(_SEQ)
@@ -137,15 +141,16 @@ def repo_id(db_url: str, account_id: str, name: str) -> int:
         store.close()
 
 
-def fill_with_store(db_url: str, rid: int, images: ImageSet, start: int, stop: int,
-                    batch: int = 2000) -> None:
+def fill_with_store(
+    db_url: str, rid: int, images: ImageSet, start: int, stop: int, batch: int = 2000
+) -> None:
     """Images start..stop-1 through the store's save_image code, `batch` per transaction."""
     from dockyard.backends.metadata import _images
 
     store, clock, template = _store(db_url), _Clock(), new_image_template(images)
     try:
         for chunk in _batches(start, stop, batch):
-            with store._write() as conn:  # noqa: SLF001 - the transaction save_image runs in
+            with store._write() as conn:
                 for i in chunk:
                     new = _new_image(images, i, template)
                     _images.save_image(conn, rid, new, images.tag(i), True, clock.now())
@@ -153,8 +158,9 @@ def fill_with_store(db_url: str, rid: int, images: ImageSet, start: int, stop: i
         store.close()
 
 
-def fill_bulk(db_url: str, rid: int, images: ImageSet, start: int, stop: int,
-              batch: int = 50_000) -> None:
+def fill_bulk(
+    db_url: str, rid: int, images: ImageSet, start: int, stop: int, batch: int = 50_000
+) -> None:
     """Images start..stop-1 as executemany INSERTs of the rows save_image would write."""
     from dockyard.backends.metadata import _rows
     from dockyard.backends.metadata.schema import REF_BLOB, image_refs, tags
@@ -164,7 +170,7 @@ def fill_bulk(db_url: str, rid: int, images: ImageSet, start: int, stop: int,
     blobs = list(dict.fromkeys(template.blob_digests))
     assert not template.child_digests
     try:
-        with store._read() as conn:  # noqa: SLF001
+        with store._read() as conn:
             next_id = (conn.execute(sa.select(sa.func.max(images_t.c.id))).scalar() or 0) + 1
         for chunk in _batches(start, stop, batch):
             image_rows, ref_rows, tag_rows = [], [], []
@@ -176,10 +182,11 @@ def fill_bulk(db_url: str, rid: int, images: ImageSet, start: int, stop: int,
                 ref_rows += [{"image_id": next_id, "digest": d, "kind": REF_BLOB} for d in blobs]
                 tag = images.tag(i)
                 if tag is not None:
-                    tag_rows.append({"repo_id": rid, "name": tag, "image_id": next_id,
-                                     "updated_at": now})
+                    tag_rows.append(
+                        {"repo_id": rid, "name": tag, "image_id": next_id, "updated_at": now}
+                    )
                 next_id += 1
-            with store._write() as conn:  # noqa: SLF001
+            with store._write() as conn:
                 conn.execute(sa.insert(images_t), image_rows)
                 conn.execute(sa.insert(image_refs), ref_rows)
                 if tag_rows:
@@ -194,14 +201,28 @@ def image_rows(db_url: str, rid: int, digest: str) -> dict:
 
     store = _store(db_url)
     try:
-        with store._read() as conn:  # noqa: SLF001
-            row = dict(conn.execute(sa.select(images).where(
-                images.c.repo_id == rid, images.c.digest == digest)).mappings().one())
-            refs = sorted(tuple(r) for r in conn.execute(
-                sa.select(image_refs.c.digest, image_refs.c.kind)
-                .where(image_refs.c.image_id == row["id"])))
-            tag_rows = [dict(r) for r in conn.execute(
-                sa.select(tags).where(tags.c.image_id == row["id"])).mappings()]
+        with store._read() as conn:
+            row = dict(
+                conn.execute(
+                    sa.select(images).where(images.c.repo_id == rid, images.c.digest == digest)
+                )
+                .mappings()
+                .one()
+            )
+            refs = sorted(
+                tuple(r)
+                for r in conn.execute(
+                    sa.select(image_refs.c.digest, image_refs.c.kind).where(
+                        image_refs.c.image_id == row["id"]
+                    )
+                )
+            )
+            tag_rows = [
+                dict(r)
+                for r in conn.execute(
+                    sa.select(tags).where(tags.c.image_id == row["id"])
+                ).mappings()
+            ]
     finally:
         store.close()
     return {"image": row, "refs": refs, "tags": tag_rows}
@@ -214,30 +235,45 @@ def check_same_rows(db_url: str, rid: int, images: ImageSet, reference: int, bul
     a = image_rows(db_url, rid, images.digest(images.manifest(reference)))
     b = image_rows(db_url, rid, images.digest(images.manifest(bulk)))
     varying = {"id", "digest", "manifest", "pushed_at"}
-    diff = {k: (a["image"][k], b["image"][k]) for k in a["image"]
-            if k not in varying and a["image"][k] != b["image"][k]}
-    strip = [({k: v for k, v in t.items() if k not in ("name", "image_id", "updated_at")})
-             for t in (a["tags"] + b["tags"])]
-    if diff or a["refs"] != b["refs"] or len(a["tags"]) != len(b["tags"]) or (
-        strip and any(s != strip[0] for s in strip)
+    diff = {
+        k: (a["image"][k], b["image"][k])
+        for k in a["image"]
+        if k not in varying and a["image"][k] != b["image"][k]
+    }
+    strip = [
+        ({k: v for k, v in t.items() if k not in ("name", "image_id", "updated_at")})
+        for t in (a["tags"] + b["tags"])
+    ]
+    if (
+        diff
+        or a["refs"] != b["refs"]
+        or len(a["tags"]) != len(b["tags"])
+        or (strip and any(s != strip[0] for s in strip))
     ):
-        raise RuntimeError(f"bulk rows differ from save_image rows: {diff} {a['refs']} "
-                           f"{b['refs']} {a['tags']} {b['tags']}")
+        raise RuntimeError(
+            f"bulk rows differ from save_image rows: {diff} {a['refs']} "
+            f"{b['refs']} {a['tags']} {b['tags']}"
+        )
 
 
 def table_counts(db_file: Path) -> dict[str, int]:
     """Rows per table, read-only (safe beside a running server in WAL mode)."""
     con = sqlite3.connect(f"file:{db_file}?mode=ro", uri=True)
     try:
-        names = [n for (n,) in con.execute(
-            "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%'")]
+        names = [
+            n
+            for (n,) in con.execute(
+                "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%'"
+            )
+        ]
         return {n: con.execute(f'SELECT count(*) FROM "{n}"').fetchone()[0] for n in names}
     finally:
         con.close()
 
 
-def check_growth(before: dict[str, int], after: dict[str, int], images: ImageSet, start: int,
-                 stop: int, how: str) -> None:
+def check_growth(
+    before: dict[str, int], after: dict[str, int], images: ImageSet, start: int, stop: int, how: str
+) -> None:
     """Storing images start..stop-1 added one images row, one image_refs row per blob and one
     tags row per tagged image, and touched no other table: so PutImage, save_image and the bulk
     fill write the same tables."""
@@ -246,5 +282,6 @@ def check_growth(before: dict[str, int], after: dict[str, int], images: ImageSet
     got = {t: after.get(t, 0) - before.get(t, 0) for t in set(before) | set(after)}
     wrong = {t: d for t, d in got.items() if d != want.get(t, 0)}
     if wrong:
-        raise RuntimeError(f"{how} of images {start}..{stop - 1} changed tables {wrong}, "
-                           f"expected {want}")
+        raise RuntimeError(
+            f"{how} of images {start}..{stop - 1} changed tables {wrong}, expected {want}"
+        )

@@ -39,19 +39,25 @@ def _layer_and_config() -> tuple[bytes, bytes]:
         "architecture": "amd64",
         "os": "linux",
         "config": {"Cmd": ["/hello"]},
-        "rootfs": {"type": "layers",
-                   "diff_ids": ["sha256:" + hashlib.sha256(tar_bytes).hexdigest()]},
+        "rootfs": {
+            "type": "layers",
+            "diff_ids": ["sha256:" + hashlib.sha256(tar_bytes).hexdigest()],
+        },
     }
     return gzip.compress(tar_bytes, mtime=0), json.dumps(config).encode()
 
 
 def _upload_blob(client, data: bytes) -> str:
     upload = client.initiate_layer_upload(repositoryName=REPO)["uploadId"]
-    client.upload_layer_part(repositoryName=REPO, uploadId=upload, partFirstByte=0,
-                             partLastByte=len(data) - 1, layerPartBlob=data)
+    client.upload_layer_part(
+        repositoryName=REPO,
+        uploadId=upload,
+        partFirstByte=0,
+        partLastByte=len(data) - 1,
+        layerPartBlob=data,
+    )
     digest = "sha256:" + hashlib.sha256(data).hexdigest()
-    done = client.complete_layer_upload(repositoryName=REPO, uploadId=upload,
-                                        layerDigests=[digest])
+    done = client.complete_layer_upload(repositoryName=REPO, uploadId=upload, layerDigests=[digest])
     assert done["layerDigest"] == digest, done
     return digest
 
@@ -60,8 +66,9 @@ def setup_dockyard(client) -> ImageSet:
     """CreateRepository, then the config and layer blobs through the ECR layer operations."""
     client.create_repository(repositoryName=REPO)
     layer, config = _layer_and_config()
-    return ImageSet(_upload_blob(client, config), len(config), _upload_blob(client, layer),
-                    len(layer))
+    return ImageSet(
+        _upload_blob(client, config), len(config), _upload_blob(client, layer), len(layer)
+    )
 
 
 def setup_moto(client) -> str:
@@ -106,13 +113,22 @@ class Timed:
         return 1000 * self.server_cpu_s / len(self.samples)
 
     def summary(self) -> dict:
-        return {"calls": len(self.samples), "median_ms": self.median_ms, "p95_ms": self.p95_ms,
-                "server_cpu_ms": self.cpu_ms,
-                "samples_ms": [round(1000 * s, 3) for s in self.samples]}
+        return {
+            "calls": len(self.samples),
+            "median_ms": self.median_ms,
+            "p95_ms": self.p95_ms,
+            "server_cpu_ms": self.cpu_ms,
+            "samples_ms": [round(1000 * s, 3) for s in self.samples],
+        }
 
 
-def repeat(call: Callable[[], object], calls: int, budget_s: float, min_calls: int = 5,
-           pid: int | None = None) -> Timed:
+def repeat(
+    call: Callable[[], object],
+    calls: int,
+    budget_s: float,
+    min_calls: int = 5,
+    pid: int | None = None,
+) -> Timed:
     """Up to `calls` timed calls, stopping early (after `min_calls`) once `budget_s` is spent.
     With `pid`, also the server's CPU seconds over the calls (from /proc)."""
     timed, start = Timed(), time.perf_counter()
@@ -141,8 +157,13 @@ def put_images(client, images: ImageSet, start: int, stop: int) -> list[float]:
         tag = images.tag(i)
         extra = {"imageTag": tag} if tag else {}
         t0 = time.perf_counter()
-        out = client.put_image(repositoryName=REPO, imageManifest=manifest.decode(),
-                               imageManifestMediaType=OCI_MANIFEST, imageDigest=digest, **extra)
+        out = client.put_image(
+            repositoryName=REPO,
+            imageManifest=manifest.decode(),
+            imageManifestMediaType=OCI_MANIFEST,
+            imageDigest=digest,
+            **extra,
+        )
         samples.append(time.perf_counter() - t0)
         if out["image"]["imageId"]["imageDigest"] != digest:
             raise RuntimeError(f"PutImage {i}: digest {out['image']['imageId']} != {digest}")
@@ -238,14 +259,19 @@ def page_body(client) -> bytes:
 def put_image_answer(images: ImageSet, account: str, i: int) -> bytes:
     """A PutImage answer shaped like Dockyard's, for the canned server."""
     manifest = images.manifest(i)
-    return json.dumps({"image": {
-        "registryId": account, "repositoryName": REPO,
-        "imageId": {"imageDigest": images.digest(manifest)},
-        "imageManifest": manifest.decode(), "imageManifestMediaType": OCI_MANIFEST,
-    }}).encode()
+    return json.dumps(
+        {
+            "image": {
+                "registryId": account,
+                "repositoryName": REPO,
+                "imageId": {"imageDigest": images.digest(manifest)},
+                "imageManifest": manifest.decode(),
+                "imageManifestMediaType": OCI_MANIFEST,
+            }
+        }
+    ).encode()
 
 
 def put_images_canned(client, images: ImageSet, calls: int) -> list[float]:
     """PutImage of image 0 `calls` times against the canned server (which answers image 0)."""
-    return put_images(client, images, 0, 1) + [
-        s for _ in range(calls - 1) for s in put_images(client, images, 0, 1)]
+    return [s for _ in range(calls) for s in put_images(client, images, 0, 1)]

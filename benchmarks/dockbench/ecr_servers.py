@@ -127,8 +127,13 @@ class Canned(Registry):
     def command(self, workdir: Path) -> tuple[list[str], dict[str, str]]:
         here = str(Path(__file__).resolve().parents[1])
         env = {"PYTHONPATH": os.pathsep.join(p for p in (here, os.environ.get("PYTHONPATH")) if p)}
-        return [sys.executable, "-m", "dockbench.ecr_canned", str(self.port),
-                str(self.body_file)], env
+        return [
+            sys.executable,
+            "-m",
+            "dockbench.ecr_canned",
+            str(self.port),
+            str(self.body_file),
+        ], env
 
     def client(self):
         return ecr_client(f"http://127.0.0.1:{self.port}", "AKIACANNEDBENCH", "canned-secret")

@@ -7,6 +7,7 @@ with the first but the bucket.
 
 from __future__ import annotations
 
+import itertools
 import uuid
 from collections import Counter
 from collections.abc import Iterator
@@ -19,7 +20,7 @@ from dockyard.backends.blobs.s3 import S3BlobStore
 from dockyard.backends.factory import ConfigurationError, open_blob_store
 from tests.support.s3 import CREDENTIALS, MotoS3
 
-from .blob_contract import MiB, BlobStoreContract, joined, pattern, sha256, write
+from .blob_contract import BlobStoreContract, MiB, joined, pattern, sha256, write
 
 
 @pytest.fixture(scope="module")
@@ -91,7 +92,7 @@ def test_a_second_process_continues_after_tiny_and_large_chunks(store, other) ->
     data = pattern(23 * MiB + 17)
     cuts = [0, 3, 5, 9 * MiB + 5, 9 * MiB + 6, 20 * MiB, len(data)]
     upload_id = new_upload(store)
-    for i, (start, end) in enumerate(zip(cuts, cuts[1:], strict=False)):
+    for i, (start, end) in enumerate(itertools.pairwise(cuts)):
         writer_store = store if i < 3 else other  # chunks 4.. reach the other process
         assert write(writer_store, upload_id, start, data[start:end]) == end
     assert joined(other.read_upload(upload_id, len(data))) == data
@@ -196,8 +197,16 @@ def test_ranged_reads_of_a_large_blob(store) -> None:
     write(store, upload_id, 0, data)
     digest = sha256(data)
     store.publish_upload(upload_id, digest, len(data))
-    for offset, length in [(0, 1), (MiB - 1, 2), (MiB, MiB + 7), (len(data) - 5, None),
-                           (len(data) - 5, 100), (0, None), (len(data), None), (5, 0)]:
+    for offset, length in [
+        (0, 1),
+        (MiB - 1, 2),
+        (MiB, MiB + 7),
+        (len(data) - 5, None),
+        (len(data) - 5, 100),
+        (0, None),
+        (len(data), None),
+        (5, 0),
+    ]:
         end = None if length is None else offset + length
         chunks = list(store.read(digest, offset, length))
         assert b"".join(chunks) == data[offset:end], (offset, length)
@@ -238,8 +247,10 @@ def test_keys_live_under_the_prefix(store, moto, bucket) -> None:
     upload_id = new_upload(store)
     write(store, upload_id, 0, b"x")
     keys = [o["Key"] for o in moto.client().list_objects_v2(Bucket=bucket)["Contents"]]
-    assert sorted(keys) == [f"registry/blobs/uploads/{upload_id}/segments/{0:020d}",
-                            f"registry/blobs/uploads/{upload_id}/started"]
+    assert sorted(keys) == [
+        f"registry/blobs/uploads/{upload_id}/segments/{0:020d}",
+        f"registry/blobs/uploads/{upload_id}/started",
+    ]
     store.abort_upload(upload_id)
 
 
@@ -281,3 +292,24 @@ def test_probe_asks_for_credentials(moto, bucket, monkeypatch) -> None:
 def test_an_unknown_profile_is_a_configuration_error(moto, bucket) -> None:
     with pytest.raises(ConfigurationError, match="cannot configure"):
         open_blob_store(moto.url(bucket, profile="nobody"))
+
+
+@pytest.mark.parametrize("mode", ["when_supported", "when_required"])
+def test_checksums_follow_the_aws_setting(url, monkeypatch, mode) -> None:
+    # when_required is for S3-compatible stores that reject CRC32 headers on multipart uploads.
+    monkeypatch.setenv("AWS_REQUEST_CHECKSUM_CALCULATION", mode)
+    store = S3BlobStore.from_url(url)
+    headers: list[dict[str, str]] = []
+    store.client.meta.events.register(
+        "before-call.s3.CreateMultipartUpload",
+        lambda params, **_: headers.append(params["headers"]),
+    )
+    data = pattern(9 * MiB)
+    upload_id = new_upload(store)
+    write(store, upload_id, 0, data)
+    store.publish_upload(upload_id, sha256(data), len(data))
+    assert joined(store.read(sha256(data))) == data
+    assert [h.get("x-amz-checksum-algorithm") for h in headers] == [
+        "CRC32" if mode == "when_supported" else None
+    ]
+    store.delete(sha256(data))

@@ -37,7 +37,7 @@ class TestSqliteMetadataStore(SqlMetadataContract):
         names = ["journal_mode", "synchronous", "busy_timeout", "foreign_keys"]
         with store.engine.connect() as conn:
             found = [conn.exec_driver_sql(f"PRAGMA {name}").scalar() for name in names]
-        assert found == ["wal", 2, 30_000, 1]  # synchronous 2 is FULL
+        assert found == ["wal", 1, 30_000, 1]  # synchronous 1 is NORMAL (crash-safe in WAL)
 
     def test_writes_begin_immediate_and_reads_do_not(
         self, store: SqlMetadataStore, repo: Repository

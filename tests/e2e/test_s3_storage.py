@@ -8,6 +8,7 @@ processes (two servers sharing one data directory for metadata and one bucket fo
 from __future__ import annotations
 
 import hashlib
+import itertools
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -31,8 +32,12 @@ class S3DockyardServer(DockyardServer):
     """A Dockyard server whose AWS credentials come from the environment, as in production."""
 
     def environment(self) -> dict[str, str]:
-        return {**super().environment(), **CREDENTIALS, "AWS_CONFIG_FILE": "/nonexistent",
-                "AWS_SHARED_CREDENTIALS_FILE": "/nonexistent"}
+        return {
+            **super().environment(),
+            **CREDENTIALS,
+            "AWS_CONFIG_FILE": "/nonexistent",
+            "AWS_SHARED_CREDENTIALS_FILE": "/nonexistent",
+        }
 
 
 @pytest.fixture(scope="module")
@@ -48,8 +53,14 @@ def bucket(moto: MotoS3) -> Iterator[str]:
     moto.delete_bucket(name)
 
 
-def serve(moto: MotoS3, bucket: str, *extra: str, data_dir: Path | None = None,
-          port: int | None = None, **options: str) -> S3DockyardServer:
+def serve(
+    moto: MotoS3,
+    bucket: str,
+    *extra: str,
+    data_dir: Path | None = None,
+    port: int | None = None,
+    **options: str,
+) -> S3DockyardServer:
     storage = moto.url(bucket, PREFIX, **options)
     args = [*OPEN_REGISTRY, "--storage-url", storage, *extra]
     return S3DockyardServer(data_dir, extra_args=args, port=port)
@@ -95,8 +106,9 @@ def test_blob_downloads_redirect_to_presigned_urls(moto, bucket, skopeo, big_ima
             assert response.status_code == 307, ociapi.describe(response)
             assert response.headers["Location"].startswith(f"{moto.endpoint}/{bucket}/{PREFIX}/")
             assert httpx.get(response.headers["Location"]).content == layer.data
-            ranged = http.get(ociapi.blob_url("e2e/s3-redirect", layer.digest),
-                              headers={"Range": "bytes=5-9"})
+            ranged = http.get(
+                ociapi.blob_url("e2e/s3-redirect", layer.digest), headers={"Range": "bytes=5-9"}
+            )
             assert ranged.status_code == 206 and ranged.content == layer.data[5:10]
         skopeo.copy(ref, f"dir:{workdir / 'out'}")  # skopeo follows the redirects
         assert_dir_matches(workdir / "out", big_image)
@@ -107,12 +119,14 @@ def test_an_upload_continues_on_another_server_process(moto, bucket, tmp_path):
     digest = "sha256:" + hashlib.sha256(data).hexdigest()
     cuts = [0, 7, 6 * MiB, 6 * MiB + 1, 13 * MiB, len(data)]
     shared = tmp_path / "shared"
-    with serve(moto, bucket, data_dir=shared, port=free_port()) as first, \
-            serve(moto, bucket, data_dir=shared, port=free_port()) as second, \
-            httpx.Client(base_url=first.url, timeout=60) as a, \
-            httpx.Client(base_url=second.url, timeout=60) as b:
+    with (
+        serve(moto, bucket, data_dir=shared, port=free_port()) as first,
+        serve(moto, bucket, data_dir=shared, port=free_port()) as second,
+        httpx.Client(base_url=first.url, timeout=60) as a,
+        httpx.Client(base_url=second.url, timeout=60) as b,
+    ):
         location = ociapi.start_upload(a, "e2e/scale-out")
-        for i, (start, end) in enumerate(zip(cuts, cuts[1:], strict=False)):
+        for i, (start, end) in enumerate(itertools.pairwise(cuts)):
             http = (a, b)[i % 2]  # alternate processes chunk by chunk
             response = ociapi.patch_chunk(http, location, data[start:end], start)
             assert response.status_code == 202, ociapi.describe(response)

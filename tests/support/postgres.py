@@ -2,14 +2,14 @@
 
 Lifecycle (one cluster per pytest session, started on first use)::
 
-    PostgresCluster.start()  initdb into a temp dir (trust auth, no fsync), pg_ctl start on
-                             127.0.0.1:<free port>, unix socket in the temp dir; then a template
-                             database migrated to head once
+    PostgresCluster.start()  initdb into a temp dir (trust auth, no fsync), then `postgres` as a
+                             child process on 127.0.0.1:<free port>, unix socket in the temp dir,
+                             set to die with us; then a template database migrated to head once
     new_database()           CREATE DATABASE <fresh name> TEMPLATE <template>: a file copy, so
                              a server or test module gets a schema at head without migrating
     empty_database(url)      DELETE every row: how a module's database is reused for each test
     new_empty_database()     CREATE DATABASE from template0: no tables at all (migration tests)
-    stop()                   pg_ctl stop -m immediate, remove the temp dir
+    stop()                   SIGQUIT (immediate shutdown), remove the temp dir
 
 PostgreSQL refuses to run as root, so as root the server runs as the `postgres` system user
 (created if missing) and owns the temp dir. No system service or existing cluster is used. When no
@@ -24,13 +24,16 @@ As a pytest plugin (tests/conftest.py loads it) this module provides the session
 
 from __future__ import annotations
 
+import ctypes
 import glob
 import itertools
 import os
 import pwd
 import shutil
+import signal
 import subprocess
 import tempfile
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -42,11 +45,11 @@ from tests.support.server import DockyardServer, free_port
 E2E_DATABASE_ENV = "DOCKYARD_E2E_DATABASE"
 _USER = "dockyard"  # the cluster's superuser (initdb -U)
 _TEMPLATE = "dockyard_template"
-_SETTINGS = (
-    # Durability is worthless for a throw-away cluster; speed is not.
-    "-c fsync=off -c synchronous_commit=off -c full_page_writes=off "
-    "-c max_connections=300 -c shared_buffers=64MB"
-)
+# Durability is worthless for a throw-away cluster; speed is not.
+_SETTINGS = [
+    *("-c", "fsync=off", "-c", "synchronous_commit=off", "-c", "full_page_writes=off"),
+    *("-c", "max_connections=300", "-c", "shared_buffers=64MB"),
+]
 
 
 class PostgresNotFound(RuntimeError):
@@ -54,17 +57,17 @@ class PostgresNotFound(RuntimeError):
 
 
 def find_bin_dir() -> Path:
-    """The directory holding initdb and pg_ctl: PATH first, then Debian's versioned dirs."""
-    on_path = shutil.which("pg_ctl")
-    if on_path and shutil.which("initdb"):
+    """The directory holding initdb and postgres: PATH first, then Debian's versioned dirs."""
+    on_path = shutil.which("initdb")
+    if on_path:
         return Path(on_path).resolve().parent  # past symlinks, to find its siblings
     versions = sorted(
-        glob.glob("/usr/lib/postgresql/*/bin/pg_ctl"), key=lambda p: int(p.split("/")[4])
+        glob.glob("/usr/lib/postgresql/*/bin/initdb"), key=lambda p: int(p.split("/")[4])
     )
     if versions:
         return Path(versions[-1]).parent
     raise PostgresNotFound(
-        "PostgreSQL server binaries (initdb, pg_ctl) not found: install them with "
+        "PostgreSQL server binaries (initdb, postgres) not found: install them with "
         "`apt-get install postgresql` (scripts/test.sh does) to run the PostgreSQL tests"
     )
 
@@ -80,6 +83,7 @@ class PostgresCluster:
         self._run_as = _server_user()
         self._names = itertools.count()
         self._admin: sa.Engine | None = None
+        self._server: subprocess.Popen[bytes] | None = None
 
     def url(self, database: str) -> str:
         return f"postgresql://{_USER}@127.0.0.1:{self.port}/{database}"
@@ -91,19 +95,19 @@ class PostgresCluster:
             os.chown(self.tmp_dir, self._run_as.pw_uid, self._run_as.pw_gid)
         self._pg("initdb", "-D", self.data_dir, "-U", _USER, "--auth=trust",
                  "--encoding=UTF8", "--locale=C", "--no-sync")  # fmt: skip
-        options = f"-h 127.0.0.1 -p {self.port} -k {self.tmp_dir} {_SETTINGS}"
-        self._pg("pg_ctl", "start", "-w", "-D", self.data_dir, "-l", self.tmp_dir / "server.log",
-                 "-o", options)  # fmt: skip
+        self._spawn()
         self._admin = sa.create_engine(
             _psycopg(self.url("postgres")), isolation_level="AUTOCOMMIT", poolclass=sa.NullPool
         )
+        self._wait_ready()
         self._create_template()
         return self
 
     def stop(self) -> None:
         try:
-            if (self.data_dir / "postmaster.pid").exists():
-                self._pg("pg_ctl", "stop", "-D", self.data_dir, "-m", "immediate")
+            if self._server is not None and self._server.poll() is None:
+                self._server.send_signal(signal.SIGQUIT)  # immediate shutdown: nothing to keep
+                self._server.wait(30)
         finally:
             shutil.rmtree(self.tmp_dir, ignore_errors=True)
 
@@ -163,6 +167,28 @@ class PostgresCluster:
         with self._admin.connect() as conn:
             conn.exec_driver_sql(statement)
 
+    def _spawn(self) -> None:
+        """Run the postmaster as our child (not daemonised by pg_ctl), so it dies with us."""
+        command = [str(self.bin_dir / "postgres"), "-D", str(self.data_dir), "-h", "127.0.0.1",
+                   "-p", str(self.port), "-k", str(self.tmp_dir), *_SETTINGS]  # fmt: skip
+        with (self.tmp_dir / "server.log").open("ab") as log:
+            self._server = subprocess.Popen(
+                command, stdin=subprocess.DEVNULL, stdout=log, stderr=log, cwd=self.tmp_dir,
+                user=self._run_as.pw_name if self._run_as else None,
+                preexec_fn=_die_with_parent,  # noqa: PLW1509 (only a preloaded C call)
+            )  # fmt: skip
+
+    def _wait_ready(self, timeout: float = 60.0) -> None:
+        deadline = time.monotonic() + timeout
+        while True:
+            try:
+                self._sql("SELECT 1")
+                return
+            except sa.exc.OperationalError:
+                if self._server.poll() is not None or time.monotonic() > deadline:
+                    raise RuntimeError(f"PostgreSQL did not start:\n{self.log_tail()}") from None
+                time.sleep(0.1)
+
     def _pg(self, program: str, *args: object) -> None:
         command = [str(self.bin_dir / program), *map(str, args)]
         user = self._run_as.pw_name if self._run_as else None
@@ -179,6 +205,16 @@ def _psycopg(url: str) -> sa.URL:
     # The URLs handed out say postgresql:// (dialects.create_engine maps that to psycopg 3);
     # the bare scheme would mean psycopg2 to SQLAlchemy itself.
     return sa.make_url(url).set(drivername="postgresql+psycopg")
+
+
+_PRCTL = ctypes.CDLL(None, use_errno=True).prctl  # loaded here: the forked child only calls it
+_PR_SET_PDEATHSIG = 1
+
+
+def _die_with_parent() -> None:
+    # Runs in the child after it switched user (which would have cleared this): if pytest dies,
+    # even by SIGKILL, the kernel sends the postmaster SIGQUIT and no cluster is left running.
+    _PRCTL(_PR_SET_PDEATHSIG, signal.SIGQUIT)
 
 
 def _server_user() -> pwd.struct_passwd | None:

@@ -101,8 +101,9 @@ class MotoS3:
     def delete_bucket(self, bucket: str) -> None:
         client = self.client()
         for upload in client.list_multipart_uploads(Bucket=bucket).get("Uploads", ()):
-            client.abort_multipart_upload(Bucket=bucket, Key=upload["Key"],
-                                          UploadId=upload["UploadId"])
+            client.abort_multipart_upload(
+                Bucket=bucket, Key=upload["Key"], UploadId=upload["UploadId"]
+            )
         for page in client.get_paginator("list_objects_v2").paginate(Bucket=bucket):
             for item in page.get("Contents", ()):
                 client.delete_object(Bucket=bucket, Key=item["Key"])

@@ -67,7 +67,9 @@ def test_a_small_piece_before_a_large_one_borrows_its_head() -> None:
 
 
 def test_a_chain_counts_each_segment_up_to_the_next_and_stops_at_gaps() -> None:
-    listing = UploadListing(True, (Segment("a", 0, 10), Segment("b", 6, 4), Segment("c", 20, 5)), ())
+    listing = UploadListing(
+        True, (Segment("a", 0, 10), Segment("b", 6, 4), Segment("c", 20, 5)), ()
+    )
     assert [(p.key, p.length) for p in listing.pieces()] == [("a", 6), ("b", 4)]
     assert listing.size() == 10
     assert [(p.key, p.length) for p in listing.pieces(3)] == [("a", 3)]

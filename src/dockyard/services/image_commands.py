@@ -7,7 +7,7 @@ from dataclasses import dataclass
 
 from dockyard.domain.digests import digest_of
 from dockyard.domain.errors import ImageAlreadyExists, ImageDigestMismatch, ParameterInvalid
-from dockyard.domain.manifests import declared_media_type
+from dockyard.domain.manifests import declared_media_type, parse_manifest
 from dockyard.domain.models import Image, Repository
 from dockyard.domain.page_tokens import decode_token, encode_token
 from dockyard.domain.rules import tag_is_immutable
@@ -19,7 +19,12 @@ from dockyard.services.image_queries import (
     ImageQueries,
     image_not_found,
 )
-from dockyard.services.images import ImageService, PushedManifest, referrer_descriptor
+from dockyard.services.images import (
+    ImageService,
+    PushedManifest,
+    Reference,
+    referrer_descriptor,
+)
 
 
 @dataclass(frozen=True)
@@ -41,10 +46,11 @@ class ImageCommands:
                                       f"digest {digest}")
         if media_type is None and declared_media_type(manifest) is None:
             raise ParameterInvalid("image manifest mediatype not provided in manifest or parameter")
+        parsed = parse_manifest(manifest, media_type)
         repo = self.images.repos.get(account_id, name)
-        if not (tag and tag_is_immutable(repo, tag)):  # immutable tags fail in put_manifest
+        if not (tag and tag_is_immutable(repo, tag)):  # immutable tags fail in push()
             self._refuse_duplicate(repo, actual, tag)
-        return self.images.put_manifest(account_id, name, tag or actual, manifest, media_type)
+        return self.images.push(repo, Reference.parse(tag or actual), parsed, manifest)
 
     def _refuse_duplicate(self, repo: Repository, digest: str, tag: str | None) -> None:
         existing = self.meta.get_image(repo.id, digest)

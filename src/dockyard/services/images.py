@@ -42,6 +42,7 @@ class Reference:
 
 @dataclass(frozen=True)
 class PushedManifest:
+    repo: Repository
     saved: SavedImage
     manifest: Manifest
 
@@ -61,11 +62,16 @@ class ImageService:
     ) -> PushedManifest:
         ref = Reference.parse(reference)
         manifest = parse_manifest(body, content_type)
-        digest = _digest_of(body, ref.digest)
         existing = self.repos.find_for_push(account_id, name)
         if existing is None:
             _refuse_into_empty_repository(manifest)
         repo = existing or self.repos.for_push(account_id, name)
+        return self.push(repo, ref, manifest, body)
+
+    def push(self, repo: Repository, ref: Reference, manifest: Manifest, body: bytes
+             ) -> PushedManifest:
+        """Store a parsed manifest in a repository that exists."""
+        digest = _digest_of(body, ref.digest)
         new = self._new_image(repo, digest, body, manifest)
         may_move = ref.tag is None or not tag_is_immutable(repo, ref.tag)
         if not may_move:
@@ -74,7 +80,7 @@ class ImageService:
         if saved.created:
             for listener in self.on_pushed:
                 listener(repo, saved.image)
-        return PushedManifest(saved, manifest)
+        return PushedManifest(repo, saved, manifest)
 
     def _refuse_existing_tag(self, repo: Repository, tag: str) -> None:
         """An immutable tag cannot be pushed again, even with the same digest (as on ECR)."""

@@ -35,13 +35,13 @@ class ScanConfigService:
         return self.get(account_id)["scanType"]
 
     def rule_for(self, repo: Repository) -> dict[str, Any] | None:
-        """The first registry rule whose filters match the repository."""
-        for rule in self.get(repo.account_id)["rules"]:
-            filters = tuple(f["filter"] for f in rule.get("repositoryFilters", []))
-            if matches_any(repo.name, filters):
-                return rule
-        return None
+        return rule_for(self.get(repo.account_id), repo)
 
-    def matches_rule(self, repo: Repository, frequencies: tuple[str, ...]) -> bool:
-        rule = self.rule_for(repo)
-        return rule is not None and rule.get("scanFrequency") in frequencies
+
+def rule_for(config: dict[str, Any], repo: Repository) -> dict[str, Any] | None:
+    """The first registry rule whose filters match the repository."""
+    for rule in config["rules"]:
+        filters = tuple(f["filter"] for f in rule.get("repositoryFilters", []))
+        if matches_any(repo.name, filters):
+            return rule
+    return None

@@ -23,7 +23,7 @@ from dockyard.domain.scanning import UNSUPPORTED_IMAGE, Finding, Package, ScanFa
 from dockyard.ports import BlobStore, MetadataStore, VulnerabilityScanner
 from dockyard.services.clock import Clock
 from dockyard.services.image_queries import ImageId, ImageQueries
-from dockyard.services.scan_config import ScanConfigService
+from dockyard.services.scan_config import ScanConfigService, rule_for
 from dockyard.services.scan_inventory import load_or_build_inventory
 
 log = logging.getLogger("dockyard.scanning")
@@ -62,11 +62,12 @@ class ScanService:
         """Queue a scan when the repository or the registry configuration asks for one."""
         if image.media_type.endswith(("index.v1+json", "list.v2+json")):
             return  # ECR scans each platform's image, not the index
-        scan_type = self.config.scan_type(repo.account_id)
-        if scan_type == "ENHANCED" and self.config.matches_rule(repo, ("SCAN_ON_PUSH",
-                                                                       "CONTINUOUS_SCAN")):
+        config = self.config.get(repo.account_id)
+        rule = rule_for(config, repo)
+        frequency = rule.get("scanFrequency") if rule else None
+        if config["scanType"] == "ENHANCED" and frequency in ("SCAN_ON_PUSH", "CONTINUOUS_SCAN"):
             self._queue(image, "ENHANCED")
-        elif repo.scan_on_push or self.config.matches_rule(repo, ("SCAN_ON_PUSH",)):
+        elif repo.scan_on_push or frequency == "SCAN_ON_PUSH":
             self._queue(image, "BASIC")
 
     def start(self, account_id: str, name: str, image_id: ImageId) -> tuple[Repository, Image,

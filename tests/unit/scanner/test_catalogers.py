@@ -319,7 +319,8 @@ def test_fixture_databases_read_the_same_with_rpm(tmp_path, db):
     reason="needs rpm and golang-github-knqyf263-go-rpmdb-dev (real CentOS 5-8 databases)",
 )
 def test_real_centos_bdb_databases_match_rpm_qa():
-    for directory in sorted(GO_RPMDB.iterdir()):
+    for name in ("centos5-plain", "centos7-python35", "centos8-modularitylabel"):
+        directory = GO_RPMDB / name
         view = view_of({"var/lib/rpm/Packages": (directory / "Packages").read_bytes()})
         ours = {f"{p.name} {p.version} {p.arch}" for p in rpm.catalog(view, "")}
         assert ours == rpm_qa(directory, bdb=True), directory.name

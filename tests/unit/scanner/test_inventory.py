@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 import io
 import json
+import tarfile
 
 import pytest
 from tests.support import fixture_images as fx
@@ -127,6 +128,38 @@ def test_media_type_is_only_a_hint_magic_bytes_decide():
     )
     inv = inventory(build_image([mislabelled]))
     assert inv.distro.ecosystem == "Alpine:v3.19"
+
+
+LONG_DIR = "app/" + "/".join(f"directory{i:02d}" for i in range(10))
+
+
+@pytest.mark.parametrize("fmt", [tarfile.USTAR_FORMAT, tarfile.GNU_FORMAT, tarfile.PAX_FORMAT])
+def test_tar_dialects_and_long_names(fmt):
+    """ustar splits long names into prefix/name, GNU writes `L`/`K` records, PAX `x` (+ `g`)."""
+    buffer = io.BytesIO()
+    globals_ = {"comment": "global header"} if fmt == tarfile.PAX_FORMAT else None
+    with tarfile.open(fileobj=buffer, mode="w", format=fmt, pax_headers=globals_) as tar:
+        for path, data in fx.alpine319_files().items():
+            if isinstance(data, bytes):
+                add_file(tar, path, data)
+        add_file(tar, f"{LONG_DIR}/node_modules/lodash/package.json", fx.LODASH_PACKAGE_JSON)
+        link = tarfile.TarInfo("etc/os-release")
+        link.type = tarfile.SYMTYPE
+        dots = 10 if fmt == tarfile.USTAR_FORMAT else 60  # ustar cannot hold > 100 bytes
+        link.linkname = "../usr/" + "./" * dots + "lib/os-release"  # long, yet inside the root
+        tar.addfile(link)
+    assert len(f"{LONG_DIR}/node_modules/lodash/package.json") > 100
+    data = buffer.getvalue()
+    inv = inventory(build_image([Layer(tar=data, blob=Blob(MediaTypes.OCI_LAYER["none"], data))]))
+    assert names(inv, "npm") == {"lodash": "4.17.15"}
+    assert len(inv.os_packages()) == 6
+    assert inv.distro.ecosystem == "Alpine:v3.19"
+
+
+def add_file(tar: tarfile.TarFile, path: str, data: bytes) -> None:
+    info = tarfile.TarInfo(path)
+    info.size = len(data)
+    tar.addfile(info, io.BytesIO(data))
 
 
 def test_empty_layers_are_fine():

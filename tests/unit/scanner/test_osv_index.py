@@ -196,3 +196,14 @@ def test_cli_exit_codes(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> N
                  "--data-dir", str(tmp_path)]) == 2
     assert main(["vulndb", "status", "--data-dir", str(tmp_path / "empty")]) == 0
     assert "no vulnerability database" in capsys.readouterr().out
+
+
+def test_open_index_is_shared_and_reports_generation_and_source_time(tmp_path: Path) -> None:
+    from dockyard.backends.scanner.osv_index import open_index
+
+    index = open_index(tmp_path)
+    assert (index.generation(), index.source_updated_at()) == ("", None)
+    import_sources([write_zip(tmp_path / "a.zip", {"A-1.json": record("A-1")})], tmp_path)
+    assert open_index(tmp_path) is index
+    assert index.generation() == "1"
+    assert index.source_updated_at() == datetime(2024, 1, 1, tzinfo=UTC).timestamp()

@@ -81,9 +81,7 @@ def put_image(call: Call, p: Params) -> Params:
         account, name, p["imageManifest"].encode("utf-8"), p.get("imageManifestMediaType"),
         p.get("imageTag"), p.get("imageDigest"),
     )
-    image = pushed.saved.image
-    repo = call.services.repositories.get(account, name)
-    manifest = p["imageManifest"]
+    image, repo, manifest = pushed.saved.image, pushed.repo, p["imageManifest"]
     return {"image": {"registryId": repo.account_id, "repositoryName": repo.name,
                       "imageId": shapes.image_id(image.digest, p.get("imageTag")),
                       "imageManifest": manifest, "imageManifestMediaType": image.media_type}}

@@ -28,8 +28,9 @@ on is in the bucket and nothing lives only in a process:
                             into blobs/<digest>: a multipart upload whose parts are
                             server-side copies of segment ranges >= 5 MiB (small segments are
                             gathered into 8 MiB uploaded parts), completed straight to the final
-                            key, where the blob appears all at once. Then the upload's objects
-                            and any incomplete multipart uploads under its prefix are deleted.
+                            key, where the blob appears all at once (one segment of up to
+                            512 MiB is a single CopyObject). Then the upload's objects and any
+                            incomplete multipart uploads under its prefix are deleted.
 
 One segment per write session (not per part) keeps the request count low for ordinary pushes
 (one PATCH or PUT: one PutObject or one multipart upload, then one server-side copy) while
@@ -44,7 +45,7 @@ gather buffer while composing); reads stream 1 MiB chunks from ranged GETs.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
@@ -185,11 +186,11 @@ class S3BlobStore:
             self._composer.compose([last], last.key)
         self._delete_keys(listing.beyond(offset))
 
-    def _read_pieces(self, pieces: list[Piece]) -> Iterator[bytes]:
+    def _read_pieces(self, pieces: Sequence[Piece]) -> Iterator[bytes]:
         for piece in pieces:
             yield from self._composer.read(piece)
 
-    def _delete_keys(self, keys: list[str]) -> None:
+    def _delete_keys(self, keys: Sequence[str]) -> None:
         for i in range(0, len(keys), DELETE_BATCH):
             batch = [{"Key": key} for key in keys[i : i + DELETE_BATCH]]
             response = self.client.delete_objects(

@@ -18,11 +18,14 @@ one gather buffer; copies run a few at a time in threads.
 
 from __future__ import annotations
 
+import logging
 import math
 from collections.abc import Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
+
+log = logging.getLogger("dockyard.s3")
 
 MiB = 1024 * 1024
 MIN_PART = 5 * MiB  # S3's minimum for every part but the last
@@ -104,6 +107,27 @@ def _split(piece: Piece) -> Iterator[Piece]:
         done = end
 
 
+def checksum_args(client: Any) -> dict[str, str]:
+    """Checksum arguments for multipart uploads, as boto3's own transfer manager sends them.
+
+    With botocore's default (`when_supported`) every UploadPart carries a CRC32 that S3
+    verifies; the multipart upload must then be created with that algorithm and completed with
+    each part's checksum. With `when_required` (AWS_REQUEST_CHECKSUM_CALCULATION, for stores
+    that reject checksums) nothing is sent.
+    """
+    if client.meta.config.request_checksum_calculation == "when_supported":
+        return {"ChecksumAlgorithm": "CRC32"}
+    return {}
+
+
+def part_entry(number: int, result: dict[str, Any]) -> dict[str, Any]:
+    """A CompleteMultipartUpload part from an UploadPart response or a CopyPartResult."""
+    entry = {"PartNumber": number, "ETag": result["ETag"]}
+    if "ChecksumCRC32" in result:
+        entry["ChecksumCRC32"] = result["ChecksumCRC32"]
+    return entry
+
+
 class Composer:
     """Runs plans against one bucket with a boto3 S3 client."""
 
@@ -113,12 +137,13 @@ class Composer:
     def compose(self, pieces: Iterable[Piece], key: str) -> None:
         """Write the concatenation of `pieces` to `key`; the object appears all at once."""
         parts = plan(pieces)
+        single = parts[0].copy if len(parts) == 1 else None
         if not parts:
             self.client.put_object(Bucket=self.bucket, Key=key, Body=b"")
         elif len(parts) == 1 and parts[0].gather:
             self.client.put_object(Bucket=self.bucket, Key=key, Body=self.gathered(parts[0]))
-        elif len(parts) == 1 and parts[0].copy.whole and parts[0].copy.key != key:
-            self.client.copy_object(Bucket=self.bucket, Key=key, CopySource=self._source(parts[0]))
+        elif single is not None and single.whole and single.key != key:
+            self.client.copy_object(Bucket=self.bucket, Key=key, CopySource=self._source(single))
         else:
             self._multipart(parts, key)
 
@@ -143,43 +168,50 @@ class Composer:
             body.close()
 
     def _multipart(self, parts: list[Part], key: str) -> None:
-        upload_id = self.client.create_multipart_upload(Bucket=self.bucket, Key=key)["UploadId"]
+        created = self.client.create_multipart_upload(
+            Bucket=self.bucket, Key=key, **checksum_args(self.client)
+        )
+        upload_id = created["UploadId"]
         try:
-            etags = self._upload_parts(parts, key, upload_id)
+            entries = self._upload_parts(parts, key, upload_id)
             self.client.complete_multipart_upload(
                 Bucket=self.bucket, Key=key, UploadId=upload_id,
-                MultipartUpload={"Parts": [
-                    {"PartNumber": n, "ETag": etag} for n, etag in enumerate(etags, 1)
-                ]},
+                MultipartUpload={"Parts": entries},
             )  # fmt: skip
         except BaseException:
-            self.client.abort_multipart_upload(Bucket=self.bucket, Key=key, UploadId=upload_id)
+            self._abort(key, upload_id)
             raise
 
-    def _upload_parts(self, parts: list[Part], key: str, upload_id: str) -> list[str]:
+    def _abort(self, key: str, upload_id: str) -> None:
+        try:
+            self.client.abort_multipart_upload(Bucket=self.bucket, Key=key, UploadId=upload_id)
+        except Exception:  # keep the original error; a bucket lifecycle rule mops up
+            log.warning("could not abort multipart upload of %s", key, exc_info=True)
+
+    def _upload_parts(self, parts: list[Part], key: str, upload_id: str) -> list[dict[str, Any]]:
         # Copies run in threads; gathers run here one at a time, so one buffer is ever held.
         with ThreadPoolExecutor(COPY_THREADS, thread_name_prefix="s3-compose") as pool:
             results: list[Any] = []
             for number, part in enumerate(parts, 1):
                 if part.copy is not None:
-                    results.append(pool.submit(self._copy_part, part, key, upload_id, number))
+                    results.append(pool.submit(self._copy_part, part.copy, key, upload_id, number))
                 else:
                     results.append(self._gather_part(part, key, upload_id, number))
-            return [r if isinstance(r, str) else r.result() for r in results]
+            return [r if isinstance(r, dict) else r.result() for r in results]
 
-    def _copy_part(self, part: Part, key: str, upload_id: str, number: int) -> str:
+    def _copy_part(self, piece: Piece, key: str, upload_id: str, number: int) -> dict[str, Any]:
         response = self.client.upload_part_copy(
             Bucket=self.bucket, Key=key, UploadId=upload_id, PartNumber=number,
-            CopySource=self._source(part), CopySourceRange=part.copy.range_header,
+            CopySource=self._source(piece), CopySourceRange=piece.range_header,
         )  # fmt: skip
-        return response["CopyPartResult"]["ETag"]
+        return part_entry(number, response["CopyPartResult"])
 
-    def _gather_part(self, part: Part, key: str, upload_id: str, number: int) -> str:
+    def _gather_part(self, part: Part, key: str, upload_id: str, number: int) -> dict[str, Any]:
         response = self.client.upload_part(
             Bucket=self.bucket, Key=key, UploadId=upload_id, PartNumber=number,
-            Body=self.gathered(part),
+            Body=self.gathered(part), **checksum_args(self.client),
         )  # fmt: skip
-        return response["ETag"]
+        return part_entry(number, response)
 
-    def _source(self, part: Part) -> dict[str, str]:
-        return {"Bucket": self.bucket, "Key": part.copy.key}
+    def _source(self, piece: Piece) -> dict[str, str]:
+        return {"Bucket": self.bucket, "Key": piece.key}

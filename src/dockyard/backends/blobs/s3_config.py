@@ -11,7 +11,8 @@
     redirect_expiry  seconds a presigned URL stays valid; default 1200 (20 minutes)
 
 Credentials come from the usual AWS places (environment, config files, instance roles), never
-from the URL, so it can be logged.
+from the URL, so it can be logged. So do botocore's other settings: a store that rejects the
+CRC32 checksums sent with uploads by default wants AWS_REQUEST_CHECKSUM_CALCULATION=when_required.
 """
 
 from __future__ import annotations
@@ -70,6 +71,11 @@ class S3Options:
             signature_version="s3v4",  # presigned URLs too: SigV2 is gone from AWS
             s3={"addressing_style": addressing},
             max_pool_connections=MAX_CONNECTIONS,
+            # Uploads still carry CRC32s that S3 verifies. Downloads are not checked against
+            # stored checksums: objects composed by server-side copies get composite or
+            # recomputed ones that S3 implementations report inconsistently, and blob bytes
+            # are verified against their digest anyway (by clients; by the service on re-hash).
+            response_checksum_validation="when_required",
             retries={"mode": "standard", "total_max_attempts": attempts},
             connect_timeout=10,
             read_timeout=120,
@@ -89,7 +95,10 @@ def _typed(options: dict[str, str], url: str) -> dict[str, Any]:
     if "redirect" in typed:
         typed["redirect"] = _flag(typed["redirect"], url)
     if "redirect_expiry" in typed:
-        if not typed["redirect_expiry"].isdigit() or not 1 <= int(typed["redirect_expiry"]) <= 604800:
+        if (
+            not typed["redirect_expiry"].isdigit()
+            or not 1 <= int(typed["redirect_expiry"]) <= 604800
+        ):
             raise ConfigurationError(f"redirect_expiry must be 1..604800 seconds in {url!r}")
         typed["redirect_expiry"] = int(typed["redirect_expiry"])
     return typed
@@ -124,11 +133,15 @@ def _client_error_message(options: S3Options, exc: ClientError) -> str:
     status = response.get("ResponseMetadata", {}).get("HTTPStatusCode")
     region = response.get("ResponseMetadata", {}).get("HTTPHeaders", {}).get("x-amz-bucket-region")
     if region and region != options.region and status in (301, 400):
-        return f"bucket {options.bucket} is in region {region}: add ?region={region} to --storage-url"
+        return (
+            f"bucket {options.bucket} is in region {region}: add ?region={region} to --storage-url"
+        )
     if status == 404:
         return f"bucket {options.bucket} does not exist ({options.where}); create it first"
     if status == 403:
-        return (f"access to bucket {options.bucket} denied ({options.where}); check the "
-                "credentials and the bucket policy (s3:ListBucket, s3:GetObject, s3:PutObject, "
-                "s3:DeleteObject, s3:AbortMultipartUpload)")
+        return (
+            f"access to bucket {options.bucket} denied ({options.where}); check the "
+            "credentials and the bucket policy (s3:ListBucket, s3:GetObject, s3:PutObject, "
+            "s3:DeleteObject, s3:AbortMultipartUpload)"
+        )
     return f"cannot use bucket {options.bucket} ({options.where}): {exc}"

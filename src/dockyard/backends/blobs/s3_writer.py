@@ -18,6 +18,8 @@ from collections import deque
 from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any
 
+from dockyard.backends.blobs.s3_compose import checksum_args, part_entry
+
 log = logging.getLogger("dockyard.s3")
 
 MiB = 1024 * 1024
@@ -32,7 +34,9 @@ class S3UploadWriter:
     def __init__(self, client: Any, bucket: str, key: str, offset: int) -> None:
         self._client, self._bucket, self._key = client, bucket, key
         self._size = offset
-        self._buffer = bytearray(PART_SIZE)
+        # Grows as bytes arrive (a 100-byte chunk costs 100 bytes, not 8 MiB); a reused buffer
+        # is already PART_SIZE long and is overwritten in place.
+        self._buffer = bytearray()
         self._filled = 0
         self._parts: _PartUploader | None = None
 
@@ -73,7 +77,7 @@ class S3UploadWriter:
         # whose part is done (fresh 8 MiB buffers per part fragment the allocator's arenas).
         full, self._filled = self._buffer, 0
         self._parts.submit(full)
-        self._buffer = self._parts.spare() or bytearray(PART_SIZE)
+        self._buffer = self._parts.spare() or bytearray()
 
     def _take_buffer(self) -> bytes | bytearray:
         buffer, filled = self._buffer, self._filled
@@ -86,11 +90,12 @@ class _PartUploader:
 
     def __init__(self, client: Any, bucket: str, key: str) -> None:
         self._client, self._bucket, self._key = client, bucket, key
-        created = client.create_multipart_upload(Bucket=bucket, Key=key)
+        self._checksums = checksum_args(client)
+        created = client.create_multipart_upload(Bucket=bucket, Key=key, **self._checksums)
         self._upload_id = created["UploadId"]
         self._pool = ThreadPoolExecutor(MAX_IN_FLIGHT, thread_name_prefix="s3-part")
         self._in_flight: deque[Future[bytes | bytearray]] = deque()
-        self._etags: list[str] = []
+        self._entries: list[dict[str, Any]] = []
         self._spares: list[bytearray] = []
 
     def spare(self) -> bytearray | None:
@@ -100,21 +105,19 @@ class _PartUploader:
     def submit(self, body: bytes | bytearray) -> None:
         if not body:
             return  # a session that ended on a part boundary has no short last part
-        if len(self._etags) >= MAX_PARTS:
+        if len(self._entries) >= MAX_PARTS:
             raise OSError(f"an upload session may hold at most {MAX_PARTS * PART_SIZE} bytes")
         while len(self._in_flight) >= MAX_IN_FLIGHT:
             self._wait_oldest()  # bounded memory: no more than MAX_IN_FLIGHT parts at once
-        self._etags.append("")  # reserve the part's slot; its thread fills in the ETag
-        number = len(self._etags)
+        self._entries.append({})  # reserve the part's slot; its thread fills it in
+        number = len(self._entries)
         self._in_flight.append(self._pool.submit(self._upload, number, body))
 
     def complete(self) -> None:
         self._drain()
         self._client.complete_multipart_upload(
             Bucket=self._bucket, Key=self._key, UploadId=self._upload_id,
-            MultipartUpload={"Parts": [
-                {"PartNumber": n, "ETag": etag} for n, etag in enumerate(self._etags, 1)
-            ]},
+            MultipartUpload={"Parts": self._entries},
         )  # fmt: skip
         self._pool.shutdown()
 
@@ -140,7 +143,7 @@ class _PartUploader:
     def _upload(self, number: int, body: bytes | bytearray) -> bytes | bytearray:
         response = self._client.upload_part(
             Bucket=self._bucket, Key=self._key, UploadId=self._upload_id,
-            PartNumber=number, Body=body,
+            PartNumber=number, Body=body, **self._checksums,
         )  # fmt: skip
-        self._etags[number - 1] = response["ETag"]
+        self._entries[number - 1] = part_entry(number, response)
         return body

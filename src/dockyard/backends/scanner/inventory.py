@@ -72,18 +72,33 @@ def _build(
     budget = Budget(limits, clock)
     architecture = _architecture(open_blob, config, limits)
     view = MergedView(limits.max_symlink_hops)
-    allowlist = catalogers.Allowlist(limits)
+    history = _read_layers(layers, open_blob, view, budget)
+    distro, packages = catalogers.catalog(view, budget.expired)
+    if history and history[-1][0] == layers[-1].digest:  # the top layer: the final catalog
+        history[-1] = (history[-1][0], {_key(p) for p in packages if p.is_os_package})
+    return Inventory(distro, tuple(_attribute(packages, history)), architecture)
+
+
+def _read_layers(
+    layers: list[Descriptor], open_blob: OpenBlob, view: MergedView, budget: Budget
+) -> list[tuple[str, set[_Key]]]:
+    """Apply every layer to the view, bottom first; return the OS packages after each layer
+    that changed a package database (the top layer's set is filled in from the final catalog).
+    """
+    allowlist = catalogers.Allowlist(budget.limits)
     history: list[tuple[str, set[_Key]]] = []
-    for layer in layers:
-        stream = open_layer(open_blob, str(layer.digest), layer.media_type, budget)
-        delta = read_layer(stream, str(layer.digest), allowlist, view, budget)
+    for index, layer in enumerate(layers):
+        digest = str(layer.digest)
+        delta = read_layer(
+            open_layer(open_blob, digest, layer.media_type, budget), digest, allowlist, view, budget
+        )
         before = view.nodes(catalogers.DB_PATHS)
         view.apply(delta)
         after = view.nodes(catalogers.DB_PATHS)
         if any(old is not new for old, new in zip(before, after)):  # written, replaced or gone
-            history.append((delta.digest, _os_keys(view, budget)))
-    distro, packages = catalogers.catalog(view, _expired(budget))
-    return Inventory(distro, tuple(_attribute(packages, history)), architecture)
+            top = index == len(layers) - 1
+            history.append((digest, set() if top else _os_keys(view, budget)))
+    return history
 
 
 def _image_parts(
@@ -122,20 +137,16 @@ def _architecture(open_blob: OpenBlob, config: Descriptor, limits: Limits) -> st
     except ValueError:
         raise ScanFailed("image config is not JSON") from None
     except Exception as exc:  # noqa: BLE001 - any blob store error means the same to a scan
-        raise ScanFailed(f"image config cannot be read ({type(exc).__name__})") from None
+        raise ScanFailed(f"image config cannot be read from storage ({exc!r})") from None
     value = document.get("architecture") if isinstance(document, dict) else None
     return value if isinstance(value, str) else ""
-
-
-def _expired(budget: Budget) -> Callable[[], bool]:
-    return lambda: budget.clock() > budget.deadline
 
 
 def _os_keys(view: MergedView, budget: Budget) -> set[_Key]:
     """The OS packages the view holds now; a database that does not parse holds none."""
     budget.check_time()
     try:
-        packages = catalogers.os_packages(view, "", _expired(budget))
+        packages = catalogers.os_packages(view, "", budget.expired)
     except ScanFailed:
         return set()  # a later layer may repair it; the final catalog decides
     return {_key(package) for package in packages}

@@ -18,25 +18,28 @@ to escape (inventory.py converts any that still do).
 
 from __future__ import annotations
 
-import tarfile
 import time
 import zlib
 from collections.abc import Callable
 from dataclasses import dataclass
+from types import ModuleType
 from typing import Any
 
 from dockyard.domain.scanning import ScanFailed
 
+_inflate: ModuleType = zlib
 try:  # ISA-L's inflate is about 2.4x faster than zlib's; the API is zlib's.
-    from isal import isal_zlib as _inflate
+    from isal import isal_zlib
+
+    _inflate = isal_zlib
 except ImportError:  # pragma: no cover - isal ships wheels for the usual platforms
-    _inflate = zlib  # type: ignore[assignment]
+    pass
 
 MiB = 1 << 20
 GiB = 1 << 30
 CHUNK = MiB  # inflated bytes per step: big enough that per-call overhead vanishes
 READ = 256 * 1024  # compressed bytes per read from the blob store
-ZERO_BLOCK = bytes(tarfile.BLOCKSIZE)
+ZERO_BLOCK = bytes(512)  # a tar block of zeros: the end of the archive
 GZIP_MAGIC = b"\x1f\x8b"
 ZSTD_MAGIC = b"\x28\xb5\x2f\xfd"
 
@@ -94,8 +97,11 @@ class Budget:
         self.kept += n
         self._cap(self.kept, self.limits.max_kept_bytes, "bytes of package metadata")
 
+    def expired(self) -> bool:
+        return self.clock() > self.deadline
+
     def check_time(self) -> None:
-        if self.clock() > self.deadline:
+        if self.expired():
             raise ScanFailed(f"image inventory took longer than {self.limits.max_seconds:g} s")
 
     @staticmethod
@@ -165,7 +171,7 @@ class _Gzip:
                 out = self._step()
                 if out is None or out:
                     return out or b""
-        except (zlib.error, _inflate.error) as exc:
+        except (zlib.error, _inflate.error) as exc:  # type: ignore[misc] # both are exceptions
             raise ScanFailed(f"{self._where}: corrupt gzip data ({exc})") from None
 
     def _step(self) -> bytes | None:
@@ -203,7 +209,11 @@ class _Zstd:
         self._where, self._error = where, zstandard.ZstdError
         # A 128 MiB window is zstd's default cap for decoders; larger ones are refused.
         decompressor = zstandard.ZstdDecompressor(max_window_size=128 * MiB)
-        self._reader = decompressor.stream_reader(source, read_size=READ, read_across_frames=True)
+        self._reader = decompressor.stream_reader(  # any object with read(n) will do
+            source,  # type: ignore[arg-type]
+            read_size=READ,
+            read_across_frames=True,
+        )
 
     def chunk(self) -> bytes:
         try:
@@ -228,12 +238,15 @@ def _decoder_for(media_type: str, head: bytes) -> type[_Plain | _Gzip | _Zstd] |
 class LayerStream:
     """The inflated tar as a forward-only file object: `read`, `seek` forward, `peek`, `tell`.
 
-    tarfile in random-access mode only ever seeks forward when members are read in order, which
-    lets it skip entry data here by inflating and dropping it, without copying it anywhere.
+    The tar reader (view.members) only moves forward, so skipping an entry's data means
+    inflating and dropping it here, a chunk at a time, without copying it anywhere.
     """
 
     def __init__(self, decoder: _Plain | _Gzip | _Zstd, budget: Budget, where: str) -> None:
         self._next, self._budget, self._where = decoder.chunk, budget, where
+        # A zero-byte blob is an empty layer; zero bytes out of a compressed stream mean the
+        # stream was cut (zstd's reader reports an unfinished frame as a plain end).
+        self.empty_ok = isinstance(decoder, _Plain)
         self._buf = b""
         self._off = 0  # read position inside _buf
         self._base = 0  # stream offset of _buf[0]

@@ -50,14 +50,59 @@ def match(
 ) -> list[Finding]:
     """Findings for `inventory`, ordered by severity (most severe first), id and package."""
     index.refresh()
-    packages = [p for p in inventory.packages if _eligible(p, enhanced)]
+    findings: list[Finding] = []
+    todo: dict[_SourceKey, tuple[Package, ...]] = {}
+    for source, packages in _by_source(inventory, enhanced).items():
+        cached = index.memo.get(("findings", policy, packages))
+        if cached is None:
+            todo[source] = packages
+        else:
+            findings.extend(cached)
+    if todo:
+        findings.extend(_match_sources(todo, index, policy))
+    return sorted(findings, key=_order)
+
+
+_SourceKey = tuple[str, str, str]  # (ecosystem, source name, source version)
+
+
+def _by_source(inventory: Inventory, enhanced: bool) -> dict[_SourceKey, tuple[Package, ...]]:
+    by_source: dict[_SourceKey, list[Package]] = {}
+    for p in inventory.packages:
+        if _eligible(p, enhanced):
+            by_source.setdefault((p.ecosystem, p.match_name, p.match_version), []).append(p)
+    return {
+        k: tuple(v) if len(v) == 1 else tuple(sorted(v, key=_package_order))
+        for k, v in by_source.items()
+    }
+
+
+def _package_order(p: Package) -> tuple[str, str]:
+    return (p.name, p.file_path)
+
+
+def _match_sources(
+    todo: dict[_SourceKey, tuple[Package, ...]], index: VulnIndex, policy: str
+) -> list[Finding]:
+    """Match the source packages not seen before; cache their findings per package set.
+
+    The findings of one source package depend only on the index and on its binary packages,
+    so re-matching many cached inventories mostly reuses them.
+    """
+    packages = [p for group in todo.values() for p in group]
     rows = index.affected_for(k for p in packages for k in _keys(p))
     hits = [(p, row, verdict) for p in packages for row, verdict in _hits(p, rows, index)]
     records = _records(index, {row.vuln_id for _, row, _ in hits})
     groups = _group(hits, records)
     borrowed = _borrowed(index, [cve for cve, _, _, _ in groups if cve.startswith("CVE-")])
-    findings = [_finding(cve, g, borrowed.get(cve, []), policy) for (cve, *_), g in groups.items()]
-    return sorted(findings, key=_order)
+    per_source: dict[_SourceKey, list[Finding]] = {source: [] for source in todo}
+    for (cve, *source), group in groups.items():
+        per_source[tuple(source)].append(_finding(cve, group, borrowed.get(cve, []), policy))
+    if len(index.memo) > _MEMO_LIMIT:
+        index.memo.clear()
+    for source, found in per_source.items():
+        index.memo[("findings", policy, todo[source])] = found
+    return [f for found in per_source.values() for f in found]
 
 
 def severity_counts(findings: Iterable[Finding]) -> dict[str, int]:
@@ -230,10 +275,14 @@ def _lowest_fix(fixes: list[str], ecosystem: str) -> str:
     return best
 
 
+_RANK = {severity: rank for rank, severity in enumerate(SEVERITIES)}
+
+
 def _order(finding: Finding) -> tuple[int, str, str, str]:
+    package = finding.package
     return (
-        SEVERITIES.index(finding.severity),
+        _RANK[finding.severity],
         finding.id,
-        finding.package.match_name,
-        finding.package.file_path,
+        package.source_name or package.name,
+        package.file_path,
     )

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from functools import lru_cache
 
 __all__ = ["Cvss", "rating", "score"]
 
@@ -30,6 +31,11 @@ def score(vector: str) -> Cvss | None:
     """The base score of a CVSS vector string, or None if the vector is malformed."""
     if not isinstance(vector, str) or len(vector) > 512:
         return None
+    return _score(vector)
+
+
+@lru_cache(maxsize=65_536)  # a database repeats the same few thousand vectors
+def _score(vector: str) -> Cvss | None:
     try:
         if vector.startswith("CVSS:3."):
             return Cvss(vector[5:8], _v3(_metrics(vector.split("/", 1)[1])), vector)

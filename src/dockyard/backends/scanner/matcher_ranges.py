@@ -13,6 +13,7 @@ cannot parse makes that range undecidable: it yields no finding rather than a gu
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Any
 
 from dockyard.backends.scanner.versions import parse
@@ -48,7 +49,7 @@ def evaluate(
 
 def _in_range(events: Any, version: str, fam: str) -> Verdict:
     v = parse(fam, version)
-    keyed = _keyed(events, fam)
+    keyed = _keyed(_pairs(events), fam)
     if v is None or keyed is None:
         return Verdict(None)
     limits = [key for key, kind, _ in keyed if kind == "limit"]
@@ -63,11 +64,20 @@ def _in_range(events: Any, version: str, fam: str) -> Verdict:
     return Verdict(True, _next_fix(keyed, v)) if vulnerable else Verdict(False)
 
 
-def _keyed(events: Any, fam: str) -> list[tuple[tuple[int, Any], str, str]] | None:
+def _pairs(events: Any) -> tuple[tuple[str, str], ...]:
+    """Events as hashable (kind, value) pairs; the index already stores them that way."""
+    if isinstance(events, tuple):
+        return events
+    return tuple(next(iter(e.items())) for e in events)
+
+
+@lru_cache(maxsize=200_000)  # the same ranges are evaluated for many package versions
+def _keyed(
+    events: tuple[tuple[str, str], ...], fam: str
+) -> list[tuple[tuple[int, Any], str, str]] | None:
     """Events as (sort key, kind, raw value), sorted; None if a version cannot be parsed."""
     keyed = []
-    for event in events:
-        ((kind, raw),) = event.items()
+    for kind, raw in events:
         if kind == "introduced" and raw == "0":
             key: tuple[int, Any] = (_MIN, None)
         elif kind == "limit" and raw == "*":

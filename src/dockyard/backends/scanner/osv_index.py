@@ -6,7 +6,9 @@
         .affected_for({(ecosystem, name)}) AffectedRow lists, cached per (ecosystem, name)
         .vulns(ids) / .borrowed_severity(cve_ids)
         .status()                          what is loaded: per-ecosystem counts, max modified
+        .generation(), .source_updated_at()  for scan records, vulnerabilitySourceUpdatedAt
         .memo                              a per-generation dict the matcher caches results in
+    open_index(data_dir)                   the process-wide VulnIndex of a data directory
 
 A server keeps one VulnIndex and calls `refresh()` before each scan: an import replaces the file
 by rename, the stat stamp (inode, mtime, size) changes, and the next scan reopens and drops its
@@ -17,10 +19,12 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import sqlite3
 import threading
 from collections.abc import Iterable
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -40,6 +44,7 @@ __all__ = [
     "VulnRow",
     "import_sources",
     "normalize_name",
+    "open_index",
 ]
 
 _CHUNK = 400  # names per query: well under SQLite's bound-parameter limit
@@ -167,6 +172,17 @@ class VulnIndex:
             found.update((cve, json.loads(sev)) for cve, sev in rows)
         return found
 
+    def generation(self) -> str:
+        """The imported generation ("" without a database); changes with every import."""
+        self.refresh()
+        return self.meta().get("generation", "") if self.available else ""
+
+    def source_updated_at(self) -> float | None:
+        """`vulnerabilitySourceUpdatedAt` as epoch seconds: the newest record's `modified`."""
+        self.refresh()
+        meta = self.meta() if self.available else {}
+        return _epoch(meta.get("max_modified", "")) or _epoch(meta.get("imported_at", ""))
+
     def meta(self) -> dict[str, str]:
         return dict(self._query("SELECT key, value FROM meta", []))
 
@@ -215,6 +231,30 @@ class VulnIndex:
             return self._conn.execute(sql, params).fetchall()
 
 
+_OPEN: dict[Path, VulnIndex] = {}
+_OPEN_LOCK = threading.Lock()
+
+
+def open_index(data_dir: Path) -> VulnIndex:
+    """The process-wide VulnIndex of `data_dir` (one connection and cache per database)."""
+    path = Path(data_dir).resolve()
+    with _OPEN_LOCK:
+        index = _OPEN.get(path)
+        if index is None:
+            index = _OPEN[path] = VulnIndex(path)
+    index.refresh()
+    return index
+
+
+def _epoch(text: str) -> float | None:
+    # OSV timestamps are RFC 3339, sometimes with nanoseconds; keep microseconds.
+    text = re.sub(r"(\.\d{6})\d+", r"\1", text.replace("Z", "+00:00"))
+    try:
+        return datetime.fromisoformat(text).timestamp() if text else None
+    except ValueError:
+        return None
+
+
 def _stamp(path: Path) -> tuple[int, int, int] | None:
     try:
         st = os.stat(path)
@@ -235,11 +275,16 @@ def _affected_row(row: tuple[Any, ...]) -> AffectedRow:
         vuln_id,
         eco,
         name,
-        tuple(json.loads(ranges)),
+        tuple(_range(r) for r in json.loads(ranges)),
         frozenset(json.loads(versions)),
         json.loads(specific),
         tuple(json.loads(severity)),
     )
+
+
+def _range(item: dict[str, Any]) -> dict[str, Any]:
+    # Events as hashable (kind, value) pairs, so the matcher can cache their parsed, sorted form.
+    return {"type": item["type"], "events": tuple(next(iter(e.items())) for e in item["events"])}
 
 
 def _vuln_row(row: tuple[Any, ...]) -> VulnRow:

@@ -30,6 +30,7 @@ __all__ = ["Allowlist", "catalog", "os_packages"]
 DB_PATHS = frozenset(dpkg.DB_PATHS + apk.DB_PATHS + rpm.DB_PATHS)
 FILE_PATHS = frozenset(os_release.PATHS)
 _PATTERNS = (dpkg.wants, python.wants, npm.wants)
+_NAMES = frozenset({"METADATA", "PKG-INFO", "package.json"})  # basenames _PATTERNS may want
 _LINK_PATHS = frozenset(
     ancestor
     for path in DB_PATHS | FILE_PATHS
@@ -49,9 +50,10 @@ class Allowlist:
         if path in FILE_PATHS:
             return self._small
         name = path[path.rfind("/") + 1 :]
-        for wants in _PATTERNS:
-            if wants(path, name):
-                return self._small
+        if name in _NAMES or name.endswith(".egg-info") or path.startswith(dpkg.STATUS_D):
+            for wants in _PATTERNS:  # the cheap test above rejects almost every file
+                if wants(path, name):
+                    return self._small
         return None
 
     def keeps_link(self, path: str) -> bool:

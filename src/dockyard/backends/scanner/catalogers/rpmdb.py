@@ -53,19 +53,20 @@ def sqlite_blobs(data: bytes, wal: bytes | None, expired: Callable[[], bool]) ->
             Path(f"{path}-wal").write_bytes(wal)
         try:
             return _select_blobs(path, expired)
-        except sqlite3.Error as exc:
-            raise ScanFailed(f"rpmdb.sqlite cannot be read ({exc})") from None
+        except (sqlite3.Error, UnicodeDecodeError) as exc:  # SQLite's messages quote the file
+            raise ScanFailed(f"rpmdb.sqlite cannot be read ({exc!r})") from None
 
 
 def _select_blobs(path: Path, expired: Callable[[], bool]) -> list[bytes]:
     connection = sqlite3.connect(path)
     try:
+        connection.text_factory = bytes  # a corrupt schema's text must not fail to decode
         connection.set_progress_handler(lambda: 1 if expired() else 0, 10_000)
         connection.execute("PRAGMA trusted_schema = OFF")
         kind = connection.execute(
             "SELECT type FROM sqlite_master WHERE name = 'Packages'"
         ).fetchone()
-        if kind is None or kind[0] != "table":
+        if kind is None or kind[0] != b"table":
             raise ScanFailed("rpmdb.sqlite has no Packages table")
         rows = connection.execute("SELECT blob FROM Packages").fetchall()
         return [bytes(row[0]) for row in rows if isinstance(row[0], bytes)]
