@@ -74,7 +74,7 @@ def _build(
     view = MergedView(limits.max_symlink_hops)
     history = _read_layers(layers, open_blob, view, budget)
     distro, packages = catalogers.catalog(view, budget.expired)
-    if history and history[-1][0] == layers[-1].digest:  # the top layer: the final catalog
+    if history and history[-1][0] == str(layers[-1].digest):  # the top layer: the final catalog
         history[-1] = (history[-1][0], {_key(p) for p in packages if p.is_os_package})
     return Inventory(distro, tuple(_attribute(packages, history)), architecture)
 
