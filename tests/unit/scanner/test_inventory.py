@@ -220,13 +220,12 @@ def test_whiteout_in_the_same_layer_as_its_file_does_not_hide_it():
     assert names(inventory(build_image([layer])), "npm") == {"lodash": "4.17.15"}
 
 
-def test_upgrade_in_a_later_layer_wins_and_is_attributed_to_it():
+@pytest.mark.parametrize("on_top", [True, False])
+def test_upgrade_in_a_later_layer_wins_and_is_attributed_to_it(on_top):
     upgraded = [d for d in fx.DEBIAN_12_PACKAGES if d.name != "openssl"] + [DEB_OPENSSL_FIXED]
-    image = fx.image_of(
-        fx.debian12_files(), {"var/lib/dpkg/status": fx.dpkg_status(upgraded)}, {"tmp/x": b""}
-    )
-    inv = inventory(image)
-    packages = {p.name: p for p in inv.os_packages()}
+    layers = [fx.debian12_files(), {"var/lib/dpkg/status": fx.dpkg_status(upgraded)}]
+    image = fx.image_of(*layers) if on_top else fx.image_of(*layers, {"tmp/x": b""})
+    packages = {p.name: p for p in inventory(image).os_packages()}
     assert packages["openssl"].version == "3.0.13-1~deb12u1"
     base, upgrade = image.layers[0].digest, image.layers[1].digest
     assert packages["openssl"].layer_digest == upgrade

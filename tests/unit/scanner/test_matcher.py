@@ -12,7 +12,7 @@ from tests.unit.scanner.osv_fixtures import zip_fixtures
 
 from dockyard.api.ecr.serialize import serialize_shape
 from dockyard.backends.scanner.matcher import match, severity_counts, uri_for
-from dockyard.backends.scanner.matcher_ecr import (
+from dockyard.api.ecr.findings import (
     ImageContext,
     basic_findings,
     enhanced_findings,

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from typing import Any
 
 from dockyard.api.ecr import findings, shapes
 from dockyard.api.ecr.context import Call
 from dockyard.domain.errors import RepositoryNotFound
+from dockyard.services.scanning import FindingsPage
 
 Params = dict[str, Any]
 
@@ -31,12 +33,31 @@ def describe_image_scan_findings(call: Call, p: Params) -> Params:
     body = findings.summary(page.scan)
     if body is not None:
         if page.scan.scan_type == "ENHANCED":
-            body["enhancedFindings"] = [findings.enhanced(f, page.repo, page.image, page.scan,
-                                                          call.region) for f in page.findings]
+            body["enhancedFindings"] = findings.enhanced_findings(page.findings,
+                                                                  _context(call, page))
         else:
-            body["findings"] = [findings.basic(f) for f in page.findings]
+            body["findings"] = findings.basic_findings(page.findings)
         result["imageScanFindings"] = body
     return result
+
+
+def _context(call: Call, page: FindingsPage) -> findings.ImageContext:
+    return findings.ImageContext(
+        account_id=page.repo.account_id, region=call.region, repository_name=page.repo.name,
+        image_digest=page.image.digest, scanned_at=_when(page.scan.completed_at),
+        image_tags=page.image.tags, pushed_at=_when(page.image.pushed_at),
+        observed=_first_seen(page),
+    )
+
+
+def _first_seen(page: FindingsPage) -> dict[str, datetime]:
+    """First sightings are not kept per finding: a finding counts as seen since its scan began."""
+    started = datetime.fromtimestamp(page.scan.started_at, UTC)
+    return {findings.finding_key(page.image.digest, f): started for f in page.findings}
+
+
+def _when(epoch: float | None) -> datetime | None:
+    return None if epoch is None else datetime.fromtimestamp(epoch, UTC)
 
 
 def get_registry_scanning_configuration(call: Call, p: Params) -> Params:

@@ -15,7 +15,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from dockyard.backends.scanner.matcher_cvss import Cvss, rating, score
+from dockyard.domain.cvss import Cvss, rating, score
 
 __all__ = ["POLICIES", "Rating", "rate", "vendor_rating"]
 
