@@ -6,7 +6,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from dockyard import __version__, db_cli, vulndb_cli
+from dockyard import __version__, db_cli, scan_cli, vulndb_cli
 from dockyard.settings import Settings
 
 
@@ -69,8 +69,10 @@ def main(argv: list[str] | None = None) -> int:
     _serve_parser(sub)
     db_cli.add_parser(sub)
     vulndb_cli.add_parser(sub)
+    scan_cli.add_parser(sub)
     args = parser.parse_args(argv)
-    return {"serve": serve, "db": db_cli.run, "vulndb": vulndb_cli.run}[args.command](args)
+    return {"serve": serve, "db": db_cli.run, "vulndb": vulndb_cli.run,
+            "scan": scan_cli.run}[args.command](args)
 
 
 if __name__ == "__main__":

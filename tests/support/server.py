@@ -269,9 +269,7 @@ class DockyardServer(ServerProcess):
         """``extra_args`` are appended to ``serve`` (e.g. ``--auth-file F --region us-east-1``)."""
         super().__init__(*args, **kwargs)  # type: ignore[arg-type]
         self.extra_args = list(extra_args)
-        # Chosen once: a restart must find the data it left, as with the SQLite in data_dir.
-        factory = DockyardServer.database_url_factory
-        self.database_url = factory() if factory is not None else None
+        self.database_url = _database_for(self.data_dir)
 
     def command(self) -> list[str]:
         database = ["--database-url", self.database_url] if self.database_url else []
@@ -287,6 +285,21 @@ class DockyardServer(ServerProcess):
         src = str(REPO_ROOT / "src")
         env["PYTHONPATH"] = os.pathsep.join(p for p in (src, env.get("PYTHONPATH")) if p)
         return env
+
+
+#: Database URL per data dir: servers sharing a data dir (two processes, a restart) share one
+#: database, as they would share the SQLite file inside it.
+_DATABASES: dict[Path, str] = {}
+
+
+def _database_for(data_dir: Path) -> str | None:
+    factory = DockyardServer.database_url_factory
+    if factory is None:
+        return None
+    key = data_dir.resolve()
+    if key not in _DATABASES:
+        _DATABASES[key] = factory()
+    return _DATABASES[key]
 
 
 class DistributionServer(ServerProcess):

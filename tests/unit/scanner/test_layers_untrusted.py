@@ -244,6 +244,12 @@ def test_symlink_loops(links):
     fails(fx.image_of(links), "too many levels of symbolic links")
 
 
+def test_absurdly_long_symlink_target():
+    target = "a/" * 200_000 + "os-release"
+    tar = ordered_layer_tar([("etc/os-release", Symlink(target))])
+    fails(raw_image((TAR, tar)), "longer than 4096 bytes")
+
+
 def test_relative_symlink_climbing_out_of_the_root():
     fails(
         fx.image_of({"etc/os-release": Symlink("../../../../etc/passwd")}), "escapes the image root"

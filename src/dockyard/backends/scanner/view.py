@@ -36,6 +36,7 @@ from dockyard.backends.scanner.layers import ZERO_BLOCK, Budget, LayerStream, Mi
 from dockyard.domain.scanning import ScanFailed
 
 BLOCK = 512
+PATH_MAX = 4096  # Linux's limit on a path, symlink targets included
 
 
 @dataclass(frozen=True, slots=True)
@@ -171,6 +172,8 @@ class MergedView:
                 hops += 1
                 if hops > self.max_hops:
                     raise ScanFailed(f"too many levels of symbolic links resolving {path!r}")
+                if len(node.target) > PATH_MAX:  # else each hop could queue a million parts
+                    raise ScanFailed(f"symlink target longer than {PATH_MAX} bytes in {path!r}")
                 resolved.pop()
                 if node.target.startswith("/"):
                     resolved.clear()  # absolute: from the image root, never the host's
@@ -219,10 +222,8 @@ class Member(NamedTuple):  # a NamedTuple: built for every member, and 3x cheape
         return self.kind in _FILE_TYPES
 
     @property
-    def is_dir(self) -> bool:
-        return self.kind in b"5D" or (
-            self.kind == b"\0" and self.name.endswith("/")
-        )  # D: GNU dumpdir
+    def is_dir(self) -> bool:  # 5, GNU's D (dumpdir), or an old tar's file type with a "/"
+        return self.kind in b"5D" or (self.kind == b"\0" and self.name.endswith("/"))
 
 
 # The ustar header fields we read: name, size, chksum, typeflag, linkname, magic, prefix

@@ -20,7 +20,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from dockyard.backends.scanner.catalogers import apk, dpkg, npm, os_release, python, rpm
+from dockyard.backends.scanner.catalogers import apk, dpkg, npm, os_release, python, rpm, rpmdb
 from dockyard.backends.scanner.layers import Limits
 from dockyard.backends.scanner.view import MergedView
 from dockyard.domain.scanning import Distro, Package
@@ -61,7 +61,7 @@ class Allowlist:
 
 
 def os_packages(
-    view: MergedView, ecosystem: str, expired: Callable[[], bool] = bool
+    view: MergedView, ecosystem: str, expired: Callable[[], bool] = rpmdb.never
 ) -> list[Package]:
     """dpkg, apk and rpm packages (basic scans look at nothing else)."""
     return (
@@ -72,7 +72,7 @@ def os_packages(
 
 
 def catalog(
-    view: MergedView, expired: Callable[[], bool] = bool
+    view: MergedView, expired: Callable[[], bool] = rpmdb.never
 ) -> tuple[Distro | None, list[Package]]:
     """The distro and every package: OS packages first, then language packages."""
     distro = os_release.detect(view)

@@ -33,7 +33,9 @@ _WANTED = frozenset({NAME, VERSION, RELEASE, EPOCH, ARCH, SOURCERPM})
 _MAX_INDEX = 0x10000  # rpm's own sanity cap on header tags
 
 
-def catalog(view: MergedView, ecosystem: str, expired: Callable[[], bool] = bool) -> list[Package]:
+def catalog(
+    view: MergedView, ecosystem: str, expired: Callable[[], bool] = rpmdb.never
+) -> list[Package]:
     """Packages of the first database found in each rpm directory (the same one only once)."""
     found: dict[tuple[str, str, str], Package] = {}
     seen: set[str] = set()

@@ -39,6 +39,11 @@ _OVERFLOW, _H_KEYDATA, _H_OFFPAGE, _HEADER = 7, 1, 3, 26
 # --------------------------------------------------------------------------- SQLite
 
 
+def never() -> bool:
+    """A deadline that never passes (for callers without a scan budget)."""
+    return False
+
+
 def sqlite_blobs(data: bytes, wal: bytes | None, expired: Callable[[], bool]) -> list[bytes]:
     """Header blobs of an `rpmdb.sqlite` (and its `-wal`, whose commits may not be merged yet).
 

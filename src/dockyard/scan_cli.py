@@ -1,0 +1,68 @@
+"""`dockyard scan REPO[:TAG|@DIGEST]`: scan one stored image now and print its findings.
+
+Reads the same data directory (or --database-url / --storage-url) as `serve`, builds the
+image's inventory from its layers (or the cached one), matches it against the imported OSV
+data and prints a table. It does not change the image's recorded scan (use StartImageScan).
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from dockyard.domain.errors import DockyardError
+from dockyard.domain.scanning import UNSUPPORTED_IMAGE, Finding, ScanFailed
+
+
+def add_parser(sub: argparse._SubParsersAction) -> None:
+    scan = sub.add_parser("scan", help="scan a stored image and print its findings")
+    scan.add_argument("image", help="REPOSITORY:TAG or REPOSITORY@sha256:...")
+    scan.add_argument("--data-dir", type=Path, default=Path("./dockyard-data"))
+    scan.add_argument("--database-url")
+    scan.add_argument("--storage-url")
+    scan.add_argument("--account", help="registry id (default: the first account)")
+    scan.add_argument("--enhanced", action="store_true",
+                      help="also match language packages (PyPI, npm), as enhanced scanning does")
+
+
+def run(args: argparse.Namespace) -> int:
+    from dockyard.app import create_services
+    from dockyard.services.scan_inventory import load_or_build_inventory
+    from dockyard.settings import Settings
+
+    settings = Settings(data_dir=args.data_dir, database_url=args.database_url,
+                        storage_url=args.storage_url)
+    svc = create_services(settings)
+    name, reference = _split(args.image)
+    try:
+        image = svc.images.find(args.account or svc.default_account, name, reference)
+        inventory = load_or_build_inventory(svc.meta, svc.scans.scanner, svc.blob_store, image)
+        if inventory.distro is None and not (args.enhanced and inventory.packages):
+            raise ScanFailed(UNSUPPORTED_IMAGE)
+        found = svc.scans.scanner.match(inventory, args.enhanced)
+    except (DockyardError, ScanFailed) as exc:
+        print(f"dockyard scan: {getattr(exc, 'message', exc)}", file=sys.stderr)
+        return 1
+    distro = inventory.distro.ecosystem if inventory.distro else "no OS"
+    print(f"{args.image} ({image.digest}): {distro}, {len(inventory.packages)} packages, "
+          f"{len(found)} findings")
+    print(_table(found))
+    return 0
+
+
+def _split(text: str) -> tuple[str, str]:
+    if "@" in text:
+        name, digest = text.split("@", 1)
+        return name, digest
+    name, _, tag = text.rpartition(":")
+    return (name, tag) if name and "/" not in tag else (text, "latest")
+
+
+def _table(found: list[Finding]) -> str:
+    rows = [("SEVERITY", "VULNERABILITY", "PACKAGE", "VERSION", "FIXED IN")]
+    rows += [(f.severity, f.id, f.package.match_name, f.package.match_version,
+              f.fixed_version or "NotAvailable") for f in found]
+    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
+    return "\n".join("  ".join(cell.ljust(w) for cell, w in zip(row, widths)).rstrip()
+                     for row in rows)
