@@ -7,6 +7,11 @@ cd "$(dirname "$0")/.."
 need_apt=()
 command -v skopeo >/dev/null || need_apt+=(skopeo)
 command -v umoci >/dev/null || need_apt+=(umoci)
+# rpm (and real CentOS rpm databases) are the oracles the rpm cataloger is checked against.
+command -v rpm >/dev/null || need_apt+=(rpm)
+command -v db5.3_dump >/dev/null || need_apt+=(db5.3-util)
+[ -d /usr/share/gocode/src/github.com/knqyf263/go-rpmdb ] ||
+  need_apt+=(golang-github-knqyf263-go-rpmdb-dev)
 # PostgreSQL server binaries (not a service): tests/support/postgres.py runs its own cluster.
 command -v initdb >/dev/null || compgen -G '/usr/lib/postgresql/*/bin/initdb' >/dev/null ||
   need_apt+=(postgresql)
