@@ -36,10 +36,10 @@ from pathlib import Path
 import boto3
 from dockbench import ecr_fill, ecr_ops
 from dockbench.ecr_ops import repeat
+from dockbench.ecr_profile import GilSpy
 from dockbench.ecr_report import render
 from dockbench.ecr_servers import Canned, DockyardECR, Moto, moto_version
 from dockbench.procstat import cpu_seconds
-from dockbench.profile import PySpy
 from dockbench.servers import REPO_ROOT
 
 HERE = Path(__file__).resolve().parent
@@ -82,8 +82,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument(
         "--profile",
         action="store_true",
-        help="py-spy Dockyard during its PutImage fill and its pages at the largest "
-        "size, into results/ecr-profile-* (perturbs the figures)",
+        help="py-spy (--gil) Dockyard during the PutImage fill (perturbs that phase), and "
+        "after measuring the largest size, 400 more pages and 500 more PutImages; into "
+        "results/ecr-profile-*.txt (raw), *.top.txt, *.ecr.txt (breakdown by component)",
     )
     args = p.parse_args(argv)
     args.n = args.images or (1000 if args.quick else 10_000)
@@ -113,7 +114,7 @@ class Bench:
         if not (self.args.profile and wanted):
             return contextlib.nullcontext()
         self.args.results.mkdir(parents=True, exist_ok=True)
-        return PySpy(self.dserver.pid, self.args.results / f"ecr-profile-{name}.txt")
+        return GilSpy(self.dserver.pid, self.args.results / f"ecr-profile-{name}.txt")
 
     # -- phases -----------------------------------------------------------------------------
 
@@ -210,7 +211,8 @@ class Bench:
         }
 
     def positions(self, size: int) -> dict:
-        """Page through by 1,000 (by size/10 when smaller; timed), then time default pages at start, middle and end."""
+        """Page through by 1,000 (by size/10 when smaller; timed), then time default pages at
+        the start, middle and end of the listing."""
         walk = ecr_ops.full_listing(self.dc, page_size=min(1000, size // 10))
         if walk.count != size or walk.distinct != size:
             raise RuntimeError(
@@ -224,6 +226,8 @@ class Bench:
             if set(timed.results) != {100}:
                 raise RuntimeError(f"page at {where} returned {set(timed.results)} images")
             res[where] = timed.summary() | {"offset": before}
+            if where == "middle":
+                res["middle_token"] = token
             log(
                 f"dockyard at {size:,}: page at {where} (offset {before:,}) median "
                 f"{timed.median_ms:.1f} ms p95 {timed.p95_ms:.1f} ms"
@@ -258,12 +262,10 @@ class Bench:
         res = self.fill_offline(have, size)
         self.dserver, self.dc = self.start_dockyard()
         largest = size == self.args.scale[-1]
-        with self.profiler(f"pages-{size}", largest):
-            res["positions"] = self.positions(size)
+        res["positions"] = self.positions(size)
         before = ecr_fill.table_counts(self.dockyard.db_file)
         cpu0 = cpu_seconds(self.dserver.pid)
-        with self.profiler(f"putimage-{size}", largest):
-            samples = ecr_ops.put_images(self.dc, self.images, size, size + 1000)
+        samples = ecr_ops.put_images(self.dc, self.images, size, size + 1000)
         res["put"] = {
             "rate": ecr_ops.rate(samples),
             # CPU seconds over 1,000 images == CPU ms per image
@@ -282,7 +284,19 @@ class Bench:
         log(f"dockyard at {size:,}: PutImage 1,000 more at {res['put']['rate']:.0f}/s")
         res["load"] = load()
         self.r["scale"][size] = res
+        if self.args.profile and largest:
+            return self.profile_at(size + 1000, res["positions"])
         return size + 1000
+
+    def profile_at(self, next_seq: int, positions: dict) -> int:
+        """--profile: py-spy extra default pages and PutImages, after (not during) measuring."""
+        walk_token = positions["middle_token"]
+        with self.profiler(f"pages-{next_seq - 1000}"):
+            repeat(ecr_ops.describe_page(self.dc, walk_token), 400, 1e9)
+        with self.profiler(f"putimage-{next_seq - 1000}"):
+            ecr_ops.put_images(self.dc, self.images, next_seq, next_seq + 500)
+        log(f"profiles written to {self.args.results}/ecr-profile-*")
+        return next_seq + 500
 
     def fill_offline(self, have: int, size: int) -> dict:
         """Images have..size-1 with the server stopped: the first 1,000 through save_image, the

@@ -31,7 +31,7 @@ from dockyard.domain.errors import DockyardError
 from dockyard.services.auth import KeyRing, ensure_local_credentials, load_auth_file
 from dockyard.services.clock import Clock, SystemClock
 from dockyard.services.registry import Policy, Services, build_services
-from dockyard.settings import Settings
+from dockyard.settings import Settings, from_environment
 
 log = logging.getLogger("dockyard")
 
@@ -101,6 +101,16 @@ def create_app(settings: Settings, services: Services | None = None) -> Starlett
     app.state.redirect_blobs = settings.redirect_blobs
     app.state.region = settings.region
     return app
+
+
+def app_from_environment() -> Starlette:
+    """The app of one `dockyard serve --workers N` worker process (a uvicorn app factory).
+
+    uvicorn starts worker processes from an import string, so each builds its own services (its
+    own database pool, blob store client and background tasks) from the settings the CLI put in
+    the environment. Each scan still runs once: workers claim scans as jobs in the database.
+    """
+    return create_app(from_environment())
 
 
 async def _flush_pulls(svc: Services, every: float) -> None:

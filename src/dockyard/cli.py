@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from pathlib import Path
 
@@ -33,6 +34,15 @@ def _serve_parser(sub: argparse._SubParsersAction) -> None:
                             "anonymous /v2/ access, all acting as the first account")
     serve.add_argument("--region", default="us-east-1", help="region used in ARNs")
     serve.add_argument("--log-level", default="info")
+    serve.add_argument("--workers", type=_positive, default=1,
+                       help="worker processes sharing the port (each with its own connections; "
+                            "with the embedded SQLite default they share the data directory)")
+
+
+def _positive(text: str) -> int:
+    if not text.isdigit() or int(text) < 1:
+        raise argparse.ArgumentTypeError(f"expected a whole number of at least 1, not {text!r}")
+    return int(text)
 
 
 def serve(args: argparse.Namespace) -> int:
@@ -57,9 +67,27 @@ def serve(args: argparse.Namespace) -> int:
         return 2
     print(f"dockyard {__version__}: serving on http://{args.host}:{args.port} "
           f"(data in {settings.data_dir.resolve()})", file=sys.stderr, flush=True)
-    uvicorn.run(app, host=args.host, port=args.port, log_level=args.log_level,
-                access_log=False, timeout_graceful_shutdown=10)
+    target: object = app
+    if args.workers > 1:
+        target = _hand_over_to_workers(app, settings)
+    uvicorn.run(target, host=args.host, port=args.port, log_level=args.log_level,
+                access_log=False, timeout_graceful_shutdown=10, workers=args.workers,
+                factory=args.workers > 1)
     return 0
+
+
+def _hand_over_to_workers(app: object, settings: Settings) -> str:
+    """The import string uvicorn's worker processes build their apps from.
+
+    The app built here already checked the configuration, and on the embedded default migrated
+    the database and created the credentials, once, before any worker races to; it is not
+    served, so its connections are closed.
+    """
+    from dockyard.settings import ENVIRONMENT_VARIABLE, to_environment
+
+    app.state.services.meta.close()  # type: ignore[attr-defined]
+    os.environ[ENVIRONMENT_VARIABLE] = to_environment(settings)  # inherited by the workers
+    return "dockyard.app:app_from_environment"
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -6,7 +6,8 @@
                                                                   models match the migrations
     dockyard db revision  -m MESSAGE                              draft the next migration
 
-Exit codes: 0 fine, 1 the check failed, 2 the database cannot be used (bad URL, unreachable).
+Exit codes: 0 fine; 1 the check failed (not at head, or drift); 2 the database cannot be used
+(bad URL, unreachable, no such file).
 """
 
 from __future__ import annotations

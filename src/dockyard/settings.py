@@ -2,8 +2,13 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import json
+import os
+from dataclasses import asdict, dataclass
 from pathlib import Path
+
+#: How `dockyard serve --workers N` hands its settings to the worker processes uvicorn spawns.
+ENVIRONMENT_VARIABLE = "DOCKYARD_SETTINGS"
 
 
 @dataclass(frozen=True)
@@ -28,3 +33,22 @@ class Settings:
     @property
     def resolved_storage_url(self) -> str:
         return self.storage_url or f"file://{(self.data_dir / 'blobs').resolve()}"
+
+
+def to_environment(settings: Settings) -> str:
+    """`settings` as the JSON value of ENVIRONMENT_VARIABLE (paths as strings)."""
+    fields = asdict(settings)
+    return json.dumps({k: str(v) if isinstance(v, Path) else v for k, v in fields.items()})
+
+
+def from_environment() -> Settings:
+    """The settings `to_environment` wrote; a missing variable is a programming error."""
+    try:
+        fields = json.loads(os.environ[ENVIRONMENT_VARIABLE])
+    except KeyError:
+        raise RuntimeError(f"{ENVIRONMENT_VARIABLE} is not set: start workers with "
+                           "`dockyard serve --workers N`") from None
+    fields["data_dir"] = Path(fields["data_dir"])
+    if fields["auth_file"] is not None:
+        fields["auth_file"] = Path(fields["auth_file"])
+    return Settings(**fields)

@@ -16,6 +16,7 @@ import pytest
 from dockyard.backends.factory import ConfigurationError, open_metadata_store
 from dockyard.backends.metadata.sql import SqlMetadataStore
 from dockyard.domain.models import Repository
+from tests.support import postgres as postgres_support
 from tests.support.postgres import PostgresCluster
 from tests.support.server import free_port
 
@@ -82,3 +83,13 @@ def test_start_up_reports_a_missing_database(postgres: PostgresCluster) -> None:
     url = postgres.url("no_such_database")
     with pytest.raises(ConfigurationError, match='database "no_such_database" does not exist'):
         open_metadata_store(url)
+
+
+def test_missing_postgresql_is_an_error_that_says_what_to_install(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The `postgres` fixture turns this into pytest.fail: never a skip that hides a regression."""
+    monkeypatch.setattr(postgres_support.shutil, "which", lambda _name: None)
+    monkeypatch.setattr(postgres_support.glob, "glob", lambda _pattern: [])
+    with pytest.raises(postgres_support.PostgresNotFound, match="apt-get install postgresql"):
+        postgres_support.find_bin_dir()

@@ -264,24 +264,39 @@ class DockyardServer(ServerProcess):
     #: Set for a whole test session (tests/support/postgres.py, ``--e2e-database=postgres``):
     #: makes a fresh database URL, migrated to head, for each server's ``--database-url``.
     database_url_factory: ClassVar[Callable[[], str] | None] = None
+    #: Likewise for blobs (tests/support/e2e_storage.py, ``--e2e-storage=s3``): a fresh bucket's
+    #: ``--storage-url`` per data dir, and the environment (credentials) the store needs.
+    storage_url_factory: ClassVar[Callable[[], str] | None] = None
+    storage_environment: ClassVar[dict[str, str]] = {}
 
     def __init__(self, *args: object, extra_args: Sequence[str] = (), **kwargs: object) -> None:
-        """``extra_args`` are appended to ``serve`` (e.g. ``--auth-file F --region us-east-1``)."""
+        """``extra_args`` are appended to ``serve`` (e.g. ``--auth-file F --region us-east-1``).
+
+        They come last, so a test's own ``--database-url`` or ``--storage-url`` wins over the
+        session-wide ones above (argparse keeps the last occurrence).
+        """
         super().__init__(*args, **kwargs)  # type: ignore[arg-type]
         self.extra_args = list(extra_args)
         self.database_url = _database_for(self.data_dir)
+        self.storage_url = _storage_for(self.data_dir)
+
+    @property
+    def store_args(self) -> list[str]:
+        """``--data-dir`` plus the session's store URLs: what another command (``dockyard scan``)
+        needs to see this server's data, whichever ``--e2e-database`` and ``--e2e-storage``."""
+        database = ["--database-url", self.database_url] if self.database_url else []
+        storage = ["--storage-url", self.storage_url] if self.storage_url else []
+        return ["--data-dir", str(self.data_dir), *database, *storage]
 
     def command(self) -> list[str]:
-        database = ["--database-url", self.database_url] if self.database_url else []
         return [
-            sys.executable, "-m", "dockyard", "serve",
-            "--host", self.host, "--port", str(self.port), "--data-dir", str(self.data_dir),
-            *database, *self.extra_args,
+            sys.executable, "-m", "dockyard", "serve", "--host", self.host, "--port", str(self.port),
+            *self.store_args, *self.extra_args,
         ]  # fmt: skip
 
     def environment(self) -> dict[str, str]:
         # Put this checkout first, so an installed older dockyard never answers for it.
-        env = dict(os.environ)
+        env = {**os.environ, **self.storage_environment}
         src = str(REPO_ROOT / "src")
         env["PYTHONPATH"] = os.pathsep.join(p for p in (src, env.get("PYTHONPATH")) if p)
         return env
@@ -300,6 +315,20 @@ def _database_for(data_dir: Path) -> str | None:
     if key not in _DATABASES:
         _DATABASES[key] = factory()
     return _DATABASES[key]
+
+
+#: Storage URL per data dir, for the same reason: servers sharing a data dir share its blobs.
+_STORAGES: dict[Path, str] = {}
+
+
+def _storage_for(data_dir: Path) -> str | None:
+    factory = DockyardServer.storage_url_factory
+    if factory is None:
+        return None
+    key = data_dir.resolve()
+    if key not in _STORAGES:
+        _STORAGES[key] = factory()
+    return _STORAGES[key]
 
 
 class DistributionServer(ServerProcess):

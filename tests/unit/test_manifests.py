@@ -144,6 +144,30 @@ def test_artifact_media_type_falls_back_to_config_media_type() -> None:
     assert manifest.artifact_media_type == HELM_CONFIG
 
 
+@pytest.mark.parametrize(
+    "bad",
+    ["application/a\x00b", "application/" + "x" * 128, "no-slash", "a/b/c", "text/plain; x=y", ""],
+    ids=["nul", "too-long", "no-slash", "two-slashes", "parameters", "empty"],
+)
+@pytest.mark.parametrize("where", ["artifactType", "config"])
+def test_stored_media_types_must_be_rfc_6838_names(bad: str, where: str) -> None:
+    """They become the image's artifactMediaType: garbage must not reach the metadata store."""
+    if where == "config":
+        doc = image_doc(OCI_MANIFEST, config=desc(bad, "config", 10))
+    else:
+        doc = image_doc(OCI_MANIFEST, artifactType=bad)
+    if where == "artifactType" and bad == "":
+        assert parse(doc).artifact_type is None  # empty means absent, as before
+        return
+    with pytest.raises(ManifestInvalid):
+        parse(doc)
+
+
+def test_longest_rfc_6838_media_type_is_accepted() -> None:
+    longest = "a" * 127 + "/" + "b" * 127
+    assert parse(image_doc(OCI_MANIFEST, artifactType=longest)).artifact_type == longest
+
+
 def test_index_may_carry_artifact_type_and_subject() -> None:
     doc = index_doc(OCI_INDEX, artifactType=SBOM_TYPE, subject=desc(OCI_MANIFEST, "s", 9))
     manifest = parse(doc)

@@ -8,6 +8,7 @@ obsolete signed schema 1, is refused with `ManifestInvalid`.
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -22,6 +23,11 @@ IMAGE_TYPES = frozenset({DOCKER_MANIFEST, OCI_MANIFEST})
 INDEX_TYPES = frozenset({DOCKER_LIST, OCI_INDEX})
 MANIFEST_TYPES = IMAGE_TYPES | INDEX_TYPES
 MAX_MANIFEST_BYTES = 4 * 1024 * 1024
+# RFC 6838 section 4.2 type/subtype names, which the OCI spec requires of artifactType and
+# mediaType. Checked where a value is kept as the image's artifact media type: a stray control
+# character or a 10 KB string must be refused as MANIFEST_INVALID, not break the metadata store.
+_RESTRICTED_NAME = r"[A-Za-z0-9][A-Za-z0-9!#$&^_.+-]{0,126}"
+_MEDIA_TYPE = re.compile(f"{_RESTRICTED_NAME}/{_RESTRICTED_NAME}")
 
 
 @dataclass(frozen=True)
@@ -131,13 +137,15 @@ def _parse_image(document: dict[str, Any], media_type: str) -> Manifest:
     layers = document.get("layers", [])
     if not isinstance(layers, list):
         raise ManifestInvalid("layers must be a list")
+    config = parse_descriptor(document["config"], "config")
+    _media_type_name(config.media_type, "config mediaType")
     return Manifest(
         media_type=media_type,
-        config=parse_descriptor(document["config"], "config"),
+        config=config,
         layers=tuple(parse_descriptor(item, "layers") for item in layers),
         children=(),
         subject=_optional_descriptor(document, "subject"),
-        artifact_type=_optional_str(document, "artifactType"),
+        artifact_type=_media_type_name(_optional_str(document, "artifactType"), "artifactType"),
         annotations=_annotations(document),
     )
 
@@ -152,7 +160,7 @@ def _parse_index(document: dict[str, Any], media_type: str) -> Manifest:
         layers=(),
         children=tuple(parse_descriptor(item, "manifests") for item in children),
         subject=_optional_descriptor(document, "subject"),
-        artifact_type=_optional_str(document, "artifactType"),
+        artifact_type=_media_type_name(_optional_str(document, "artifactType"), "artifactType"),
         annotations=_annotations(document),
     )
 
@@ -191,6 +199,13 @@ def _optional_str(document: dict[str, Any], key: str) -> str | None:
     if value is not None and not isinstance(value, str):
         raise ManifestInvalid(f"{key} must be a string")
     return value or None
+
+
+def _media_type_name(value: str | None, what: str) -> str | None:
+    if value is not None and not _MEDIA_TYPE.fullmatch(value):
+        shown = value if len(value) <= 300 else value[:300] + "..."
+        raise ManifestInvalid(f"{what} is not a media type (RFC 6838 type/subtype): {shown!r}")
+    return value
 
 
 def _annotations(document: dict[str, Any]) -> dict[str, str]:

@@ -10,8 +10,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from dockyard.domain.digests import parse_digest
-from dockyard.domain.errors import DigestInvalid, ImageNotFound, ParameterInvalid
+from dockyard.domain.errors import DigestInvalid, ImageNotFound, ParameterInvalid, TagInvalid
 from dockyard.domain.models import Image, ImageEntry, ImageEntryKey, ImageKey, Repository
+from dockyard.domain.names import validate_tag
 from dockyard.domain.page_tokens import decode_token, encode_token
 from dockyard.ports import MetadataStore
 from dockyard.services.repositories import RepositoryService
@@ -104,7 +105,8 @@ class ImageQueries:
         self, repo: Repository, ids: list[ImageId], with_manifest: bool = False
     ) -> list[tuple[ImageId, Image | Failure]]:
         """Each id with its image or the reason it has none, as ECR's batch calls report it."""
-        by_tag = self.meta.images_by_tags(repo.id, sorted({i.tag for i in ids if i.tag}))
+        tags = {i.tag for i in ids if i.tag and well_formed_tag(i.tag)}
+        by_tag = self.meta.images_by_tags(repo.id, sorted(tags))
         digests = {i.digest for i in ids if i.digest and well_formed_digest(i.digest)}
         digests |= {image.digest for image in by_tag.values()} if with_manifest else set()
         found = self.meta.images_by_digests(repo.id, sorted(digests), with_manifest=with_manifest)
@@ -147,6 +149,8 @@ def _match(
                        "Invalid request parameters: both tag and digest cannot be null")
     if image_id.digest and not well_formed_digest(image_id.digest):
         return Failure("InvalidImageDigest", "Invalid image digest")
+    if image_id.tag and not well_formed_tag(image_id.tag):
+        return Failure("InvalidImageTag", "Invalid image tag")
     image = by_tag.get(image_id.tag) if image_id.tag else by_digest.get(image_id.digest or "")
     if image is not None and image_id.digest and image.digest != image_id.digest:
         return Failure("ImageTagDoesNotMatchDigest",
@@ -160,6 +164,15 @@ def well_formed_digest(digest: str) -> bool:
     try:
         parse_digest(digest)
     except DigestInvalid:
+        return False
+    return True
+
+
+def well_formed_tag(tag: str) -> bool:
+    """Whether a tag could exist: a malformed one is never looked up (PostgreSQL refuses NUL)."""
+    try:
+        validate_tag(tag)
+    except TagInvalid:
         return False
     return True
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import unicodedata
 
 from dockyard.domain.errors import (
     ParameterInvalid,
@@ -19,6 +20,9 @@ from dockyard.services.clock import Clock
 from dockyard.services.repositories import RepositoryService, not_found
 
 MAX_RESOURCE_TAGS = 50
+# AWS's rules for resource tags: lengths, and the characters of ^([\p{L}\p{Z}\p{N}_.:/=+\-@]*)$.
+MAX_TAG_KEY, MAX_TAG_VALUE = 128, 256
+_TAG_PUNCTUATION = frozenset("_.:/=+-@")
 DEFAULT_PAGE = 100
 MUTABILITY_WITH_FILTERS = {"IMMUTABLE_WITH_EXCLUSION", "MUTABLE_WITH_EXCLUSION"}
 
@@ -122,12 +126,29 @@ class RepositoryAdmin:
 
     def untag(self, account_id: str, name: str, keys: list[str]) -> None:
         repo = self.repos.get(account_id, name)
+        for key in keys:
+            _check_tag_text(key, "key", 1, MAX_TAG_KEY)
         self.meta.remove_resource_tags(repo.id, keys)
 
 
 def _check_resource_tags(tags: dict[str, str]) -> None:
     if len(tags) > MAX_RESOURCE_TAGS:
         raise TooManyTags(f"A resource can have at most {MAX_RESOURCE_TAGS} tags")
+    for key, value in tags.items():
+        _check_tag_text(key, "key", 1, MAX_TAG_KEY)
+        _check_tag_text(value, "value", 0, MAX_TAG_VALUE)
     reserved = [key for key in tags if key.lower().startswith("aws:")]
     if reserved:
         raise ResourceTagInvalid(f"Tag keys starting with 'aws:' are reserved: {reserved[0]}")
+
+
+def _check_tag_text(text: str, what: str, shortest: int, longest: int) -> None:
+    """Refuse what AWS refuses; a control character would also break PostgreSQL (NUL)."""
+    if not shortest <= len(text) <= longest:
+        raise ResourceTagInvalid(
+            f"Tag {what}s must be {shortest} to {longest} characters long: {text[:longest]!r}"
+        )
+    if not all(ch in _TAG_PUNCTUATION or unicodedata.category(ch)[0] in "LZN" for ch in text):
+        raise ResourceTagInvalid(
+            f"Tag {what}s may contain only letters, numbers, spaces and _ . : / = + - @: {text!r}"
+        )

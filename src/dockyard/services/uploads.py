@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import re
 import uuid
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
@@ -41,6 +42,8 @@ BATCH = 4 * 1024 * 1024
 POOL_SIZE = 8
 # Batch buffers shared by uploads on this event loop (touched only from the loop's thread).
 _POOL: list[bytearray] = []
+
+_UPLOAD_ID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
 
 
 @dataclass
@@ -187,7 +190,8 @@ class UploadService:
     # -- internals ----------------------------------------------------------------------------
 
     def _upload(self, repo: Repository, upload_id: str) -> Upload:
-        upload = self.meta.get_upload(upload_id)
+        # Ids are our uuid4s (ECR's UploadId pattern); others are not looked up at all.
+        upload = self.meta.get_upload(upload_id) if _UPLOAD_ID.fullmatch(upload_id) else None
         if upload is None or upload.repo_id != repo.id:
             raise UploadNotFound("blob upload unknown to registry", upload_id=upload_id)
         return upload

@@ -25,7 +25,7 @@ async def catalog(request: Request) -> Response:
     svc = ctx.services(request)
     n = _page_size(request)
     n = CATALOG_DEFAULT if n is None else n
-    last = request.query_params.get("last")
+    last = _last(request)
     names, more = await ctx.call(svc.repositories.catalog, ctx.account(request), last, n)
     response = _json(request, {"repositories": names})
     if more:
@@ -36,7 +36,7 @@ async def catalog(request: Request) -> Response:
 async def tags_list(request: Request) -> Response:
     svc, name = ctx.services(request), ctx.name(request)
     n = _page_size(request)
-    last = request.query_params.get("last")
+    last = _last(request)
     tags, more = await ctx.call(svc.images.list_tags, ctx.account(request), name, last, n)
     response = _json(request, {"name": name, "tags": tags})
     if more and n:
@@ -67,6 +67,14 @@ def _page_size(request: Request) -> int | None:
         raise ParameterInvalid("Invalid parameter at 'maxResults' failed to satisfy constraint: "
                                f"'Member must have value less than or equal to {MAX_PAGE}'")
     return int(text)
+
+
+def _last(request: Request) -> str | None:
+    last = request.query_params.get("last")
+    if last is not None and "\x00" in last:  # no name or tag holds one; PostgreSQL refuses it
+        raise ParameterInvalid("Invalid parameter at 'last' failed to satisfy constraint: "
+                               "'Member must not contain NUL characters'")
+    return last
 
 
 def _link(response: Response, path: str, n: int, last: str) -> None:

@@ -85,7 +85,8 @@ def create_engine(url: str) -> Engine:
     if parsed.get_backend_name() == "postgresql":
         return _postgresql_engine(parsed)
     raise ValueError(
-        f"unsupported metadata database {display_url(parsed)!r}: use sqlite:///PATH or postgresql://"
+        f"unsupported metadata database {display_url(parsed)!r}: "
+        "use sqlite:///PATH or postgresql://USER:PASSWORD@HOST:PORT/DATABASE"
     )
 
 
@@ -147,7 +148,8 @@ def migration_transaction(engine: Engine) -> Iterator[Connection]:
 
 def _sqlite_foreign_keys(conn: Connection, state: str) -> None:
     # On the DBAPI connection: through SQLAlchemy the statement would autobegin a transaction.
-    conn.connection.dbapi_connection.execute(f"PRAGMA foreign_keys = {state}")  # type: ignore[union-attr]
+    raw = conn.connection.dbapi_connection
+    raw.execute(f"PRAGMA foreign_keys = {state}")  # type: ignore[union-attr]
 
 
 def _check_foreign_keys(conn: Connection) -> None:

@@ -1,7 +1,7 @@
 """Schema versions of the metadata database: upgrade, inspect and check, through Alembic.
 
-    schema.py (the models) ──compare_metadata──> drift()       "models and migrations agree"
-    migrations/versions/   ──upgrade/downgrade─> the database  (alembic_version holds its revision)
+    schema.py (the models) ──compare_metadata──> drift()      "models and migrations agree"
+    migrations/versions/   ──upgrade/downgrade─> the database (alembic_version: its revision)
 
 Every upgrade or downgrade runs in one transaction under the migration lock
 (dialects.migration_transaction), so processes starting together migrate once: the first does the
