@@ -55,7 +55,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                                    "quick 5000,20000)")  # fmt: skip
     p.add_argument("--only", default="latency,push", help="latency, push or both (default)")
     p.add_argument("--no-sqlite", action="store_true", help="(a) on PostgreSQL only")
-    p.add_argument("--calls", type=int, default=50, help="calls per page latency figure")
+    p.add_argument("--calls", type=int, help="calls per page latency figure (default 50; quick 20)")
+    p.add_argument("--puts", type=int, help="PutImage calls per size (default 1000; quick 200)")
     p.add_argument("--push-images", type=int, help="images per push round (default 50; quick 20)")
     p.add_argument("--rounds", type=int, help="push rounds per configuration (default 3; quick 1)")
     p.add_argument("--repos", type=int, default=10, help="repositories the pushes spread over")
@@ -64,8 +65,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     args = p.parse_args(argv)
     sizes = args.sizes or ("5000,20000" if args.quick else "100000,1000000")
     args.scale = [int(s) for s in sizes.split(",") if s.strip()]
-    if any(s <= 1000 for s in args.scale) or args.scale != sorted(args.scale):
-        p.error("--sizes must be increasing and above 1,000")
+    args.calls = args.calls or (20 if args.quick else 50)
+    args.puts = args.puts or (200 if args.quick else 1000)
+    steps = [1000 - args.puts, *args.scale]  # each size is filled from the last one + --puts
+    if any(b <= a + args.puts for a, b in zip(steps, steps[1:], strict=False)):
+        p.error("--sizes must be increasing, each above the previous one plus --puts")
     args.push_images = args.push_images or (20 if args.quick else 50)
     args.rounds = args.rounds or (1 if args.quick else 3)
     args.only = {o.strip() for o in args.only.split(",") if o.strip()}
@@ -92,7 +96,7 @@ class Bench:
         try:
             client = registry.client()
             images = ecr_ops.setup_dockyard(client)
-            put = ecr_ops.put_images(client, images, 0, 1000)
+            put = ecr_ops.put_images(client, images, 0, 1000)  # the first size: 1,000 images
             out = {1000: {"positions": self.positions(client, 1000, server.pid),
                           "put": _put_summary(put)}}  # fmt: skip
             log(f"{backend} at 1,000: PutImage {out[1000]['put']['rate']:.0f}/s")
@@ -103,22 +107,22 @@ class Bench:
                 fill = self.fill(backend, url, rid, images, have, size)
                 server = self.start(registry)
                 out[size] = {"fill": fill} | self.grown(registry, server, url, images, size)
-                have = size + 1000
+                have = size + self.args.puts
         finally:
             server.stop()
         self.r["env"][f"{backend}_cmd"] = registry.last_command
         return out
 
     def grown(self, registry: DockyardOn, server, url: str, images, size: int) -> dict:
-        """At `size` images: page latencies, then PutImage 1,000 more (rows checked)."""
-        client = registry.client()
+        """At `size` images: page latencies, then PutImage --puts more (rows checked)."""
+        client, more = registry.client(), self.args.puts
         res = {"positions": self.positions(client, size, server.pid)}
         before = scale_fill.table_counts(url)
-        put = ecr_ops.put_images(client, images, size, size + 1000)
-        ecr_fill.check_growth(before, scale_fill.table_counts(url), images, size, size + 1000,
+        put = ecr_ops.put_images(client, images, size, size + more)
+        ecr_fill.check_growth(before, scale_fill.table_counts(url), images, size, size + more,
                               "PutImage")  # fmt: skip
         res["put"] = _put_summary(put)
-        log(f"  at {size:,}: PutImage 1,000 more at {res['put']['rate']:.0f}/s (load {load()})")
+        log(f"  at {size:,}: PutImage {more:,} more at {res['put']['rate']:.0f}/s (load {load()})")
         return res
 
     def fill(self, backend: str, url: str, rid: int, images, have: int, size: int) -> dict:
@@ -261,7 +265,8 @@ def main(argv: list[str] | None = None) -> int:
     snapshot_source(work)
     bench = Bench(args, work)
     bench.r["env"] = environment(args)
-    bench.r["args"] = {"scale": args.scale, "calls": args.calls, "push_images": args.push_images,
+    bench.r["args"] = {"scale": args.scale, "calls": args.calls, "puts": args.puts,
+                       "push_images": args.push_images,
                        "rounds": args.rounds, "repos": args.repos}  # fmt: skip
     log(f"sizes 1,000 then {args.scale}; data under {work} (load {load()})")
     t0, failed = time.perf_counter(), None

@@ -63,8 +63,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--runs", type=int, default=3, help="inventory runs and pushes (default 3)")
     p.add_argument("--poll", type=float, default=0.1, help="findings poll interval, s (0.1)")
     p.add_argument("--only", default=",".join(PHASES), help="comma-separated phases to run")
-    p.add_argument("--profile", action="store_true",
-                   help="py-spy each phase into results/scan-profile-*.txt (perturbs figures)")
+    p.add_argument(
+        "--profile",
+        action="store_true",
+        help="py-spy each phase into results/scan-profile-*.txt (perturbs figures)",
+    )
     p.add_argument("--tmpdir", help="where images, blobs and databases go (default $TMPDIR)")
     p.add_argument("--results", type=Path, default=HERE / "results", help="output directory")
     args = p.parse_args(argv)
@@ -80,7 +83,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 def versions() -> str:
     def out(cmd: list[str]) -> str:
         try:
-            return subprocess.run(cmd, capture_output=True, text=True, timeout=10).stdout.strip()
+            proc = subprocess.run(cmd, check=False, capture_output=True, text=True, timeout=10)
+            return proc.stdout.strip()
         except OSError:
             return "?"
 
@@ -113,14 +117,15 @@ def run(args: argparse.Namespace, work: Path) -> dict:
         shutil.rmtree(work / "inventory", ignore_errors=True)
     if "push" in args.phases:
         makers = [lambda: first] + [
-            (lambda seed=seed: scan_image.build(args.image_mb, seed)) for seed in range(1, args.runs)
+            (lambda seed=seed: scan_image.build(args.image_mb, seed))
+            for seed in range(1, args.runs)
         ]
         results["push"] = scan_phases.push_latency(makers, work / "push", args.poll, profile, log)
         shutil.rmtree(work / "push", ignore_errors=True)
     first = None
     if "rescan" in args.phases:
         results["rescan"] = scan_phases.rescan(
-            args.records, args.inventories, work / "rescan", profile, log
+            args.records, args.inventories, args.runs, work / "rescan", profile, log
         )
     return results
 

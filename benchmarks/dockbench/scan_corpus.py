@@ -28,15 +28,14 @@ from pathlib import Path
 
 from dockbench.scan_names import (
     ALPINE_319_BASE,
-    HEAVY,
     ALPINE_319_EXTRA,
     DEBIAN_12_BASE,
     DEBIAN_12_EXTRA,
+    HEAVY,
     NPM_REAL,
     PYPI_REAL,
     Universe,
 )
-
 from dockyard.domain.scanning import Distro, Inventory, Package
 
 # --------------------------------------------------------------------------- OSV records
@@ -44,11 +43,7 @@ from dockyard.domain.scanning import Distro, Inventory, Package
 SHARES = (("Debian", 0.40), ("Alpine", 0.25), ("PyPI", 0.15), ("npm", 0.20))
 _FAM = {"Debian": "deb", "Alpine": "apk", "PyPI": "pep440", "npm": "semver"}
 _URGENCY = ["unimportant", "low", "low", "medium", "medium", "high", "not yet assigned"]
-_WORDS = ("buffer overflow in the parser allows remote attackers to cause a denial of service "
-          "via a crafted file heap use after free when handling malformed input may lead to "
-          "arbitrary code execution integer overflow out of bounds read in function request "
-          "smuggling path traversal improper certificate validation prototype pollution "
-          "regular expression denial of service").split()  # fmt: skip
+_WORDS = ["buffer", "overflow", "in", "the", "parser", "allows", "remote", "attackers", "to", "cause", "a", "denial", "of", "service", "via", "a", "crafted", "file", "heap", "use", "after", "free", "when", "handling", "malformed", "input", "may", "lead", "to", "arbitrary", "code", "execution", "integer", "overflow", "out", "of", "bounds", "read", "in", "function", "request", "smuggling", "path", "traversal", "improper", "certificate", "validation", "prototype", "pollution", "regular", "expression", "denial", "of", "service"]  # fmt: skip
 
 
 class Records:
@@ -64,23 +59,26 @@ class Records:
     def take(self, n: int) -> list[tuple[str, dict]]:
         return list(itertools.islice(self._stream(0, self.seed), n))
 
-    def update(self, n: int, existing: list[tuple[str, dict]]) -> list[tuple[str, dict]]:
-        """About n records, as a daily OSV delta: half new ones, half existing ids re-issued
+    def update(
+        self, n: int, existing: list[tuple[str, dict]], day: int = 1
+    ) -> list[tuple[str, dict]]:
+        """About n records, as OSV's delta of `day`: half new ones, half existing ids re-issued
         (a fix became available or moved, `modified` bumped)."""
-        start = 10_000_000 + len(existing)
-        fresh = list(itertools.islice(self._stream(start, self.seed + 1), n // 2))
-        rng = random.Random(self.seed + 2)
+        start = 10_000_000 * day + len(existing)
+        fresh = list(itertools.islice(self._stream(start, self.seed + 10 * day), n // 2))
+        rng = random.Random(self.seed + 10 * day + 1)
         reissued = []
         for i in sorted(rng.sample(range(len(existing)), min(n - len(fresh), len(existing)))):
             eco, record = existing[i]
             record = json.loads(json.dumps(record))
-            record["modified"] = "2026-01-02T03:04:05.000000Z"
+            record["modified"] = f"2026-01-{day:02d}T03:04:05.000000Z"
             for entry in record["affected"]:
                 events = entry["ranges"][0]["events"]
                 history = self.u.pools[_FAM[eco]].histories.get(entry["package"]["name"], [])
                 if history:
-                    entry["ranges"][0]["events"] = _events(events[0]["introduced"],
-                                                           rng.choice(history))
+                    entry["ranges"][0]["events"] = _events(
+                        events[0]["introduced"], rng.choice(history)
+                    )
             reissued.append((eco, record))
         return fresh + reissued
 
@@ -136,8 +134,19 @@ def _events(introduced: str, fixed: str | None, last: str | None = None) -> list
 
 
 def _cvss(rng: random.Random) -> list[dict]:
-    m = [rng.choice(v) for v in (("N", "A", "L"), ("L", "H"), ("N", "L", "H"), ("N", "R"),
-                                 ("U", "C"), ("N", "L", "H"), ("N", "L", "H"), ("N", "L", "H"))]
+    m = [
+        rng.choice(v)
+        for v in (
+            ("N", "A", "L"),
+            ("L", "H"),
+            ("N", "L", "H"),
+            ("N", "R"),
+            ("U", "C"),
+            ("N", "L", "H"),
+            ("N", "L", "H"),
+            ("N", "L", "H"),
+        )
+    ]
     vector = "CVSS:3.1/AV:{}/AC:{}/PR:{}/UI:{}/S:{}/C:{}/I:{}/A:{}".format(*m)
     return [{"type": "CVSS_V3", "score": vector}]  # fmt: skip
 
@@ -154,7 +163,9 @@ def _debian(rng, i, name, history, cve, base) -> list[tuple[str, dict]]:
     record = base | {"id": f"DEBIAN-{cve}", "upstream": [cve], "affected": affected}
     out = [("Debian", record)]
     if rng.random() < 0.08:  # a DSA for the same package, covering this CVE and others
-        cves = [cve] + [f"CVE-{2015 + i % 10}-{900000 + i * 4 + k}" for k in range(rng.randint(0, 3))]
+        cves = [cve] + [
+            f"CVE-{2015 + i % 10}-{900000 + i * 4 + k}" for k in range(rng.randint(0, 3))
+        ]
         fixed = _old(rng, history)
         dsa = base | {
             "id": f"DSA-{5000 + i}-1", "summary": f"{name} - security update",
@@ -298,7 +309,12 @@ class Inventories:
                        "lib/apk/db/installed", "sha256:" + "2" * 64)  # fmt: skip
 
     def _pick(
-        self, fam: str, real: list[str], count: int, p_real: float, have: frozenset[str] = frozenset()
+        self,
+        fam: str,
+        real: list[str],
+        count: int,
+        p_real: float,
+        have: frozenset[str] = frozenset(),
     ) -> list[tuple[str, str]]:
         """`count` distinct (name, version): real names with probability p_real, else one of
         800 generated names (spread over the advisory ranking); versions among the 4 newest of the history."""

@@ -30,19 +30,23 @@ from dockbench.servers import REPO_ROOT
 if str(REPO_ROOT) not in sys.path:
     sys.path.insert(0, str(REPO_ROOT))
 
-from tests.support import fixture_images as fx  # noqa: E402
-from tests.support.images import Blob, Image, Layer, Symlink, build_image, compress  # noqa: E402
-from tests.support.images import MediaTypes, layer_tar  # noqa: E402
+from tests.support import fixture_images as fx
+from tests.support.images import (
+    Blob,
+    Image,
+    Layer,
+    MediaTypes,
+    Symlink,
+    build_image,
+    compress,
+    layer_tar,
+)
 
 MB = 1_000_000
 LAYERS = (("debian-base", 0.25), ("apt-get", 0.30), ("pip", 0.20), ("npm", 0.17), ("app", 0.08))
 TEXT_SHARE = 0.10  # of the compressed bytes
 TEXT_RATIO = 3.0  # deflate ratio of the generated text (measured: ~3.1 at level 6)
-_WORDS = ("the of and to in is that for it as with was on be by this are or from at an which "
-          "return self import def class value data none true false error file path config "
-          "buffer length index result string object module package version install library "
-          "function argument default options request response handler license copyright "
-          "software warranty permission notice distributed").split()  # fmt: skip
+_WORDS = ["the", "of", "and", "to", "in", "is", "that", "for", "it", "as", "with", "was", "on", "be", "by", "this", "are", "or", "from", "at", "an", "which", "return", "self", "import", "def", "class", "value", "data", "none", "true", "false", "error", "file", "path", "config", "buffer", "length", "index", "result", "string", "object", "module", "package", "version", "install", "library", "function", "argument", "default", "options", "request", "response", "handler", "license", "copyright", "software", "warranty", "permission", "notice", "distributed"]  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -107,7 +111,9 @@ def _fill(files: dict, rng: random.Random, corpus: bytes, layer: str, binary: fl
     while binary > 0:
         size = int(min(binary, 24 << 20, rng.lognormvariate(9.4, 1.8))) + 1
         directory = bin_dir.format(pkg=rng.choice(pkgs))
-        files[f"{directory}/f{len(files)}{bin_suffix.format(n=rng.randint(0, 9))}"] = rng.randbytes(size)
+        files[f"{directory}/f{len(files)}{bin_suffix.format(n=rng.randint(0, 9))}"] = rng.randbytes(
+            size
+        )
         binary -= size
     while text > 0:
         size = int(min(text, 512 << 10, rng.lognormvariate(7.3, 1.3))) + 1
@@ -146,7 +152,9 @@ def _pip(rng: random.Random) -> dict:
     for name, version in PYPI_REAL:
         info = f"{site}/{name.replace('-', '_')}-{version}.dist-info"
         metadata = fx.REQUESTS_METADATA.replace(b"Name: requests", f"Name: {name}".encode())
-        files[f"{info}/METADATA"] = metadata.replace(b"Version: 2.25.0", f"Version: {version}".encode())
+        files[f"{info}/METADATA"] = metadata.replace(
+            b"Version: 2.25.0", f"Version: {version}".encode()
+        )
         files[f"{info}/RECORD"] = f"{name}/__init__.py,,\n".encode()
         files[f"{site}/{name}/__init__.py"] = f"__version__ = '{version}'\n".encode()
     return files

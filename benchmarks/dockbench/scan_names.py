@@ -314,7 +314,7 @@ class Universe:
                 pool.pinned.setdefault(name, version)
             for name in HEAVY[fam]:
                 pool.pinned.setdefault(name, "")
-            while len(pool.pinned) < len(real[fam]) + sizes[fam]:
+            while len(pool.pinned) < len(pinned) + sizes[fam]:
                 pool.pinned.setdefault(_GENERATORS[fam](rng), "")
             for name, version in pool.pinned.items():
                 pool.histories[name] = _history(fam, rng, version or None)

@@ -25,7 +25,6 @@ from pathlib import Path
 from typing import Any
 
 from dockbench.scan_phases import CountingBlobs
-
 from dockyard.backends.blobs.filesystem import FilesystemBlobStore
 from dockyard.backends.metadata import _images, _scans
 from dockyard.backends.metadata.sql import SqlMetadataStore
@@ -129,8 +128,14 @@ class ScanFixture:
         self.timed_meta, self.timed_scanner = Timed(self.meta), Timed(OsvScanner(self.vulndb))
         repos = RepositoryService(self.timed_meta, self.clock, False)  # type: ignore[arg-type]
         queries = ImageQueries(self.timed_meta, repos, b"k" * 32)  # type: ignore[arg-type]
-        return ScanService(self.timed_meta, self.blobs, self.timed_scanner, queries,  # type: ignore[arg-type]
-                           ScanConfigService(self.timed_meta), self.clock)  # type: ignore[arg-type]
+        return ScanService(
+            self.timed_meta,
+            self.blobs,
+            self.timed_scanner,
+            queries,  # type: ignore[arg-type]
+            ScanConfigService(self.timed_meta),
+            self.clock,
+        )  # type: ignore[arg-type]
 
     @staticmethod
     def rescan(service: ScanService) -> tuple[int, int]:
@@ -145,8 +150,11 @@ class ScanFixture:
         statuses = collections.Counter(s.status for s in scans.values())
         stale = sum(1 for s in scans.values() if (s.completed_at or 0) < t0)
         findings = sum(sum(s.severity_counts.values()) for s in scans.values())
-        timing = {"meta_s": dict(self.timed_meta.seconds), "meta_calls": dict(self.timed_meta.calls),
-                  "scanner_s": dict(self.timed_scanner.seconds)}  # type: ignore[union-attr]
+        timing = {
+            "meta_s": dict(self.timed_meta.seconds),
+            "meta_calls": dict(self.timed_meta.calls),
+            "scanner_s": dict(self.timed_scanner.seconds),
+        }  # type: ignore[union-attr]
         return {"statuses": dict(statuses), "not_rescanned": stale, "findings_total": findings,
                 "db_mb": sum(p.stat().st_size for p in self.root.glob("dockyard.db*")) / 1e6,
                 } | timing  # fmt: skip

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import json
 import logging
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass, fields
 
 from dockyard.domain.errors import LimitExceeded, ScanNotFound, Unsupported
 from dockyard.domain.models import Image, Job, Repository, ScanRecord
@@ -170,7 +170,8 @@ class ScanService:
                           completed_at=self.clock.now())
 
     def _started(self, image: Image) -> float:
-        last = self.meta.get_scan(image.id)
+        # The summary read leaves the (possibly large) findings in the database.
+        last = self.meta.scans_for([image.id]).get(image.id)
         return last.started_at if last else self.clock.now()
 
     def rescan_enhanced(self) -> int:
@@ -201,12 +202,18 @@ def _severity_order(finding: Finding) -> tuple[int, str, str]:
 
 
 def finding_to_dict(finding: Finding) -> dict[str, object]:
-    return asdict(finding)
+    # Field by field: dataclasses.asdict deep-copies every value and was half of a rescan's CPU.
+    data = {f.name: getattr(finding, f.name) for f in fields(Finding)}
+    data["package"] = {f.name: getattr(finding.package, f.name) for f in fields(Package)}
+    data["aliases"] = list(finding.aliases)
+    data["cvss"] = dict(finding.cvss)
+    return data
 
 
 def finding_from_dict(data: dict) -> Finding:
-    fields = dict(data)
-    fields["package"] = Package(**fields["package"])
-    fields["aliases"] = tuple(fields.get("aliases", ()))
-    return Finding(**fields)
+    values = dict(data)
+    values["package"] = Package(**values["package"])
+    values["aliases"] = tuple(values.get("aliases", ()))
+    values["references"] = tuple(values.get("references", ()))
+    return Finding(**values)
 

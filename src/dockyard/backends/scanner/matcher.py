@@ -182,7 +182,8 @@ def _evaluate_all(
 
 def _records(index: VulnIndex, ids: set[str]) -> dict[str, VulnRow]:
     cache = index.memo.setdefault("records", {})
-    missing = ids - cache.keys()
+    # A comprehension over the few ids, not `ids - cache.keys()`, which walks the whole cache.
+    missing = {i for i in ids if i not in cache}
     if missing:
         cache.update(index.vulns(missing))
     return {i: cache[i] for i in ids if i in cache}
@@ -190,7 +191,7 @@ def _records(index: VulnIndex, ids: set[str]) -> dict[str, VulnRow]:
 
 def _borrowed(index: VulnIndex, cves: list[str]) -> dict[str, list[dict[str, str]]]:
     cache = index.memo.setdefault("cve_severity", {})
-    missing = set(cves) - cache.keys()
+    missing = {cve for cve in cves if cve not in cache}
     if missing:
         found = index.borrowed_severity(missing)
         cache.update({cve: found.get(cve, []) for cve in missing})
