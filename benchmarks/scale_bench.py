@@ -8,15 +8,18 @@
     end of the listing; stop it, grow the repository offline to 100,000 and then 1,000,000 images
     (first 1,000 of each step through the store's save_image, the rest as COPY on PostgreSQL or
     executemany on SQLite of exactly the rows save_image writes; checked), restart, time pages
-    again and PutImage 1,000 more.
+    again and PutImage 1,000 more. Tokens for the middle and end pages are minted like the
+    server's (dockbench/scale_tokens.py) and checked against the server's own where the whole
+    listing is walked (up to 100,000 images).
 (b) Aggregate push throughput: 50 small images pushed at once (one client thread each) to 1
     process, to 2 processes (alternating), and to one `--workers 2` server, on PostgreSQL + S3
     (moto); then 1 vs 2 processes on PostgreSQL + one shared filesystem data dir, which takes moto
     out of the picture. CPU of Dockyard, moto and PostgreSQL is read from /proc per round.
 
-Full: 1,000 -> 100,000 -> 1,000,000 images, 3 push rounds (~12-15 min on 2 cores). --quick: 1,000
--> 5,000 -> 20,000 images, 1 push round of 20 images (~2 min). Writes the Markdown report to stdout
-and benchmarks/results/scale-latest.md, every sample to scale-latest.json.
+Full: 1,000 -> 100,000 -> 1,000,000 images, 3 push rounds (~10 min on 2 cores). --quick: 1,000
+-> 5,000 -> 20,000 images, 200 PutImages per size, 1 push round of 20 images (~3 min). Writes the
+Markdown report to stdout and benchmarks/results/scale-latest.md, every sample to
+scale-latest.json.
 """
 
 from __future__ import annotations
@@ -30,8 +33,9 @@ import tempfile
 import time
 from pathlib import Path
 
-from dockbench import ecr_fill, ecr_ops, scale_fill, scale_push
+from dockbench import ecr_fill, ecr_ops, scale_fill, scale_push, scale_tokens
 from dockbench.ecr_ops import repeat
+from dockbench.procstat import cpu_seconds
 from dockbench.scale_report import render
 from dockbench.scale_servers import DockyardOn, s3_environment, start_moto, start_postgres
 from dockbench.servers import REPO_ROOT
@@ -60,12 +64,17 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--push-images", type=int, help="images per push round (default 50; quick 20)")
     p.add_argument("--rounds", type=int, help="push rounds per configuration (default 3; quick 1)")
     p.add_argument("--repos", type=int, default=10, help="repositories the pushes spread over")
+    p.add_argument("--walk-max", type=int,
+                   help="largest size whose whole listing is walked (default 100,000, quick "
+                        "5,000; a million takes minutes); above it page tokens are minted, see "
+                        "dockbench/scale_tokens.py")
     p.add_argument("--tmpdir", help="where data goes (default: $TMPDIR)")
     p.add_argument("--results", type=Path, default=HERE / "results", help="output directory")
     args = p.parse_args(argv)
     sizes = args.sizes or ("5000,20000" if args.quick else "100000,1000000")
     args.scale = [int(s) for s in sizes.split(",") if s.strip()]
     args.calls = args.calls or (20 if args.quick else 50)
+    args.walk_max = args.walk_max or (5000 if args.quick else 100_000)
     args.puts = args.puts or (200 if args.quick else 1000)
     steps = [1000 - args.puts, *args.scale]  # each size is filled from the last one + --puts
     if any(b <= a + args.puts for a, b in zip(steps, steps[1:], strict=False)):
@@ -79,6 +88,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 class Bench:
     def __init__(self, args: argparse.Namespace, work: Path) -> None:
         self.args, self.work, self.starts = args, work, 0
+        self.pg_pid: int | None = None  # the postmaster: its tree is PostgreSQL's CPU
+        self.account = ""
         self.r: dict = {"latency": {}, "push": [], "load": {"start": load()}, "notes": []}
 
     def start(self, registry: DockyardOn):
@@ -97,10 +108,11 @@ class Bench:
             client = registry.client()
             images = ecr_ops.setup_dockyard(client)
             put = ecr_ops.put_images(client, images, 0, 1000)  # the first size: 1,000 images
-            out = {1000: {"positions": self.positions(client, 1000, server.pid),
+            self.account = registry.credentials()[0]
+            out = {1000: {"positions": self.positions(client, url, 1000, server.pid),
                           "put": _put_summary(put)}}  # fmt: skip
             log(f"{backend} at 1,000: PutImage {out[1000]['put']['rate']:.0f}/s")
-            rid = ecr_fill.repo_id(url, registry.credentials()[0], ecr_ops.REPO)
+            rid = ecr_fill.repo_id(url, self.account, ecr_ops.REPO)
             have = 1000
             for size in self.args.scale:
                 server.stop()
@@ -116,7 +128,7 @@ class Bench:
     def grown(self, registry: DockyardOn, server, url: str, images, size: int) -> dict:
         """At `size` images: page latencies, then PutImage --puts more (rows checked)."""
         client, more = registry.client(), self.args.puts
-        res = {"positions": self.positions(client, size, server.pid)}
+        res = {"positions": self.positions(client, url, size, server.pid)}
         before = scale_fill.table_counts(url)
         put = ecr_ops.put_images(client, images, size, size + more)
         ecr_fill.check_growth(before, scale_fill.table_counts(url), images, size, size + more,
@@ -145,21 +157,38 @@ class Bench:
             + (f" (+ VACUUM ANALYZE {settle:.1f} s)" if settle else ""))  # fmt: skip
         return {"fill_s": seconds, "settle_s": settle, "bulk": size - by_store}
 
-    def positions(self, client, size: int, pid: int) -> dict:
-        """Walk the listing by 1,000 (checks every image is there once), then time default
-        pages at its start, middle and end."""
-        walk = ecr_ops.full_listing(client, page_size=min(1000, size // 10))
-        if walk.count != size or walk.distinct != size:
-            raise RuntimeError(f"listing found {walk.count} ({walk.distinct} distinct) of {size}")
-        res: dict = {"walk_s": walk.seconds}
-        for where, (before, token) in ecr_ops.position_tokens(walk).items():
+    def positions(self, client, url: str, size: int, pid: int) -> dict:
+        """Default pages timed at the start, middle and end of the listing; up to --walk-max
+        images the listing is first walked by 1,000, which checks every image is listed once
+        and that the minted tokens are the server's (see dockbench/scale_tokens.py)."""
+        page, offsets = scale_tokens.page_offsets(size)
+        tokens = scale_tokens.mint(url, self.account, ecr_ops.REPO, offsets)
+        res: dict = {"walked": size <= self.args.walk_max}
+        if res["walked"]:
+            res["walk_s"] = self.walk(client, size, page, offsets, tokens)
+        database = self.pg_pid if url.startswith("postgresql") else None
+        for where, token in {"start": None, **tokens}.items():
+            db0 = cpu_seconds(database) if database else 0.0
             timed = repeat(ecr_ops.describe_page(client, token), self.args.calls, 1e9, pid=pid)
             if set(timed.results) != {100}:
                 raise RuntimeError(f"page at {where} returned {set(timed.results)} images")
-            res[where] = timed.summary() | {"offset": before}
+            res[where] = timed.summary() | {"offset": offsets.get(where, 0)}
+            if database:  # SQLite runs inside the server process, PostgreSQL beside it
+                db_cpu = cpu_seconds(database) - db0
+                res[where]["db_cpu_ms"] = 1000 * db_cpu / len(timed.samples)
         log(f"  at {size:,}: page medians " + ", ".join(
             f"{w} {res[w]['median_ms']:.1f} ms" for w in ("start", "middle", "end")))
         return res
+
+    def walk(self, client, size: int, page: int, offsets: dict, tokens: dict) -> float:
+        walk = ecr_ops.full_listing(client, page_size=page)
+        if walk.count != size or walk.distinct != size:
+            raise RuntimeError(f"listing found {walk.count} ({walk.distinct} distinct) of {size}")
+        issued = dict(walk.tokens)
+        for where, before in offsets.items():
+            if issued.get(before) != tokens[where]:
+                raise RuntimeError(f"minted token for the {where} page differs from the server's")
+        return walk.seconds
 
     # -- (b) aggregate push throughput -------------------------------------------------------
 
@@ -178,7 +207,7 @@ class Bench:
         if workers > 1:
             stores += ["--workers", str(workers)]
         shared = self.work / f"push-{self.starts}"  # "file": one data dir (and blobs) for all
-        servers, pids = [], {"dockyard": [], "postgres": [pg._server.pid]}
+        servers, pids = [], {"dockyard": [], "postgres": [self.pg_pid]}
         if storage == "s3":
             pids["moto"] = [moto.process.pid]
         try:
@@ -224,7 +253,7 @@ def _push_label(storage: str, processes: int, workers: int) -> str:
 
 
 def _push_result(figure, storage: str, processes: int, workers: int, command: str) -> dict:
-    components = ["dockyard", "postgres"] + (["moto"] if storage == "s3" else [])
+    components = ["dockyard", "postgres", "client"] + (["moto"] if storage == "s3" else [])
     return {
         "label": figure.label, "storage": storage, "processes": processes, "workers": workers,
         "rate": figure.rate, "rounds": [vars(r) for r in figure.rounds], "command": command,
@@ -266,6 +295,7 @@ def main(argv: list[str] | None = None) -> int:
     bench = Bench(args, work)
     bench.r["env"] = environment(args)
     bench.r["args"] = {"scale": args.scale, "calls": args.calls, "puts": args.puts,
+                       "walk_max": args.walk_max,
                        "push_images": args.push_images,
                        "rounds": args.rounds, "repos": args.repos}  # fmt: skip
     log(f"sizes 1,000 then {args.scale}; data under {work} (load {load()})")
@@ -273,6 +303,7 @@ def main(argv: list[str] | None = None) -> int:
     pg = start_postgres()
     try:
         bench.r["env"]["postgres"] = str(pg.bin_dir)
+        bench.pg_pid = pg._server.pid  # the cluster's own child postmaster
         bench.run(pg)
     except Exception as exc:  # noqa: BLE001 - reported with what was measured so far
         failed = f"{type(exc).__name__}: {exc}"
