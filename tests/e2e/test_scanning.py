@@ -7,6 +7,7 @@ the exact package versions those records name (tests/fixtures/osv/README.md).
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 import time
@@ -14,11 +15,13 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import boto3
+import httpx
 import pytest
 from botocore.config import Config
 from botocore.exceptions import ClientError, WaiterError
 
 from tests.support import fixture_images as fx
+from tests.support import ociapi
 from tests.support.images import write_layout
 from tests.support.server import DockyardServer
 from tests.support.skopeo import Skopeo
@@ -194,3 +197,36 @@ def test_scan_command_prints_findings(scan_server, skopeo, tmp_path: Path, ecr) 
     assert "Debian:12" in result.stdout
     for cve in DEBIAN_TAR:
         assert cve in result.stdout
+
+
+def test_corrupt_layer_fails_the_scan_not_the_worker(ecr, scan_server, skopeo, tmp_path) -> None:
+    """An untrusted layer that is not valid gzip ends FAILED with a reason; scanning goes on."""
+    config = json.dumps({"architecture": "amd64", "os": "linux",
+                         "rootfs": {"type": "layers", "diff_ids": [ociapi.sha256_digest(b"x")]}})
+    layer = b"\x1f\x8b\x08\x00" + bytes(range(256)) * 64  # a gzip header, then garbage
+    manifest = json.dumps({
+        "schemaVersion": 2, "mediaType": "application/vnd.oci.image.manifest.v1+json",
+        "config": {"mediaType": "application/vnd.oci.image.config.v1+json",
+                   "digest": ociapi.sha256_digest(config.encode()), "size": len(config)},
+        "layers": [{"mediaType": "application/vnd.oci.image.layer.v1.tar+gzip",
+                    "digest": ociapi.sha256_digest(layer), "size": len(layer)}],
+    }).encode()
+    ecr.create_repository(repositoryName="scan/corrupt")
+    with httpx.Client(base_url=scan_server.url, timeout=30) as client:
+        ociapi.push_blob(client, "scan/corrupt", config.encode())
+        ociapi.push_blob(client, "scan/corrupt", layer)
+        pushed = client.put(ociapi.manifest_url("scan/corrupt", "v1"), content=manifest,
+                            headers={"Content-Type": "application/vnd.oci.image.manifest.v1+json"})
+        assert pushed.status_code == 201, ociapi.describe(pushed)
+    ecr.start_image_scan(repositoryName="scan/corrupt", imageId={"imageTag": "v1"})
+    with pytest.raises(WaiterError):
+        wait_complete(ecr, "scan/corrupt")
+    status = ecr.describe_image_scan_findings(repositoryName="scan/corrupt",
+                                              imageId={"imageTag": "v1"})["imageScanStatus"]
+    assert status["status"] == "FAILED"
+    assert status["description"] and "Unsupported" not in status["description"]
+    # The worker survived: a good image pushed afterwards is still scanned.
+    ecr.create_repository(repositoryName="scan/after",
+                          imageScanningConfiguration={"scanOnPush": True})
+    push(scan_server, skopeo, tmp_path, "scan/after", fx.debian12_files())
+    wait_complete(ecr, "scan/after")
