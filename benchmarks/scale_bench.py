@@ -25,6 +25,7 @@ scale-latest.json.
 from __future__ import annotations
 
 import argparse
+import itertools
 import json
 import os
 import shutil
@@ -77,7 +78,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     args.walk_max = args.walk_max or (5000 if args.quick else 100_000)
     args.puts = args.puts or (200 if args.quick else 1000)
     steps = [1000 - args.puts, *args.scale]  # each size is filled from the last one + --puts
-    if any(b <= a + args.puts for a, b in zip(steps, steps[1:], strict=False)):
+    if any(b <= a + args.puts for a, b in itertools.pairwise(steps)):
         p.error("--sizes must be increasing, each above the previous one plus --puts")
     args.push_images = args.push_images or (20 if args.quick else 50)
     args.rounds = args.rounds or (1 if args.quick else 3)
@@ -278,11 +279,10 @@ def environment(args: argparse.Namespace) -> dict:
                              check=False)  # fmt: skip
         return out.stdout.strip()
 
-    dirty = git("status", "--porcelain", "--", "src")
+    dirty = " (+ uncommitted src changes)" if git("status", "--porcelain", "--", "src") else ""
     return {
         "date": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
-        "commit": git("rev-parse", "--short", "HEAD") + (" (+ uncommitted src changes)" if dirty
-                                                         else ""),  # fmt: skip
+        "commit": git("rev-parse", "--short", "HEAD") + dirty,
         "cpus": os.cpu_count(),
         "command": "python benchmarks/scale_bench.py " + " ".join(sys.argv[1:]),
     }

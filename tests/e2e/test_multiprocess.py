@@ -41,7 +41,7 @@ from tests.support.ecr import (
     wait_for,
     write_auth_file,
 )
-from tests.support.images import Image, build_image, pseudo_random_bytes, write_layout
+from tests.support.images import build_image, pseudo_random_bytes, write_layout
 from tests.support.postgres import PostgresCluster
 from tests.support.s3 import MotoS3
 from tests.support.scaleout import ClaimAudit, SharedStores, race_tag, scan_writes, start_server
@@ -158,27 +158,31 @@ def tags_by_digest(details: list[dict[str, Any]]) -> dict[str, list[str]]:
 # --------------------------------------------------------------------------- uploads
 
 
-def test_chunks_of_one_upload_alternate_between_processes(fleet, v2a, v2b, repo):
-    data = pseudo_random_bytes(9 * MiB + 3, "alternate")
+@pytest.mark.parametrize("order", ["ABAB", "ABBA"])
+def test_chunks_of_one_upload_alternate_between_processes(order, fleet, v2a, v2b, repo):
+    """POST, PATCH, PATCH, PUT on the processes ``order`` names. "ABBA" ends on the process
+    that started the upload, whose running hash from the POST is stale by then."""
+    http = [{"A": v2a, "B": v2b}[name] for name in order]
+    data = pseudo_random_bytes(9 * MiB + 3, f"alternate-{order}")
     digest = ociapi.sha256_digest(data)
     cut1, cut2 = 7, 8 * MiB + 100  # a tiny chunk, then one spanning a whole S3 part
 
-    location = ociapi.start_upload(v2a, repo)  # POST on A
-    response = ociapi.patch_chunk(v2b, location, data[:cut1], 0)  # PATCH on B
+    location = ociapi.start_upload(http[0], repo)
+    response = ociapi.patch_chunk(http[1], location, data[:cut1], 0)
     assert response.status_code == 202, ociapi.describe(response)
-    status = v2a.get(response.headers["Location"])  # A sees what B acknowledged
+    status = http[0].get(response.headers["Location"])  # the other process sees the chunk
     assert status.status_code == 204 and status.headers["Range"] == f"0-{cut1 - 1}"
-    response = ociapi.patch_chunk(v2a, status.headers["Location"], data[cut1:cut2], cut1)
-    assert response.status_code == 202, ociapi.describe(response)  # PATCH on A
-    done = v2b.put(ociapi.with_params(response.headers["Location"], digest=digest),
-                   content=data[cut2:])  # PUT with the last bytes, on B
+    response = ociapi.patch_chunk(http[2], status.headers["Location"], data[cut1:cut2], cut1)
+    assert response.status_code == 202, ociapi.describe(response)
+    done = http[3].put(ociapi.with_params(response.headers["Location"], digest=digest),
+                       content=data[cut2:])  # the last bytes come with the PUT
     assert done.status_code == 201, ociapi.describe(done)
 
-    for http in (v2a, v2b):
-        assert ociapi.fetch_blob(http, repo, digest) == data
-        head = http.head(ociapi.blob_url(repo, digest))
+    for client in (v2a, v2b):
+        assert ociapi.fetch_blob(client, repo, digest) == data
+        head = client.head(ociapi.blob_url(repo, digest))
         assert head.headers["Content-Length"] == str(len(data))
-        ranged = http.get(ociapi.blob_url(repo, digest), headers={"Range": "bytes=6-9"})
+        ranged = client.get(ociapi.blob_url(repo, digest), headers={"Range": "bytes=6-9"})
         assert ranged.status_code == 206 and ranged.content == data[6:10]
 
 
