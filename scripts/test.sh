@@ -25,4 +25,11 @@ fi
 PY=${PYTHON:-python3}
 "$PY" -m pip install -q --disable-pip-version-check -e '.[test]'
 
-exec "$PY" -m pytest "$@"
+if [ $# -gt 0 ]; then
+  exec "$PY" -m pytest "$@"
+fi
+# Everything on the embedded default (SQLite + files); contract suites also cover PostgreSQL
+# and S3 (moto) there.
+"$PY" -m pytest
+# Then the end-to-end suites again on PostgreSQL + S3, the scale-out deployment.
+exec "$PY" -m pytest tests/e2e tests/ecr --e2e-database=postgres --e2e-storage=s3
