@@ -17,20 +17,10 @@ import httpx
 import pytest
 
 from tests.support.images import File, Image, Symlink, build_image
-from tests.support.server import DockyardServer, ServerProcess, live_servers, server_class
+from tests.support.server import DockyardServer, ServerProcess, server_class
 from tests.support.skopeo import Skopeo
 
 _repo_counter = itertools.count()
-
-
-@pytest.hookimpl(hookwrapper=True)
-def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Iterator[None]:
-    """Attach the logs of running servers to a failed test's report (temp dirs are removed)."""
-    outcome = yield
-    report = outcome.get_result()
-    if report.failed and report.when in ("setup", "call"):
-        for server in live_servers():
-            report.sections.append((f"{server.name} log {server.address}", server.log_tail()))
 
 
 # The OCI suite exercises the registry itself; authentication has its own tests in tests/ecr.

@@ -28,7 +28,7 @@ from tests.support.ecr import (
     v2_client,
     write_auth_file,
 )
-from tests.support.server import DockyardServer, live_servers
+from tests.support.server import DockyardServer
 
 ACCOUNT_A = "111111111111"
 ACCOUNT_B = "222222222222"
@@ -40,16 +40,6 @@ KEY_B = AccessKey(ACCOUNT_B, "AKIAE2EACCOUNTBROOT1", "e2e-secret-account-b-root-
 ALL_KEYS = (KEY_A, KEY_A_PULLER, KEY_B)
 
 _repo_counter = itertools.count()
-
-
-@pytest.hookimpl(hookwrapper=True)
-def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Iterator[None]:
-    """Attach the logs of running servers to a failed test's report (temp dirs are removed)."""
-    outcome = yield
-    report = outcome.get_result()
-    if report.failed and report.when in ("setup", "call"):
-        for server in live_servers():
-            report.sections.append((f"{server.name} log {server.address}", server.log_tail()))
 
 
 @pytest.fixture(scope="session", autouse=True)
