@@ -135,7 +135,7 @@ def _rescan(rs: dict) -> list[str]:
 
 def _service(svc: dict) -> list[str]:
     summary = (
-        f"- `ScanService`: {svc['queued']} queued, {svc['jobs']} jobs run in "
+        f"- `ScanService`: {svc['queued']} queued, run by {svc['work_once']} `work_once` calls in "
         f"{svc['wall_s']:.2f} s; statuses {svc['statuses']}, not re-scanned "
         f"{svc['not_rescanned']}; blob reads {svc['blob_reads']}, stats {svc['blob_stats']}; "
         f"metadata database {svc['db_mb']:.0f} MB after; setup (untimed) {svc['setup_s']:.1f} s."
@@ -150,17 +150,15 @@ def _service(svc: dict) -> list[str]:
     out += [f"| rest (JSON of inventories and findings, service code) | {rest:.2f} | |", ""]
     ser = svc["serialisation"]
     if ser["findings"]:
-        per = {k: 1e6 * ser[k] / ser["findings"] for k in ("sort_s", "asdict_s", "dumps_s")}
-        total = svc["findings_total"]
+        per = 1e6 * ser["documents_s"] / ser["findings"]
         serialising = (
             f"- What `ScanService._scan` does with the findings before `put_scan`, timed "
             f"apart on {ser['inventories']} of the inventories ({_n(ser['findings'])} "
-            f"findings, CPU time): sort {per['sort_s']:.1f} us, `finding_to_dict` "
-            f"(`dataclasses.asdict`) {per['asdict_s']:.1f} us, `json.dumps` "
-            f"{per['dumps_s']:.1f} us per finding; {ser['json_bytes'] / ser['findings']:.0f} "
-            f"bytes of JSON per finding. For the run's {_n(total)} findings that is about "
-            f"{per['asdict_s'] * total / 1e6:.1f} s in asdict and "
-            f"{per['dumps_s'] * total / 1e6:.1f} s in json.dumps."
+            f"findings, CPU time, empty document cache): `FindingDocuments.prepare` (sort "
+            f"included) {per:.1f} us per finding; "
+            f"{ser['json_bytes'] / ser['findings']:.0f} bytes of JSON per finding, in "
+            f"{_n(ser['distinct'])} distinct documents ({ser['distinct_bytes'] / 1e6:.1f} MB) "
+            "stored once each."
         )
         out += [serialising, ""]
     return out

@@ -7,7 +7,8 @@
     .service()   the real ScanService: SqlMetadataStore, FilesystemBlobStore (empty, reads
                  counted), OsvScanner on the vulndb directory; store and scanner wrapped in
                  Timed proxies that add up the seconds spent in each method
-    .rescan()    rescan_enhanced(), then work_once() until the queue is empty
+    .rescan()    rescan_enhanced(), then work_once() until the queue is empty: (jobs queued,
+                 work_once calls that ran some)
     .check(t0)   every image re-scanned after t0: statuses, findings
 
 Rows are written with the store's own functions (`_images.save_image`, `_scans.put_inventory`,

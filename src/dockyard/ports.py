@@ -6,7 +6,8 @@ tests/contract/ say what every implementation must do.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import AbstractContextManager
 from typing import Protocol
 
 from dockyard.domain.models import (
@@ -77,6 +78,14 @@ class BlobStore(Protocol):
 
     def publish_upload(self, upload_id: str, digest: str, size: int) -> None:
         """Atomically make the upload's first `size` bytes the blob `digest`; no-op if it exists."""
+        ...
+
+    def publish_data(self, upload_id: str, digest: str, data: bytes | memoryview) -> None:
+        """End an upload that holds no acknowledged bytes with the whole blob at hand, verified.
+
+        Atomically makes `data` the blob `digest` (no-op if it exists) without staging it, and
+        drops the upload. The one-request path of small blobs: one PutObject on S3.
+        """
         ...
 
     def abort_upload(self, upload_id: str) -> None: ...
@@ -257,7 +266,10 @@ class VulnerabilityScanner(Protocol):
         """Read the image's layers (raises ScanFailed with a reason)."""
         ...
 
-    def match(self, inventory: Inventory, enhanced: bool) -> list[Finding]: ...
+    def match(self, inventory: Inventory, enhanced: bool, ordered: bool = True) -> list[Finding]:
+        """The findings: by severity, id and package when `ordered` (as `dockyard scan` prints
+        them), else in no particular order, for a caller that sorts them its own way."""
+        ...
 
     def source_updated_at(self) -> float | None:
         """When the vulnerability data was last updated; None when none is loaded."""
@@ -266,6 +278,13 @@ class VulnerabilityScanner(Protocol):
     def generation(self) -> str:
         """Changes whenever the vulnerability data changes (rescans follow)."""
         ...
+
+
+#: How long after passing a finding document to put_scan a caller may name it by key alone, and
+#: how long a sweep must leave documents alone after a put_scan passed them (one hour for the
+#: store to refresh a document's use, which it does at most hourly, plus a margin for clocks).
+DOCUMENT_REUSE = 1800.0
+DOCUMENT_GRACE = 3 * 3600.0
 
 
 class ScanStore(Protocol):
@@ -277,8 +296,28 @@ class ScanStore(Protocol):
         """Scans of many images in one query (a DescribeImages page)."""
         ...
 
-    def put_scan(self, record: ScanRecord) -> None:
-        """Insert or replace the image's scan."""
+    def put_scan(
+        self,
+        record: ScanRecord,
+        keys: Sequence[str] = (),
+        documents: Mapping[str, str] | None = None,
+    ) -> None:
+        """Insert or replace the image's scan (dropped if the image is gone).
+
+        A scan's findings are JSON documents shared by every scan that reports them: `keys`
+        names the scan's findings in order, a key standing for one document's text (a hash of
+        it). `documents` maps keys to their JSON; it must hold every key the caller has not
+        passed with its document to a put_scan that returned within the last DOCUMENT_REUSE
+        seconds (it may hold more; a document stored under a key is never replaced).
+        `record.findings_json` is not stored: `get_scan` rebuilds it as the JSON array of the
+        documents ("[" + ", ".join(documents) + "]").
+        """
+        ...
+
+    def delete_unused_findings(self, before: float) -> int:
+        """Delete the finding documents no scan names that no put_scan has passed since
+        `before`, which must be at least DOCUMENT_GRACE seconds ago (so the documents a caller
+        may still name without passing stay). How many went."""
         ...
 
     def scanned_images(self, scan_type: str, after: int, limit: int) -> list[tuple[int, int, str]]:
@@ -292,11 +331,16 @@ class ScanStore(Protocol):
 
     def enqueue_job(self, kind: str, payload: str, now: float) -> int: ...
 
-    def claim_job(self, worker: str, now: float, lease_seconds: float) -> Job | None:
-        """Take the oldest job nobody holds (or whose holder's lease ran out), atomically."""
+    def enqueue_jobs(self, kind: str, payloads: Sequence[str], now: float) -> None:
+        """Queue many jobs in one transaction, in order."""
         ...
 
-    def finish_job(self, job_id: int) -> None: ...
+    def claim_jobs(self, worker: str, now: float, lease_seconds: float, limit: int) -> list[Job]:
+        """Take up to `limit` of the oldest jobs nobody holds (or whose holder's lease ran out),
+        atomically, oldest first."""
+        ...
+
+    def finish_jobs(self, job_ids: Sequence[int]) -> None: ...
 
 
 class MetadataStore(
@@ -315,3 +359,13 @@ class MetadataStore(
     def probe(self) -> None: ...
 
     def close(self) -> None: ...
+
+    def atomic(self) -> AbstractContextManager[None]:
+        """Make the store calls of a block one write transaction: all of them or none.
+
+        The calls join it from the thread or task that opened the block; a nested block joins
+        the outer one. Commits when the block ends, rolls back if it raises. A call that fails
+        in the database cannot be caught and carried on from inside the block (PostgreSQL
+        aborts the transaction): let the error leave the block.
+        """
+        ...

@@ -16,6 +16,7 @@ from sqlalchemy import event
 from dockyard.backends.metadata.schema import (
     account_settings,
     blobs,
+    finding_documents,
     inventories,
     metadata,
     secrets,
@@ -27,8 +28,9 @@ from .metadata_contract import MetadataStoreContract
 from .metadata_support import NOW, make_image
 
 # Blobs are a global, deduplicated index that outlives repositories until garbage collection.
-# So is the inventory cache, keyed by manifest digest.
-_SHARED_TABLES = {blobs.name, inventories.name}
+# So is the inventory cache, keyed by manifest digest, and so are finding documents (shared by
+# scans, removed by delete_unused_findings, which the scan cases test).
+_SHARED_TABLES = {blobs.name, inventories.name, finding_documents.name}
 
 
 class SqlMetadataContract(MetadataStoreContract):
@@ -64,18 +66,6 @@ class SqlMetadataContract(MetadataStoreContract):
         )
         assert len(many) == len(one)
 
-
-def statements_of(store: SqlMetadataStore, action: Callable[[], object]) -> list[str]:
-    """The SQL statements `action` sends to the database, in order."""
-    seen: list[str] = []
-    listener = lambda *args: seen.append(args[2])
-    event.listen(store.engine, "before_cursor_execute", listener)
-    try:
-        action()
-    finally:
-        event.remove(store.engine, "before_cursor_execute", listener)
-    return seen
-
     def test_a_listing_page_costs_two_queries(
         self, store: SqlMetadataStore, repo: Repository
     ) -> None:
@@ -100,3 +90,15 @@ def statements_of(store: SqlMetadataStore, action: Callable[[], object]) -> list
     ) -> None:
         with pytest.raises(ValueError, match="must be one of"):
             store.list_images(repo.id, None, 10, **bad)
+
+
+def statements_of(store: SqlMetadataStore, action: Callable[[], object]) -> list[str]:
+    """The SQL statements `action` sends to the database, in order."""
+    seen: list[str] = []
+    listener = lambda *args: seen.append(args[2])
+    event.listen(store.engine, "before_cursor_execute", listener)
+    try:
+        action()
+    finally:
+        event.remove(store.engine, "before_cursor_execute", listener)
+    return seen

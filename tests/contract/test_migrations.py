@@ -5,6 +5,7 @@ start-up rules (the embedded default migrates itself; a named database must alre
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -176,3 +177,40 @@ def test_tables_without_a_revision_are_not_migrated(tmp_path: Path) -> None:
     engine.dispose()
     with pytest.raises(ConfigurationError, match="tables but no schema revision"):
         open_metadata_store(url, migrate=True)
+
+
+# -- data migrations ---------------------------------------------------------------------------
+
+
+def test_0003_moves_findings_into_shared_documents_and_back(engine: sa.Engine) -> None:
+    """Stored findings survive the change of layout byte for byte, both ways."""
+    from dockyard.backends.metadata import _scans
+    from dockyard.backends.metadata.schema import finding_documents, images, repositories
+
+    migrate.upgrade(engine, "0002")
+    shared = {"id": "CVE-2", "package": {"name": "tar"}, "cvss": {"CVSS3_SCORE": "7.5"}}
+    texts = {1: json.dumps([{"id": "CVE-1", "description": "caf\u00e9 \"x\""}, shared]),
+             2: json.dumps([shared]), 3: "[]"}  # fmt: skip
+    scans = sa.table("image_scans", *(sa.column(c) for c in (
+        "image_id", "scan_type", "status", "description", "started_at", "completed_at",
+        "severity_counts", "findings")))  # fmt: skip
+    with engine.begin() as conn:
+        conn.execute(sa.insert(repositories).values(id=1, account_id="1", name="r",
+                                                    created_at=1.0, encryption="{}"))
+        for image_id, text in texts.items():
+            conn.execute(sa.insert(images).values(
+                id=image_id, repo_id=1, digest=f"sha256:{image_id}", manifest=b"{}",
+                media_type="m", size_bytes=1, pushed_at=1.0))  # fmt: skip
+            conn.execute(sa.insert(scans).values(
+                image_id=image_id, scan_type="BASIC", status="COMPLETE", description="done",
+                started_at=1.0, completed_at=2.0, severity_counts="{}", findings=text))
+    migrate.upgrade(engine)
+    with engine.connect() as conn:
+        for image_id, text in texts.items():
+            assert _scans.get_scan(conn, image_id).findings_json == text
+        count = sa.select(sa.func.count()).select_from(finding_documents)
+        assert conn.execute(count).scalar_one() == 2  # the shared finding is stored once
+    migrate.downgrade(engine, "0002")
+    with engine.connect() as conn:
+        rows = conn.execute(sa.select(scans.c.image_id, scans.c.findings)).all()
+    assert dict(rows) == texts

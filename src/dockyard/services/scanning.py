@@ -8,19 +8,34 @@
     vulnerability data changes ────────┘ enhanced images are re-matched, no layer I/O
 
 Jobs go through the metadata store, so with several server processes each scan runs once.
+
+Findings are stored as one JSON document per distinct finding, shared by scans (ScanStore.put_scan).
+The matcher hands the same Finding objects to every image with the same packages, so a rescan makes
+each one's JSON once (FindingDocuments) and stores an image's findings as keys.
 """
 
 from __future__ import annotations
 
+import base64
+import hashlib
 import json
 import logging
+from collections import Counter
 from dataclasses import dataclass, fields
+from operator import attrgetter, itemgetter
+from typing import Any
 
 from dockyard.domain.errors import LimitExceeded, ScanNotFound, Unsupported
-from dockyard.domain.models import Image, Job, Repository, ScanRecord
+from dockyard.domain.models import Image, Repository, ScanRecord
 from dockyard.domain.page_tokens import decode_token, encode_token
 from dockyard.domain.scanning import UNSUPPORTED_IMAGE, Finding, Package, ScanFailed
-from dockyard.ports import BlobStore, MetadataStore, VulnerabilityScanner
+from dockyard.ports import (
+    DOCUMENT_GRACE,
+    DOCUMENT_REUSE,
+    BlobStore,
+    MetadataStore,
+    VulnerabilityScanner,
+)
 from dockyard.services.clock import Clock
 from dockyard.services.image_queries import ImageId, ImageQueries
 from dockyard.services.scan_config import ScanConfigService, rule_for
@@ -38,6 +53,14 @@ DESCRIPTIONS = {
 }
 DEFAULT_PAGE = 100
 JOB_LEASE_SECONDS = 600
+# Jobs a worker takes at once: a rescan queues one per image, and claiming, finishing and reading
+# the previous scans a few at a time saves three transactions per image. Small, so that other
+# processes still get a share of a long queue, and a lease covers the whole batch.
+JOBS_PER_CLAIM = 8
+# A rescan of 1,000 images reports ~28,000 distinct findings (~1 KB of JSON each); past this many
+# the cache starts again rather than grow with every vulnerability data update.
+DOCUMENT_CACHE_LIMIT = 50_000
+SWEEP_EVERY = 3600.0  # seconds between sweeps of unreferenced finding documents, per process
 
 
 @dataclass(frozen=True)
@@ -55,6 +78,8 @@ class ScanService:
         self.meta, self.blobs, self.scanner = meta, blobs, scanner
         self.queries, self.config, self.clock = queries, config, clock
         self._seen_generation: str | None = None
+        self._documents = FindingDocuments()
+        self._swept_at: float | None = None
 
     # -- triggers -----------------------------------------------------------------------------
 
@@ -79,7 +104,7 @@ class ScanService:
         if self.config.scan_type(account_id) == "ENHANCED":
             raise Unsupported("StartImageScan is for basic scanning; this registry uses "
                               "enhanced (continuous) scanning")
-        last = self.meta.get_scan(image.id)
+        last = self.meta.scans_for([image.id]).get(image.id)  # the summary: no findings
         if last and last.scan_type == "BASIC" and self.clock.now() - last.started_at < DAY:
             raise LimitExceeded("The scan quota per image has been exceeded. Wait and try again.")
         return repo, image, self._queue(image, "BASIC")
@@ -117,13 +142,18 @@ class ScanService:
     # -- work ---------------------------------------------------------------------------------
 
     def work_once(self, worker: str) -> bool:
-        """Claim and run one queued job; False when there was none."""
-        job = self.meta.claim_job(worker, self.clock.now(), JOB_LEASE_SECONDS)
-        if job is None:
+        """Claim and run a few queued jobs; False when there was none."""
+        jobs = self.meta.claim_jobs(worker, self.clock.now(), JOB_LEASE_SECONDS, JOBS_PER_CLAIM)
+        if not jobs:
+            self._sweep()
             return False
-        if job.kind == SCAN_JOB:
-            self.run(job)
-        self.meta.finish_job(job.id)
+        tasks = [json.loads(job.payload) for job in jobs if job.kind == SCAN_JOB]
+        # A scan keeps the start time of the one it replaces: read them all at once.
+        previous = self.meta.scans_for([task["image_id"] for task in tasks])
+        for task in tasks:
+            last = previous.get(task["image_id"])
+            self.run(task, last.started_at if last else None)
+        self.meta.finish_jobs([job.id for job in jobs])
         return True
 
     def follow_data_changes(self) -> int:
@@ -133,78 +163,163 @@ class ScanService:
             return 0
         first_look = self._seen_generation is None
         self._seen_generation = generation
+        self._documents.clear()  # the old data's findings will not come back
         # At start-up every process sees "a change"; only real changes cause rescans.
         return 0 if first_look else self.rescan_enhanced()
 
-    def run(self, job: Job) -> None:
-        """Carry out one scan job; every failure ends in a FAILED status with a reason."""
-        task = json.loads(job.payload)
+    def run(self, task: dict, started_at: float | None) -> None:
+        """Carry out one scan job; every failure ends in a FAILED status with a reason.
+
+        `started_at` is the start time of the image's last scan (None if it has none)."""
         image = self.meta.get_image(task["repo_id"], task["digest"], with_manifest=True)
         if image is None:
             return  # deleted while queued
+        started = self.clock.now() if started_at is None else started_at
+        keys: list[str] = []
+        documents: dict[str, str] = {}
         try:
-            record = self._scan(image, task["type"])
+            record, keys, documents = self._scan(image, task["type"], started)
         except ScanFailed as exc:
-            record = self._failed(image, task["type"], str(exc))
+            record = self._failed(image, task["type"], started, str(exc))
         except Exception as exc:  # a broken image must never kill the worker
             log.exception("scan of %s failed", image.digest)
-            record = self._failed(image, task["type"], f"ScanError: {type(exc).__name__}")
-        self.meta.put_scan(record)
+            reason = f"ScanError: {type(exc).__name__}"
+            record = self._failed(image, task["type"], started, reason)
+        self.meta.put_scan(record, keys, documents)
+        # The store dates the documents' use by the scan's completion time: so do we.
+        self._documents.stored(documents, record.completed_at or started)
 
-    def _scan(self, image: Image, scan_type: str) -> ScanRecord:
+    def _scan(
+        self, image: Image, scan_type: str, started: float
+    ) -> tuple[ScanRecord, list[str], dict[str, str]]:
         enhanced = scan_type == "ENHANCED"
         inventory = load_or_build_inventory(self.meta, self.scanner, self.blobs, image)
         if inventory.distro is None and not (enhanced and inventory.packages):
             raise ScanFailed(UNSUPPORTED_IMAGE)
-        found = sorted(self.scanner.match(inventory, enhanced), key=_severity_order)
-        status = "ACTIVE" if enhanced else "COMPLETE"
-        return ScanRecord(
-            image.id, scan_type, status, DESCRIPTIONS[status], self._started(image),
-            completed_at=self.clock.now(), source_updated_at=self.scanner.source_updated_at(),
+        found = self.scanner.match(inventory, enhanced, ordered=False)  # prepare() sorts
+        status, now = ("ACTIVE" if enhanced else "COMPLETE"), self.clock.now()
+        record = ScanRecord(
+            image.id, scan_type, status, DESCRIPTIONS[status], started,
+            completed_at=now, source_updated_at=self.scanner.source_updated_at(),
             severity_counts=severity_counts(found),
-            findings_json=json.dumps([finding_to_dict(f) for f in found]),
-        )
+        )  # fmt: skip
+        return record, *self._documents.prepare(found, now)
 
-    def _failed(self, image: Image, scan_type: str, reason: str) -> ScanRecord:
-        return ScanRecord(image.id, scan_type, "FAILED", reason, self._started(image),
-                          completed_at=self.clock.now())
+    def _failed(self, image: Image, scan_type: str, started: float, reason: str) -> ScanRecord:
+        return ScanRecord(image.id, scan_type, "FAILED", reason, started,
+                          completed_at=self.clock.now())  # fmt: skip
 
-    def _started(self, image: Image) -> float:
-        # The summary read leaves the (possibly large) findings in the database.
-        last = self.meta.scans_for([image.id]).get(image.id)
-        return last.started_at if last else self.clock.now()
+    def _sweep(self) -> None:
+        """Delete finding documents left by replaced scans and deleted images, now and then."""
+        now = self.clock.now()
+        if self._swept_at is not None and now - self._swept_at < SWEEP_EVERY:
+            return
+        self._swept_at = now
+        self.meta.delete_unused_findings(now - DOCUMENT_GRACE)
 
     def rescan_enhanced(self) -> int:
         """Queue a re-match of every enhanced image (after the vulnerability data changed)."""
         queued, after = 0, 0
         while found := self.meta.scanned_images("ENHANCED", after, 500):
-            for image_id, repo_id, digest in found:
-                payload = json.dumps({"image_id": image_id, "repo_id": repo_id,
-                                      "digest": digest, "type": "ENHANCED"})
-                self.meta.enqueue_job(SCAN_JOB, payload, self.clock.now())
+            payloads = [json.dumps({"image_id": image_id, "repo_id": repo_id, "digest": digest,
+                                    "type": "ENHANCED"}) for image_id, repo_id, digest in found]
+            self.meta.enqueue_jobs(SCAN_JOB, payloads, self.clock.now())
             queued, after = queued + len(found), found[-1][0]
         return queued
 
 
+class FindingDocuments:
+    """Each finding's stored form: its key, and its JSON while the store may not have it.
+
+    A rescan reports the same Finding objects for many images (the matcher's memo), so the JSON
+    and sort key of each are made once, keyed by id() (a Finding holds a dict, so it is not
+    hashable; the entry holds the finding, so its id cannot be reused while cached). A document
+    is passed to put_scan again once DOCUMENT_REUSE seconds may have passed since it was stored
+    (see ScanStore.put_scan): `_fresh` holds the keys stored since `_fresh_since`, and is
+    emptied when that is DOCUMENT_REUSE ago.
+    """
+
+    def __init__(self, limit: int = DOCUMENT_CACHE_LIMIT) -> None:
+        self.limit = limit
+        # id(finding) -> (finding, sort key, document key, JSON)
+        self._entries: dict[int, tuple[Finding, tuple[int, str, str, str, str], str, str]] = {}
+        self._texts: dict[str, str] = {}  # document key -> JSON
+        self._fresh: set[str] = set()
+        self._fresh_since = 0.0
+
+    def __len__(self) -> int:
+        return len(self._entries)
+
+    def prepare(self, found: list[Finding], now: float) -> tuple[list[str], dict[str, str]]:
+        """The findings' keys in ECR's order (most severe first, then id and package name), and
+        the documents put_scan must be given with them."""
+        if len(self._entries) > self.limit:
+            self.clear()
+        if now - self._fresh_since >= DOCUMENT_REUSE:
+            self._fresh.clear()
+        # map() and itemgetter keep the per-finding work in C: a rescan has ~600,000 findings.
+        entries: list[Any] = list(map(self._entries.get, map(id, found)))
+        if None in entries:
+            entries = [e or self._add(f) for e, f in zip(entries, found, strict=True)]
+        entries.sort(key=itemgetter(1))  # stable: full ties keep the matcher's order
+        keys = list(map(itemgetter(2), entries))
+        return keys, {key: self._texts[key] for key in set(keys) - self._fresh}
+
+    def _add(self, finding: Finding) -> tuple[Finding, tuple[int, str, str, str, str], str, str]:
+        text = json.dumps(finding_to_dict(finding))
+        entry = (finding, _severity_order(finding), document_key(text), text)
+        self._entries[id(finding)] = entry
+        self._texts[entry[2]] = text
+        return entry
+
+    def stored(self, documents: dict[str, str], now: float) -> None:
+        """Note that a put_scan given these documents returned (so they are in the store)."""
+        if documents:
+            if not self._fresh or now - self._fresh_since >= DOCUMENT_REUSE:
+                self._fresh.clear()
+                self._fresh_since = now
+            self._fresh.update(documents)
+
+    def clear(self) -> None:
+        self._entries.clear()
+        self._texts.clear()
+        self._fresh.clear()
+
+
 def severity_counts(findings: list[Finding]) -> dict[str, int]:
-    counts: dict[str, int] = {}
-    for finding in findings:
-        counts[finding.severity] = counts.get(finding.severity, 0) + 1
-    return counts
+    """Findings per severity, most severe first (the order findingSeverityCounts has always
+    had: counted over the sorted findings); counted in C, as a rescan has ~600,000."""
+    counts = Counter(map(attrgetter("severity"), findings))
+    return dict(sorted(counts.items(), key=lambda item: _ORDER.get(item[0], 99)))
 
 
 _ORDER = {s: i for i, s in enumerate(("CRITICAL", "HIGH", "MEDIUM", "LOW", "INFORMATIONAL",
                                       "UNDEFINED"))}
 
 
-def _severity_order(finding: Finding) -> tuple[int, str, str]:
-    return _ORDER.get(finding.severity, 99), finding.id, finding.package.name
+def _severity_order(finding: Finding) -> tuple[int, str, str, str, str]:
+    # ECR's order: severity, id, package name. Ties are broken as the matcher orders findings
+    # (source package, then file path), which this sort once followed: the same order either way.
+    package = finding.package
+    return (_ORDER.get(finding.severity, 99), finding.id, package.name,
+            package.source_name or package.name, package.file_path)  # fmt: skip
+
+
+def document_key(text: str) -> str:
+    """The key a finding's JSON is stored under: 96 bits of its SHA-256 in 16 base64url
+    characters (a scan stores one per finding), so equal keys mean equal text: two of a billion
+    documents collide with odds of about 1e-11. The same function as migration 0003's."""
+    return base64.urlsafe_b64encode(hashlib.sha256(text.encode()).digest()[:12]).decode()
+
+
+_FINDING_FIELDS = tuple(f.name for f in fields(Finding))
+_PACKAGE_FIELDS = tuple(f.name for f in fields(Package))
 
 
 def finding_to_dict(finding: Finding) -> dict[str, object]:
     # Field by field: dataclasses.asdict deep-copies every value and was half of a rescan's CPU.
-    data = {f.name: getattr(finding, f.name) for f in fields(Finding)}
-    data["package"] = {f.name: getattr(finding.package, f.name) for f in fields(Package)}
+    data = {name: getattr(finding, name) for name in _FINDING_FIELDS}
+    data["package"] = {name: getattr(finding.package, name) for name in _PACKAGE_FIELDS}
     data["aliases"] = list(finding.aliases)
     data["cvss"] = dict(finding.cvss)
     return data

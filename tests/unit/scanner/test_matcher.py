@@ -10,13 +10,13 @@ import botocore.session
 import pytest
 from tests.unit.scanner.osv_fixtures import zip_fixtures
 
-from dockyard.api.ecr.serialize import serialize_shape
-from dockyard.backends.scanner.matcher import match, severity_counts, uri_for
 from dockyard.api.ecr.findings import (
     ImageContext,
     basic_findings,
     enhanced_findings,
 )
+from dockyard.api.ecr.serialize import serialize_shape
+from dockyard.backends.scanner.matcher import match, severity_counts, uri_for
 from dockyard.backends.scanner.matcher_ranges import evaluate
 from dockyard.backends.scanner.osv_index import VulnIndex, import_sources
 from dockyard.domain.scanning import Distro, Finding, Inventory, Package

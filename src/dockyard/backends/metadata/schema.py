@@ -7,6 +7,8 @@
                   └─< repository_tags             (AWS resource tags, not image tags)
 
     account_settings, pull_exclusions             (per account, outlive repositories)
+    image_scans >── finding_documents             (scan findings, stored once, by key)
+    inventories, jobs                             (scanning: per manifest digest; the queue)
     secrets                                       (server-wide keys, e.g. for page tokens)
 
 Deleting a repository deletes its rows explicitly, child tables first (see sql.py); nothing relies
@@ -161,7 +163,9 @@ secrets = sa.Table(
     sa.Column("value", sa.LargeBinary, nullable=False),
 )
 
-# The last scan of each image; findings are stored as JSON, read only whole.
+# The last scan of each image. Its findings are the keys of finding_documents, in order (a JSON
+# list), read only whole: a rescan of a fleet repeats the same few thousand findings hundreds of
+# thousands of times, so each document is stored once and a scan costs ~19 bytes per finding.
 image_scans = sa.Table(
     "image_scans",
     metadata,
@@ -173,8 +177,24 @@ image_scans = sa.Table(
     sa.Column("completed_at", sa.Double, nullable=True),
     sa.Column("source_updated_at", sa.Double, nullable=True),
     sa.Column("severity_counts", sa.Text, nullable=False),  # JSON
-    sa.Column("findings", sa.Text, nullable=False),  # JSON
+    sa.Column("finding_keys", sa.Text, nullable=False),  # JSON list of finding_documents.key
     sa.Index(None, "scan_type", "image_id"),
+)
+
+# One finding's JSON (as ECR's findings are built from), keyed by a hash of that text, shared by
+# every scan that reports it. Documents no scan references any more (replaced by a rescan, or
+# their image deleted) are deleted by a sweep once unused for a while; used_at is refreshed by
+# scans that reference a document (at most once per sweep grace period), so a sweep never
+# removes a document a scan being written right now relies on.
+finding_documents = sa.Table(
+    "finding_documents",
+    metadata,
+    sa.Column("key", sa.String(64), primary_key=True),
+    # used_at before the document: SQLite reads a row's columns in order, so a scan checking its
+    # documents' used_at never reads the (~1 KB) documents themselves.
+    sa.Column("used_at", sa.Double, nullable=False),
+    sa.Column("document", sa.Text, nullable=False),
+    sa.Index(None, "used_at"),
 )
 
 # Inventories by manifest digest: content-addressed, so shared by every repository.

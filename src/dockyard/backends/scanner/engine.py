@@ -15,16 +15,17 @@ from dockyard.ports import BlobStore
 class OsvScanner:
     def __init__(self, data_dir: Path) -> None:
         self.data_dir = Path(data_dir)
+        self._opened = None
 
     def inventory(self, manifest: bytes, media_type: str, blobs: BlobStore) -> Inventory:
         from dockyard.backends.scanner.inventory import Limits, build_inventory
 
         return build_inventory(manifest, media_type, blobs.read, Limits())
 
-    def match(self, inventory: Inventory, enhanced: bool) -> list[Finding]:
+    def match(self, inventory: Inventory, enhanced: bool, ordered: bool = True) -> list[Finding]:
         from dockyard.backends.scanner.matcher import match
 
-        return match(inventory, self._index(), enhanced)
+        return match(inventory, self._index(), enhanced, ordered=ordered)
 
     def source_updated_at(self) -> float | None:
         return self._index().source_updated_at()
@@ -32,7 +33,11 @@ class OsvScanner:
     def generation(self) -> str:
         return self._index().generation()
 
-    def _index(self):  # noqa: ANN202 - wired to the index module when it lands
-        from dockyard.backends.scanner.osv_index import open_index
+    def _index(self):
+        # Opened once (open_index resolves the path, a few syscalls a scan otherwise); the index
+        # itself notices a new import (its callers refresh it).
+        if self._opened is None:
+            from dockyard.backends.scanner.osv_index import open_index
 
-        return open_index(self.data_dir)
+            self._opened = open_index(self.data_dir)
+        return self._opened

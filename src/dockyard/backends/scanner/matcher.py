@@ -46,9 +46,14 @@ class _Group:
 
 
 def match(
-    inventory: Inventory, index: VulnIndex, enhanced: bool, policy: str = "ecr-native"
+    inventory: Inventory,
+    index: VulnIndex,
+    enhanced: bool,
+    policy: str = "ecr-native",
+    ordered: bool = True,
 ) -> list[Finding]:
-    """Findings for `inventory`, ordered by severity (most severe first), id and package."""
+    """Findings for `inventory`, ordered by severity (most severe first), id and package
+    (`ordered`), or in no particular order for a caller that sorts them its own way."""
     index.refresh()
     findings: list[Finding] = []
     todo: dict[_SourceKey, tuple[Package, ...]] = {}
@@ -60,7 +65,7 @@ def match(
             findings.extend(cached)
     if todo:
         findings.extend(_match_sources(todo, index, policy))
-    return sorted(findings, key=_order)
+    return sorted(findings, key=_order) if ordered else findings
 
 
 _SourceKey = tuple[str, str, str]  # (ecosystem, source name, source version)

@@ -180,8 +180,12 @@ class VulnIndex:
     def source_updated_at(self) -> float | None:
         """`vulnerabilitySourceUpdatedAt` as epoch seconds: the newest record's `modified`."""
         self.refresh()
-        meta = self.meta() if self.available else {}
-        return _epoch(meta.get("max_modified", "")) or _epoch(meta.get("imported_at", ""))
+        # Every scan asks; the answer only changes with an import, which clears the memo.
+        if "source_updated_at" not in self.memo:
+            meta = self.meta() if self.available else {}
+            at = _epoch(meta.get("max_modified", "")) or _epoch(meta.get("imported_at", ""))
+            self.memo["source_updated_at"] = at
+        return self.memo["source_updated_at"]
 
     def meta(self) -> dict[str, str]:
         return dict(self._query("SELECT key, value FROM meta", []))
