@@ -17,7 +17,7 @@ secrets through the `account_rows` fixture (which calls `forget`).
 The cases are grouped by port: repositories, blobs and uploads here; images and tags in
 _metadata_images.py; the paged image views in _metadata_listing.py; repository settings in
 _metadata_admin.py; account-level rows in _metadata_accounts.py; races between threads in
-_metadata_concurrency.py.
+_metadata_concurrency.py; transactions spanning several calls (`atomic`) in _metadata_atomic.py.
 """
 
 from __future__ import annotations
@@ -32,6 +32,7 @@ from dockyard.ports import MetadataStore
 
 from ._metadata_accounts import AccountCases
 from ._metadata_admin import AdminCases
+from ._metadata_atomic import AtomicCases
 from ._metadata_concurrency import ConcurrencyCases
 from ._metadata_images import ImageCases, TagCases
 from ._metadata_listing import EntryListingCases, ImageListingCases
@@ -42,6 +43,7 @@ MakeRepo = Callable[..., Repository]
 
 
 class MetadataStoreContract(
+    AtomicCases,
     ImageCases,
     TagCases,
     ImageListingCases,

@@ -18,7 +18,8 @@ from dockyard.backends.metadata.sql import SqlMetadataStore
 from dockyard.domain.models import ImageEntryKey, ImageKey, Repository
 
 from .metadata_support import NOW, make_image, sha
-from .sql_metadata import SqlMetadataContract, statements_of
+from .sql_metadata import SqlMetadataContract
+from .sqlite_trace import sqlite_statements, transaction_control
 
 
 @pytest.fixture
@@ -42,10 +43,25 @@ class TestSqliteMetadataStore(SqlMetadataContract):
     def test_writes_begin_immediate_and_reads_do_not(
         self, store: SqlMetadataStore, repo: Repository
     ) -> None:
-        writes = statements_of(store, lambda: store.link_blob(repo.id, sha("a"), 1, NOW))
-        reads = statements_of(store, lambda: store.linked_blob_size(repo.id, sha("a")))
-        assert writes[0] == "BEGIN IMMEDIATE"
-        assert reads[0] == "BEGIN"
+        writes = sqlite_statements(store, lambda: store.link_blob(repo.id, sha("a"), 1, NOW))
+        reads = sqlite_statements(store, lambda: store.linked_blob_size(repo.id, sha("a")))
+        assert transaction_control(writes) == ["BEGIN IMMEDIATE", "COMMIT"]
+        assert transaction_control(reads)[0] == "BEGIN"
+        assert writes[0] == "BEGIN IMMEDIATE" and reads[0] == "BEGIN"
+
+    def test_an_atomic_block_is_one_write_transaction(
+        self, store: SqlMetadataStore, repo: Repository
+    ) -> None:
+        def block() -> None:
+            with store.atomic():
+                store.get_repository(repo.account_id, repo.name)
+                store.unlinked_blobs(repo.id, [sha("a"), sha("b")])
+                store.save_image(repo.id, make_image("a"), "v1", True, NOW)
+                store.get_image(repo.id, make_image("a").digest)
+
+        statements = sqlite_statements(store, block)
+        assert transaction_control(statements) == ["BEGIN IMMEDIATE", "COMMIT"]
+        assert statements[0] == "BEGIN IMMEDIATE" and statements[-1] == "COMMIT"
 
     def test_open_reader_does_not_block_writers(
         self, store: SqlMetadataStore, repo: Repository

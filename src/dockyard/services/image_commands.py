@@ -47,10 +47,13 @@ class ImageCommands:
         if media_type is None and declared_media_type(manifest) is None:
             raise ParameterInvalid("image manifest mediatype not provided in manifest or parameter")
         parsed = parse_manifest(manifest, media_type)
-        repo = self.images.repos.get(account_id, name)
-        if not (tag and tag_is_immutable(repo, tag)):  # immutable tags fail in push()
-            self._refuse_duplicate(repo, actual, tag)
-        return self.images.push(repo, Reference.parse(tag or actual), parsed, manifest)
+        # One transaction from the repository lookup to the scan queued on push: the checks see
+        # what the save writes on, and a push costs one BEGIN and one COMMIT.
+        with self.meta.atomic():
+            repo = self.images.repos.get(account_id, name)
+            if not (tag and tag_is_immutable(repo, tag)):  # immutable tags fail in push()
+                self._refuse_duplicate(repo, actual, tag)
+            return self.images.push(repo, Reference.parse(tag or actual), parsed, manifest)
 
     def _refuse_duplicate(self, repo: Repository, digest: str, tag: str | None) -> None:
         existing = self.meta.get_image(repo.id, digest)

@@ -52,7 +52,12 @@ class ImageService:
         self, meta: MetadataStore, repos: RepositoryService, pulls: PullRecorder, clock: Clock
     ) -> None:
         self.meta, self.repos, self.pulls, self.clock = meta, repos, pulls, clock
-        # Called with (repository, image) after a new image is stored (e.g. scan on push).
+        # Called with (repository, image) when a push stores a new image (e.g. scan on push),
+        # inside the push's transaction: what they write commits with the image or not at all,
+        # and what they read is current. Scan on push reads the registry scanning configuration
+        # there rather than from a cache: one indexed lookup in a transaction the push holds
+        # anyway, and a configuration just written through any server process applies to the
+        # very next push everywhere (a per-process cache could not promise that).
         self.on_pushed: list[Callable[[Repository, Image], None]] = []
 
     # -- push -------------------------------------------------------------------------------
@@ -70,16 +75,17 @@ class ImageService:
 
     def push(self, repo: Repository, ref: Reference, manifest: Manifest, body: bytes
              ) -> PushedManifest:
-        """Store a parsed manifest in a repository that exists."""
+        """Store a parsed manifest in a repository that exists, in one transaction."""
         digest = _digest_of(body, ref.digest)
-        new = self._new_image(repo, digest, body, manifest)
-        may_move = ref.tag is None or not tag_is_immutable(repo, ref.tag)
-        if not may_move:
-            self._refuse_existing_tag(repo, str(ref.tag))
-        saved = self.meta.save_image(repo.id, new, ref.tag, may_move, self.clock.now())
-        if saved.created:
-            for listener in self.on_pushed:
-                listener(repo, saved.image)
+        with self.meta.atomic():
+            new = self._new_image(repo, digest, body, manifest)
+            may_move = ref.tag is None or not tag_is_immutable(repo, ref.tag)
+            if not may_move:
+                self._refuse_existing_tag(repo, str(ref.tag))
+            saved = self.meta.save_image(repo.id, new, ref.tag, may_move, self.clock.now())
+            if saved.created:
+                for listener in self.on_pushed:
+                    listener(repo, saved.image)
         return PushedManifest(repo, saved, manifest)
 
     def _refuse_existing_tag(self, repo: Repository, tag: str) -> None:

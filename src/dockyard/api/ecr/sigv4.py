@@ -28,6 +28,7 @@ An `X-Amz-Content-SHA256` header must equal the body's hash (so `UNSIGNED-PAYLOA
 from __future__ import annotations
 
 import calendar
+import functools
 import hashlib
 import hmac
 import re
@@ -263,8 +264,13 @@ def _invalid(message: str) -> NoReturn:
     raise SignatureError("InvalidSignatureException", message)
 
 
+@functools.lru_cache(maxsize=64)
 def _epoch(basic: str) -> float:
-    """Epoch seconds of an ISO-8601 basic timestamp; `ValueError` if it is not one."""
+    """Epoch seconds of an ISO-8601 basic timestamp; `ValueError` if it is not one.
+
+    Cached: `time.strptime` is a third of a signature check, and requests of the same second
+    carry the same timestamp (a failed parse raises, and is not cached).
+    """
     if not _BASIC_DATE.fullmatch(basic):
         raise ValueError(basic)
     return float(calendar.timegm(time.strptime(basic, _BASIC_FORMAT)))

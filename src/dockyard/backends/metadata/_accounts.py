@@ -9,12 +9,15 @@ from sqlalchemy.engine import Connection
 from dockyard.backends.metadata.dialects import insert_ignore, upsert
 from dockyard.backends.metadata.schema import account_settings, pull_exclusions, secrets
 
+# Built once: every push reads the registry scanning configuration (see _images.py on why).
+_SETTING = sa.select(account_settings.c.value).where(
+    account_settings.c.account_id == sa.bindparam("b_account"),
+    account_settings.c.name == sa.bindparam("b_name"),
+)
+
 
 def get_account_setting(conn: Connection, account_id: str, name: str) -> str | None:
-    stmt = sa.select(account_settings.c.value).where(
-        account_settings.c.account_id == account_id, account_settings.c.name == name
-    )
-    return conn.execute(stmt).scalar()
+    return conn.execute(_SETTING, {"b_account": account_id, "b_name": name}).scalar()
 
 
 def put_account_setting(conn: Connection, account_id: str, name: str, value: str) -> None:

@@ -9,29 +9,36 @@ The rest of the metadata backend is dialect-neutral SQLAlchemy Core. What lives 
 - `BinaryString`, a string column that sorts by code point (like Python's `sorted()`) everywhere;
 - `insert_ignore` and `upsert`, the INSERT ... ON CONFLICT spellings of each engine.
 
-SQLite transactions: pysqlite's own BEGIN handling is switched off and we emit BEGIN ourselves.
-Connections taken from `write_engine(engine)` start with BEGIN IMMEDIATE, so a writer takes the
-write lock up front and waits on busy_timeout for its turn. A deferred BEGIN that later tries to
-write can fail at once with "database is locked" (SQLite cannot wait when upgrading a read snapshot
-that another writer has since changed). Reads use a plain BEGIN and, in WAL mode, never block
-writers nor are blocked by them.
+PostgreSQL reads run in autocommit (`read_engine`), writes in READ COMMITTED transactions.
+
+SQLite transactions: pysqlite's own BEGIN handling is switched off and the dialect emits BEGIN
+itself (its `do_begin`, replaced on the engine's dialect; a "begin" event would do the same, but
+any Connection event makes SQLAlchemy dispatch events around every statement, a quarter of what a
+small transaction costs). Transactions begun with `begin_write(conn)` start with BEGIN IMMEDIATE,
+so a writer takes the write lock up front and waits on busy_timeout for its turn. A deferred
+BEGIN that later tries to write can fail at once with "database is locked" (SQLite cannot wait
+when upgrading a read snapshot that another writer has since changed). Reads use a plain BEGIN
+and, in WAL mode, never block writers nor are blocked by them.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from typing import Any
+from contextvars import ContextVar
+from typing import Any, TypeVar
 
 import sqlalchemy as sa
 from sqlalchemy import event
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.engine import URL, Connection, Dialect, Engine, make_url
+from sqlalchemy.engine import URL, Connection, Dialect, Engine, RootTransaction, make_url
 from sqlalchemy.sql.dml import Insert
 from sqlalchemy.types import TypeEngine
 
-#: Execution option that marks a connection as a writer (BEGIN IMMEDIATE on SQLite).
-WRITE_OPTION = "dockyard_write"
+T = TypeVar("T")
+
+# True while `begin_write` begins a transaction: SQLite's BEGIN is then IMMEDIATE.
+_BEGINNING_WRITE: ContextVar[bool] = ContextVar("dockyard_beginning_write", default=False)
 
 BUSY_TIMEOUT_SECONDS = 30.0
 
@@ -98,9 +105,46 @@ def display_url(url: str | URL) -> str:
         return "<unparseable database URL>"
 
 
-def write_engine(engine: Engine) -> Engine:
-    """The same engine and pool, with connections that begin write transactions."""
-    return engine.execution_options(**{WRITE_OPTION: True})
+def read_engine(engine: Engine) -> Engine:
+    """What reads connect through: the same pool; on PostgreSQL, in autocommit.
+
+    At READ COMMITTED, PostgreSQL's default, each statement sees its own snapshot whether or not
+    it runs in a transaction, so a read gains nothing from one but the BEGIN and ROLLBACK round
+    trips. On SQLite the read transaction is what keeps the statements of one read (a page and
+    its tags) on one snapshot, so reads there stay in BEGIN ... ROLLBACK.
+    """
+    if engine.dialect.name == "postgresql":
+        return engine.execution_options(isolation_level="AUTOCOMMIT")
+    return engine
+
+
+def begin_write(conn: Connection) -> RootTransaction:
+    """Begin the connection's transaction as a writer (BEGIN IMMEDIATE on SQLite, see above).
+
+    The transaction commits when used as a context manager that exits normally.
+    """
+    token = _BEGINNING_WRITE.set(True)
+    try:
+        return conn.begin()
+    finally:
+        _BEGINNING_WRITE.reset(token)
+
+
+def per_dialect(build: Callable[[Connection], T]) -> Callable[[Connection], T]:
+    """A statement built on first use for each engine kind, then reused.
+
+    For statements that differ between SQLite and PostgreSQL (`insert_ignore`, `upsert`) and run
+    with bind parameters: a reused statement object keeps its memoized cache key.
+    """
+    built: dict[str, T] = {}
+
+    def for_connection(conn: Connection) -> T:
+        found = built.get(conn.dialect.name)
+        if found is None:
+            found = built[conn.dialect.name] = build(conn)
+        return found
+
+    return for_connection
 
 
 def insert_ignore(conn: Connection, table: sa.Table, key: list[str]) -> Insert:
@@ -124,18 +168,18 @@ def migration_transaction(engine: Engine) -> Iterator[Connection]:
 
     PostgreSQL: a transaction-scoped advisory lock; DDL is transactional, so a second process
     waits for the first to commit and then finds the schema at head. SQLite: BEGIN IMMEDIATE takes
-    the database's write lock at once (see `write_engine`); DDL is transactional there too.
+    the database's write lock at once (see `begin_write`); DDL is transactional there too.
     SQLite's foreign keys are switched off meanwhile, as its ALTER TABLE procedure requires: a
     batch migration rebuilds a table by copy, drop and rename, and dropping a parent table with
     enforcement on would delete through its children. The PRAGMA only works outside a transaction,
     so it is set on the raw connection first, and the result is checked before commit.
     """
     sqlite_ = engine.dialect.name == "sqlite"
-    with write_engine(engine).connect() as conn:
+    with engine.connect() as conn:
         if sqlite_:
             _sqlite_foreign_keys(conn, "OFF")
         try:
-            with conn.begin():
+            with begin_write(conn):
                 if not sqlite_:
                     conn.execute(sa.select(sa.func.pg_advisory_xact_lock(MIGRATION_LOCK_KEY)))
                 yield conn
@@ -183,8 +227,8 @@ def _sqlite_engine(url: str, database: str | None) -> Engine:
         pool_size=8,
         max_overflow=32,
     )
-    event.listen(engine, "connect", _sqlite_connect)
-    event.listen(engine, "begin", _sqlite_begin)
+    event.listen(engine, "connect", _sqlite_connect)  # a pool event: nothing per statement
+    engine.dialect.do_begin = _sqlite_begin  # type: ignore[method-assign]
     return engine
 
 
@@ -197,6 +241,6 @@ def _sqlite_connect(dbapi_connection: Any, _record: Any) -> None:
     cursor.close()
 
 
-def _sqlite_begin(conn: Connection) -> None:
-    immediate = conn.get_execution_options().get(WRITE_OPTION, False)
-    conn.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
+def _sqlite_begin(dbapi_connection: Any) -> None:
+    # The dialect's do_begin, called when SQLAlchemy begins (or autobegins) a transaction.
+    dbapi_connection.execute("BEGIN IMMEDIATE" if _BEGINNING_WRITE.get() else "BEGIN")

@@ -2,15 +2,20 @@
 
 Every public method is one transaction: `_read()` for queries, `_write()` for changes. On SQLite
 a write transaction begins IMMEDIATE (see dialects.py), so writers queue on busy_timeout instead of
-failing, and readers in WAL mode never wait for them. The queries themselves live beside it:
+failing, and readers in WAL mode never wait for them. Inside an `atomic()` block the methods join
+the block's write transaction instead (one BEGIN, one COMMIT and one pooled connection for a whole
+push); the block's connection is held in a ContextVar, so it is private to the thread or task
+that opened it. The queries themselves live beside it:
 _images.py (images and tags), _listing.py (paged image views), _admin.py (repository settings),
 _accounts.py (account-level rows); row mapping in _rows.py; the tables in schema.py.
 """
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
+from contextvars import ContextVar
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
@@ -47,26 +52,65 @@ from dockyard.domain.models import (
     Upload,
 )
 
+# The hot lookups of a push, built once (see _images.py on prebuilt statements).
+_REPOSITORY = sa.select(repositories).where(
+    repositories.c.account_id == sa.bindparam("b_account"),
+    repositories.c.name == sa.bindparam("b_name"),
+)
+
+
+@functools.lru_cache(maxsize=256)
+def _linked(count: int) -> sa.Select[tuple[str]]:
+    """Which of `count` digests the repository links: a statement per count, as an expanding
+    IN list would be rendered again on every execution (a third of the lookup's cost)."""
+    return sa.select(repo_blobs.c.digest).where(
+        repo_blobs.c.repo_id == sa.bindparam("b_repo_id"),
+        repo_blobs.c.digest.in_([sa.bindparam(f"b_digest{i}") for i in range(count)]),
+    )
+
 
 class SqlMetadataStore(_scans.ScanMethods):
     """Metadata in SQL; `url` is a SQLAlchemy URL (sqlite:///PATH or postgresql://...)."""
 
     def __init__(self, url: str, create: bool = True) -> None:
         self.engine = dialects.create_engine(url)
-        self._writer = dialects.write_engine(self.engine)
+        self._reader = dialects.read_engine(self.engine)
+        # The connection of the atomic() block in progress in this thread or task, if any.
+        self._atomic: ContextVar[Connection | None] = ContextVar("atomic", default=None)
         if create:
             # The migrations create or update the schema, under their lock (see migrate.py).
             migrate.upgrade(self.engine)
 
     @contextmanager
     def _read(self) -> Iterator[Connection]:
-        with self.engine.connect() as conn:
+        joined = self._atomic.get()
+        if joined is not None:
+            yield joined
+            return
+        with self._reader.connect() as conn:
             yield conn
 
     @contextmanager
     def _write(self) -> Iterator[Connection]:
-        with self._writer.begin() as conn:
+        joined = self._atomic.get()
+        if joined is not None:
+            yield joined
+            return
+        with self.engine.connect() as conn, dialects.begin_write(conn):
             yield conn
+
+    @contextmanager
+    def atomic(self) -> Iterator[None]:
+        """The store calls inside the block run as one write transaction (see the module doc)."""
+        if self._atomic.get() is not None:
+            yield  # a nested block is part of the outer one
+            return
+        with self.engine.connect() as conn, dialects.begin_write(conn):
+            token = self._atomic.set(conn)
+            try:
+                yield
+            finally:
+                self._atomic.reset(token)
 
     # -- lifecycle ---------------------------------------------------------------------------
 
@@ -83,12 +127,9 @@ class SqlMetadataStore(_scans.ScanMethods):
         return self.create_configured_repository(account_id, name, RepositorySettings(), now)
 
     def get_repository(self, account_id: str, name: str) -> Repository | None:
-        stmt = sa.select(repositories).where(
-            repositories.c.account_id == account_id, repositories.c.name == name
-        )
         with self._read() as conn:
-            row = conn.execute(stmt).mappings().first()
-        return None if row is None else _rows.to_repository(row)
+            found = conn.execute(_REPOSITORY, {"b_account": account_id, "b_name": name}).first()
+        return None if found is None else _rows.to_repository(found._mapping)
 
     def list_repository_names(self, account_id: str, after: str | None, limit: int) -> list[str]:
         stmt = sa.select(repositories.c.name).where(repositories.c.account_id == account_id)
@@ -172,11 +213,10 @@ class SqlMetadataStore(_scans.ScanMethods):
         wanted = list(dict.fromkeys(digests))
         if not wanted:
             return []
-        stmt = sa.select(repo_blobs.c.digest).where(
-            repo_blobs.c.repo_id == repo_id, repo_blobs.c.digest.in_(wanted)
-        )
+        params = {f"b_digest{i}": digest for i, digest in enumerate(wanted)}
         with self._read() as conn:
-            linked = set(conn.execute(stmt).scalars())
+            found = conn.execute(_linked(len(wanted)), {"b_repo_id": repo_id, **params})
+            linked = {digest for digest, in found}  # rows, not .scalars(): a wrapper less
         return [d for d in wanted if d not in linked]
 
     # -- images and tags ---------------------------------------------------------------------
@@ -189,16 +229,12 @@ class SqlMetadataStore(_scans.ScanMethods):
             return _images.save_image(conn, repo_id, image, tag, may_move_tag, now)
 
     def get_image(self, repo_id: int, digest: str, with_manifest: bool = False) -> Image | None:
-        where = (images.c.repo_id == repo_id) & (images.c.digest == digest)
         with self._read() as conn:
-            found = _images.load_images(conn, where, with_manifest)
-        return found[0] if found else None
+            return _images.image_by_digest(conn, repo_id, digest, with_manifest)
 
     def get_image_by_tag(self, repo_id: int, tag: str, with_manifest: bool = False) -> Image | None:
-        tagged = sa.select(tags.c.image_id).where(tags.c.repo_id == repo_id, tags.c.name == tag)
         with self._read() as conn:
-            found = _images.load_images(conn, images.c.id.in_(tagged), with_manifest)
-        return found[0] if found else None
+            return _images.image_by_tag(conn, repo_id, tag, with_manifest)
 
     def images_by_digests(
         self, repo_id: int, digests: Sequence[str], with_manifest: bool = False
