@@ -2,14 +2,16 @@
 
 A backend's test module subclasses `BlobStoreContract` (as a `Test*` class) and provides one
 fixture, `store`, yielding a ready store. Optionally it overrides `upload_exists` when reading an
-unknown upload does not raise `LookupError` or `OSError`.
+unknown upload does not raise `LookupError` or `OSError` (S3 keeps nothing for an upload without
+bytes, so it cannot tell an unknown upload from an empty one; the metadata store can).
 
 The suite fails if a test leaves data behind: after each test the store must hold no blobs and
 none of the uploads the test started. Tests therefore delete what they publish, which also lets
 the suite run against a shared bucket. What the suite relies on, beyond the port's docstrings:
 
 - `read_upload(id, n)` never returns bytes past the upload's end (so truncation is observable);
-- reading an upload that does not exist (never started, published or aborted) raises;
+- reading an upload that does not exist (never started, published or aborted) raises, unless
+  the backend overrides `upload_exists`;
 - `abort_upload` of an unknown upload is a no-op.
 """
 
@@ -169,10 +171,10 @@ class BlobStoreContract:
         store.abort_upload(upload_id)
         store.abort_upload(str(uuid.uuid4()))
 
-    def test_a_started_upload_exists_while_empty(self, store: BlobStore, new_upload) -> None:
+    def test_a_started_upload_reads_as_empty(self, store: BlobStore, new_upload) -> None:
         upload_id = new_upload()
-        assert self.upload_exists(store, upload_id)
         assert joined(store.read_upload(upload_id, EVERYTHING)) == b""
+        assert write(store, upload_id, 0, b"then bytes") == 10
         store.abort_upload(upload_id)
 
     def test_uploads_are_independent(self, store: BlobStore, new_upload) -> None:
@@ -234,6 +236,50 @@ class BlobStoreContract:
         store.publish_upload(new_upload(data), digest, len(data))
         assert store.stat(digest) == len(data)
         assert list(store.list()) == [digest]
+        store.delete(digest)
+
+    # -- publishing a whole blob at once (one-request uploads) ------------------------------------
+
+    def test_publish_data_makes_the_bytes_visible_and_ends_the_upload(
+        self, store: BlobStore, new_upload
+    ) -> None:
+        data = b"a whole small layer"
+        digest, upload_id = sha256(data), new_upload()
+        assert store.stat(digest) is None
+        store.publish_data(upload_id, digest, data)
+        assert store.stat(digest) == len(data)
+        assert joined(store.read(digest)) == data
+        assert list(store.list()) == [digest]
+        assert not self.upload_exists(store, upload_id)
+        store.delete(digest)
+
+    def test_publish_data_keeps_an_existing_blob(
+        self, store: BlobStore, new_upload, publish
+    ) -> None:
+        digest = publish(b"original")
+        duplicate = new_upload()
+        store.publish_data(duplicate, digest, b"impostor")
+        assert joined(store.read(digest)) == b"original"
+        assert list(store.list()) == [digest]
+        assert not self.upload_exists(store, duplicate)
+        store.delete(digest)
+
+    def test_publish_data_copies_a_buffer_the_caller_reuses(
+        self, store: BlobStore, new_upload
+    ) -> None:
+        # The service hands over a view of its batch buffer and fills it again afterwards.
+        buffer = bytearray(b"batch contents")
+        digest = sha256(bytes(buffer))
+        store.publish_data(new_upload(), digest, memoryview(buffer))
+        buffer[:] = b"x" * len(buffer)
+        assert joined(store.read(digest)) == b"batch contents"
+        store.delete(digest)
+
+    def test_publish_data_of_an_empty_blob(self, store: BlobStore, new_upload) -> None:
+        digest = sha256(b"")
+        store.publish_data(new_upload(), digest, b"")
+        assert store.stat(digest) == 0
+        assert joined(store.read(digest)) == b""
         store.delete(digest)
 
     # -- reading blobs ---------------------------------------------------------------------------

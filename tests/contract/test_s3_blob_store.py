@@ -23,12 +23,6 @@ from tests.support.s3 import CREDENTIALS, MotoS3
 from .blob_contract import BlobStoreContract, MiB, joined, pattern, sha256, write
 
 
-@pytest.fixture(scope="module")
-def moto() -> Iterator[MotoS3]:
-    with MotoS3() as server:
-        yield server
-
-
 @pytest.fixture(autouse=True)
 def aws_env(monkeypatch: pytest.MonkeyPatch) -> None:
     """Credentials from the environment, as in production; nothing from the host's ~/.aws."""
@@ -67,7 +61,18 @@ def other(url: str) -> S3BlobStore:
 
 
 class TestS3BlobStore(BlobStoreContract):
-    pass
+    def upload_exists(self, store: S3BlobStore, upload_id: str) -> bool:
+        """An S3 upload is its keys: segments, or multipart uploads of unfinished writers."""
+        return bool(upload_keys(store, upload_id))
+
+
+def upload_keys(store: S3BlobStore, upload_id: str) -> list[str]:
+    """Objects and incomplete multipart uploads under the upload's prefix."""
+    prefix = store.keys.upload(upload_id)
+    client, bucket = store.client, store.bucket
+    objects = client.list_objects_v2(Bucket=bucket, Prefix=prefix).get("Contents", ())
+    multipart = client.list_multipart_uploads(Bucket=bucket, Prefix=prefix).get("Uploads", ())
+    return [o["Key"] for o in objects] + [f"multipart upload of {u['Key']}" for u in multipart]
 
 
 def calls(store: S3BlobStore) -> Counter[str]:
@@ -134,12 +139,114 @@ def test_an_unacknowledged_large_segment_is_cut_server_side(store, other) -> Non
     store.abort_upload(upload_id)
 
 
+def test_a_first_chunk_replaces_an_unacknowledged_one_without_listing(store, other) -> None:
+    # The first chunk reached S3 but its size was never recorded; the client sends it again
+    # (to another process), then an empty session and an aborted one come and go.
+    upload_id = new_upload(store)
+    write(store, upload_id, 0, pattern(9 * MiB))  # a multipart segment, unacknowledged
+    counted = calls(other)
+    assert write(other, upload_id, 0, b"again") == 5
+    assert "ListObjectsV2" not in counted
+    assert joined(store.read_upload(upload_id, 1 << 40)) == b"again"
+    assert other.open_upload(upload_id, 0).close() == 0
+    assert joined(store.read_upload(upload_id, 1 << 40)) == b""
+    write(store, upload_id, 0, b"unacknowledged")
+    aborted = other.open_upload(upload_id, 0)
+    aborted.write(b"doomed")
+    aborted.abort()
+    assert joined(store.read_upload(upload_id, 1 << 40)) == b""
+    store.abort_upload(upload_id)
+
+
 def test_abort_removes_incomplete_multipart_uploads_of_failed_writers(store, other) -> None:
     upload_id = new_upload(store)
     writer = store.open_upload(upload_id, 0)
     writer.write(pattern(9 * MiB))
     other.abort_upload(upload_id)  # the bucket fixture checks no multipart upload is left
     assert not TestS3BlobStore().upload_exists(store, upload_id)
+
+
+# -- requests per blob -------------------------------------------------------------------------
+
+
+def test_a_blob_published_from_memory_costs_one_put_object(store, moto, bucket) -> None:
+    # The one-request push of a small blob: POST (start_upload), PUT ?digest= with the body.
+    data, counted = b"a small layer" * 100, calls(store)
+    upload_id = new_upload(store)
+    store.publish_data(upload_id, sha256(data), data)
+    assert counted == Counter({"PutObject": 1})
+    assert moto.leftovers(bucket) == [store.keys.blob(sha256(data))]
+    assert joined(store.read(sha256(data))) == data
+    store.delete(sha256(data))
+
+
+def test_publishing_from_memory_onto_an_existing_blob_is_one_refused_put(store) -> None:
+    digest = sha256(b"original")
+    store.publish_data(new_upload(store), digest, b"original")
+    headers: list[dict[str, str]] = []
+    store.client.meta.events.register(
+        "before-call.s3.PutObject", lambda params, **_: headers.append(params["headers"])
+    )
+    counted = calls(store)
+    store.publish_data(new_upload(store), digest, b"impostor")
+    assert counted == Counter({"PutObject": 1})  # answered 412: nothing written
+    assert headers[0].get("If-None-Match") == "*"
+    assert joined(store.read(digest)) == b"original"
+    store.delete(digest)
+
+
+def test_without_conditional_writes_a_head_comes_first(moto, bucket) -> None:
+    store = S3BlobStore.from_url(moto.url(bucket, conditional_writes="0"))
+    digest, counted = sha256(b"layer"), calls(store)
+    store.publish_data(new_upload(store), digest, b"layer")
+    assert counted == Counter({"HeadObject": 1, "PutObject": 1})
+    store.publish_data(new_upload(store), digest, b"layer")
+    assert counted == Counter({"HeadObject": 2, "PutObject": 1})
+    assert joined(store.read(digest)) == b"layer"
+    store.delete(digest)
+
+
+class _Answer:
+    """What a before-call handler returns in place of S3's answer (botocore's short circuit)."""
+
+    def __init__(self, status: int, code: str) -> None:
+        self.status_code, self.headers, self.content = status, {}, b""
+        self.parsed = {"Error": {"Code": code, "Message": code},
+                       "ResponseMetadata": {"HTTPStatusCode": status}}  # fmt: skip
+
+    def __call__(self, **_: object) -> tuple[_Answer, dict]:
+        return self, self.parsed
+
+
+def test_a_store_refusing_conditional_writes_is_told_what_to_set(store) -> None:
+    store.client.meta.events.register("before-call.s3.PutObject", _Answer(501, "NotImplemented"))
+    with pytest.raises(OSError, match=r"add \?conditional_writes=0 to --storage-url"):
+        store.publish_data(new_upload(store), sha256(b"x"), b"x")
+
+
+def test_a_conflicting_conditional_write_is_retried(store) -> None:
+    conflict = _Answer(409, "ConditionalRequestConflict")
+    answers = iter([conflict, lambda **_: None])  # then the real answer
+    store.client.meta.events.register("before-call.s3.PutObject", lambda **kw: next(answers)(**kw))
+    digest, counted = sha256(b"layer"), calls(store)
+    store.publish_data(new_upload(store), digest, b"layer")
+    assert counted == Counter({"PutObject": 2})
+    assert joined(store.read(digest)) == b"layer"
+    store.delete(digest)
+
+
+def test_a_staged_small_blob_is_published_by_a_server_side_copy(store) -> None:
+    # A chunked (PATCH, then PUT) or ECR push of a small blob: one segment, copied into place.
+    data, counted = b"one chunk", calls(store)
+    upload_id = new_upload(store)
+    assert write(store, upload_id, 0, data) == len(data)
+    assert counted == Counter({"PutObject": 1})  # the first chunk lists nothing
+    counted.clear()
+    store.publish_upload(upload_id, sha256(data), len(data))
+    assert counted == Counter({"HeadObject": 1, "ListObjectsV2": 1, "CopyObject": 1,
+                               "DeleteObjects": 1, "ListMultipartUploads": 1})  # fmt: skip
+    assert joined(store.read(sha256(data))) == data
+    store.delete(sha256(data))
 
 
 # -- multipart publishing ----------------------------------------------------------------------
@@ -247,10 +354,7 @@ def test_keys_live_under_the_prefix(store, moto, bucket) -> None:
     upload_id = new_upload(store)
     write(store, upload_id, 0, b"x")
     keys = [o["Key"] for o in moto.client().list_objects_v2(Bucket=bucket)["Contents"]]
-    assert sorted(keys) == [
-        f"registry/blobs/uploads/{upload_id}/segments/{0:020d}",
-        f"registry/blobs/uploads/{upload_id}/started",
-    ]
+    assert keys == [f"registry/blobs/uploads/{upload_id}/segments/{0:020d}"]
     store.abort_upload(upload_id)
 
 
@@ -260,6 +364,7 @@ def test_keys_live_under_the_prefix(store, moto, bucket) -> None:
         ("s3://", "bad S3 storage URL"),
         ("s3://bucket?colour=blue", "unknown option 'colour'"),
         ("s3://bucket?redirect=maybe", "redirect must be 1 or 0"),
+        ("s3://bucket?conditional_writes=maybe", "conditional_writes must be 1 or 0"),
         ("s3://bucket?redirect_expiry=forever", "redirect_expiry must be"),
         ("s3://bucket?addressing=sideways", "addressing must be one of"),
     ],

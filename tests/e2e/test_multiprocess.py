@@ -60,12 +60,6 @@ _repos = itertools.count()
 
 
 @pytest.fixture(scope="module")
-def moto() -> Iterator[MotoS3]:
-    with MotoS3() as server:
-        yield server
-
-
-@pytest.fixture(scope="module")
 def stores(postgres: PostgresCluster, moto: MotoS3, tmp_path_factory) -> SharedStores:
     bucket = moto.bucket()
     auth = write_auth_file(tmp_path_factory.mktemp("auth") / "auth.toml", [KEY])

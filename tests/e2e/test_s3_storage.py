@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import hashlib
 import itertools
-from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
@@ -38,19 +37,6 @@ class S3DockyardServer(DockyardServer):
             "AWS_CONFIG_FILE": "/nonexistent",
             "AWS_SHARED_CREDENTIALS_FILE": "/nonexistent",
         }
-
-
-@pytest.fixture(scope="module")
-def moto() -> Iterator[MotoS3]:
-    with MotoS3() as server:
-        yield server
-
-
-@pytest.fixture
-def bucket(moto: MotoS3) -> Iterator[str]:
-    name = moto.bucket()
-    yield name
-    moto.delete_bucket(name)
 
 
 def serve(

@@ -15,11 +15,13 @@ import sys
 import tempfile
 import time
 import uuid
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, Self
 
 import boto3
 import httpx
+import pytest
 from botocore.config import Config
 
 from tests.support.server import free_port
@@ -120,3 +122,21 @@ class MotoS3:
             except httpx.TransportError:
                 time.sleep(0.05)
         raise RuntimeError("moto_server did not start within 30 s")
+
+
+# -- fixtures (registered as a plugin in tests/conftest.py) ------------------------------------
+
+
+@pytest.fixture(scope="module")
+def moto() -> Iterator[MotoS3]:
+    """One moto S3 server per test module."""
+    with MotoS3() as server:
+        yield server
+
+
+@pytest.fixture
+def bucket(moto: MotoS3) -> Iterator[str]:
+    """A fresh bucket, deleted after the test (suites that check leftovers override this)."""
+    name = moto.bucket()
+    yield name
+    moto.delete_bucket(name)

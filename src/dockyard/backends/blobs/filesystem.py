@@ -7,10 +7,14 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from dockyard.backends.blobs import paths
+from dockyard.backends.blobs.direct_io import DirectAppender, open_direct
+from dockyard.backends.blobs.file_reads import read_range
 from dockyard.backends.blobs.writeback import start_writeback
 
 CHUNK = 1024 * 1024
 WRITE_SLICE = 1024 * 1024
+# Writes this large switch an upload to direct I/O (see direct_io.py).
+DIRECT_MIN = 1024 * 1024
 
 
 class FileUploadWriter:
@@ -18,21 +22,34 @@ class FileUploadWriter:
         fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
         # Bytes past the acknowledged offset come from a write that was never acknowledged.
         os.ftruncate(fd, offset)
-        os.lseek(fd, offset, os.SEEK_SET)
         self._fd, self._start, self._size = fd, offset, offset
+        self._direct: DirectAppender | None = None
+        self._tried_direct = False
 
     def write(self, data: bytes | memoryview) -> None:
-        view = memoryview(data)
+        if self._direct is None and not self._tried_direct and len(data) >= DIRECT_MIN:
+            # Large uploads bypass the page cache; small blobs are not worth a direct write.
+            self._tried_direct = True
+            self._direct = open_direct(self._fd, self._size)
+        if self._direct is not None:
+            self._direct.write(data)
+        else:
+            self._write_buffered(data)
+        self._size += len(data)
+
+    def _write_buffered(self, data: bytes | memoryview) -> None:
+        view, offset = memoryview(data), self._size
         while view:
             # 1 MiB at a time: one huge write() costs the kernel far more page-cache work.
-            written = os.write(self._fd, view[:WRITE_SLICE])
-            view = view[written:]
+            written = os.pwrite(self._fd, view[:WRITE_SLICE], offset)
+            view, offset = view[written:], offset + written
         # Start writing this batch to disk now, so the fsync before acknowledging is short.
         start_writeback(self._fd, self._size, len(data))
-        self._size += len(data)
 
     def close(self) -> int:
         try:
+            if self._direct is not None:
+                self._direct.finish()
             os.fsync(self._fd)
         finally:
             os.close(self._fd)
@@ -64,8 +81,7 @@ class FilesystemBlobStore:
             return None
 
     def read(self, digest: str, offset: int = 0, length: int | None = None) -> Iterator[bytes]:
-        handle = open(paths.blob_path(self.root, digest), "rb")  # noqa: SIM115 - closed below
-        return _read_range(handle, offset, length)
+        return read_range(paths.blob_path(self.root, digest), offset, length, CHUNK)
 
     def redirect_url(self, digest: str) -> str | None:
         return None
@@ -87,8 +103,7 @@ class FilesystemBlobStore:
         return FileUploadWriter(paths.upload_path(self.root, upload_id), offset)
 
     def read_upload(self, upload_id: str, size: int) -> Iterator[bytes]:
-        handle = open(paths.upload_path(self.root, upload_id), "rb")  # noqa: SIM115
-        return _read_range(handle, 0, size)
+        return read_range(paths.upload_path(self.root, upload_id), 0, size, CHUNK)
 
     def publish_upload(self, upload_id: str, digest: str, size: int) -> None:
         source = paths.upload_path(self.root, upload_id)
@@ -101,21 +116,20 @@ class FilesystemBlobStore:
         os.replace(source, target)
         _fsync_dir(target.parent)
 
+    def publish_data(self, upload_id: str, digest: str, data: bytes | memoryview) -> None:
+        # The upload's own file is the temporary: written, made durable, renamed into place.
+        if self.stat(digest) is None:
+            writer = self.open_upload(upload_id, 0)
+            try:
+                writer.write(data)
+            except BaseException:
+                writer.abort()
+                raise
+            writer.close()
+        self.publish_upload(upload_id, digest, len(data))
+
     def abort_upload(self, upload_id: str) -> None:
         paths.upload_path(self.root, upload_id).unlink(missing_ok=True)
-
-
-def _read_range(handle, offset: int, length: int | None) -> Iterator[bytes]:
-    with handle:
-        handle.seek(offset)
-        remaining = length
-        while remaining is None or remaining > 0:
-            chunk = handle.read(CHUNK if remaining is None else min(CHUNK, remaining))
-            if not chunk:
-                return
-            if remaining is not None:
-                remaining -= len(chunk)
-            yield chunk
 
 
 def _fsync_dir(path: Path) -> None:

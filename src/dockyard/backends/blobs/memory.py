@@ -68,5 +68,10 @@ class MemoryBlobStore:
             data = self._uploads.pop(upload_id)
             self._blobs.setdefault(digest, bytes(data[:size]))
 
+    def publish_data(self, upload_id: str, digest: str, data: bytes | memoryview) -> None:
+        with self._lock:
+            self._uploads.pop(upload_id, None)
+            self._blobs.setdefault(digest, bytes(data))
+
     def abort_upload(self, upload_id: str) -> None:
         self._uploads.pop(upload_id, None)

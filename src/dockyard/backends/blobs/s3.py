@@ -4,43 +4,56 @@ Configured by `--storage-url s3://bucket/prefix?...` (options in s3_config.py). 
 s3_paths.py):
 
     <prefix>blobs/sha256/ab/abcd...                 published blobs, immutable
-    <prefix>uploads/<id>/started                    the upload exists (empty marker)
     <prefix>uploads/<id>/segments/00000000000000000000   bytes written by write session 1
     <prefix>uploads/<id>/segments/00000000000004194304   ... session 2, starting at 4 MiB
 
 Upload protocol. Chunks of any size may reach any server process, so everything needed to go
-on is in the bucket and nothing lives only in a process:
+on is in the bucket and nothing lives only in a process (requests to S3 in brackets):
 
-    start_upload(id)        PutObject the marker
-    open_upload(id, off)    list uploads/<id>/ (one request): the segments form a chain from 0;
-                            delete segments starting at or after `off` and cut the one that
-                            straddles it (a server-side copy onto itself): those bytes were
-                            never acknowledged. Returns a writer for segments/<off>.
+    start_upload(id)        nothing: the metadata store records the upload [0]
+    publish_data(id, d, b)  the whole blob arrived with the request that completes an upload
+                            holding no bytes yet, and the service verified it: one conditional
+                            PutObject (If-None-Match: *) straight to blobs/<d>, atomic, a no-op
+                            where the blob exists [1]. The common case for small blobs.
+    open_upload(id, off)    list uploads/<id>/: the segments form a chain from 0; delete
+                            segments starting at or after `off` and cut the one that straddles
+                            it (a server-side copy onto itself): those bytes were never
+                            acknowledged. Returns a writer for segments/<off> [1, more to cut].
+                            At offset 0 nothing is listed: any earlier session wrote the same
+                            key, which the writer replaces (or deletes if it ends empty) [0]
     writer.write(bytes)     buffers 8 MiB parts; the first full part starts a multipart upload
                             of the segment, parts upload in threads (two in flight)
     writer.close()          PutObject (sessions under 8 MiB) or CompleteMultipartUpload: the
                             segment appears atomically and durably, then the size is returned
     writer.abort() / crash  AbortMultipartUpload, or an incomplete one left for the cleanup
                             below; no segment appears, the chain still ends at `off`
-    read_upload(id, n)      ranged GETs over the chain's first n bytes
-    publish_upload(...)     (the service verified the digest first) if blobs/<digest> exists,
-                            just drop the upload; else compose the chain's first `size` bytes
-                            into blobs/<digest>: a multipart upload whose parts are
-                            server-side copies of segment ranges >= 5 MiB (small segments are
-                            gathered into 8 MiB uploaded parts), completed straight to the final
-                            key, where the blob appears all at once (one segment of up to
-                            512 MiB is a single CopyObject). Then the upload's objects and any
-                            incomplete multipart uploads under its prefix are deleted.
+    read_upload(id, n)      list, then ranged GETs over the chain's first n bytes
+    publish_upload(...)     (the service verified the digest first) if blobs/<digest> exists
+                            (HEAD), just drop the upload; else compose the chain's first `size`
+                            bytes into blobs/<digest>: one whole segment is one CopyObject (up to
+                            512 MiB); otherwise a multipart upload whose parts are server-side
+                            copies of segment ranges >= 5 MiB (small segments are gathered into
+                            8 MiB uploaded parts), completed straight to the final key, where
+                            the blob appears all at once. Then the listed objects are deleted
+                            and any incomplete multipart uploads under the upload's prefix
+                            aborted [HEAD, list, copy, delete, list multipart uploads: 5]
+    abort_upload(id)        the same cleanup [list, delete, list multipart uploads: 3]
 
 One segment per write session (not per part) keeps the request count low for ordinary pushes
-(one PATCH or PUT: one PutObject or one multipart upload, then one server-side copy) while
-tiny chunks cost one small PutObject each, gathered at publish. No state is kept in the
-metadata store: a listing of the upload's prefix is the state. This relies on the bucket
-being strongly consistent (AWS S3 since 2020, MinIO, Ceph RGW) and, like the upload service,
-on one writer per upload at a time.
+while tiny chunks cost one small PutObject each, gathered at publish. No state is kept in the
+metadata store but the acknowledged size: a listing of the upload's prefix is the rest. This
+relies on the bucket being strongly consistent (AWS S3 since 2020, MinIO, Ceph RGW) and, like
+the upload service, on one writer per upload at a time.
+
+publish_data does not list the upload: bytes of a write that was never acknowledged (a chunk
+that reached S3 while its process died before recording the size) stay under uploads/<id>/
+after a one-request completion, as do uploads that clients abandon. A bucket lifecycle rule on
+`<prefix>uploads/` (expire objects and abort incomplete multipart uploads after a few days)
+removes both; listing every upload to look for them would double the requests of a small blob.
 
 Memory is bounded per upload (the writer's 8 MiB buffer plus two parts in flight, or one 8 MiB
-gather buffer while composing); reads stream 1 MiB chunks from ranged GETs.
+gather buffer while composing, or the service's batch for publish_data); reads stream 1 MiB
+chunks from ranged GETs.
 """
 
 from __future__ import annotations
@@ -59,6 +72,7 @@ from dockyard.backends.blobs.s3_writer import S3UploadWriter
 from dockyard.backends.factory import ConfigurationError
 
 DELETE_BATCH = 1000  # S3's limit per DeleteObjects request
+CONFLICT_ATTEMPTS = 3  # conditional puts answered 409 (a concurrent write of the same key)
 
 
 class S3BlobStore:
@@ -134,45 +148,79 @@ class S3BlobStore:
     # -- uploads --------------------------------------------------------------------------------
 
     def start_upload(self, upload_id: str) -> None:
-        self.client.put_object(Bucket=self.bucket, Key=self.keys.marker(upload_id), Body=b"")
+        # Nothing to store: a marker would cost a PUT here and a DELETE at the end of every
+        # upload. Still refuse an id that could name other keys.
+        self.keys.upload(upload_id)
 
     def open_upload(self, upload_id: str, offset: int) -> S3UploadWriter:
-        listing = self._listing(upload_id)
-        if not listing.started:
-            self.start_upload(upload_id)
-        self._cut(listing, offset)
         key = self.keys.segment(upload_id, offset)
+        if offset == 0:
+            # Every session of an upload that has acknowledged nothing wrote this one key (a
+            # session starts where the acknowledged bytes end): nothing else to cut, and the
+            # new segment replaces the key. Spares a listing on every upload's first chunk.
+            return S3UploadWriter(self.client, self.bucket, key, 0, replaces=True)
+        self._cut(self._listing(upload_id), offset)
         return S3UploadWriter(self.client, self.bucket, key, offset)
 
     def read_upload(self, upload_id: str, size: int) -> Iterator[bytes]:
-        listing = self._existing(upload_id)
-        return self._read_pieces(listing.pieces(size))
+        return self._read_pieces(self._listing(upload_id).pieces(size))
 
     def publish_upload(self, upload_id: str, digest: str, size: int) -> None:
-        target = self.keys.blob(digest)
+        listing = None
         if self.stat(digest) is None:
-            pieces = self._existing(upload_id).pieces(size)
+            listing = self._listing(upload_id)
+            pieces = listing.pieces(size)
             held = sum(p.length for p in pieces)
             if held != size:
                 raise OSError(f"upload {upload_id} holds {held} bytes, not {size}")
-            self._composer.compose(pieces, target)
-        self.abort_upload(upload_id)
+            self._composer.compose(pieces, self.keys.blob(digest))
+        self._end_upload(upload_id, listing)
+
+    def publish_data(self, upload_id: str, digest: str, data: bytes | memoryview) -> None:
+        self.keys.upload(upload_id)  # nothing of the upload to drop (see the module docstring)
+        body = bytes(data)  # a copy of at most one service batch; the caller reuses its buffer
+        if self.options.conditional_writes:
+            self._put_if_absent(self.keys.blob(digest), body)
+        elif self.stat(digest) is None:
+            # Without conditional writes a racing publisher may overwrite the blob: with the
+            # same bytes, as keys are digests, and PutObject is atomic, so readers see no seam.
+            self.client.put_object(Bucket=self.bucket, Key=self.keys.blob(digest), Body=body)
 
     def abort_upload(self, upload_id: str) -> None:
-        # Objects first, then multipart uploads a crashed or failed writer left incomplete.
-        self._delete_keys(self._listing(upload_id).keys + [self.keys.marker(upload_id)])
-        self._abort_multipart_uploads(self.keys.upload(upload_id))
+        self._end_upload(upload_id, None)
 
     # -- internals ------------------------------------------------------------------------------
 
     def _listing(self, upload_id: str) -> UploadListing:
         return list_upload(self.client, self.bucket, self.keys, upload_id)
 
-    def _existing(self, upload_id: str) -> UploadListing:
-        listing = self._listing(upload_id)
-        if not listing.started:
-            raise FileNotFoundError(f"upload {upload_id} is not in {self.options.where}")
-        return listing
+    def _end_upload(self, upload_id: str, listing: UploadListing | None) -> None:
+        # Objects first (the listing taken to publish, if any: nobody else writes to the upload
+        # meanwhile), then multipart uploads a crashed or failed writer left incomplete.
+        if listing is None:
+            listing = self._listing(upload_id)
+        self._delete_keys(listing.keys)
+        self._abort_multipart_uploads(self.keys.upload(upload_id))
+
+    def _put_if_absent(self, key: str, body: bytes) -> None:
+        """One PutObject that creates `key` or, if it exists, changes nothing."""
+        for _ in range(CONFLICT_ATTEMPTS):
+            try:
+                self.client.put_object(Bucket=self.bucket, Key=key, Body=body, IfNoneMatch="*")
+                return
+            except ClientError as exc:
+                status = _status(exc)
+                if status == 412:  # the blob exists: content-addressed, the first copy stays
+                    return
+                if status == 501:
+                    raise OSError(
+                        f"{self.options.where} does not support conditional writes "
+                        "(If-None-Match); add ?conditional_writes=0 to --storage-url"
+                    ) from None
+                if status != 409:
+                    raise
+                # 409: another conditional write of the key is in flight; AWS says retry.
+        raise OSError(f"conditional writes of {key} kept conflicting; try again")
 
     def _cut(self, listing: UploadListing, offset: int) -> None:
         """Make the chain end exactly at `offset`: bytes past it were never acknowledged."""

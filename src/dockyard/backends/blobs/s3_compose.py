@@ -12,8 +12,9 @@ so a plan mixes two kinds of part:
     pieces: [ 3 KiB ][ 1 GiB ..................... ][ 2 MiB ][ 6 MiB ....... ]
     parts:  [gather: 3 KiB + first 8 MiB - 3 KiB ][copy ~1 GiB][gather: 2 MiB + 6 MiB]
 
-A plan of a single part skips multipart (one PutObject or CopyObject). Memory stays bounded by
-one gather buffer; copies run a few at a time in threads.
+One whole object (an upload written in one session) is a single CopyObject whatever its size
+up to COPY_PART; any other plan of a single part skips multipart too (one PutObject). Memory
+stays bounded by one gather buffer; copies run a few at a time in threads.
 """
 
 from __future__ import annotations
@@ -107,6 +108,11 @@ def _split(piece: Piece) -> Iterator[Piece]:
         done = end
 
 
+def _one_whole_object(pieces: list[Piece], key: str) -> bool:
+    only = pieces[0] if len(pieces) == 1 else None
+    return only is not None and only.whole and only.key != key and only.length <= COPY_PART
+
+
 def checksum_args(client: Any) -> dict[str, str]:
     """Checksum arguments for multipart uploads, as boto3's own transfer manager sends them.
 
@@ -136,14 +142,17 @@ class Composer:
 
     def compose(self, pieces: Iterable[Piece], key: str) -> None:
         """Write the concatenation of `pieces` to `key`; the object appears all at once."""
+        pieces = list(pieces)
+        if _one_whole_object(pieces, key):
+            # However small, one server-side copy: one request, and no bytes pass through
+            # this process (gathering it would GET and PUT them).
+            self.client.copy_object(Bucket=self.bucket, Key=key, CopySource=self._source(pieces[0]))
+            return
         parts = plan(pieces)
-        single = parts[0].copy if len(parts) == 1 else None
         if not parts:
             self.client.put_object(Bucket=self.bucket, Key=key, Body=b"")
         elif len(parts) == 1 and parts[0].gather:
             self.client.put_object(Bucket=self.bucket, Key=key, Body=self.gathered(parts[0]))
-        elif single is not None and single.whole and single.key != key:
-            self.client.copy_object(Bucket=self.bucket, Key=key, CopySource=self._source(single))
         else:
             self._multipart(parts, key)
 

@@ -9,6 +9,9 @@
     redirect         1 to let clients download blobs from presigned S3 URLs (with the server's
                      --redirect-blobs); default 0
     redirect_expiry  seconds a presigned URL stays valid; default 1200 (20 minutes)
+    conditional_writes  0 for stores that refuse PutObject with If-None-Match (AWS S3, MinIO
+                     and moto take it): publishing a small blob then costs a HEAD before the
+                     PUT; default 1
 
 Credentials come from the usual AWS places (environment, config files, instance roles), never
 from the URL, so it can be logged. So do botocore's other settings: a store that rejects the
@@ -43,6 +46,7 @@ class S3Options:
     addressing: str | None = None
     redirect: bool = False
     redirect_expiry: int = 1200
+    conditional_writes: bool = True
 
     @classmethod
     def from_url(cls, url: str) -> S3Options:
@@ -85,15 +89,19 @@ class S3Options:
         )
 
 
-_OPTION_NAMES = {"endpoint_url", "region", "profile", "addressing", "redirect", "redirect_expiry"}
+_OPTION_NAMES = {
+    "endpoint_url", "region", "profile", "addressing", "redirect", "redirect_expiry",
+    "conditional_writes",
+}  # fmt: skip
 
 
 def _typed(options: dict[str, str], url: str) -> dict[str, Any]:
     typed: dict[str, Any] = {k: v for k, v in options.items() if v}
     if "addressing" in typed and typed["addressing"] not in _ADDRESSING:
         raise ConfigurationError(f"addressing must be one of path, virtual, auto in {url!r}")
-    if "redirect" in typed:
-        typed["redirect"] = _flag(typed["redirect"], url)
+    for flag in ("redirect", "conditional_writes"):
+        if flag in typed:
+            typed[flag] = _flag(flag, typed[flag], url)
     if "redirect_expiry" in typed:
         if (
             not typed["redirect_expiry"].isdigit()
@@ -104,10 +112,10 @@ def _typed(options: dict[str, str], url: str) -> dict[str, Any]:
     return typed
 
 
-def _flag(value: str, url: str) -> bool:
+def _flag(name: str, value: str, url: str) -> bool:
     if value.lower() in _TRUE | _FALSE:
         return value.lower() in _TRUE
-    raise ConfigurationError(f"redirect must be 1 or 0 in {url!r}")
+    raise ConfigurationError(f"{name} must be 1 or 0 in {url!r}")
 
 
 def probe(options: S3Options, session: Any) -> None:

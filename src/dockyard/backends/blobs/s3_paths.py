@@ -1,13 +1,13 @@
 """The S3 blob store's whole key space, in one place (pure: no I/O).
 
     <prefix>blobs/<algorithm>/<first two hex>/<encoded>       published, immutable blobs
-    <prefix>uploads/<upload id>/started                      marker: the upload exists (empty)
     <prefix>uploads/<upload id>/segments/<start, 20 digits>  bytes [start, start + size) of it
 
 `<prefix>` is the URL's path with a trailing slash ("" for a bare bucket). Segment keys carry
 their start offset zero-padded, so a listing (lexicographic) returns them in byte order; an
 object's size in the listing gives its end. Published blobs use the filesystem store's layout,
-so a bucket and a data directory can be compared or copied with ordinary tools.
+so a bucket and a data directory can be compared or copied with ordinary tools. An upload
+without bytes has no keys at all: which uploads exist is the metadata store's business.
 """
 
 from __future__ import annotations
@@ -55,9 +55,6 @@ class KeySpace:
         if not _UPLOAD_ID.fullmatch(upload_id):
             raise ValueError(f"bad upload id {upload_id!r}")
         return f"{self.prefix}uploads/{upload_id}/"
-
-    def marker(self, upload_id: str) -> str:
-        return self.upload(upload_id) + "started"
 
     def segments(self, upload_id: str) -> str:
         return self.upload(upload_id) + "segments/"

@@ -28,9 +28,8 @@ class Segment:
 
 @dataclass(frozen=True)
 class UploadListing:
-    started: bool
     segments: tuple[Segment, ...]  # in byte order
-    other_keys: tuple[str, ...]  # anything else under the upload's prefix
+    other_keys: tuple[str, ...]  # anything else under the upload's prefix (older markers)
 
     @property
     def keys(self) -> list[str]:
@@ -58,20 +57,16 @@ class UploadListing:
 
 
 def list_upload(client: Any, bucket: str, keys: KeySpace, upload_id: str) -> UploadListing:
-    marker = keys.marker(upload_id)
-    started = False
     segments: list[Segment] = []
     others: list[str] = []
     for item in _objects(client, bucket, keys.upload(upload_id)):
         start = keys.segment_start(upload_id, item["Key"])
         if start is not None:
             segments.append(Segment(item["Key"], start, item["Size"]))
-        elif item["Key"] == marker:
-            started = True
         else:
             others.append(item["Key"])
     segments.sort(key=lambda s: s.start)
-    return UploadListing(started, tuple(segments), tuple(others))
+    return UploadListing(tuple(segments), tuple(others))
 
 
 def _objects(client: Any, bucket: str, prefix: str) -> Iterator[dict[str, Any]]:

@@ -1,0 +1,177 @@
+"""Direct I/O for upload files and blob reads: any alignment of offset, length and buffer
+gives the same bytes, cached or not."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+from dockyard.backends.blobs import direct_io, file_reads
+from dockyard.backends.blobs.direct_io import ALIGN, aligned_buffer, open_direct
+from dockyard.backends.blobs.filesystem import DIRECT_MIN, FileUploadWriter
+
+MiB = 1024 * 1024
+
+
+def _direct_supported(directory: Path) -> bool:
+    fd = os.open(directory / "probe", os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        appender = open_direct(fd, 0)
+        if appender is not None:
+            appender.finish()
+        return appender is not None
+    finally:
+        os.close(fd)
+
+
+@pytest.fixture
+def disk_dir(tmp_path: Path) -> Path:
+    if not _direct_supported(tmp_path):
+        pytest.skip(f"{tmp_path} does not support O_DIRECT")  # e.g. a tmpfs TMPDIR
+    return tmp_path
+
+
+def _aligned(data: bytes):
+    buffer = aligned_buffer(len(data))
+    buffer[:] = data
+    return memoryview(buffer)
+
+
+def _write_all(path: Path, offset: int, pieces) -> int:
+    writer = FileUploadWriter(path, offset)
+    for piece in pieces:
+        writer.write(piece)
+    return writer.close()
+
+
+def test_aligned_buffers_are_written_in_place(disk_dir: Path) -> None:
+    data = os.urandom(4 * MiB)
+    path = disk_dir / "upload"
+    writer = FileUploadWriter(path, 0)
+    writer.write(_aligned(data))
+    assert writer._direct is not None  # the large write switched the writer to direct I/O
+    assert writer.close() == len(data)
+    assert path.read_bytes() == data
+
+
+@pytest.mark.parametrize("sizes", [[DIRECT_MIN + 1, 3, ALIGN - 1, 2 * MiB + 17], [MiB, MiB + 5]])
+def test_unaligned_lengths_and_addresses(disk_dir: Path, sizes: list[int]) -> None:
+    pieces = [os.urandom(n) for n in sizes]
+    # bytes objects are not page-aligned: they go through the staging buffer.
+    size = _write_all(disk_dir / "upload", 0, pieces)
+    assert size == sum(sizes)
+    assert (disk_dir / "upload").read_bytes() == b"".join(pieces)
+
+
+def test_resume_at_an_unaligned_size(disk_dir: Path) -> None:
+    path = disk_dir / "upload"
+    first, second = os.urandom(DIRECT_MIN + 1234), os.urandom(2 * MiB + 99)
+    assert _write_all(path, 0, [first]) == len(first)
+    # A second writer (a later PATCH, perhaps after a restart) starts mid-block.
+    assert _write_all(path, len(first), [_aligned(second)]) == len(first) + len(second)
+    assert path.read_bytes() == first + second
+
+
+def test_small_writes_stay_buffered(disk_dir: Path) -> None:
+    writer = FileUploadWriter(disk_dir / "upload", 0)
+    writer.write(b"x" * 1000)
+    assert writer._direct is None
+    assert writer.close() == 1000
+
+
+def test_abort_drops_direct_writes(disk_dir: Path) -> None:
+    path = disk_dir / "upload"
+    head = os.urandom(5000)
+    _write_all(path, 0, [head])
+    writer = FileUploadWriter(path, len(head))
+    writer.write(os.urandom(3 * MiB + 3))
+    writer.abort()
+    assert path.read_bytes() == head
+
+
+def test_unacknowledged_bytes_past_the_offset_are_dropped(disk_dir: Path) -> None:
+    path = disk_dir / "upload"
+    data = os.urandom(2 * MiB + 10)
+    _write_all(path, 0, [data])
+    more = os.urandom(DIRECT_MIN + 7)
+    # Only the first MiB + 3 bytes were acknowledged; the rest must not survive the reopen.
+    assert _write_all(path, MiB + 3, [more]) == MiB + 3 + len(more)
+    assert path.read_bytes() == data[: MiB + 3] + more
+
+
+def test_filesystems_without_direct_io_get_buffered_writes(tmp_path: Path, monkeypatch) -> None:
+    monkeypatch.setattr(direct_io, "O_DIRECT", 0)  # as on a platform without O_DIRECT
+    data = os.urandom(3 * MiB + 1)
+    writer = FileUploadWriter(tmp_path / "upload", 0)
+    writer.write(data)
+    assert writer._direct is None
+    assert writer.close() == len(data)
+    assert (tmp_path / "upload").read_bytes() == data
+
+
+def test_tmpfs_uploads_are_correct_either_way() -> None:
+    shm = Path("/dev/shm")
+    if not shm.is_dir():
+        pytest.skip("no /dev/shm")
+    path = shm / f"dockyard-direct-{os.getpid()}"
+    try:
+        data = os.urandom(2 * MiB + 5)
+        assert _write_all(path, 0, [_aligned(data[: 2 * MiB]), data[2 * MiB :]]) == len(data)
+        assert path.read_bytes() == data
+    finally:
+        path.unlink(missing_ok=True)
+
+
+# -- reads ----------------------------------------------------------------------------------
+
+
+def _cold_file(directory: Path, size: int) -> tuple[Path, bytes]:
+    """A file written with direct I/O, so none of it is in the page cache."""
+    data = os.urandom(size)
+    _write_all(directory / "blob", 0, [_aligned(data)])
+    return directory / "blob", data
+
+
+def _read(path: Path, offset: int, length: int | None) -> bytes:
+    return b"".join(file_reads.read_range(path, offset, length, MiB))
+
+
+def test_cold_files_are_read_directly(disk_dir: Path, monkeypatch) -> None:
+    path, data = _cold_file(disk_dir, 9 * MiB + 77)
+    calls = []
+    real = file_reads._read_direct
+    monkeypatch.setattr(file_reads, "_read_direct", lambda *a: calls.append(a) or real(*a))
+    assert _read(path, 0, None) == data
+    with open(path, "rb") as handle:
+        knows = file_reads._cached_pages(handle.fileno(), 0, len(data)) is not None
+    if knows:
+        assert len(calls) == 10  # cachestat works here: every chunk was read directly
+
+
+@pytest.mark.parametrize(
+    ("offset", "length"),
+    [(0, 1), (1, 100), (4095, 2 * MiB + 3), (3 * MiB, 77), (3 * MiB + 70, 100), (5, None)],
+)
+def test_ranges_of_cold_and_cached_files(disk_dir: Path, offset: int, length: int | None) -> None:
+    path, data = _cold_file(disk_dir, 3 * MiB + 77)
+    expected = data[offset:] if length is None else data[offset : offset + length]
+    assert _read(path, offset, length) == expected  # cold: direct reads
+    assert _read(path, offset, length) == expected  # the same, whatever is cached by now
+    cached = disk_dir / "cached"
+    cached.write_bytes(data)
+    assert _read(cached, offset, length) == expected
+
+
+def test_a_missing_file_raises_when_the_read_starts(tmp_path: Path) -> None:
+    with pytest.raises(FileNotFoundError):
+        file_reads.read_range(tmp_path / "missing", 0, None, MiB)
+
+
+def test_an_abandoned_cold_read_releases_its_buffers(disk_dir: Path) -> None:
+    path, data = _cold_file(disk_dir, 8 * MiB)
+    chunks = file_reads.read_range(path, 0, None, MiB)
+    assert next(chunks) == data[:MiB]
+    chunks.close()  # the client went away: reads in flight finish, the fd is closed
+    assert _read(path, 0, None) == data
