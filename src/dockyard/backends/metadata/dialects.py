@@ -58,6 +58,9 @@ _SQLITE_PRAGMAS = (
     "PRAGMA synchronous = NORMAL",
     # Enforced so SQLite catches the ordering mistakes PostgreSQL would reject.
     "PRAGMA foreign_keys = ON",
+    # 32 MiB of page cache per connection (the default is 2 MiB): PutImage's CPU per call rose
+    # by 40% once the repository's index pages outgrew 2 MiB (about 5,000 images).
+    "PRAGMA cache_size = -32768",
 )
 
 
