@@ -29,7 +29,7 @@ from dockyard.domain.scanning import Finding, Inventory
 class UploadWriter(Protocol):
     """Appends to an upload in progress. Called from worker threads, one writer at a time."""
 
-    def write(self, data: bytes) -> None: ...
+    def write(self, data: bytes | memoryview) -> None: ...
 
     def close(self) -> int:
         """Make every byte written durable and return the upload's total size."""
