@@ -162,30 +162,16 @@ def fill_bulk(
     db_url: str, rid: int, images: ImageSet, start: int, stop: int, batch: int = 50_000
 ) -> None:
     """Images start..stop-1 as executemany INSERTs of the rows save_image would write."""
-    from dockyard.backends.metadata import _rows
-    from dockyard.backends.metadata.schema import REF_BLOB, image_refs, tags
+    from dockyard.backends.metadata.schema import image_refs, tags
     from dockyard.backends.metadata.schema import images as images_t
 
-    store, clock, template = _store(db_url), _Clock(), new_image_template(images)
-    blobs = list(dict.fromkeys(template.blob_digests))
-    assert not template.child_digests
+    store, clock = _store(db_url), _Clock()
     try:
         with store._read() as conn:
             next_id = (conn.execute(sa.select(sa.func.max(images_t.c.id))).scalar() or 0) + 1
         for chunk in _batches(start, stop, batch):
-            image_rows, ref_rows, tag_rows = [], [], []
-            for i in chunk:
-                now = clock.now()
-                row = _rows.new_image_row(rid, _new_image(images, i, template), now)
-                row["id"] = next_id
-                image_rows.append(row)
-                ref_rows += [{"image_id": next_id, "digest": d, "kind": REF_BLOB} for d in blobs]
-                tag = images.tag(i)
-                if tag is not None:
-                    tag_rows.append(
-                        {"repo_id": rid, "name": tag, "image_id": next_id, "updated_at": now}
-                    )
-                next_id += 1
+            image_rows, ref_rows, tag_rows = bulk_rows(rid, images, chunk, next_id, clock)
+            next_id += len(chunk)
             with store._write() as conn:
                 conn.execute(sa.insert(images_t), image_rows)
                 conn.execute(sa.insert(image_refs), ref_rows)
@@ -193,6 +179,30 @@ def fill_bulk(
                     conn.execute(sa.insert(tags), tag_rows)
     finally:
         store.close()
+
+
+def bulk_rows(
+    rid: int, images: ImageSet, chunk: range, first_id: int, clock: _Clock
+) -> tuple[list[dict], list[dict], list[dict]]:
+    """The images, image_refs and tags rows save_image would write for images `chunk`, with
+    explicit ids from `first_id` on: what the bulk fills insert (executemany or COPY)."""
+    from dockyard.backends.metadata import _rows
+    from dockyard.backends.metadata.schema import REF_BLOB
+
+    template = new_image_template(images)
+    blobs = list(dict.fromkeys(template.blob_digests))
+    assert not template.child_digests
+    image_rows, ref_rows, tag_rows = [], [], []
+    for image_id, i in enumerate(chunk, first_id):
+        now = clock.now()
+        row = _rows.new_image_row(rid, _new_image(images, i, template), now)
+        row["id"] = image_id
+        image_rows.append(row)
+        ref_rows += [{"image_id": image_id, "digest": d, "kind": REF_BLOB} for d in blobs]
+        tag = images.tag(i)
+        if tag is not None:
+            tag_rows.append({"repo_id": rid, "name": tag, "image_id": image_id, "updated_at": now})
+    return image_rows, ref_rows, tag_rows
 
 
 def image_rows(db_url: str, rid: int, digest: str) -> dict:

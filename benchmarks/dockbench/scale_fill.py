@@ -18,10 +18,12 @@ import time
 
 import sqlalchemy as sa
 
-from dockbench.ecr_fill import ImageSet, _batches, _Clock, _new_image, new_image_template
+from dockbench.ecr_fill import ImageSet, _batches, _Clock, bulk_rows
 
 IMAGE_COLUMNS = ("id", "repo_id", "digest", "manifest", "media_type", "artifact_media_type",
                  "size_bytes", "pushed_at", "subject_digest", "status")  # fmt: skip
+REF_COLUMNS = ("image_id", "digest", "kind")
+TAG_COLUMNS = ("repo_id", "name", "image_id", "updated_at")
 
 
 def _engine(db_url: str) -> sa.Engine:
@@ -34,29 +36,22 @@ def fill_copy(
     db_url: str, rid: int, images: ImageSet, start: int, stop: int, batch: int = 100_000
 ) -> None:
     """Images start..stop-1 by COPY of the rows save_image would write, `batch` per commit."""
-    from dockyard.backends.metadata import _rows
-    from dockyard.backends.metadata.schema import REF_BLOB
-
-    engine, clock, template = _engine(db_url), _Clock(), new_image_template(images)
-    blobs = list(dict.fromkeys(template.blob_digests))
-    assert not template.child_digests
+    engine, clock = _engine(db_url), _Clock()
     try:
         with engine.connect() as conn:
             next_id = (conn.exec_driver_sql("SELECT max(id) FROM images").scalar() or 0) + 1
         for chunk in _batches(start, stop, batch):
-            image_rows, ref_rows, tag_rows = [], [], []
-            for i in chunk:
-                now = clock.now()
-                row = _rows.new_image_row(rid, _new_image(images, i, template), now)
-                row["id"] = next_id
+            image_rows, ref_rows, tag_rows = bulk_rows(rid, images, chunk, next_id, clock)
+            next_id += len(chunk)
+            for row in image_rows:
                 if set(row) != set(IMAGE_COLUMNS):
                     raise RuntimeError(f"images row has changed: {sorted(row)}")
-                image_rows.append([row[c] for c in IMAGE_COLUMNS])
-                ref_rows += [(next_id, d, REF_BLOB) for d in blobs]
-                if (tag := images.tag(i)) is not None:
-                    tag_rows.append((rid, tag, next_id, now))
-                next_id += 1
-            _copy_batch(engine, image_rows, ref_rows, tag_rows)
+            _copy_batch(
+                engine,
+                [[row[c] for c in IMAGE_COLUMNS] for row in image_rows],
+                [[row[c] for c in REF_COLUMNS] for row in ref_rows],
+                [[row[c] for c in TAG_COLUMNS] for row in tag_rows],
+            )
         _advance_sequence(engine)
     finally:
         engine.dispose()
@@ -67,8 +62,8 @@ def _copy_batch(engine: sa.Engine, image_rows: list, ref_rows: list, tag_rows: l
     try:
         with raw.cursor() as cur:
             _copy(cur, "images", IMAGE_COLUMNS, image_rows)
-            _copy(cur, "image_refs", ("image_id", "digest", "kind"), ref_rows)
-            _copy(cur, "tags", ("repo_id", "name", "image_id", "updated_at"), tag_rows)
+            _copy(cur, "image_refs", REF_COLUMNS, ref_rows)
+            _copy(cur, "tags", TAG_COLUMNS, tag_rows)
         raw.commit()
     finally:
         raw.close()
