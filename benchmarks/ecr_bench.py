@@ -27,7 +27,6 @@ import os
 import platform
 import shutil
 import sqlite3
-import subprocess
 import sys
 import tempfile
 import time
@@ -39,6 +38,8 @@ from dockbench.ecr_ops import repeat
 from dockbench.ecr_profile import GilSpy
 from dockbench.ecr_report import render
 from dockbench.ecr_servers import Canned, DockyardECR, Moto, moto_version
+from dockbench.meta import load_average as load
+from dockbench.meta import revision
 from dockbench.procstat import cpu_seconds
 from dockbench.servers import REPO_ROOT
 
@@ -47,10 +48,6 @@ HERE = Path(__file__).resolve().parent
 
 def log(msg: str) -> None:
     print(f"[ecr-bench {time.strftime('%H:%M:%S')}] {msg}", file=sys.stderr, flush=True)
-
-
-def load() -> str:
-    return " ".join(f"{x:.2f}" for x in os.getloadavg())
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -347,21 +344,13 @@ def _canned(body: Path, workdir: Path):
 
 
 def environment(work: Path) -> dict:
-    def git(*cmd: str) -> str:
-        out = subprocess.run(
-            ["git", *cmd], cwd=REPO_ROOT, capture_output=True, text=True, check=False
-        )
-        return out.stdout.strip()
-
-    dirty = git("status", "--porcelain", "--", "src")
     tree = hashlib.sha256()
     for path in sorted((work / "src").rglob("*.py")):
         tree.update(str(path.relative_to(work)).encode() + b"\0" + path.read_bytes())
     return {
         "source_sha256": tree.hexdigest()[:12],
         "date": datetime.datetime.now().astimezone().isoformat(timespec="seconds"),
-        "commit": git("rev-parse", "--short", "HEAD")
-        + (" (+ uncommitted src changes)" if dirty else ""),
+        "commit": revision(" (+ uncommitted src changes)"),
         "python": platform.python_version(),
         "boto3": boto3.__version__,
         "moto": moto_version(),

@@ -23,10 +23,11 @@ import time
 from pathlib import Path
 
 from dockbench import data, report
+from dockbench.meta import load_average, revision
 from dockbench.procstat import RssMonitor, hwm_mib
 from dockbench.profile import PySpy
 from dockbench.scenarios import SCENARIOS, Context, Dataset
-from dockbench.servers import DISTRIBUTION_BIN, REPO_ROOT, registries
+from dockbench.servers import DISTRIBUTION_BIN, registries
 
 HERE = Path(__file__).resolve().parent
 MiB = 1 << 20
@@ -198,9 +199,7 @@ def versions() -> str:
         except OSError:
             return "?"
 
-    rev = out(["git", "-C", str(REPO_ROOT), "rev-parse", "--short", "HEAD"]) or "no commit"
-    dirty = out(["git", "-C", str(REPO_ROOT), "status", "--porcelain", "--", "src"])
-    dockyard = f"dockyard {rev}{' + uncommitted changes' if dirty else ''}"
+    dockyard = f"dockyard {revision(' + uncommitted changes')}"
     if os.environ.get("DOCKYARD_BENCH_CMD"):
         dockyard += f" via `{os.environ['DOCKYARD_BENCH_CMD']}`"
     return "; ".join(
@@ -216,7 +215,7 @@ def versions() -> str:
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     check_tools(args)
-    start, load_before = time.perf_counter(), os.getloadavg()
+    start, load_before = time.perf_counter(), load_average()
     work = Path(tempfile.mkdtemp(prefix="dockyard-bench-", dir=args.tmpdir))
     scratch = scratch_dir(work, args.size)
     session = None
@@ -237,8 +236,8 @@ def main(argv: list[str] | None = None) -> int:
         "small_count": args.small,
         "scenarios": args.scenarios,
         "cores": os.cpu_count(),
-        "load_before": " ".join(f"{x:.2f}" for x in load_before),
-        "load_after": " ".join(f"{x:.2f}" for x in os.getloadavg()),
+        "load_before": load_before,
+        "load_after": load_average(),
         "elapsed_s": time.perf_counter() - start,
         "versions": versions(),
         "profiled": args.profile,

@@ -36,6 +36,8 @@ from pathlib import Path
 
 from dockbench import ecr_fill, ecr_ops, scale_fill, scale_push, scale_tokens
 from dockbench.ecr_ops import repeat
+from dockbench.meta import load_average as load
+from dockbench.meta import revision
 from dockbench.procstat import cpu_seconds
 from dockbench.scale_report import render
 from dockbench.scale_servers import DockyardOn, s3_environment, start_moto, start_postgres
@@ -47,10 +49,6 @@ OPEN = ["--accept-any-credentials", "--create-on-push"]  # the push client sends
 
 def log(msg: str) -> None:
     print(f"[scale-bench {time.strftime('%H:%M:%S')}] {msg}", file=sys.stderr, flush=True)
-
-
-def load() -> str:
-    return " ".join(f"{x:.2f}" for x in os.getloadavg())
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -272,17 +270,9 @@ def snapshot_source(work: Path) -> None:
 
 
 def environment(args: argparse.Namespace) -> dict:
-    import subprocess
-
-    def git(*cmd: str) -> str:
-        out = subprocess.run(["git", *cmd], cwd=REPO_ROOT, capture_output=True, text=True,
-                             check=False)  # fmt: skip
-        return out.stdout.strip()
-
-    dirty = " (+ uncommitted src changes)" if git("status", "--porcelain", "--", "src") else ""
     return {
         "date": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
-        "commit": git("rev-parse", "--short", "HEAD") + dirty,
+        "commit": revision(" (+ uncommitted src changes)"),
         "cpus": os.cpu_count(),
         "command": "python benchmarks/scale_bench.py " + " ".join(sys.argv[1:]),
     }

@@ -37,9 +37,10 @@ import time
 from pathlib import Path
 
 from dockbench import scan_image, scan_phases
+from dockbench.meta import load_average as load
+from dockbench.meta import revision
 from dockbench.profile import PySpy
 from dockbench.scan_report import markdown
-from dockbench.servers import REPO_ROOT
 
 HERE = Path(__file__).resolve().parent
 PHASES = ("inventory", "push", "rescan")
@@ -48,10 +49,6 @@ PHASES = ("inventory", "push", "rescan")
 def log(msg: str) -> None:
     print(f"[scan-bench {time.strftime('%H:%M:%S')} load {load()}] {msg}", file=sys.stderr,
           flush=True)  # fmt: skip
-
-
-def load() -> str:
-    return " ".join(f"{x:.2f}" for x in os.getloadavg())
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -81,17 +78,13 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 
 def versions() -> str:
-    def out(cmd: list[str]) -> str:
-        try:
-            proc = subprocess.run(cmd, check=False, capture_output=True, text=True, timeout=10)
-            return proc.stdout.strip()
-        except OSError:
-            return "?"
-
-    rev = out(["git", "-C", str(REPO_ROOT), "rev-parse", "--short", "HEAD"]) or "no commit"
-    dirty = out(["git", "-C", str(REPO_ROOT), "status", "--porcelain", "--", "src"])
-    return "; ".join([f"dockyard {rev}{' + uncommitted changes' if dirty else ''}",
-                      out(["skopeo", "--version"]), f"Python {platform.python_version()}"])  # fmt: skip
+    try:
+        skopeo = subprocess.run(["skopeo", "--version"], check=False, capture_output=True,
+                                text=True, timeout=10).stdout.strip()  # fmt: skip
+    except OSError:
+        skopeo = "?"
+    return "; ".join([f"dockyard {revision(' + uncommitted changes')}", skopeo,
+                      f"Python {platform.python_version()}"])  # fmt: skip
 
 
 def run(args: argparse.Namespace, work: Path) -> dict:
