@@ -64,12 +64,7 @@ def start_ecr_server(keys: tuple[AccessKey, ...] = ALL_KEYS, *extra: str) -> Doc
     server = DockyardServer()
     auth_file = write_auth_file(server.tmp_dir / "auth.toml", keys)
     server.extra_args = ["--auth-file", str(auth_file), "--region", REGION, *extra]
-    try:
-        server.start()
-    except BaseException:
-        server.close()
-        raise
-    return server
+    return server.started()
 
 
 @pytest.fixture(scope="module")

@@ -52,12 +52,7 @@ def start_server(
     server = DockyardServer(data_dir, extra_args=[*stores.serve_args(), *extra])
     # The S3 store takes credentials from the environment, as in production.
     server.storage_environment = dict(CREDENTIALS)
-    try:
-        server.start()
-    except BaseException:
-        server.close()
-        raise
-    return server
+    return server.started()
 
 
 # --------------------------------------------------------------------------- racing one tag

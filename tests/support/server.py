@@ -153,6 +153,15 @@ class ServerProcess:
         self._wait_ready()
         return self
 
+    def started(self) -> Self:
+        """``start``, closing the server (temp dir included) if it fails: for a caller that
+        keeps the server beyond a ``with`` block and closes it later."""
+        try:
+            return self.start()
+        except BaseException:
+            self.close()
+            raise
+
     def stop(self) -> int:
         """SIGTERM and wait; returns the exit code. Not exiting in time is an error."""
         self.terminate()
