@@ -1,4 +1,4 @@
-"""Direct I/O for upload files and blob reads: any alignment of offset, length and buffer
+"""Direct I/O for upload files, and blob reads: any alignment of offset, length and buffer
 gives the same bytes, cached or not."""
 
 from __future__ import annotations
@@ -138,16 +138,19 @@ def _read(path: Path, offset: int, length: int | None) -> bytes:
     return b"".join(file_reads.read_range(path, offset, length, MiB))
 
 
-def test_cold_files_are_read_directly(disk_dir: Path, monkeypatch) -> None:
-    path, data = _cold_file(disk_dir, 9 * MiB + 77)
-    calls = []
-    real = file_reads._read_direct
-    monkeypatch.setattr(file_reads, "_read_direct", lambda *a: calls.append(a) or real(*a))
-    assert _read(path, 0, None) == data
-    with open(path, "rb") as handle:
-        knows = file_reads._cached_pages(handle.fileno(), 0, len(data)) is not None
-    if knows:
-        assert len(calls) == 10  # cachestat works here: every chunk was read directly
+def test_reads_advise_the_kernel_ahead_within_the_range(disk_dir: Path, monkeypatch) -> None:
+    path, data = _cold_file(disk_dir, 200 * MiB + 77)
+    advice: list[tuple[int, int, int]] = []
+    real = file_reads._ADVISE
+    monkeypatch.setattr(file_reads, "_ADVISE", lambda *a: advice.append(a[1:]) or real(*a))
+    offset, length = 3 * MiB + 5, 150 * MiB
+    assert _read(path, offset, length) == data[offset : offset + length]
+    will_need = [(start, size) for start, size, kind in advice if kind == os.POSIX_FADV_WILLNEED]
+    assert will_need[0][0] == offset
+    for (start, size), (following, _) in zip(will_need, will_need[1:], strict=False):
+        assert following == start + size  # contiguous, each part advised once
+    assert will_need[-1][0] + will_need[-1][1] == offset + length  # and never past the range
+    assert max(size for _, size in will_need) == file_reads.ADVICE_STEP
 
 
 @pytest.mark.parametrize(
@@ -157,7 +160,7 @@ def test_cold_files_are_read_directly(disk_dir: Path, monkeypatch) -> None:
 def test_ranges_of_cold_and_cached_files(disk_dir: Path, offset: int, length: int | None) -> None:
     path, data = _cold_file(disk_dir, 3 * MiB + 77)
     expected = data[offset:] if length is None else data[offset : offset + length]
-    assert _read(path, offset, length) == expected  # cold: direct reads
+    assert _read(path, offset, length) == expected  # cold
     assert _read(path, offset, length) == expected  # the same, whatever is cached by now
     cached = disk_dir / "cached"
     cached.write_bytes(data)
@@ -169,9 +172,12 @@ def test_a_missing_file_raises_when_the_read_starts(tmp_path: Path) -> None:
         file_reads.read_range(tmp_path / "missing", 0, None, MiB)
 
 
-def test_an_abandoned_cold_read_releases_its_buffers(disk_dir: Path) -> None:
+def test_an_abandoned_read_closes_its_file(disk_dir: Path) -> None:
     path, data = _cold_file(disk_dir, 8 * MiB)
+    before = len(os.listdir("/proc/self/fd"))
     chunks = file_reads.read_range(path, 0, None, MiB)
     assert next(chunks) == data[:MiB]
-    chunks.close()  # the client went away: reads in flight finish, the fd is closed
+    assert len(os.listdir("/proc/self/fd")) == before + 1
+    chunks.close()  # the client went away
+    assert len(os.listdir("/proc/self/fd")) == before
     assert _read(path, 0, None) == data

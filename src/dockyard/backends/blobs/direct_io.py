@@ -13,7 +13,7 @@ block (the "carry") is written with ordinary buffered I/O when the writer is fin
 read back when an upload is resumed at an unaligned size. Filesystems without `O_DIRECT`
 (tmpfs) or that refuse an aligned write get plain buffered writes: `open_direct` returns None.
 
-Reads follow suit (`file_reads.py`).
+Reads go through the page cache, with readahead advice (`file_reads.py`).
 """
 
 from __future__ import annotations
