@@ -48,6 +48,7 @@ def _positive(text: str) -> int:
 def serve(args: argparse.Namespace) -> int:
     import uvicorn
 
+    from dockyard.api.http_protocol import BodyBatchingProtocol
     from dockyard.app import create_app
     from dockyard.backends.factory import ConfigurationError
 
@@ -71,7 +72,7 @@ def serve(args: argparse.Namespace) -> int:
     if args.workers > 1:
         target = _hand_over_to_workers(app, settings)
     uvicorn.run(target, host=args.host, port=args.port, log_level=args.log_level,
-                access_log=False, timeout_graceful_shutdown=10, workers=args.workers,
+                http=BodyBatchingProtocol, access_log=False, timeout_graceful_shutdown=10, workers=args.workers,
                 factory=args.workers > 1)
     return 0
 
