@@ -54,6 +54,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         help="comma-separated, from: dockyard, distribution",
     )
     p.add_argument("--size-mib", type=int, help="blob and image size (default 1024, quick 64)")
+    p.add_argument("--dockyard-workers", type=int, default=1,
+                   help="Dockyard server processes (`serve --workers`); 2 is one per core here")
     p.add_argument("--small", type=int, default=50, help="small images in small-parallel")
     p.add_argument("--tmpdir", help="where test data and registry storage go (default: $TMPDIR)")
     p.add_argument("--results", type=Path, default=HERE / "results", help="output directory")
@@ -129,6 +131,7 @@ class Session:
         self.samples: dict[str, dict[str, list[float]]] = {n: {} for n in args.registry_names}
         self.errors: list[dict] = []
         self.registries = registries()
+        self.registries["dockyard"].workers = args.dockyard_workers
 
     def run(self) -> None:
         for run in range(self.args.runs):

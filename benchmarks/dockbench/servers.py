@@ -89,6 +89,7 @@ class Dockyard(Registry):
     ``{python} {host} {port} {data_dir}``), e.g. to try another ASGI server."""
 
     ready_path = "/healthz"
+    workers = 1  # `serve --workers`; run.py --dockyard-workers sets it
     # Passed when `serve --help` lists them: the benchmark compares unauthenticated registries.
     OPTIONAL_FLAGS = ("--accept-any-credentials", "--create-on-push")
     _flags: list[str] | None = None
@@ -105,6 +106,8 @@ class Dockyard(Registry):
                 "{python} -m dockyard serve --host {host} --port {port} --data-dir {data_dir}"
             )
             template += "".join(" " + f for f in self._supported_flags(env))
+            if self.workers > 1:
+                template += f" --workers {self.workers}"
         cmd = template.format(
             python=sys.executable, host="127.0.0.1", port=self.port, data_dir=workdir / "data"
         )
