@@ -356,6 +356,10 @@ class MetadataStore(
 ):
     """Everything services need from the metadata database."""
 
+    #: True when the database runs in this process with no network between (SQLite): a call
+    #: of bounded size costs less than handing it to a worker thread (see app.inline_calls).
+    calls_are_local: bool
+
     def probe(self) -> None: ...
 
     def close(self) -> None: ...

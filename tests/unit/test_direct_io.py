@@ -3,6 +3,7 @@ gives the same bytes, cached or not."""
 
 from __future__ import annotations
 
+import itertools
 import os
 from pathlib import Path
 
@@ -147,7 +148,7 @@ def test_reads_advise_the_kernel_ahead_within_the_range(disk_dir: Path, monkeypa
     assert _read(path, offset, length) == data[offset : offset + length]
     will_need = [(start, size) for start, size, kind in advice if kind == os.POSIX_FADV_WILLNEED]
     assert will_need[0][0] == offset
-    for (start, size), (following, _) in zip(will_need, will_need[1:], strict=False):
+    for (start, size), (following, _) in itertools.pairwise(will_need):
         assert following == start + size  # contiguous, each part advised once
     assert will_need[-1][0] + will_need[-1][1] == offset + length  # and never past the range
     assert max(size for _, size in will_need) == file_reads.ADVICE_STEP

@@ -72,6 +72,14 @@ class UploadService:
         self.meta, self.blobs, self.repos, self.clock = meta, blobs, repos, clock
         self.settings = settings
         self._hashes: dict[str, RunningHash] = {}
+        #: Run metadata lookups and updates on the event loop (set from app.inline_calls);
+        #: disk writes, fsyncs and hashing always go to worker threads.
+        self.inline_metadata_calls = False
+
+    async def _metadata(self, fn: Callable[..., Any], *args: Any) -> Any:
+        if self.inline_metadata_calls:
+            return fn(*args)
+        return await _in_thread(fn, *args)
 
     # -- lifecycle ----------------------------------------------------------------------------
 
@@ -104,14 +112,14 @@ class UploadService:
         start: int | None = None,
     ) -> Upload:
         """Add a chunk; `start`, when the client says where it begins, must be the current end."""
-        upload = await _in_thread(self.status, account_id, name, upload_id)
+        upload = await self._metadata(self.status, account_id, name, upload_id)
         if start is not None and start != upload.size:
             raise UploadOutOfOrder(
                 f"chunk starts at {start} but the upload holds {upload.size} bytes", size=upload.size
             )
         size = await self._receive(upload, body)
         if size != upload.size:
-            await _in_thread(self.meta.set_upload_size, upload.id, size)
+            await self._metadata(self.meta.set_upload_size, upload.id, size)
         return Upload(upload.id, upload.repo_id, size, upload.created_at)
 
     async def complete(
@@ -123,7 +131,7 @@ class UploadService:
         body: AsyncIterator[bytes] | None = None,
     ) -> Digest:
         digest = parse_digest(digest_text)
-        upload = await _in_thread(self.status, account_id, name, upload_id)
+        upload = await self._metadata(self.status, account_id, name, upload_id)
         if body is None:
             return await _in_thread(self._publish, upload, digest)
         return await self._receive_and_publish(upload, body, digest)
@@ -132,17 +140,17 @@ class UploadService:
         self, account_id: str, name: str, digest_text: str, body: AsyncIterator[bytes]
     ) -> Digest:
         digest = parse_digest(digest_text)
-        created = await _in_thread(self.repos.find_for_push, account_id, name) is None
+        created = await self._metadata(self.repos.find_for_push, account_id, name) is None
         # A one-request upload has nothing to resume, so it gets no session row: two fewer
         # database commits per blob. Its staging bytes are still verified before publishing.
-        upload = await _in_thread(self._start_unrecorded, account_id, name)
+        upload = await self._metadata(self._start_unrecorded, account_id, name)
         try:
             return await self._receive_and_publish(upload, body, digest)
         except BaseException:
             await _in_thread(self._discard, upload)
             if created:
-                repo = await _in_thread(self.repos.get, account_id, name)
-                await _in_thread(self.repos.discard_if_empty, repo)
+                repo = await self._metadata(self.repos.get, account_id, name)
+                await self._metadata(self.repos.discard_if_empty, repo)
             raise
 
     def mount(self, account_id: str, name: str, digest_text: str, source: str) -> bool:
@@ -168,7 +176,7 @@ class UploadService:
     ) -> Upload:
         """UploadLayerPart: the part must start where the upload ends and span `data` exactly."""
         if last - first + 1 != len(data) or not data:
-            upload = await _in_thread(self.status, account_id, name, upload_id)
+            upload = await self._metadata(self.status, account_id, name, upload_id)
             raise UploadOutOfOrder(
                 f"The part spans bytes {first}-{last} but carries {len(data)} bytes",
                 size=upload.size,
@@ -180,10 +188,10 @@ class UploadService:
     ) -> Digest:
         """CompleteLayerUpload: refuses empty uploads and layers the repository already has."""
         digest = parse_digest(digest_text)
-        upload = await _in_thread(self.status, account_id, name, upload_id)
+        upload = await self._metadata(self.status, account_id, name, upload_id)
         if upload.size == 0:
             raise EmptyUpload(f"The upload with id '{upload_id}' does not contain any data")
-        if await _in_thread(self.meta.linked_blob_size, upload.repo_id, str(digest)) is not None:
+        if await self._metadata(self.meta.linked_blob_size, upload.repo_id, str(digest)) is not None:
             await _in_thread(self._discard, upload)
             raise LayerAlreadyExists(f"The layer with digest {digest} already exists in the "
                                      f"repository with name '{name}'")

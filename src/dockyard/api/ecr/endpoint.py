@@ -4,7 +4,7 @@
     serialization -> 200, or a `{"__type", "message"}` error (400; 500 only for ServerException)
 
 The event loop reads the body and writes the answer; everything between runs in one worker
-thread call (`_answer`). Each hop to the thread pool and back costs the loop a wake-up, which
+thread call (`_answer`), or on the loop itself for a bounded call on the embedded default. Each hop to the thread pool and back costs the loop a wake-up, which
 was a fifth of a small call's CPU, so a call makes one. The async handlers (layer uploads, which
 await the blob store) get the SigV4 check in a thread and then run on the loop (`_answer_async`).
 """
@@ -38,6 +38,14 @@ MAX_BODY = 32 * 1024 * 1024  # a 20 MiB UploadLayerPart, base64-encoded, plus ro
 SERVICE_PREFIX = model.target_prefix() + "."
 
 Answer = tuple[int, bytes]  # HTTP status, JSON body
+
+#: Calls whose work is bounded by their input (one image, at most 100 ids): on the embedded
+#: default they run on the event loop rather than in a worker thread (see app.inline_calls).
+#: Listings and repository-wide changes (DeleteRepository with force) keep the thread.
+BOUNDED_OPERATIONS = frozenset({
+    "PutImage", "BatchGetImage", "BatchCheckLayerAvailability", "GetDownloadUrlForLayer",
+    "GetAuthorizationToken",
+})
 
 
 class AwsError(Exception):
@@ -75,6 +83,8 @@ async def _answer_request(request: Request) -> Answer:
         return _failure(None, exc, {})
     if inspect.iscoroutinefunction(OPERATIONS[operation]):
         return await _answer_async(request, operation, body)
+    if operation in BOUNDED_OPERATIONS and request.app.state.inline_calls:
+        return _answer(request, operation, body)
     return await run_in_threadpool(_answer, request, operation, body)
 
 

@@ -15,9 +15,10 @@ from dockyard.services.blobs import BlobRead
 
 async def head_or_get_blob(request: Request) -> Response:
     svc = ctx.services(request)
-    read: BlobRead = await ctx.call(
-        svc.blobs.open, ctx.account(request), ctx.name(request), request.path_params["digest"],
-        request.headers.get("range"), request.method == "GET" and request.app.state.redirect_blobs,
+    read: BlobRead = await ctx.quick_call(
+        request, svc.blobs.open, ctx.account(request), ctx.name(request),
+        request.path_params["digest"], request.headers.get("range"),
+        request.method == "GET" and request.app.state.redirect_blobs,
     )
     if read.redirect_url:
         return RedirectResponse(read.redirect_url, 307, headers=API_VERSION)
@@ -49,6 +50,6 @@ async def _inline(chunks: Iterator[bytes]) -> AsyncIterator[bytes]:
 
 async def delete_blob(request: Request) -> Response:
     svc = ctx.services(request)
-    await ctx.call(svc.blobs.unlink, ctx.account(request), ctx.name(request),
-                   request.path_params["digest"])
+    await ctx.quick_call(request, svc.blobs.unlink, ctx.account(request), ctx.name(request),
+                         request.path_params["digest"])
     return Response(b"", 202, headers=API_VERSION)

@@ -37,6 +37,15 @@ async def call(fn: Callable[..., T], *args: Any) -> T:
     return await run_in_threadpool(fn, *args)
 
 
+async def quick_call(request: Request, fn: Callable[..., T], *args: Any) -> T:
+    """Run a service call of bounded size that touches only metadata (and local upload files):
+    on the event loop when the app runs its calls inline (`app.inline_calls`), else as `call`.
+    """
+    if request.app.state.inline_calls:
+        return fn(*args)
+    return await run_in_threadpool(fn, *args)
+
+
 def body_stream(request: Request) -> AsyncIterator[bytes]:
     return request.stream()
 

@@ -20,11 +20,12 @@ SCHEMA1 = {
 
 async def get_manifest(request: Request) -> Response:
     svc, reference = ctx.services(request), request.path_params["reference"]
+    account, name = ctx.account(request), ctx.name(request)
     if request.method == "HEAD":
-        image = await ctx.call(svc.images.find, ctx.account(request), ctx.name(request), reference)
+        image = await ctx.quick_call(request, svc.images.find, account, name, reference)
     else:
-        image = await ctx.call(svc.images.pull, ctx.account(request), ctx.name(request), reference,
-                               ctx.principal(request))
+        image = await ctx.quick_call(request, svc.images.pull, account, name, reference,
+                                     ctx.principal(request))
     _negotiate(request, image, reference)
     assert image.manifest is not None
     headers = {**API_VERSION, "Docker-Content-Digest": image.digest, "ETag": f'"{image.digest}"'}
@@ -54,8 +55,8 @@ async def put_manifest(request: Request) -> Response:
     svc, name, reference = ctx.services(request), ctx.name(request), request.path_params["reference"]
     body = await ctx.read_manifest_body(request)
     content_type = request.headers.get("content-type")
-    pushed = await ctx.call(svc.images.put_manifest, ctx.account(request), name, reference, body,
-                            content_type)
+    pushed = await ctx.quick_call(request, svc.images.put_manifest, ctx.account(request), name,
+                                  reference, body, content_type)
     digest = pushed.saved.image.digest
     headers = {**API_VERSION, "Location": f"/v2/{name}/manifests/{digest}",
                "Docker-Content-Digest": digest}
@@ -66,5 +67,6 @@ async def put_manifest(request: Request) -> Response:
 
 async def delete_manifest(request: Request) -> Response:
     svc, reference = ctx.services(request), request.path_params["reference"]
-    await ctx.call(svc.images.delete, ctx.account(request), ctx.name(request), reference)
+    await ctx.quick_call(request, svc.images.delete, ctx.account(request), ctx.name(request),
+                         reference)
     return Response(b"", 202, headers=API_VERSION)

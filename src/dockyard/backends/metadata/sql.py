@@ -75,6 +75,7 @@ class SqlMetadataStore(_scans.ScanMethods):
     def __init__(self, url: str, create: bool = True) -> None:
         self.engine = dialects.create_engine(url)
         self._reader = dialects.read_engine(self.engine)
+        self.calls_are_local = self.engine.dialect.name == "sqlite"
         # The connection of the atomic() block in progress in this thread or task, if any.
         self._atomic: ContextVar[Connection | None] = ContextVar("atomic", default=None)
         if create:
