@@ -219,6 +219,11 @@ class MetadataStoreContract(
         assert store.get_upload(upload.id) == upload
         store.set_upload_size(upload.id, 1234)
         assert store.get_upload(upload.id) == Upload(upload.id, repo.id, 1234, NOW)
+        state = bytes(range(112))  # the SHA-256 state after 1,234 more bytes, as saved
+        store.set_upload_size(upload.id, 2468, state)
+        assert store.get_upload(upload.id) == Upload(upload.id, repo.id, 2468, NOW, state)
+        store.set_upload_size(upload.id, 3000)  # a size without a state drops the old state
+        assert store.get_upload(upload.id) == Upload(upload.id, repo.id, 3000, NOW)
         store.delete_upload(upload.id)
         assert store.get_upload(upload.id) is None
 

@@ -214,3 +214,22 @@ def test_0003_moves_findings_into_shared_documents_and_back(engine: sa.Engine) -
     with engine.connect() as conn:
         rows = conn.execute(sa.select(scans.c.image_id, scans.c.findings)).all()
     assert dict(rows) == texts
+
+
+def test_0004_adds_an_empty_hash_state_to_upload_sessions(engine: sa.Engine) -> None:
+    """Sessions from before 0004 keep going (with no state: hashed again at completion)."""
+    from dockyard.backends.metadata.schema import repositories
+
+    migrate.upgrade(engine, "0003")
+    old = sa.table("uploads", *(sa.column(c) for c in ("id", "repo_id", "size", "created_at")))
+    with engine.begin() as conn:
+        conn.execute(sa.insert(repositories).values(id=1, account_id="1", name="r",
+                                                    created_at=1.0, encryption="{}"))
+        conn.execute(sa.insert(old).values(id="u1", repo_id=1, size=10, created_at=2.0))
+    migrate.upgrade(engine)
+    with engine.connect() as conn:
+        rows = conn.execute(sa.text("SELECT id, size, hash_state FROM uploads")).all()
+    assert [tuple(row) for row in rows] == [("u1", 10, None)]
+    migrate.downgrade(engine, "0003")
+    with engine.connect() as conn:
+        assert conn.execute(sa.select(old.c.id, old.c.size)).all() == [("u1", 10)]

@@ -56,6 +56,7 @@ class Upload:
     repo_id: int
     size: int
     created_at: float
+    hash_state: bytes | None = None  # the running SHA-256 after `size` bytes, when saved
 
 
 @dataclass(frozen=True)

@@ -5,8 +5,10 @@
       └──────── cancel <────────┘ (digest mismatch cancels too: nothing half-written stays)
 
 The upload's acknowledged size lives in the metadata store, its bytes in the blob store, so
-an upload survives a restart and may continue on another process. While chunks arrive in
-order on one process a running hash is kept; otherwise the bytes are re-hashed at completion.
+an upload survives a restart and may continue on another process. A running hash follows the
+chunks; with each acknowledged chunk its state is saved beside the size (`sha256_state.py`), so
+another process goes on from there. Only without a saved state (a platform where it cannot be
+saved, a session from an older release) are the bytes hashed again at completion.
 Bytes are received on the event loop in batches of a few MiB and each batch is hashed and
 written by two worker threads at once, with the next batch received meanwhile. A request that
 completes an upload holding no bytes yet, with a body that fits in one batch (the common case
@@ -22,7 +24,7 @@ import mmap
 import re
 import uuid
 from collections.abc import AsyncIterator, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from dockyard.domain.digests import Digest, parse_digest
@@ -41,6 +43,7 @@ from dockyard.ports import BlobStore, MetadataStore, UploadWriter
 from dockyard.services.account_settings import AccountSettings
 from dockyard.services.clock import Clock
 from dockyard.services.repositories import RepositoryService
+from dockyard.services.sha256_state import new_sha256, resume, state_of
 
 BATCH = 4 * 1024 * 1024
 POOL_SIZE = 8
@@ -92,7 +95,7 @@ class UploadService:
         repo = self.repos.for_push(account_id, name)
         upload = Upload(str(uuid.uuid4()), repo.id, 0, self.clock.now())
         self.blobs.start_upload(upload.id)
-        self._hashes[upload.id] = RunningHash(hashlib.sha256(), 0)
+        self._hashes[upload.id] = RunningHash(new_sha256(), 0)
         return upload
 
     def status(self, account_id: str, name: str, upload_id: str) -> Upload:
@@ -119,7 +122,8 @@ class UploadService:
             )
         size = await self._receive(upload, body)
         if size != upload.size:
-            await self._metadata(self.meta.set_upload_size, upload.id, size)
+            await self._metadata(self.meta.set_upload_size, upload.id, size,
+                                 self._saved_state(upload.id, size))
         return Upload(upload.id, upload.repo_id, size, upload.created_at)
 
     async def complete(
@@ -213,11 +217,20 @@ class UploadService:
 
     def _running_hash(self, upload: Upload) -> RunningHash | None:
         running = self._hashes.get(upload.id)
-        if running is None or running.size != upload.size:
-            # The chunks so far went through another process (or before a restart).
+        if running is not None and running.size == upload.size:
+            return running
+        # The chunks so far went through another process (or before a restart): go on from the
+        # state saved with the size, if there is one; otherwise hash the bytes again at the end.
+        resumed = new_sha256() if upload.size == 0 else resume(upload.hash_state, upload.size)
+        if resumed is None:
             self._hashes.pop(upload.id, None)
             return None
+        running = self._hashes[upload.id] = RunningHash(resumed, upload.size)
         return running
+
+    def _saved_state(self, upload_id: str, size: int) -> bytes | None:
+        running = self._hashes.get(upload_id)
+        return state_of(running.hasher) if running is not None and running.size == size else None
 
     async def _receive(self, upload: Upload, body: AsyncIterator[bytes]) -> int:
         batches = BatchReader(body, BATCH)
@@ -241,8 +254,7 @@ class UploadService:
             size = await self._stage(upload, first, batches)
         finally:
             batches.release()
-        staged = Upload(upload.id, upload.repo_id, size, upload.created_at)
-        return await _in_thread(self._publish, staged, digest)
+        return await _in_thread(self._publish, replace(upload, size=size), digest)
 
     async def _stage(self, upload: Upload, first: memoryview | None, rest: BatchReader) -> int:
         """Write `first` and the rest of the body after the upload's bytes; the new size."""

@@ -56,8 +56,9 @@ async def get_upload(request: Request) -> Response:
 
 async def delete_upload(request: Request) -> Response:
     svc = ctx.services(request)
-    await ctx.quick_call(request, svc.uploads.cancel, ctx.account(request), ctx.name(request),
-                         request.path_params["upload_id"])
+    # In a thread: cancelling deletes the upload's file, which may be large.
+    await ctx.call(svc.uploads.cancel, ctx.account(request), ctx.name(request),
+                   request.path_params["upload_id"])
     return Response(b"", 204, headers=API_VERSION)
 
 

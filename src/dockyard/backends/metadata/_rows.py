@@ -114,5 +114,6 @@ def to_image(row: Mapping[Any, Any], tags: tuple[str, ...] = ()) -> Image:
 
 def to_upload(row: Mapping[Any, Any]) -> Upload:
     return Upload(
-        id=row["id"], repo_id=row["repo_id"], size=row["size"], created_at=row["created_at"]
+        id=row["id"], repo_id=row["repo_id"], size=row["size"], created_at=row["created_at"],
+        hash_state=row["hash_state"],
     )

@@ -127,6 +127,8 @@ uploads = sa.Table(
     sa.Column("repo_id", Id, sa.ForeignKey("repositories.id"), nullable=False),
     sa.Column("size", sa.BigInteger, nullable=False),
     sa.Column("created_at", sa.Double, nullable=False),
+    # The SHA-256 state after `size` bytes (services/sha256_state.py), when it could be saved.
+    sa.Column("hash_state", sa.LargeBinary, nullable=True),
 )
 
 # AWS resource tags of a repository (TagResource); keys are unique per repository.

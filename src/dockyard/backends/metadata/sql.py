@@ -331,8 +331,10 @@ class SqlMetadataStore(_scans.ScanMethods):
             found = conn.execute(stmt).mappings().first()
         return None if found is None else _rows.to_upload(found)
 
-    def set_upload_size(self, upload_id: str, size: int) -> None:
-        stmt = sa.update(uploads).where(uploads.c.id == upload_id).values(size=size)
+    def set_upload_size(self, upload_id: str, size: int, hash_state: bytes | None = None) -> None:
+        stmt = sa.update(uploads).where(uploads.c.id == upload_id).values(
+            size=size, hash_state=hash_state
+        )
         with self._write() as conn:
             conn.execute(stmt)
 
