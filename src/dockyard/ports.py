@@ -362,6 +362,12 @@ class MetadataStore(
     #: of bounded size costs less than handing it to a worker thread (see app.inline_calls).
     calls_are_local: bool
 
+    @property
+    def writing(self) -> bool:
+        """True while a write transaction of this process is open, where calls are local: a call
+        run on the event loop now could wait for it, so it goes to a thread instead."""
+        ...
+
     def probe(self) -> None: ...
 
     def close(self) -> None: ...

@@ -63,6 +63,19 @@ class TestSqliteMetadataStore(SqlMetadataContract):
         assert transaction_control(statements) == ["BEGIN IMMEDIATE", "COMMIT"]
         assert statements[0] == "BEGIN IMMEDIATE" and statements[-1] == "COMMIT"
 
+    def test_writing_says_whether_a_write_of_this_process_is_open(
+        self, store: SqlMetadataStore, repo: Repository
+    ) -> None:
+        assert store.calls_are_local and not store.writing
+        seen = []
+        with store.atomic():
+            seen.append(store.writing)
+            store.link_blob(repo.id, sha("w"), 1, NOW)  # joins the block: no second lock
+        assert seen == [True] and not store.writing
+        with pytest.raises(RuntimeError), store.atomic():
+            raise RuntimeError("a failed block releases the lock too")
+        assert not store.writing
+
     def test_open_reader_does_not_block_writers(
         self, store: SqlMetadataStore, repo: Repository
     ) -> None:

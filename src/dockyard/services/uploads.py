@@ -80,7 +80,7 @@ class UploadService:
         self.inline_metadata_calls = False
 
     async def _metadata(self, fn: Callable[..., Any], *args: Any) -> Any:
-        if self.inline_metadata_calls:
+        if self.inline_metadata_calls and not self.meta.writing:
             return fn(*args)
         return await _in_thread(fn, *args)
 

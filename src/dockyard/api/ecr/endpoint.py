@@ -83,7 +83,8 @@ async def _answer_request(request: Request) -> Answer:
         return _failure(None, exc, {})
     if inspect.iscoroutinefunction(OPERATIONS[operation]):
         return await _answer_async(request, operation, body)
-    if operation in BOUNDED_OPERATIONS and request.app.state.inline_calls:
+    inline = request.app.state.inline_calls and not request.app.state.services.meta.writing
+    if operation in BOUNDED_OPERATIONS and inline:
         return _answer(request, operation, body)
     return await run_in_threadpool(_answer, request, operation, body)
 

@@ -12,7 +12,9 @@ _accounts.py (account-level rows); row mapping in _rows.py; the tables in schema
 
 from __future__ import annotations
 
+import contextlib
 import functools
+import threading
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from contextvars import ContextVar
@@ -76,6 +78,9 @@ class SqlMetadataStore(_scans.ScanMethods):
         self.engine = dialects.create_engine(url)
         self._reader = dialects.read_engine(self.engine)
         self.calls_are_local = self.engine.dialect.name == "sqlite"
+        # SQLite takes one writer at a time anyway; writers of this process take this lock
+        # first, so `writing` can tell whether one is in progress (see MetadataStore.writing).
+        self._write_lock = threading.Lock() if self.calls_are_local else None
         # The connection of the atomic() block in progress in this thread or task, if any.
         self._atomic: ContextVar[Connection | None] = ContextVar("atomic", default=None)
         if create:
@@ -97,7 +102,7 @@ class SqlMetadataStore(_scans.ScanMethods):
         if joined is not None:
             yield joined
             return
-        with self.engine.connect() as conn, dialects.begin_write(conn):
+        with self._writer(), self.engine.connect() as conn, dialects.begin_write(conn):
             yield conn
 
     @contextmanager
@@ -106,12 +111,19 @@ class SqlMetadataStore(_scans.ScanMethods):
         if self._atomic.get() is not None:
             yield  # a nested block is part of the outer one
             return
-        with self.engine.connect() as conn, dialects.begin_write(conn):
+        with self._writer(), self.engine.connect() as conn, dialects.begin_write(conn):
             token = self._atomic.set(conn)
             try:
                 yield
             finally:
                 self._atomic.reset(token)
+
+    def _writer(self) -> contextlib.AbstractContextManager[object]:
+        return self._write_lock if self._write_lock is not None else contextlib.nullcontext()
+
+    @property
+    def writing(self) -> bool:
+        return self._write_lock is not None and self._write_lock.locked()
 
     # -- lifecycle ---------------------------------------------------------------------------
 
