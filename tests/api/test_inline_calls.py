@@ -14,7 +14,7 @@ def test_a_push_waiting_for_a_long_write_does_not_stall_the_server(
     client: CheckedClient, registry: OciClient
 ) -> None:
     meta = client.app.state.services.meta
-    assert client.app.state.inline_calls and not meta.writing
+    assert client.app.state.inline_calls  # (the scan worker may be writing: not asserted idle)
     manifest = image("wait")
     for blob in manifest.blobs:
         registry.push_blob(NAME, blob.data)
@@ -42,5 +42,4 @@ def test_a_push_waiting_for_a_long_write_does_not_stall_the_server(
     writer.join(10)
     push.join(10)
     assert pushed == {"status": 201}
-    assert not meta.writing
     assert registry.manifest(NAME, "v1").status_code == 200
