@@ -100,22 +100,16 @@ def create_app(settings: Settings, services: Services | None = None,
     )
     app.state.services = svc
     app.state.redirect_blobs = settings.redirect_blobs
-    app.state.inline_calls = inline_calls(svc, single_process)
-    svc.uploads.inline_metadata_calls = app.state.inline_calls
+    svc.calls.inline = inline_calls(svc, single_process)
     app.state.region = settings.region
     return app
 
 
 def inline_calls(svc: Services, single_process: bool) -> bool:
-    """Whether bounded metadata calls (a manifest, a blob lookup, an upload's start) run on the
-    event loop instead of in a worker thread.
-
-    On the embedded default (SQLite and local files, one process) such a call takes a fraction
-    of a millisecond, while handing it to a thread and back costs two context switches and a
-    GIL hand-over, which on the reference machine were a third of the server's CPU for four
-    clients pushing small images: inline, 80 images/s instead of 60-69. A store across the
-    network (PostgreSQL, S3) would stall the loop for a round trip, and with several processes
-    on one SQLite file a writer may wait for another process's lock, so those keep threads.
+    """Whether bounded metadata calls may run on the event loop (services/metadata_calls.py):
+    only on the embedded default in one process. A store across the network (PostgreSQL, S3)
+    would stall the loop for a round trip, and with several processes on one SQLite file a
+    writer may wait for another process's lock, so those keep threads.
     """
     return single_process and svc.meta.calls_are_local and svc.blob_store.reads_are_local
 

@@ -359,7 +359,7 @@ class MetadataStore(
     """Everything services need from the metadata database."""
 
     #: True when the database runs in this process with no network between (SQLite): a call
-    #: of bounded size costs less than handing it to a worker thread (see app.inline_calls).
+    #: of bounded size costs less than handing it to a worker thread (see services/metadata_calls.py).
     calls_are_local: bool
 
     @property

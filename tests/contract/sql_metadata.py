@@ -8,6 +8,7 @@ database or schema for PostgreSQL), so counting every row is counting what the t
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from typing import Any
 
 import pytest
 import sqlalchemy as sa
@@ -92,13 +93,18 @@ class SqlMetadataContract(MetadataStoreContract):
             store.list_images(repo.id, None, 10, **bad)
 
 
-def statements_of(store: SqlMetadataStore, action: Callable[[], object]) -> list[str]:
-    """The SQL statements `action` sends to the database, in order."""
-    seen: list[str] = []
-    listener = lambda *args: seen.append(args[2])
+def executed(store: SqlMetadataStore, action: Callable[[], object]) -> list[tuple[str, Any]]:
+    """The (statement, parameters) `action` sends to the database, in order."""
+    seen: list[tuple[str, Any]] = []
+    listener = lambda *args: seen.append((args[2], args[3]))
     event.listen(store.engine, "before_cursor_execute", listener)
     try:
         action()
     finally:
         event.remove(store.engine, "before_cursor_execute", listener)
     return seen
+
+
+def statements_of(store: SqlMetadataStore, action: Callable[[], object]) -> list[str]:
+    """The SQL statements `action` sends to the database, in order."""
+    return [statement for statement, _ in executed(store, action)]

@@ -12,13 +12,12 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy import event
 
 from dockyard.backends.metadata.sql import SqlMetadataStore
 from dockyard.domain.models import ImageEntryKey, ImageKey, Repository
 
 from .metadata_support import NOW, make_image, sha
-from .sql_metadata import SqlMetadataContract
+from .sql_metadata import SqlMetadataContract, executed
 from .sqlite_trace import sqlite_statements, transaction_control
 
 
@@ -129,18 +128,8 @@ class TestSqliteMetadataStore(SqlMetadataContract):
 
 def _page_queries(store: SqlMetadataStore, action: Callable[[], object]) -> list[tuple[str, Any]]:
     """The (statement, parameters) of each query `action` runs that reads the images table."""
-    seen: list[tuple[str, Any]] = []
-
-    def listen(_conn: Any, _cursor: Any, statement: str, parameters: Any, *_: Any) -> None:
-        if statement.lstrip().startswith("SELECT") and "FROM images" in statement:
-            seen.append((statement, parameters))
-
-    event.listen(store.engine, "before_cursor_execute", listen)
-    try:
-        action()
-    finally:
-        event.remove(store.engine, "before_cursor_execute", listen)
-    return seen
+    return [(statement, parameters) for statement, parameters in executed(store, action)
+            if statement.lstrip().startswith("SELECT") and "FROM images" in statement]
 
 
 def test_probe_reports_missing_schema(sqlite_url: str) -> None:

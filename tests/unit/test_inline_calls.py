@@ -39,8 +39,8 @@ def test_sqlite_calls_are_local(tmp_path: Path) -> None:
 def test_the_default_app_runs_calls_inline_and_a_worker_app_does_not(tmp_path: Path) -> None:
     settings = Settings(data_dir=tmp_path / "data")
     app = create_app(settings)
-    assert app.state.inline_calls is True
+    assert app.state.services.calls.inline is True
     app.state.services.meta.close()
     worker = create_app(settings, single_process=False)
-    assert worker.state.inline_calls is False
+    assert worker.state.services.calls.inline is False
     worker.state.services.meta.close()

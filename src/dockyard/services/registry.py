@@ -13,6 +13,7 @@ from dockyard.services.clock import Clock
 from dockyard.services.image_commands import ImageCommands
 from dockyard.services.image_queries import ImageQueries
 from dockyard.services.images import ImageService
+from dockyard.services.metadata_calls import MetadataCalls
 from dockyard.services.pull_exclusions import PullExclusions
 from dockyard.services.pulls import PullRecorder
 from dockyard.services.repositories import RepositoryService
@@ -40,6 +41,7 @@ class Services:
     settings: AccountSettings
     scan_config: ScanConfigService
     auth: AuthService
+    calls: MetadataCalls
     default_account: str
 
 
@@ -72,13 +74,14 @@ def build_services(
     settings = AccountSettings(meta)
     scans = ScanService(meta, blobs, scanner, queries, scan_config, clock)
     images.on_pushed.append(scans.on_push)
+    calls = MetadataCalls(meta)
     return Services(
         meta=meta,
         blob_store=blobs,
         clock=clock,
         repositories=repos,
         images=images,
-        uploads=UploadService(meta, blobs, repos, clock, settings),
+        uploads=UploadService(meta, blobs, repos, clock, settings, calls),
         blobs=BlobService(meta, blobs, repos),
         pulls=pulls,
         exclusions=exclusions,
@@ -90,5 +93,6 @@ def build_services(
         scan_config=scan_config,
         auth=AuthService(keys, token_key, clock, policy.accept_any_credentials,
                          policy.default_account),
+        calls=calls,
         default_account=policy.default_account,
     )

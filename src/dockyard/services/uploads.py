@@ -42,6 +42,7 @@ from dockyard.domain.models import Repository, Upload
 from dockyard.ports import BlobStore, MetadataStore, UploadWriter
 from dockyard.services.account_settings import AccountSettings
 from dockyard.services.clock import Clock
+from dockyard.services.metadata_calls import MetadataCalls
 from dockyard.services.repositories import RepositoryService
 from dockyard.services.sha256_state import new_sha256, resume, state_of
 
@@ -71,18 +72,14 @@ class UploadService:
         repos: RepositoryService,
         clock: Clock,
         settings: AccountSettings,
+        calls: MetadataCalls,
     ) -> None:
         self.meta, self.blobs, self.repos, self.clock = meta, blobs, repos, clock
         self.settings = settings
         self._hashes: dict[str, RunningHash] = {}
-        #: Run metadata lookups and updates on the event loop (set from app.inline_calls);
-        #: disk writes, fsyncs and hashing always go to worker threads.
-        self.inline_metadata_calls = False
-
-    async def _metadata(self, fn: Callable[..., Any], *args: Any) -> Any:
-        if self.inline_metadata_calls and not self.meta.writing:
-            return fn(*args)
-        return await _in_thread(fn, *args)
+        # Metadata lookups and updates (maybe on the event loop); disk writes, fsyncs and
+        # hashing always go to worker threads (`_in_thread`).
+        self._metadata = calls.run
 
     # -- lifecycle ----------------------------------------------------------------------------
 

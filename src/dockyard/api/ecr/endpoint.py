@@ -40,7 +40,7 @@ SERVICE_PREFIX = model.target_prefix() + "."
 Answer = tuple[int, bytes]  # HTTP status, JSON body
 
 #: Calls whose work is bounded by their input (one image, at most 100 ids): on the embedded
-#: default they run on the event loop rather than in a worker thread (see app.inline_calls).
+#: default they may run on the event loop (services/metadata_calls.py).
 #: Listings and repository-wide changes (DeleteRepository with force) keep the thread.
 BOUNDED_OPERATIONS = frozenset({
     "PutImage", "BatchGetImage", "BatchCheckLayerAvailability", "GetDownloadUrlForLayer",
@@ -83,9 +83,8 @@ async def _answer_request(request: Request) -> Answer:
         return _failure(None, exc, {})
     if inspect.iscoroutinefunction(OPERATIONS[operation]):
         return await _answer_async(request, operation, body)
-    inline = request.app.state.inline_calls and not request.app.state.services.meta.writing
-    if operation in BOUNDED_OPERATIONS and inline:
-        return _answer(request, operation, body)
+    if operation in BOUNDED_OPERATIONS:
+        return await request.app.state.services.calls.run(_answer, request, operation, body)
     return await run_in_threadpool(_answer, request, operation, body)
 
 

@@ -38,14 +38,9 @@ async def call(fn: Callable[..., T], *args: Any) -> T:
 
 
 async def quick_call(request: Request, fn: Callable[..., T], *args: Any) -> T:
-    """Run a service call of bounded size that touches only metadata (and local upload files):
-    on the event loop when the app runs its calls inline (`app.inline_calls`) and no write of
-    this process is in progress (a long one, such as DeleteRepository with force, would stall
-    the loop while the call waits its turn), else as `call`.
-    """
-    if request.app.state.inline_calls and not services(request).meta.writing:
-        return fn(*args)
-    return await run_in_threadpool(fn, *args)
+    """Run a service call of bounded size that touches only metadata (and local upload files),
+    on the event loop where that is cheaper (see services/metadata_calls.py)."""
+    return await services(request).calls.run(fn, *args)
 
 
 def body_stream(request: Request) -> AsyncIterator[bytes]:
