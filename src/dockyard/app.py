@@ -14,9 +14,10 @@ from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from starlette.middleware import Middleware
 from starlette.requests import Request
-from starlette.responses import PlainTextResponse, Response
+from starlette.responses import PlainTextResponse, RedirectResponse, Response
 from starlette.routing import Route
 
+from dockyard.api.console.routes import console
 from dockyard.api.ecr import endpoint as ecr_endpoint
 from dockyard.api.oci import errors as oci_errors
 from dockyard.api.oci.auth import RegistryAuth
@@ -38,6 +39,13 @@ log = logging.getLogger("dockyard")
 
 async def healthz(request: Request) -> Response:
     return PlainTextResponse("ok")
+
+
+async def root(request: Request) -> Response:
+    """`GET /`: a browser goes to the console; `POST /` is the ECR API (routed before this)."""
+    if "text/html" in request.headers.get("accept", ""):
+        return RedirectResponse("/ui/", 303)
+    return PlainTextResponse("Method Not Allowed", 405, headers={"Allow": "POST"})
 
 
 def load_keys(settings: Settings) -> KeyRing:
@@ -89,7 +97,9 @@ def create_app(settings: Settings, services: Services | None = None,
         routes=[
             Route("/healthz", healthz),
             Route("/", ecr_endpoint.handle, methods=["POST"]),
+            Route("/", root, methods=["GET"]),
             *OCI_ROUTES,
+            console(),
         ],
         middleware=[Middleware(RegistryAuth, auth=svc.auth)],
         exception_handlers={

@@ -11,6 +11,8 @@ from contextlib import AbstractContextManager
 from typing import Protocol
 
 from dockyard.domain.models import (
+    AccountStorage,
+    ConsoleSession,
     Image,
     ImageEntry,
     ImageEntryKey,
@@ -19,6 +21,7 @@ from dockyard.domain.models import (
     NewImage,
     Repository,
     RepositorySettings,
+    RepositorySummary,
     SavedImage,
     ScanRecord,
     Upload,
@@ -345,6 +348,47 @@ class ScanStore(Protocol):
     def finish_jobs(self, job_ids: Sequence[int]) -> None: ...
 
 
+# -- the web console ----------------------------------------------------------------------------
+
+
+class ConsoleSessionStore(Protocol):
+    """Console sign-ins, in the database so every server process knows every session."""
+
+    def create_session(self, session: ConsoleSession) -> None: ...
+
+    def get_session(self, key: str) -> ConsoleSession | None: ...
+
+    def delete_session(self, key: str) -> None: ...
+
+    def delete_sessions_expired(self, now: float) -> int:
+        """Drop the sessions whose expires_at is before `now`; how many went."""
+        ...
+
+
+class RepositoryOverview(Protocol):
+    """The console's views across a repository or an account, each a bounded query."""
+
+    def repository_summaries(
+        self, account_id: str, search: str, after: str | None, limit: int
+    ) -> list[RepositorySummary]:
+        """Repositories whose name contains `search`, by name strictly after `after`."""
+        ...
+
+    def images_newest_first(
+        self,
+        repo_id: int,
+        before: ImageKey | None,
+        limit: int,
+        tag_status: str = "ANY",
+        image_status: str = "ANY",
+    ) -> list[Image]:
+        """Like ImageListing.list_images in the reverse order: (pushed_at, id) descending,
+        strictly before `before`, tags filled in one query."""
+        ...
+
+    def account_storage(self, account_id: str) -> AccountStorage: ...
+
+
 class MetadataStore(
     RepositoryStore,
     BlobIndex,
@@ -354,6 +398,8 @@ class MetadataStore(
     ImageListing,
     AccountStore,
     ScanStore,
+    ConsoleSessionStore,
+    RepositoryOverview,
     Protocol,
 ):
     """Everything services need from the metadata database."""

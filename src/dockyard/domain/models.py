@@ -129,3 +129,34 @@ class Job:
     kind: str
     payload: str
     attempts: int = 0
+
+
+@dataclass(frozen=True)
+class ConsoleSession:
+    """A signed-in console user. `key` is a hash of the cookie's secret, never the secret."""
+
+    key: str
+    account_id: str
+    principal: str
+    csrf_token: str
+    created_at: float
+    expires_at: float
+
+
+@dataclass(frozen=True)
+class RepositorySummary:
+    """One row of the console's repository list: the repository and what it holds."""
+
+    repository: Repository
+    image_count: int
+    stored_bytes: int  # the blobs the repository links, each counted once
+    last_pushed_at: float | None
+
+
+@dataclass(frozen=True)
+class AccountStorage:
+    """Stored bytes of an account: blobs shared by repositories count once in `stored_bytes`."""
+
+    repository_count: int
+    image_count: int
+    stored_bytes: int

@@ -116,6 +116,18 @@ class AuthService:
             raise NotAuthorized("The security token included in the request is invalid.")
         return Caller(key.account_id, key.principal)
 
+    def caller_for_secret(self, access_key_id: str, secret: str) -> Caller:
+        """Who holds this key id and secret (the console's sign-in): the key ring the ECR API
+        checks signatures against, compared in constant time. A server that accepts any
+        credentials accepts these as the API would."""
+        key = self.keys.get(access_key_id)
+        if key is not None and hmac.compare_digest(key.secret_access_key.encode(),
+                                                   secret.encode()):
+            return Caller(key.account_id, key.principal)
+        if self.accept_any:
+            return self.caller_for_key(access_key_id)
+        raise NotAuthorized("The access key id or secret access key is not valid.")
+
     # -- registry tokens (GetAuthorizationToken) -------------------------------------------------
 
     def issue_registry_token(self, account_id: str, principal: str) -> tuple[str, float]:

@@ -10,6 +10,8 @@ from dockyard.services.account_settings import AccountSettings
 from dockyard.services.auth import AuthService, KeyRing
 from dockyard.services.blobs import BlobService
 from dockyard.services.clock import Clock
+from dockyard.services.console import ConsoleViews
+from dockyard.services.console_sessions import ConsoleSessions
 from dockyard.services.image_commands import ImageCommands
 from dockyard.services.image_queries import ImageQueries
 from dockyard.services.images import ImageService
@@ -43,6 +45,8 @@ class Services:
     auth: AuthService
     calls: MetadataCalls
     default_account: str
+    console: ConsoleViews
+    console_sessions: ConsoleSessions
 
 
 @dataclass(frozen=True)
@@ -75,6 +79,9 @@ def build_services(
     scans = ScanService(meta, blobs, scanner, queries, scan_config, clock)
     images.on_pushed.append(scans.on_push)
     calls = MetadataCalls(meta)
+    commands = ImageCommands(meta, images, queries, clock)
+    auth = AuthService(keys, token_key, clock, policy.accept_any_credentials,
+                       policy.default_account)
     return Services(
         meta=meta,
         blob_store=blobs,
@@ -86,13 +93,14 @@ def build_services(
         pulls=pulls,
         exclusions=exclusions,
         queries=queries,
-        commands=ImageCommands(meta, images, queries, clock),
+        commands=commands,
         admin=RepositoryAdmin(meta, repos, clock, page_key),
         scans=scans,
         settings=settings,
         scan_config=scan_config,
-        auth=AuthService(keys, token_key, clock, policy.accept_any_credentials,
-                         policy.default_account),
+        auth=auth,
         calls=calls,
         default_account=policy.default_account,
+        console=ConsoleViews(meta, queries, commands, scans, blobs),
+        console_sessions=ConsoleSessions(meta, auth, clock),
     )

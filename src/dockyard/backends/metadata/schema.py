@@ -10,6 +10,7 @@
     image_scans >── finding_documents             (scan findings, stored once, by key)
     inventories, jobs                             (scanning: per manifest digest; the queue)
     secrets                                       (server-wide keys, e.g. for page tokens)
+    console_sessions                              (web console sign-ins, by hash of the cookie)
 
 Deleting a repository deletes its rows explicitly, child tables first (see sql.py); nothing relies
 on ON DELETE CASCADE, which SQLite only honours when foreign keys are switched on.
@@ -218,6 +219,20 @@ jobs = sa.Table(
     sa.Column("claimed_by", sa.String(NAME), nullable=True),
     sa.Column("claimed_at", sa.Double, nullable=True),
     sa.Column("attempts", sa.Integer, nullable=False, server_default="0"),
+)
+
+# Web console sign-ins. `key` is the SHA-256 of the cookie's secret: a leaked table row cannot be
+# replayed as a cookie. Expired rows are swept at sign-in.
+console_sessions = sa.Table(
+    "console_sessions",
+    metadata,
+    sa.Column("key", sa.String(64), primary_key=True),
+    sa.Column("account_id", sa.String(12), nullable=False),
+    sa.Column("principal", sa.String(NAME), nullable=False),
+    sa.Column("csrf_token", sa.String(64), nullable=False),
+    sa.Column("created_at", sa.Double, nullable=False),
+    sa.Column("expires_at", sa.Double, nullable=False),
+    sa.Index(None, "expires_at"),
 )
 
 REF_MANIFEST = "manifest"

@@ -7,7 +7,7 @@ the block's write transaction instead (one BEGIN, one COMMIT and one pooled conn
 push); the block's connection is held in a ContextVar, so it is private to the thread or task
 that opened it. The queries themselves live beside it:
 _images.py (images and tags), _listing.py (paged image views), _admin.py (repository settings),
-_accounts.py (account-level rows); row mapping in _rows.py; the tables in schema.py.
+_accounts.py (account-level rows), _console.py (the web console); row mapping in _rows.py; the tables in schema.py.
 """
 
 from __future__ import annotations
@@ -25,6 +25,7 @@ from sqlalchemy.engine import Connection
 from dockyard.backends.metadata import (
     _accounts,
     _admin,
+    _console,
     _images,
     _listing,
     _rows,
@@ -71,7 +72,7 @@ def _linked(count: int) -> sa.Select[tuple[str]]:
     )
 
 
-class SqlMetadataStore(_scans.ScanMethods):
+class SqlMetadataStore(_scans.ScanMethods, _console.ConsoleMethods):
     """Metadata in SQL; `url` is a SQLAlchemy URL (sqlite:///PATH or postgresql://...)."""
 
     def __init__(self, url: str, create: bool = True) -> None:
