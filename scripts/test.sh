@@ -15,6 +15,10 @@ command -v db5.3_dump >/dev/null || need_apt+=(db5.3-util)
 # PostgreSQL server binaries (not a service): tests/support/postgres.py runs its own cluster.
 command -v initdb >/dev/null || compgen -G '/usr/lib/postgresql/*/bin/initdb' >/dev/null ||
   need_apt+=(postgresql)
+# The web console's browser tests: Chromium driven by Selenium; npm fetches axe-core.
+command -v chromium >/dev/null || need_apt+=(chromium)
+command -v chromedriver >/dev/null || need_apt+=(chromium-driver)
+command -v npm >/dev/null || need_apt+=(npm)
 if [ ${#need_apt[@]} -gt 0 ]; then
   echo "installing Debian packages: ${need_apt[*]}"
   if [ "$(id -u)" = 0 ]; then SUDO=""; else SUDO="sudo"; fi
@@ -24,6 +28,12 @@ fi
 
 PY=${PYTHON:-python3}
 "$PY" -m pip install -q --disable-pip-version-check -e '.[test]'
+
+# axe-core for the console's accessibility checks, cached outside the repository (never
+# committed); tests/console/browser.py reads it from here.
+export DOCKYARD_TEST_CACHE=${DOCKYARD_TEST_CACHE:-$HOME/.cache/dockyard-tests}
+[ -f "$DOCKYARD_TEST_CACHE/node_modules/axe-core/axe.min.js" ] ||
+  npm install --silent --no-audit --no-fund --prefix "$DOCKYARD_TEST_CACHE" axe-core@4
 
 if [ $# -gt 0 ]; then
   exec "$PY" -m pytest "$@"

@@ -4,6 +4,7 @@ client per account, and a registry client that pushes images as account A."""
 from __future__ import annotations
 
 import re
+import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -12,6 +13,7 @@ from starlette.testclient import TestClient
 
 from dockyard.app import create_app
 from dockyard.settings import Settings
+from tests.console.browser import save_screenshot
 from tests.support import ociapi
 from tests.support.images import Image, build_image
 
@@ -91,3 +93,18 @@ def push(registry: TestClient, tag: str, labels: dict[str, str] | None = None,
     image = build_image([{f"file-{tag}.txt": tag.encode()}], labels=labels or {"tag": tag})
     ociapi.push(registry, repo, image, tag)
     return image
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo):
+    """A failing browser test leaves a screenshot of what the browser showed, under its tmp
+    dir, and says where (the `driver` fixture of test_browser.py is the browser)."""
+    outcome = yield
+    report = outcome.get_result()
+    driver = getattr(item, "funcargs", {}).get("driver") or \
+        getattr(item, "funcargs", {}).get("signed_in")
+    if report.when == "call" and report.failed and driver is not None:
+        directory = item.funcargs.get("tmp_path") or Path(tempfile.mkdtemp(prefix="console-"))
+        path = save_screenshot(driver, directory, item.name)
+        report.sections.append(("screenshot", f"saved {path}"))
+        print(f"\nscreenshot of the failure: {path}")

@@ -1,0 +1,216 @@
+"""The console in a real browser: Debian's Chromium driven by Selenium against a real server.
+
+skopeo pushes the images; vulnerability data is imported with `dockyard vulndb import` (real
+OSV records, tests/fixtures/osv), and a scan is started from the console itself. Every page
+visited is checked with axe-core for serious or critical accessibility violations. A failing
+test leaves a screenshot under its tmp dir (the path is printed; see conftest.py).
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import time
+import tomllib
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from selenium.common.exceptions import NoAlertPresentException
+from selenium.webdriver.common.by import By
+from selenium.webdriver.support.ui import Select
+
+from tests.console.browser import axe_run, axe_source, chromium, describe_violations
+from tests.support import fixture_images as fx
+from tests.support.images import build_image, write_layout
+from tests.support.server import DockyardServer
+from tests.support.skopeo import Skopeo
+from tests.unit.scanner.osv_fixtures import zip_fixtures
+
+pytestmark = pytest.mark.e2e
+
+XSS_LABEL = "<img src=x onerror=alert(document.domain)>"
+SCANNED, PLAIN = "shop/debian", "shop/evil"
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DockyardServer]:
+    server = DockyardServer(extra_args=("--create-on-push", "--accept-any-credentials"))
+    try:
+        server.start()
+        zips = {p.parent.name: p for p in zip_fixtures(tmp_path_factory.mktemp("osv"))}
+        subprocess.run([sys.executable, "-m", "dockyard", "vulndb", "import", str(zips["Debian"]),
+                        "--data-dir", str(server.data_dir)], check=True, capture_output=True,
+                       timeout=120)
+        _push_images(server, tmp_path_factory.mktemp("layouts"))
+        yield server
+    finally:
+        server.close()
+
+
+def _push_images(server: DockyardServer, tmp: Path) -> None:
+    skopeo = Skopeo()
+    debian = write_layout(tmp / "debian", {"v1": fx.image_of(fx.debian12_files())})
+    skopeo.copy(f"oci:{debian}:v1", f"docker://{server.address}/{SCANNED}:v1")
+    evil = build_image([{"app.txt": b"hello"}], labels={"description": XSS_LABEL})
+    layout = write_layout(tmp / "evil", {"v1": evil})
+    for tag in ("v1", "doomed"):
+        skopeo.copy(f"oci:{layout}:v1", f"docker://{server.address}/{PLAIN}:{tag}")
+
+
+@pytest.fixture(scope="module")
+def driver(tmp_path_factory: pytest.TempPathFactory):
+    browser = chromium(tmp_path_factory.mktemp("chromium-profile"))
+    try:
+        yield browser
+    finally:
+        browser.quit()
+
+
+@pytest.fixture(autouse=True)
+def _screenshot_dir(tmp_path: Path) -> Path:
+    """Each test's tmp dir, where conftest's hook saves a failing test's screenshot."""
+    return tmp_path
+
+
+@pytest.fixture(scope="module")
+def axe() -> str:
+    return axe_source()
+
+
+@pytest.fixture(scope="module")
+def signed_in(server: DockyardServer, driver, axe):
+    """Sign in through the form with the data directory's own access key."""
+    document = tomllib.loads((server.data_dir / "credentials.toml").read_text())
+    key = document["accounts"][0]["keys"][0]
+    driver.get(f"{server.url}/")  # GET / with a browser's Accept: the console
+    assert driver.current_url.startswith(f"{server.url}/ui/sign-in")
+    assert_accessible(driver, axe)
+    driver.find_element(By.ID, "access_key_id").send_keys(key["access_key_id"])
+    driver.find_element(By.ID, "secret").send_keys(key["secret_access_key"])
+    driver.find_element(By.CSS_SELECTOR, "form button[type=submit]").click()
+    assert driver.current_url == f"{server.url}/ui/repositories"
+    assert key["secret_access_key"] not in driver.page_source
+    return driver
+
+
+def assert_accessible(driver, axe: str) -> None:
+    violations = axe_run(driver, axe)
+    assert not violations, f"{driver.current_url}:\n{describe_violations(violations)}"
+
+
+def assert_no_alert(driver) -> None:
+    with pytest.raises(NoAlertPresentException):
+        driver.switch_to.alert.text  # noqa: B018 (reading it is the check)
+
+
+def open_link(driver, text: str) -> None:
+    driver.find_element(By.LINK_TEXT, text).click()
+
+
+def test_browse_repositories_and_images(signed_in, server, axe):
+    driver = signed_in
+    assert_accessible(driver, axe)
+    names = [e.text for e in driver.find_elements(By.CSS_SELECTOR, "tbody th a")]
+    assert names == [SCANNED, PLAIN]
+    open_link(driver, PLAIN)
+    assert driver.find_element(By.TAG_NAME, "h1").text == PLAIN
+    assert_accessible(driver, axe)
+    tags = {e.text for e in driver.find_elements(By.CSS_SELECTOR, "tbody .tag")}
+    assert tags == {"v1", "doomed"}
+    pull = driver.find_element(By.CSS_SELECTOR, ".copyable code").text
+    assert pull == f"docker pull {server.address}/{PLAIN}:TAG"
+    driver.find_element(By.CSS_SELECTOR, "tbody th a").click()
+    assert "/-/images/sha256:" in driver.current_url
+    assert_accessible(driver, axe)
+
+
+def test_hostile_label_is_text_and_runs_nothing(signed_in, server, axe):
+    driver = signed_in
+    driver.get(f"{server.url}/ui/repositories/{PLAIN}/-/images")
+    driver.find_element(By.CSS_SELECTOR, "tbody th a").click()
+    cells = driver.find_elements(By.CSS_SELECTOR, "table.labels td")
+    assert XSS_LABEL in [cell.text for cell in cells]
+    assert driver.find_elements(By.CSS_SELECTOR, "main img") == []
+    assert_no_alert(driver)
+
+
+def test_remove_a_tag_with_confirmation(signed_in, server, axe):
+    driver = signed_in
+    driver.get(f"{server.url}/ui/repositories/{PLAIN}/-/images")
+    driver.find_element(By.CSS_SELECTOR, "tbody th a").click()
+    image_url = driver.current_url
+    Select(driver.find_element(By.ID, "old-tag")).select_by_visible_text("doomed")
+    driver.find_element(By.XPATH, "//button[normalize-space()='Remove tag…']").click()
+    assert "/confirm?action=remove-tag" in driver.current_url
+    assert_accessible(driver, axe)
+    driver.find_element(By.XPATH, "//button[normalize-space()='Yes, remove tag']").click()
+    assert driver.current_url == image_url + "?done=remove-tag"
+    assert driver.find_element(By.CSS_SELECTOR, "p.notice").text == "The tag was removed."
+    tags = [e.text for e in driver.find_elements(By.CSS_SELECTOR, "dl.facts .tag")]
+    assert tags == ["v1"]
+
+
+def test_scan_from_the_console_and_read_the_findings(signed_in, server, axe):
+    driver = signed_in
+    driver.get(f"{server.url}/ui/repositories/{SCANNED}/-/images")
+    driver.find_element(By.CSS_SELECTOR, "tbody th a").click()
+    driver.find_element(By.XPATH, "//button[normalize-space()='Start scan…']").click()
+    driver.find_element(By.XPATH, "//button[normalize-space()='Yes, start scan']").click()
+    assert driver.current_url.endswith("?done=scan")
+    deadline = time.monotonic() + 60
+    while not driver.find_elements(By.LINK_TEXT, "Findings"):
+        assert time.monotonic() < deadline, "the scan did not complete within 60 s"
+        time.sleep(1)
+        driver.refresh()
+    open_link(driver, "Findings")
+    assert_accessible(driver, axe)
+    ids = {e.text for e in driver.find_elements(By.CSS_SELECTOR, "tbody th")}
+    assert {"CVE-2022-48303", "CVE-2023-39804"} <= ids  # GNU tar, as tests/e2e/test_scanning.py
+    chart = driver.find_element(By.CSS_SELECTOR, "figure.chart svg title").get_attribute(
+        "textContent")
+    assert chart.startswith("Findings by severity:")
+    driver.find_element(By.ID, "package").send_keys("tar")
+    driver.find_element(By.XPATH, "//button[normalize-space()='Filter']").click()
+    packages = {row.find_elements(By.TAG_NAME, "td")[1].text
+                for row in driver.find_elements(By.CSS_SELECTOR, "tbody tr")}
+    assert packages == {"tar"}
+
+
+def test_settings_storage_and_lifecycle_pages_are_accessible(signed_in, server, axe):
+    driver = signed_in
+    for path in (f"/ui/repositories/{PLAIN}/-/settings", f"/ui/repositories/{PLAIN}/-/lifecycle",
+                 "/ui/storage"):
+        driver.get(server.url + path)
+        assert driver.find_element(By.TAG_NAME, "h1").text
+        assert_accessible(driver, axe)
+
+
+def test_narrow_screen_keeps_the_page_within_the_viewport(signed_in, server):
+    driver = signed_in
+    driver.set_window_size(375, 800)
+    try:
+        driver.get(f"{server.url}/ui/repositories/{SCANNED}/-/images")
+        overflow = driver.execute_script(
+            "return document.documentElement.scrollWidth - document.documentElement.clientWidth")
+        assert overflow <= 0  # wide tables scroll inside their own box
+    finally:
+        driver.set_window_size(1280, 900)
+
+
+def test_the_accessibility_check_sees_a_violation(signed_in, server, axe):
+    """The axe check is not vacuous: an unlabelled field added to a page is reported."""
+    driver = signed_in
+    driver.get(f"{server.url}/ui/storage")
+    driver.execute_script("document.querySelector('main').insertAdjacentHTML('beforeend',"
+                          " '<input type=text>');")
+    assert "label" in {v["id"] for v in axe_run(driver, axe)}
+
+def test_sign_out(signed_in, server):
+    driver = signed_in
+    driver.get(f"{server.url}/ui/repositories")
+    driver.find_element(By.XPATH, "//button[normalize-space()='Sign out']").click()
+    assert driver.current_url.startswith(f"{server.url}/ui/sign-in")
+    driver.get(f"{server.url}/ui/repositories")
+    assert "/ui/sign-in" in driver.current_url
+
