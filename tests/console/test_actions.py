@@ -39,6 +39,10 @@ def test_add_and_remove_a_tag(browser, registry, app):
     assert tags_of(app, image.digest) == ("stable", "v1")
     post(browser, f"{BASE}/images/{image.digest}/remove-tag", tag="v1")
     assert tags_of(app, image.digest) == ("stable",)
+    other = push(registry, "other")
+    moved = post(browser, f"{BASE}/images/{image.digest}/remove-tag", tag="other")
+    assert moved.status_code == 409 and "ImageTagDoesNotMatchDigest" in moved.text
+    assert tags_of(app, other.digest) == ("other",)
     # The last tag takes the image with it, as BatchDeleteImage does on ECR.
     answer = post(browser, f"{BASE}/images/{image.digest}/remove-tag", tag="stable")
     assert answer.headers["location"] == f"/ui/repositories/{REPO}/-/images?done=remove-tag"
@@ -101,7 +105,8 @@ def test_settings_use_the_api_s_rules(browser, registry, app):
 def test_another_account_cannot_see_or_change_the_repository(intruder, registry, app):
     image = push(registry, "v1")
     for url in (f"{BASE}/images", f"{BASE}/images/{image.digest}", f"{BASE}/settings",
-                f"{BASE}/images/{image.digest}/confirm?action=delete", f"{BASE}/lifecycle"):
+                f"{BASE}/images/{image.digest}/confirm?action=delete", f"{BASE}/lifecycle",
+                f"{BASE}/images/{image.digest}/findings"):
         answer = intruder.get(url)
         assert answer.status_code == 404, url
         assert "222222222222" in answer.text  # looked up in the intruder's own registry

@@ -37,7 +37,7 @@ from dockyard.api.ecr.validation import validate_input
 from dockyard.domain.errors import Conflict, NotFound, ParameterInvalid
 from dockyard.domain.models import ConsoleSession
 from dockyard.domain.scanning import SEVERITIES
-from dockyard.services.image_queries import ImageId
+from dockyard.services.image_queries import Failure, ImageId
 from dockyard.services.registry import Services
 
 FINDINGS_SHOWN = 10_000
@@ -71,6 +71,13 @@ def _delete(svc: Services, session: ConsoleSession, name: str, ids: list[ImageId
 
 
 def _remove_tag(svc: Services, session: ConsoleSession, name: str, digest: str, tag: str) -> str:
+    # The tag must still name this image (it may have moved since the page was drawn): the
+    # batch calls' own check (ImageTagDoesNotMatchDigest), with nothing deleted on a mismatch.
+    repo = svc.repositories.get(session.account_id, name)
+    [(_, found)] = svc.queries.resolve_each(repo, [ImageId(digest=digest, tag=tag)])
+    if isinstance(found, Failure):
+        error = NotFound if found.code == "ImageNotFound" else Conflict
+        raise error(f"{found.code}: {found.reason}")
     _delete(svc, session, name, [ImageId(tag=tag)])
     still_there = svc.queries.resolve(svc.repositories.get(session.account_id, name),
                                       [ImageId(digest=digest)])[0][1]
