@@ -34,7 +34,7 @@ HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
 sys.path[:0] = [str(ROOT / "src"), str(HERE)]
 
-from dockbench.ecr_fill import ImageSet, fill_bulk  # noqa: E402
+from dockbench.ecr_fill import ImageSet, fill_bulk
 
 ACCOUNT, KEY_ID, SECRET = "123456789012", "AKIACONSOLEBENCH0001", "console-bench-secret"
 REPO = "bench/console"
