@@ -99,7 +99,9 @@ def test_missing_image_and_repository_are_404_pages(browser, registry):
 
 
 def test_security_headers_on_every_console_answer(browser):
-    for path in ("/ui/repositories", "/ui/sign-in", "/ui/static/console.css"):
+    missing = browser.get("/ui/no/such/page")
+    assert missing.status_code == 404 and "no such page in the console" in missing.text
+    for path in ("/ui/repositories", "/ui/sign-in", "/ui/static/console.css", "/ui/no/such"):
         headers = browser.get(path).headers
         assert "default-src 'self'" in headers["content-security-policy"]
         assert "frame-ancestors 'none'" in headers["content-security-policy"]

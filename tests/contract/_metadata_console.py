@@ -31,7 +31,8 @@ class ConsoleCases:
     def test_repository_summaries_count_store_search_and_page(
         self, store: MetadataStore, make_repo: MakeRepo, account: str
     ) -> None:
-        app, web, empty = make_repo("team/app"), make_repo("team/web"), make_repo("zzz")
+        app, web = make_repo("team/app"), make_repo("team/web")
+        make_repo("zzz")  # no images: counted as 0, nothing stored, never pushed
         make_repo("team/app", account_id=fresh_account())  # another account: never listed
         for i, repo in enumerate((app, app, web)):
             image = make_image(f"summary {i} {repo.name}")
@@ -47,7 +48,6 @@ class ConsoleCases:
         assert [s.repository.name for s in store.repository_summaries(account, "", "team/app", 1)
                 ] == ["team/web"]
         assert store.repository_summaries(account, "%", None, 10) == []  # LIKE is escaped
-        del empty
 
     def test_images_newest_first_walks_the_listing_backwards(
         self, store: MetadataStore, make_repo: MakeRepo

@@ -7,10 +7,12 @@ from __future__ import annotations
 from pathlib import Path
 
 from starlette.routing import BaseRoute, Mount, Route, Router
+from starlette.requests import Request
 from starlette.staticfiles import StaticFiles
+from starlette.types import Receive, Scope, Send
 
 from dockyard.api.console import auth_pages, image_pages, list_pages, settings_pages
-from dockyard.api.console.web import PREFIX, SecurityHeaders
+from dockyard.api.console.web import PREFIX, SecurityHeaders, render
 
 REPO = "/repositories/{name:path}/-"
 IMAGE = REPO + "/images/{digest}"
@@ -37,6 +39,13 @@ ROUTES: list[BaseRoute] = [
 ]
 
 
+async def not_found(scope: Scope, receive: Receive, send: Send) -> None:
+    """A console page for any other /ui path (the registry's own 404 is an OCI error)."""
+    page = render(Request(scope, receive), "error.html", 404, code=404,
+                  message="There is no such page in the console.")
+    await page(scope, receive, send)
+
+
 def console() -> Mount:
     """The console mounted at /ui, every answer with the security headers."""
-    return Mount(PREFIX, app=SecurityHeaders(Router(routes=ROUTES)))
+    return Mount(PREFIX, app=SecurityHeaders(Router(routes=ROUTES, default=not_found)))
