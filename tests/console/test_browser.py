@@ -190,10 +190,14 @@ def test_narrow_screen_keeps_the_page_within_the_viewport(signed_in, server):
     driver = signed_in
     driver.set_window_size(375, 800)
     try:
-        driver.get(f"{server.url}/ui/repositories/{SCANNED}/-/images")
-        overflow = driver.execute_script(
-            "return document.documentElement.scrollWidth - document.documentElement.clientWidth")
-        assert overflow <= 0  # wide tables scroll inside their own box
+        driver.get(f"{server.url}/ui/repositories/{PLAIN}/-/images")
+        pages = [driver.current_url, driver.find_element(By.CSS_SELECTOR, "tbody th a")
+                 .get_attribute("href"), f"{server.url}/ui/repositories/{PLAIN}/-/settings"]
+        for url in pages:
+            driver.get(url)
+            overflow = driver.execute_script("return document.documentElement.scrollWidth"
+                                             " - document.documentElement.clientWidth")
+            assert overflow <= 0, url  # wide tables scroll inside their own box
     finally:
         driver.set_window_size(1280, 900)
 
