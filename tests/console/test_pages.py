@@ -7,7 +7,9 @@ import re
 
 from starlette.testclient import TestClient
 
-from tests.console.conftest import REPO, push
+from tests.console.conftest import ACCOUNT_A, REPO, push
+from tests.support import ociapi
+from tests.support.images import Platform, build_artifact, build_image, build_index
 
 
 def size_text(size: int) -> str:
@@ -122,3 +124,33 @@ def test_lifecycle_page_is_a_clear_placeholder(browser, registry):
     push(registry, "v1")
     page = browser.get(f"/ui/repositories/{REPO}/-/lifecycle")
     assert page.status_code == 200 and "arrive with the lifecycle service" in page.text
+
+
+def test_index_shows_its_platforms_and_an_image_its_referrers(browser, registry):
+    amd = build_image([{"a.txt": b"amd"}], platform=Platform("amd64"))
+    arm = build_image([{"a.txt": b"arm"}], platform=Platform("arm64", variant="v8"))
+    index = build_index([amd, arm])
+    ociapi.push(registry, REPO, index, "multi")
+    page = browser.get(f"/ui/repositories/{REPO}/-/images/{index.digest}").text
+    assert "<td>linux/amd64</td>" in page and "<td>linux/arm64/v8</td>" in page
+    sbom = build_artifact({"sbom.json": b"{}"}, artifact_type="application/spdx+json",
+                          subject=amd)
+    ociapi.push(registry, REPO, sbom)
+    child = browser.get(f"/ui/repositories/{REPO}/-/images/{amd.digest}").text
+    assert sbom.digest[:19] in child and "application/spdx+json" in child
+    # an artifact's config is no image config: no Configuration section, no error
+    artifact = browser.get(f"/ui/repositories/{REPO}/-/images/{sbom.digest}")
+    assert artifact.status_code == 200 and "<h2>Configuration</h2>" not in artifact.text
+
+
+def test_repositories_are_keyset_paged_by_name(browser, app):
+    meta = app.state.services.meta
+    names = [f"bulk/repo-{i:03d}" for i in range(53)]
+    for name in names:
+        meta.create_repository(ACCOUNT_A, name, 0.0)
+    first = browser.get("/ui/repositories").text
+    shown = re.findall(r'-/images">(bulk/repo-\d+)</a>', first)
+    assert shown == names[:50]
+    link = re.search(r'rel="next" href="([^"]+)"', first).group(1).replace("&amp;", "&")
+    rest = re.findall(r'-/images">(bulk/repo-\d+)</a>', browser.get(link).text)
+    assert rest == names[50:]
