@@ -6,8 +6,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from starlette.routing import BaseRoute, Mount, Route, Router
 from starlette.requests import Request
+from starlette.routing import BaseRoute, Mount, Route, Router
 from starlette.staticfiles import StaticFiles
 from starlette.types import Receive, Scope, Send
 
