@@ -37,6 +37,10 @@ def test_add_and_remove_a_tag(browser, registry, app):
     answer = post(browser, f"{BASE}/images/{image.digest}/add-tag", tag="stable")
     assert answer.status_code == 303 and answer.headers["location"].endswith("?done=add-tag")
     assert tags_of(app, image.digest) == ("stable", "v1")
+    again = post(browser, f"{BASE}/images/{image.digest}/add-tag", tag="stable")
+    assert again.status_code == 409 and "already exists" in again.text  # PutImage's rule
+    missing = post(browser, f"{BASE}/images/sha256:{'0' * 64}/add-tag", tag="x")
+    assert missing.status_code == 404
     post(browser, f"{BASE}/images/{image.digest}/remove-tag", tag="v1")
     assert tags_of(app, image.digest) == ("stable",)
     other = push(registry, "other")

@@ -35,7 +35,7 @@ from dockyard.api.console.web import (
 )
 from dockyard.api.ecr.validation import validate_input
 from dockyard.domain.errors import Conflict, NotFound, ParameterInvalid
-from dockyard.domain.models import ConsoleSession
+from dockyard.domain.models import ConsoleSession, Image
 from dockyard.domain.scanning import SEVERITIES
 from dockyard.services.image_queries import Failure, ImageId
 from dockyard.services.registry import Services
@@ -52,32 +52,36 @@ class ImageAction:
 
 
 def _add_tag(svc: Services, session: ConsoleSession, name: str, digest: str, tag: str) -> str:
-    view = svc.console.image(session.account_id, name, digest)
-    manifest = (view.image.manifest or b"").decode("utf-8")
-    # PutImage's own input rules (tag pattern and length), with its messages.
+    repo = svc.repositories.get(session.account_id, name)
+    image = _found(svc.queries.resolve_each(repo, [ImageId(digest=digest)], True)[0][1])
+    manifest = (image.manifest or b"").decode("utf-8")
+    # PutImage's own input rules (tag length ...), with its messages; then PutImage itself.
     validate_input("PutImage", {"repositoryName": name, "imageManifest": manifest,
                                 "imageTag": tag, "imageDigest": digest})
     svc.commands.put_image(session.account_id, name, manifest.encode("utf-8"),
-                           view.image.media_type, tag, digest)
+                           image.media_type, tag, digest)
     return "image"
+
+
+def _found(found: Image | Failure) -> Image:
+    """The image, or the batch calls' failure as an error (404 when missing, else 409)."""
+    if isinstance(found, Failure):
+        error = NotFound if found.code == "ImageNotFound" else Conflict
+        raise error(f"{found.code}: {found.reason}")
+    return found
 
 
 def _delete(svc: Services, session: ConsoleSession, name: str, ids: list[ImageId]) -> None:
     result = svc.commands.batch_delete(session.account_id, name, ids)
     if result.failures:
-        _, failure = result.failures[0]
-        error = NotFound if failure.code == "ImageNotFound" else Conflict
-        raise error(f"{failure.code}: {failure.reason}")
+        _found(result.failures[0][1])
 
 
 def _remove_tag(svc: Services, session: ConsoleSession, name: str, digest: str, tag: str) -> str:
     # The tag must still name this image (it may have moved since the page was drawn): the
     # batch calls' own check (ImageTagDoesNotMatchDigest), with nothing deleted on a mismatch.
     repo = svc.repositories.get(session.account_id, name)
-    [(_, found)] = svc.queries.resolve_each(repo, [ImageId(digest=digest, tag=tag)])
-    if isinstance(found, Failure):
-        error = NotFound if found.code == "ImageNotFound" else Conflict
-        raise error(f"{found.code}: {found.reason}")
+    _found(svc.queries.resolve_each(repo, [ImageId(digest=digest, tag=tag)])[0][1])
     _delete(svc, session, name, [ImageId(tag=tag)])
     still_there = svc.queries.resolve(svc.repositories.get(session.account_id, name),
                                       [ImageId(digest=digest)])[0][1]
