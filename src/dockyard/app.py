@@ -32,6 +32,7 @@ from dockyard.ports import AccountStore
 from dockyard.services.auth import KeyRing, default_credentials, load_auth_file
 from dockyard.services.clock import Clock, SystemClock
 from dockyard.services.registry import Policy, Services, build_services
+from dockyard.events_setup import audit_sink, event_tasks, load_webhooks, registry_clock
 from dockyard.settings import Settings, from_environment
 
 log = logging.getLogger("dockyard")
@@ -67,9 +68,12 @@ def create_services(settings: Settings, clock: Clock | None = None) -> Services:
     meta = open_metadata_store(settings.resolved_database_url, migrate=settings.database_url is None)
     meta.probe()
     keys = load_keys(settings, meta)
-    policy = Policy(keys.accounts[0], settings.create_on_push, settings.accept_any_credentials)
+    policy = Policy(keys.accounts[0], settings.create_on_push, settings.accept_any_credentials,
+                    settings.region, tuple(load_webhooks(settings.config_file)))
     scanner = open_scanner(settings.data_dir)
-    return build_services(meta, blobs, scanner, clock or SystemClock(), keys, policy)
+    wall = SystemClock()
+    return build_services(meta, blobs, scanner, clock or registry_clock(settings, wall), keys,
+                          policy, audit_sink(settings.audit_log), wall)
 
 
 def create_app(settings: Settings, services: Services | None = None,
@@ -79,7 +83,8 @@ def create_app(settings: Settings, services: Services | None = None,
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         tasks = [asyncio.create_task(_flush_pulls(svc, settings.pull_flush_seconds)),
-                 asyncio.create_task(_scan_worker(svc, settings.scan_poll_seconds))]
+                 asyncio.create_task(_scan_worker(svc, settings.scan_poll_seconds)),
+                 *event_tasks(svc, settings)]
         try:
             yield
         finally:

@@ -148,8 +148,11 @@ def _write_private(path: Path, text: str) -> None:
 
 class AuthService:
     def __init__(self, keys: KeyRing, token_key: bytes, clock: Clock, accept_any: bool,
-                 default_account: str) -> None:
+                 default_account: str, wall_clock: Clock | None = None) -> None:
         self.keys, self.token_key, self.clock = keys, token_key, clock
+        # Request signatures are dated by the client's real clock, so they are checked against
+        # real time even when the registry's clock is moved forward (--test-clock).
+        self.wall_clock = wall_clock or clock
         self.accept_any, self.default_account = accept_any, default_account
 
     def secret_for(self, access_key_id: str) -> str | None:

@@ -3,13 +3,17 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from dataclasses import dataclass
 
+from dockyard.domain.webhooks import Webhook
 from dockyard.ports import BlobStore, MetadataStore, VulnerabilityScanner
 from dockyard.services.account_settings import AccountSettings
+from dockyard.services.audit import AuditLog
 from dockyard.services.auth import AuthService, KeyRing
 from dockyard.services.blobs import BlobService
 from dockyard.services.clock import Clock
+from dockyard.services.events import EventPublisher
 from dockyard.services.image_commands import ImageCommands
 from dockyard.services.image_queries import ImageQueries
 from dockyard.services.images import ImageService
@@ -43,6 +47,8 @@ class Services:
     auth: AuthService
     calls: MetadataCalls
     default_account: str
+    events: EventPublisher
+    audit: AuditLog
 
 
 @dataclass(frozen=True)
@@ -52,6 +58,8 @@ class Policy:
     default_account: str
     create_on_push: bool = False
     accept_any_credentials: bool = False
+    region: str = "us-east-1"
+    webhooks: tuple[Webhook, ...] = ()
 
 
 def build_services(
@@ -61,18 +69,24 @@ def build_services(
     clock: Clock,
     keys: KeyRing,
     policy: Policy,
+    audit_sink: Callable[[str], None] | None = None,
+    wall_clock: Clock | None = None,
 ) -> Services:
+    """`audit_sink` takes the audit log's lines (None: no audit log); `wall_clock` is the real
+    time request signatures are checked against when `clock` is shifted (--test-clock)."""
     # Keys live in the database so that every server process signs and checks alike.
     token_key = meta.secret("registry-token-key", os.urandom(32))
     page_key = meta.secret("page-token-key", os.urandom(32))
+    audit = AuditLog(audit_sink, clock)
+    events = EventPublisher(meta, policy.webhooks, clock, policy.region)
     repos = RepositoryService(meta, clock, policy.create_on_push)
     exclusions = PullExclusions(meta, clock, page_key)
     pulls = PullRecorder(meta, exclusions)
-    images = ImageService(meta, repos, pulls, clock)
+    images = ImageService(meta, repos, pulls, clock, events, audit)
     queries = ImageQueries(meta, repos, page_key)
-    scan_config = ScanConfigService(meta)
-    settings = AccountSettings(meta)
-    scans = ScanService(meta, blobs, scanner, queries, scan_config, clock)
+    scan_config = ScanConfigService(meta, audit)
+    settings = AccountSettings(meta, audit)
+    scans = ScanService(meta, blobs, scanner, queries, scan_config, clock, events)
     images.on_pushed.append(scans.on_push)
     calls = MetadataCalls(meta)
     return Services(
@@ -87,12 +101,14 @@ def build_services(
         exclusions=exclusions,
         queries=queries,
         commands=ImageCommands(meta, images, queries, clock),
-        admin=RepositoryAdmin(meta, repos, clock, page_key),
+        admin=RepositoryAdmin(meta, repos, clock, page_key, audit),
         scans=scans,
         settings=settings,
         scan_config=scan_config,
         auth=AuthService(keys, token_key, clock, policy.accept_any_credentials,
-                         policy.default_account),
+                         policy.default_account, wall_clock or clock),
         calls=calls,
         default_account=policy.default_account,
+        events=events,
+        audit=audit,
     )
