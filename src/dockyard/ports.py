@@ -377,6 +377,10 @@ class OutboxStore(Protocol):
         """Give up: the entry stays, DEAD, with its last error, and is never claimed again."""
         ...
 
+    def delete_dead_deliveries(self) -> int:
+        """Drop the entries given up on (after an operator looked at them); how many went."""
+        ...
+
     def outbox_counts(self) -> dict[str, int]:
         """Entries by state (PENDING, DEAD): for operators and tests."""
         ...

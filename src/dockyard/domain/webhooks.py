@@ -9,6 +9,7 @@
     repository_prefix = "team-a/"            # optional
     max_attempts = 10                        # optional, default 10
     timeout = 5.0                            # optional seconds per request, default 5
+    backoff = 1.0                            # optional seconds before the first retry, default 1
 
 Each request carries `X-Dockyard-Signature-256: sha256=<hex HMAC-SHA256 of the body>` and
 `X-Dockyard-Event-Id`, the EventBridge id a receiver de-duplicates on.
@@ -29,7 +30,7 @@ DEFAULT_ATTEMPTS = 10
 BACKOFF_BASE = 1.0  # seconds before the second attempt; doubles each time
 BACKOFF_CAP = 600.0
 _KEYS = {"url", "secret", "name", "events", "actions", "repository_prefix", "max_attempts",
-         "timeout"}
+         "timeout", "backoff"}
 
 
 class WebhookConfigError(ValueError):
@@ -46,6 +47,7 @@ class Webhook:
     repository_prefix: str = ""
     max_attempts: int = DEFAULT_ATTEMPTS
     timeout: float = 5.0
+    backoff: float = BACKOFF_BASE
 
     def wants(self, event: Event) -> bool:
         if self.events and event.detail_type not in self.events:
@@ -85,6 +87,7 @@ def _parse_one(table: object, where: str) -> Webhook:
         repository_prefix=str(table.get("repository_prefix", "")),
         max_attempts=_number(table, "max_attempts", where, DEFAULT_ATTEMPTS, int),
         timeout=_number(table, "timeout", where, 5.0, float),
+        backoff=_number(table, "backoff", where, BACKOFF_BASE, float),
     )  # fmt: skip
 
 
@@ -115,6 +118,7 @@ def signature(secret: str, body: bytes) -> str:
     return "sha256=" + hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
 
 
-def backoff(attempts: int) -> float:
-    """Seconds to wait after the `attempts`-th failed try: 1, 2, 4, ... capped at ten minutes."""
-    return min(BACKOFF_CAP, BACKOFF_BASE * 2 ** max(0, attempts - 1))
+def backoff(attempts: int, base: float = BACKOFF_BASE) -> float:
+    """Seconds to wait after the `attempts`-th failed try: base, 2 base, 4 base, ... capped at
+    ten minutes."""
+    return min(BACKOFF_CAP, base * 2 ** min(max(0, attempts - 1), 30))

@@ -57,7 +57,7 @@ class WebhookDispatcher:
         elif delivery.attempts + 1 >= hook.max_attempts:
             self._give_up(delivery, error)
         else:
-            retry_at = self.clock.now() + backoff(delivery.attempts + 1)
+            retry_at = self.clock.now() + backoff(delivery.attempts + 1, hook.backoff)
             self.outbox.retry_delivery(delivery.id, retry_at, error)
 
     def _post(self, hook: Webhook, delivery: Delivery) -> str | None:

@@ -76,6 +76,11 @@ class OutboxMethods:
         with self._write() as conn:
             conn.execute(sa.update(outbox).where(outbox.c.id == delivery_id).values(values))
 
+    def delete_dead_deliveries(self) -> int:
+        with self._write() as conn:
+            dead = outbox.c.state == str(DeliveryState.DEAD)
+            return conn.execute(sa.delete(outbox).where(dead)).rowcount
+
     def outbox_counts(self) -> dict[str, int]:
         stmt = sa.select(outbox.c.state, sa.func.count()).group_by(outbox.c.state)
         with self._read() as conn:
