@@ -28,11 +28,11 @@ from dockyard.backends.factory import (
     open_scanner,
 )
 from dockyard.domain.errors import DockyardError
+from dockyard.events_setup import audit_sink, event_tasks, load_webhooks, registry_clock
 from dockyard.ports import AccountStore
 from dockyard.services.auth import KeyRing, default_credentials, load_auth_file
 from dockyard.services.clock import Clock, SystemClock
 from dockyard.services.registry import Policy, Services, build_services
-from dockyard.events_setup import audit_sink, event_tasks, load_webhooks, registry_clock
 from dockyard.settings import Settings, from_environment
 
 log = logging.getLogger("dockyard")

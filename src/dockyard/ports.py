@@ -10,6 +10,7 @@ from collections.abc import Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager
 from typing import Protocol
 
+from dockyard.domain.events import Delivery, OutboxEntry
 from dockyard.domain.models import (
     Image,
     ImageEntry,
@@ -23,7 +24,6 @@ from dockyard.domain.models import (
     ScanRecord,
     Upload,
 )
-from dockyard.domain.events import Delivery, OutboxEntry
 from dockyard.domain.scanning import Finding, Inventory
 
 

@@ -15,7 +15,7 @@ class UrllibWebhookSender:
     def post(self, url: str, body: bytes, headers: Mapping[str, str], timeout: float) -> int:
         request = urllib.request.Request(url, data=body, headers=dict(headers), method="POST")
         try:
-            with urllib.request.urlopen(request, timeout=timeout) as response:  # noqa: S310
+            with urllib.request.urlopen(request, timeout=timeout) as response:
                 response.read()
                 return int(response.status)
         except urllib.error.HTTPError as exc:  # a non-2xx answer is an answer

@@ -79,13 +79,13 @@ def _parse_one(table: object, where: str) -> Webhook:
     events = _texts(table, "events", where)
     known = {str(t) for t in DetailType}
     if events - known:
-        raise WebhookConfigError(f"{where}: unknown event {sorted(events - known)[0]!r} "
+        raise WebhookConfigError(f"{where}: unknown event {min(events - known)!r} "
                                  f"(known: {sorted(known)})")
     return Webhook(
         name=str(table.get("name") or url), url=url, secret=_text(table, "secret", where),
         events=frozenset(events), actions=frozenset(_texts(table, "actions", where)),
         repository_prefix=str(table.get("repository_prefix", "")),
-        max_attempts=_number(table, "max_attempts", where, DEFAULT_ATTEMPTS, int),
+        max_attempts=int(_number(table, "max_attempts", where, DEFAULT_ATTEMPTS, int)),
         timeout=_number(table, "timeout", where, 5.0, float),
         backoff=_number(table, "backoff", where, BACKOFF_BASE, float),
     )  # fmt: skip

@@ -92,12 +92,13 @@ class AuditLog:
 
     def record(self, action: str, *, account: str | None = None, repository: str | None = None,
                digest: str | None = None, tags: Sequence[str] = (), result: str = "SUCCESS",
-               error: str | None = None, principal: str | None = None, **details: object) -> None:
+               error: str | None = None, principal: str | None = None,
+               details: dict[str, object] | None = None) -> None:
         """One line for one change (see the module doc); a no-op when the log is off."""
         if self.sink is None:
             return
         actor = _ACTOR.get()
-        line = {
+        line: dict[str, object] = {
             "time": _iso(self.clock.now()), "account": account or (actor and actor.account),
             "principal": principal or (actor and actor.principal), "action": str(action),
             "repository": repository, "digest": digest, "tags": list(tags), "result": result,
@@ -121,7 +122,7 @@ class AuditLog:
     def _write(self, entry: Entry, result: str, error: str | None) -> None:
         self.record(entry.action, account=entry.account, repository=entry.repository,
                     digest=entry.digest, tags=entry.tags, result=result, error=error,
-                    **(entry.details or {}))
+                    details=entry.details)
 
 
 def _iso(seconds: float) -> str:

@@ -43,9 +43,9 @@ class EventPublisher:
         self.publish(self._action(ActionType.PUSH, account, repository, digest, tag))
 
     def image_deleted(self, account: str, repository: str, digest: str,
-                      tags: Sequence[str]) -> None:
+                      tags: Sequence[str | None]) -> None:
         """One DELETE per tag the image had (one with an empty tag when it had none)."""
-        for tag in tags or [None]:
+        for tag in list(tags) or [None]:
             self.publish(self._action(ActionType.DELETE, account, repository, digest, tag))
 
     def storage_class_changed(self, account: str, repository: str, image: Image) -> None:

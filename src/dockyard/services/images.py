@@ -171,28 +171,26 @@ class ImageService:
     def delete_tag(self, repo: Repository, tag: str) -> None:
         """Remove a tag (its image stays); an ECR Image Action DELETE for the tag."""
         with self.audit.recording(AuditAction.DELETE_TAG, account=repo.account_id,
-                                  repository=repo.name, tags=[tag]) as entry:
-            with self.meta.atomic():
-                image = self.meta.get_image_by_tag(repo.id, tag)
-                if image is None or not self.meta.delete_tag(repo.id, tag):
-                    raise ImageNotFound(IMAGE_NOT_FOUND)
-                entry.digest = image.digest
-                self.events.image_deleted(repo.account_id, repo.name, image.digest, [tag])
+                                  repository=repo.name, tags=[tag]) as entry, self.meta.atomic():
+            image = self.meta.get_image_by_tag(repo.id, tag)
+            if image is None or not self.meta.delete_tag(repo.id, tag):
+                raise ImageNotFound(IMAGE_NOT_FOUND)
+            entry.digest = image.digest
+            self.events.image_deleted(repo.account_id, repo.name, image.digest, [tag])
 
     def delete_image(self, repo: Repository, digest: str) -> None:
         with self.audit.recording(AuditAction.DELETE_IMAGE, account=repo.account_id,
-                                  repository=repo.name, digest=digest) as entry:
-            with self.meta.atomic():
-                parents = self.meta.parents_of(repo.id, digest)
-                if parents:
-                    raise ImageReferencedByManifestList(
-                        f"Image {digest} is referenced by the manifest list {parents[0]}",
-                        parents=parents)
-                image = self.meta.get_image(repo.id, digest)
-                if image is None or not self.meta.delete_image(repo.id, digest):
-                    raise ImageNotFound(IMAGE_NOT_FOUND)
-                entry.tags = image.tags
-                self.events.image_deleted(repo.account_id, repo.name, digest, image.tags)
+                                  repository=repo.name, digest=digest) as entry, self.meta.atomic():
+            parents = self.meta.parents_of(repo.id, digest)
+            if parents:
+                raise ImageReferencedByManifestList(
+                    f"Image {digest} is referenced by the manifest list {parents[0]}",
+                    parents=parents)
+            image = self.meta.get_image(repo.id, digest)
+            if image is None or not self.meta.delete_image(repo.id, digest):
+                raise ImageNotFound(IMAGE_NOT_FOUND)
+            entry.tags = image.tags
+            self.events.image_deleted(repo.account_id, repo.name, digest, image.tags)
 
     # -- listing ----------------------------------------------------------------------------
 

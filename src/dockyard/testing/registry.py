@@ -27,7 +27,7 @@ import urllib.error
 import urllib.request
 from collections.abc import Iterator, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, Self
 
 import dockyard
 
@@ -70,7 +70,7 @@ class Registry:
 
     def client(self, service: str = "ecr", **kwargs: Any) -> Any:
         """A boto3 client for this registry's account (keyword arguments go to boto3)."""
-        import boto3
+        import boto3  # type: ignore[import-untyped]
 
         session = boto3.session.Session(
             aws_access_key_id=self.access_key_id, aws_secret_access_key=self.secret_access_key,
@@ -111,7 +111,7 @@ class Registry:
 
     # -- lifecycle ---------------------------------------------------------------------------
 
-    def start(self) -> Registry:
+    def start(self) -> Self:
         self.directory = Path(tempfile.mkdtemp(prefix="dockyard-test-"))
         try:
             self._spawn()
@@ -141,7 +141,7 @@ class Registry:
         except (OSError, RuntimeError):
             return "(no log)"
 
-    def __enter__(self) -> Registry:
+    def __enter__(self) -> Self:
         return self.start()
 
     def __exit__(self, *exc_info: object) -> None:
@@ -184,13 +184,19 @@ class Registry:
             if self.process.poll() is not None:
                 raise RegistryStartError(f"dockyard exited with {self.process.returncode}:\n"
                                          + self.log_tail())
-            with contextlib.suppress(OSError):
-                with urllib.request.urlopen(self.endpoint_url + "/healthz", timeout=2) as reply:
-                    if reply.status == 200:
-                        return
+            if _answers(self.endpoint_url + "/healthz"):
+                return
             time.sleep(0.02)
         raise RegistryStartError(f"dockyard did not answer within {self.startup_timeout}s:\n"
                                  + self.log_tail())
+
+
+def _answers(url: str) -> bool:
+    try:
+        with urllib.request.urlopen(url, timeout=2) as reply:
+            return reply.status == 200
+    except OSError:
+        return False
 
 
 def _free_port() -> int:
