@@ -3,6 +3,7 @@
 #
 #   packaging/build-image.sh [--keep]     (as root; needs mmdebstrap, podman, skopeo, aws)
 #
+# Needs: mmdebstrap, podman, skopeo, curl, the aws CLI; runc where crun cannot run (hybrid cgroups).
 # 1. base image: a minimal Debian bookworm root filesystem with Python, made by mmdebstrap from
 #    the Debian mirror and imported with `podman import` (no public image registry needed);
 # 2. wheels of Dockyard and its dependencies (pip wheel), copied into the build: the build
@@ -24,6 +25,14 @@ port=${SMOKE_PORT:-15000}
 name=dockyard-smoke-$$
 keep=${1:-}
 
+# crun refuses hosts with hybrid (v1) cgroups, such as containers on older hosts: use runc
+# there. Resource limits are set explicitly, as a nested container may not raise the host's.
+runtime=""
+if [ "$(stat -fc %T /sys/fs/cgroup)" != cgroup2fs ] && command -v runc >/dev/null; then
+    runtime="--runtime runc"
+fi
+limits="--ulimit nofile=$(ulimit -Hn):$(ulimit -Hn) --ulimit nproc=4096:4096"
+
 step() { printf '\n== %s (%ss)\n' "$1" "$(( $(date +%s) - started ))"; }
 started=$(date +%s)
 mkdir -p "$build"
@@ -43,7 +52,7 @@ rm -rf "$build/context" && mkdir -p "$build/context/wheels"
 python3 -m pip wheel --quiet --wheel-dir "$build/context/wheels" "$root"
 
 step "podman build"
-podman build --quiet --build-arg BASE="$base" -f "$here/Containerfile" -t "$image" \
+podman build $runtime $limits --quiet --build-arg BASE="$base" -f "$here/Containerfile" -t "$image" \
     "$build/context" >/dev/null
 
 step "smoke test"
@@ -54,7 +63,7 @@ cleanup() {
     rm -rf "$build/smoke"
 }
 trap cleanup EXIT
-podman run -d --name "$name" -p "127.0.0.1:$port:5000" -v "$name:/var/lib/dockyard" \
+podman run $runtime $limits -d --name "$name" -p "127.0.0.1:$port:5000" -v "$name:/var/lib/dockyard" \
     "$image" --create-on-push >/dev/null
 i=0
 until curl -fsS "http://127.0.0.1:$port/healthz" >/dev/null 2>&1; do
@@ -80,7 +89,7 @@ aws ecr describe-images --endpoint-url "$endpoint" --repository-name smoke/base 
 grep -q '^bookworm' "$build/smoke/listed.txt"
 # The data lives in the volume: a new container on it still has the image.
 podman rm -f "$name" >/dev/null
-podman run -d --name "$name" -p "127.0.0.1:$port:5000" -v "$name:/var/lib/dockyard" "$image" >/dev/null
+podman run $runtime $limits -d --name "$name" -p "127.0.0.1:$port:5000" -v "$name:/var/lib/dockyard" "$image" >/dev/null
 i=0
 until curl -fsS "http://127.0.0.1:$port/healthz" >/dev/null 2>&1; do
     i=$((i + 1)); [ $i -lt 100 ] || { podman logs "$name"; exit 1; }; sleep 0.2

@@ -79,7 +79,7 @@ def build_services(
     page_key = meta.secret("page-token-key", os.urandom(32))
     audit = AuditLog(audit_sink, clock)
     events = EventPublisher(meta, policy.webhooks, clock, policy.region)
-    repos = RepositoryService(meta, clock, policy.create_on_push)
+    repos = RepositoryService(meta, clock, policy.create_on_push, audit)
     exclusions = PullExclusions(meta, clock, page_key)
     pulls = PullRecorder(meta, exclusions)
     images = ImageService(meta, repos, pulls, clock, events, audit)
