@@ -19,7 +19,7 @@ import pytest
 
 from dockyard.backends.metadata.sql import SqlMetadataStore
 from dockyard.backends.webhook_http import UrllibWebhookSender
-from dockyard.domain.events import ActionType, image_action
+from dockyard.domain.events import ActionType
 from dockyard.domain.webhooks import parse_webhooks
 from dockyard.services.clock import FixedClock
 from dockyard.services.event_dispatch import WebhookDispatcher
@@ -35,7 +35,7 @@ class Receiver:
         receiver = self
 
         class Handler(BaseHTTPRequestHandler):
-            def do_POST(self) -> None:  # noqa: N802
+            def do_POST(self) -> None:
                 body = self.rfile.read(int(self.headers["Content-Length"]))
                 receiver.got.append((dict(self.headers), body))
                 self.send_response(receiver.statuses.pop(0) if receiver.statuses else 200)
@@ -85,13 +85,11 @@ def test_failures_back_off_exponentially_then_deliver(store, receiver) -> None:
     publisher, dispatcher = _setup(store, receiver, clock, backoff=2.0)
     _push(publisher, store, "v1")
     receiver.statuses = [500, 503, 500]
-    waits = []
     for expected_wait in (2.0, 4.0, 8.0):
         assert dispatcher.deliver_once("w") == 1
         clock.advance(expected_wait - 0.5)
         assert dispatcher.deliver_once("w") == 0  # not due yet
         clock.advance(0.5)
-        waits.append(expected_wait)
     assert dispatcher.deliver_once("w") == 1  # the fourth attempt: 200
     assert store.outbox_counts() == {"PENDING": 0, "DEAD": 0}
     bodies = {body for _, body in receiver.got}
