@@ -29,7 +29,9 @@ from dockyard.backends.factory import (
     open_scanner,
 )
 from dockyard.domain.errors import DockyardError
-from dockyard.services.auth import KeyRing, ensure_local_credentials, load_auth_file
+from dockyard.events_setup import audit_sink, event_tasks, load_webhooks, registry_clock
+from dockyard.ports import AccountStore
+from dockyard.services.auth import KeyRing, default_credentials, load_auth_file
 from dockyard.services.clock import Clock, SystemClock
 from dockyard.services.registry import Policy, Services, build_services
 from dockyard.settings import Settings, from_environment
@@ -48,31 +50,38 @@ async def root(request: Request) -> Response:
     return PlainTextResponse("Method Not Allowed", 405, headers={"Allow": "POST"})
 
 
-def load_keys(settings: Settings) -> KeyRing:
+def load_keys(settings: Settings, accounts: AccountStore) -> KeyRing:
+    """The --auth-file's keys, or else the metadata database's generated account."""
     if settings.auth_file is not None:
         try:
             return load_auth_file(settings.auth_file)
         except (OSError, ValueError, KeyError) as exc:
             raise ConfigurationError(f"cannot use --auth-file {settings.auth_file}: {exc}") from exc
-    path, created = ensure_local_credentials(settings.data_dir)
+    try:
+        keys, path, created = default_credentials(accounts, settings.data_dir)
+    except (OSError, ValueError, KeyError) as exc:
+        raise ConfigurationError(f"cannot use the generated account: {exc}") from exc
     if created:
         # Only the path: the secret must not end up in a log that is kept.
-        print(f"dockyard: created an account and access key in {path.resolve()}",
+        print(f"dockyard: wrote the account and access key of this database to {path.resolve()}",
               file=sys.stderr, flush=True)
-    return load_auth_file(path)
+    return keys
 
 
 def create_services(settings: Settings, clock: Clock | None = None) -> Services:
     settings.data_dir.mkdir(parents=True, exist_ok=True)
-    keys = load_keys(settings)
     blobs = open_blob_store(settings.resolved_storage_url)
     blobs.probe()
     # Only the embedded default (no --database-url) migrates itself: zero setup on one machine.
     meta = open_metadata_store(settings.resolved_database_url, migrate=settings.database_url is None)
     meta.probe()
-    policy = Policy(keys.accounts[0], settings.create_on_push, settings.accept_any_credentials)
+    keys = load_keys(settings, meta)
+    policy = Policy(keys.accounts[0], settings.create_on_push, settings.accept_any_credentials,
+                    settings.region, tuple(load_webhooks(settings.config_file)))
     scanner = open_scanner(settings.data_dir)
-    return build_services(meta, blobs, scanner, clock or SystemClock(), keys, policy)
+    wall = SystemClock()
+    return build_services(meta, blobs, scanner, clock or registry_clock(settings, wall), keys,
+                          policy, audit_sink(settings.audit_log), wall)
 
 
 def create_app(settings: Settings, services: Services | None = None,
@@ -82,7 +91,8 @@ def create_app(settings: Settings, services: Services | None = None,
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         tasks = [asyncio.create_task(_flush_pulls(svc, settings.pull_flush_seconds)),
-                 asyncio.create_task(_scan_worker(svc, settings.scan_poll_seconds))]
+                 asyncio.create_task(_scan_worker(svc, settings.scan_poll_seconds)),
+                 *event_tasks(svc, settings)]
         try:
             yield
         finally:

@@ -37,6 +37,19 @@ def _serve_parser(sub: argparse._SubParsersAction) -> None:
     serve.add_argument("--workers", type=_positive, default=1,
                        help="worker processes sharing the port (each with its own connections; "
                             "with the embedded SQLite default they share the data directory)")
+    _events_options(serve)
+
+
+def _events_options(serve: argparse.ArgumentParser) -> None:
+    """Events, the audit log and the test clock (see events_setup.py)."""
+    serve.add_argument("--config", dest="config_file",
+                       help="TOML configuration file; its [[webhooks]] receive events (README)")
+    serve.add_argument("--audit-log", metavar="PATH",
+                       help="append one JSON line per change to PATH ('-': stderr); "
+                            "default: no audit log")
+    serve.add_argument("--test-clock", metavar="FILE",
+                       help="TESTS ONLY: add the seconds written in FILE to the registry's "
+                            "clock (dockyard.testing's advance()); default: off")
 
 
 def _positive(text: str) -> int:
@@ -56,7 +69,8 @@ def serve(args: argparse.Namespace) -> int:
                         database_url=args.database_url, storage_url=args.storage_url,
                         auth_file=args.auth_file, create_on_push=args.create_on_push,
                         accept_any_credentials=args.accept_any_credentials, region=args.region,
-                        redirect_blobs=args.redirect_blobs)
+                        redirect_blobs=args.redirect_blobs, config_file=args.config_file,
+                        audit_log=args.audit_log, test_clock=args.test_clock)
     if settings.accept_any_credentials:
         print("dockyard: WARNING: --accept-any-credentials is on: NO AUTHENTICATION. Anyone who "
               "can reach this port can read and write everything. Use only for throw-away "

@@ -10,6 +10,7 @@ from collections.abc import Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager
 from typing import Protocol
 
+from dockyard.domain.events import Delivery, OutboxEntry
 from dockyard.domain.models import (
     AccountStorage,
     ConsoleSession,
@@ -388,6 +389,57 @@ class RepositoryOverview(Protocol):
 
     def account_storage(self, account_id: str) -> AccountStorage: ...
 
+# -- events ------------------------------------------------------------------------------------
+
+
+class OutboxStore(Protocol):
+    """The durable outbox of webhook deliveries (see services/events.py).
+
+    Entries are added inside the transaction of the change they report (`atomic()`), so a change
+    and its events commit together. Claiming is a job claim: concurrent dispatchers, in any
+    process, take different entries; a claim whose lease ran out (its holder died) is free again.
+    """
+
+    def add_outbox_entries(self, entries: Sequence[OutboxEntry]) -> None: ...
+
+    def claim_deliveries(
+        self, worker: str, now: float, lease_seconds: float, limit: int
+    ) -> list[Delivery]:
+        """Up to `limit` PENDING entries due by `now` that nobody holds, oldest first."""
+        ...
+
+    def delivered(self, delivery_id: int) -> None:
+        """The receiver took it: the entry goes."""
+        ...
+
+    def retry_delivery(self, delivery_id: int, next_attempt_at: float, error: str) -> None:
+        """One more failed attempt: counted, released, due again at `next_attempt_at`."""
+        ...
+
+    def bury_delivery(self, delivery_id: int, error: str) -> None:
+        """Give up: the entry stays, DEAD, with its last error, and is never claimed again."""
+        ...
+
+    def delete_dead_deliveries(self) -> int:
+        """Drop the entries given up on (after an operator looked at them); how many went."""
+        ...
+
+    def outbox_counts(self) -> dict[str, int]:
+        """Entries by state (PENDING, DEAD): for operators and tests."""
+        ...
+
+    def repository_name(self, repo_id: int) -> tuple[str, str] | None:
+        """(account, name) of a repository, for events about work queued by id (scans)."""
+        ...
+
+
+class WebhookSender(Protocol):
+    """POSTs one event body; the HTTP client is the backend's business."""
+
+    def post(self, url: str, body: bytes, headers: Mapping[str, str], timeout: float) -> int:
+        """The response status; raises OSError when no response came (refused, timed out)."""
+        ...
+
 
 class MetadataStore(
     RepositoryStore,
@@ -400,6 +452,7 @@ class MetadataStore(
     ScanStore,
     ConsoleSessionStore,
     RepositoryOverview,
+    OutboxStore,
     Protocol,
 ):
     """Everything services need from the metadata database."""

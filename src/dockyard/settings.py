@@ -25,6 +25,11 @@ class Settings:
     redirect_blobs: bool = False
     pull_flush_seconds: float = 1.0
     scan_poll_seconds: float = 0.5
+    # Events, audit and tests (see app.py's "events, audit and test clock" section).
+    config_file: str | None = None  # TOML; only its [[webhooks]] are read here
+    audit_log: str | None = None  # a path, or "-" for stderr; None: no audit log
+    test_clock: str | None = None  # a file holding seconds to add to the clock; tests only
+    webhook_poll_seconds: float = 0.5
 
     @property
     def resolved_database_url(self) -> str:

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from dockyard.domain.errors import ParameterInvalid
 from dockyard.ports import AccountStore
+from dockyard.services.audit import AuditAction, AuditLog, audited
+from dockyard.services.clock import SystemClock
 
 # Setting name -> (default value, allowed values). Dockyard enables blob mounting by default:
 # cross-repository mounts are part of the OCI API every client uses (ECR's default is off).
@@ -15,13 +17,15 @@ ACCOUNT_SETTINGS = {
 
 
 class AccountSettings:
-    def __init__(self, accounts: AccountStore) -> None:
+    def __init__(self, accounts: AccountStore, audit: AuditLog | None = None) -> None:
         self.accounts = accounts
+        self.audit = audit or AuditLog(None, SystemClock())
 
     def get(self, account_id: str, name: str) -> str:
         default, _ = _setting(name)
         return self.accounts.get_account_setting(account_id, name) or default
 
+    @audited(AuditAction.PUT_ACCOUNT_SETTING, names_repository=False)
     def put(self, account_id: str, name: str, value: str) -> str:
         _, allowed = _setting(name)
         if value not in allowed:

@@ -1,7 +1,8 @@
 """Who is calling: access keys for the ECR API, registry tokens for `/v2/`.
 
-Access keys come from a TOML file (`--auth-file`) or, when none is given, from one account and
-key created in the data directory on first start. A registry token is what
+Access keys come from a TOML file (`--auth-file`) or, when none is given, from the one account
+and key generated in the metadata database on the first start on it (and copied to the data
+directory's `credentials.toml` for the user), so servers sharing a database share it. A registry token is what
 GetAuthorizationToken returns: base64("AWS:" + password), where the password is a signed,
 self-contained statement "account A until time T". Any server process sharing the database's
 token key can check it, with no session table.
@@ -21,6 +22,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from dockyard.domain.errors import NotAuthorized
+from dockyard.ports import AccountStore
 from dockyard.services.clock import Clock
 
 TOKEN_LIFETIME = 12 * 3600
@@ -67,41 +69,90 @@ def load_auth_file(path: Path) -> KeyRing:
     """Read `[[accounts]] id=... [[accounts.keys]] access_key_id=... secret_access_key=...`."""
     with open(path, "rb") as handle:
         document = tomllib.load(handle)
+    return parse_auth_document(document, str(path))
+
+
+def parse_auth_document(document: dict, source: str) -> KeyRing:
+    """The keys of an auth document (a parsed auth file); `source` names it in errors."""
     keys = []
     for account in document.get("accounts", []):
         account_id = str(account["id"])
         if not (len(account_id) == 12 and account_id.isdigit()):
-            raise ValueError(f"{path}: account id {account_id!r} must be 12 digits")
+            raise ValueError(f"{source}: account id {account_id!r} must be 12 digits")
         for key in account.get("keys", []):
             keys.append(AccessKey(key["access_key_id"], key["secret_access_key"], account_id,
                                   key.get("principal_arn", "")))
     if not keys:
-        raise ValueError(f"{path}: no [[accounts.keys]] found")
+        raise ValueError(f"{source}: no [[accounts.keys]] found")
+    _refuse_shared_key_ids(keys, source)
     return KeyRing(keys)
 
 
-def ensure_local_credentials(data_dir: Path) -> tuple[Path, bool]:
-    """The data directory's own credentials file, created (mode 0600) on first start."""
-    path = data_dir / CREDENTIALS_FILE
-    if path.exists():
-        return path, False
+def _refuse_shared_key_ids(keys: list[AccessKey], source: str) -> None:
+    """One access key id in two places would silently act for whichever came last."""
+    seen: dict[str, str] = {}
+    for key in keys:
+        if key.access_key_id in seen:
+            raise ValueError(
+                f"{source}: access_key_id {key.access_key_id!r} appears twice (accounts "
+                f"{seen[key.access_key_id]} and {key.account_id}); each key id must be unique")
+        seen[key.access_key_id] = key.account_id
+
+
+#: Where the generated account lives in the metadata database (AccountStore.secret), so every
+#: server on one database (several data directories on one PostgreSQL) shares it.
+DEFAULT_CREDENTIALS_SECRET = "default-credentials"
+
+
+def new_credentials_text() -> str:
+    """A fresh account and key as an auth file, the way `credentials.toml` holds them."""
     account = "".join(secrets.choice("0123456789") for _ in range(12))
     key_id = "AKIA" + "".join(secrets.choice("ABCDEFGHIJKLMNOPQRSTUVWXYZ234567") for _ in range(16))
-    text = (
+    return (
         "# Created by dockyard on first start. Use these with the AWS CLI or SDKs.\n"
         f'[[accounts]]\nid = "{account}"\n\n[[accounts.keys]]\n'
         f'access_key_id = "{key_id}"\nsecret_access_key = "{secrets.token_urlsafe(30)}"\n'
     )
+
+
+def default_credentials(accounts: AccountStore, data_dir: Path) -> tuple[KeyRing, Path, bool]:
+    """The generated account of the metadata database, copied to `data_dir/credentials.toml`.
+
+    The database holds the truth: the first server on it stores an account (the one already in
+    its credentials file, from before the account moved into the database, or a new one), and
+    every later server, whatever its data directory, uses that one; the race between first
+    servers is settled by AccountStore.secret. Returns the keys, the file and whether it was
+    written now. A credentials file naming another account is refused rather than ignored.
+    """
+    path = data_dir / CREDENTIALS_FILE
+    local = path.read_text() if path.exists() else None
+    stored = accounts.secret(DEFAULT_CREDENTIALS_SECRET,
+                             (local or new_credentials_text()).encode()).decode()
+    keys = parse_auth_document(tomllib.loads(stored), "the database's generated account")
+    if local is not None:
+        if tomllib.loads(local) != tomllib.loads(stored):
+            raise ValueError(
+                f"{path} holds other credentials than the metadata database's generated account "
+                f"{keys.accounts[0]}: servers sharing a database share its account; remove the "
+                "file to get the database's, or pass --auth-file")
+        return keys, path, False
+    _write_private(path, stored)
+    return keys, path, True
+
+
+def _write_private(path: Path, text: str) -> None:
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     with os.fdopen(fd, "w") as handle:
         handle.write(text)
-    return path, True
 
 
 class AuthService:
     def __init__(self, keys: KeyRing, token_key: bytes, clock: Clock, accept_any: bool,
-                 default_account: str) -> None:
+                 default_account: str, wall_clock: Clock | None = None) -> None:
         self.keys, self.token_key, self.clock = keys, token_key, clock
+        # Request signatures are dated by the client's real clock, so they are checked against
+        # real time even when the registry's clock is moved forward (--test-clock).
+        self.wall_clock = wall_clock or clock
         self.accept_any, self.default_account = accept_any, default_account
 
     def secret_for(self, access_key_id: str) -> str | None:

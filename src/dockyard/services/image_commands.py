@@ -6,12 +6,19 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from dockyard.domain.digests import digest_of
-from dockyard.domain.errors import ImageAlreadyExists, ImageDigestMismatch, ParameterInvalid
+from dockyard.domain.errors import (
+    ImageAlreadyExists,
+    ImageDigestMismatch,
+    ImageNotFound,
+    ImageReferencedByManifestList,
+    ParameterInvalid,
+)
 from dockyard.domain.manifests import declared_media_type, parse_manifest
 from dockyard.domain.models import Image, Repository
 from dockyard.domain.page_tokens import decode_token, encode_token
 from dockyard.domain.rules import tag_is_immutable
 from dockyard.ports import MetadataStore
+from dockyard.services.audit import AuditAction
 from dockyard.services.clock import Clock
 from dockyard.services.image_queries import (
     Failure,
@@ -78,15 +85,16 @@ class ImageCommands:
         return Deletion(deleted, failures)
 
     def _delete_one(self, repo: Repository, image_id: ImageId, image: Image) -> ImageId | Failure:
-        if image_id.tag and not image_id.digest and len(image.tags) > 1:
-            self.meta.delete_tag(repo.id, image_id.tag)
-            return ImageId(image.digest, image_id.tag)
-        parents = self.meta.parents_of(repo.id, image.digest)
-        if parents:
+        try:
+            if image_id.tag and not image_id.digest and len(image.tags) > 1:
+                self.images.delete_tag(repo, image_id.tag)
+            else:
+                # Removing an image's last tag removes the image, as on ECR.
+                self.images.delete_image(repo, image.digest)
+        except ImageReferencedByManifestList as exc:
             return Failure("ImageReferencedByManifestList",
-                           f"Requested image referenced by manifest list: {parents}")
-        # Removing an image's last tag removes the image, as on ECR.
-        if not self.meta.delete_image(repo.id, image.digest):
+                           f"Requested image referenced by manifest list: {exc.detail['parents']}")
+        except ImageNotFound:
             return Failure("ImageNotFound", "Requested image not found")
         return ImageId(image.digest, image_id.tag)
 
@@ -95,9 +103,13 @@ class ImageCommands:
         """ARCHIVE makes an image unpullable but describable; STANDARD restores it (at once)."""
         repo, [image] = self.queries.lookup(account_id, name, [image_id])
         status = "ARCHIVED" if target == "ARCHIVE" else "ACTIVE"
-        updated = self.meta.set_image_status(repo.id, image.digest, status, self.clock.now())
-        if updated is None:
-            raise image_not_found(image_id, repo)
+        with self.images.audit.recording(AuditAction.UPDATE_STORAGE_CLASS, account=account_id,
+                                         repository=name, digest=image.digest, tags=image.tags,
+                                         details={"target": target}), self.meta.atomic():
+            updated = self.meta.set_image_status(repo.id, image.digest, status, self.clock.now())
+            if updated is None:
+                raise image_not_found(image_id, repo)
+            self.images.events.storage_class_changed(account_id, name, updated)
         return repo, updated
 
     def referrers(self, account_id: str, name: str, subject: str, artifact_types: list[str],

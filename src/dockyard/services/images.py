@@ -19,7 +19,9 @@ from dockyard.domain.models import Image, NewImage, Repository, SavedImage
 from dockyard.domain.names import validate_tag
 from dockyard.domain.rules import tag_is_immutable
 from dockyard.ports import MetadataStore
+from dockyard.services.audit import AuditAction, AuditLog
 from dockyard.services.clock import Clock
+from dockyard.services.events import EventPublisher
 from dockyard.services.pulls import PullRecorder
 from dockyard.services.repositories import RepositoryService
 
@@ -49,9 +51,12 @@ class PushedManifest:
 
 class ImageService:
     def __init__(
-        self, meta: MetadataStore, repos: RepositoryService, pulls: PullRecorder, clock: Clock
+        self, meta: MetadataStore, repos: RepositoryService, pulls: PullRecorder, clock: Clock,
+        events: EventPublisher | None = None, audit: AuditLog | None = None,
     ) -> None:
         self.meta, self.repos, self.pulls, self.clock = meta, repos, pulls, clock
+        self.events = events or EventPublisher(meta, (), clock, "")
+        self.audit = audit or AuditLog(None, clock)
         # Called with (repository, image) when a push stores a new image (e.g. scan on push),
         # inside the push's transaction: what they write commits with the image or not at all,
         # and what they read is current. Scan on push reads the registry scanning configuration
@@ -76,16 +81,21 @@ class ImageService:
     def push(self, repo: Repository, ref: Reference, manifest: Manifest, body: bytes
              ) -> PushedManifest:
         """Store a parsed manifest in a repository that exists, in one transaction."""
-        digest = _digest_of(body, ref.digest)
-        with self.meta.atomic():
-            new = self._new_image(repo, digest, body, manifest)
-            may_move = ref.tag is None or not tag_is_immutable(repo, ref.tag)
-            if not may_move:
-                self._refuse_existing_tag(repo, str(ref.tag))
-            saved = self.meta.save_image(repo.id, new, ref.tag, may_move, self.clock.now())
-            if saved.created:
-                for listener in self.on_pushed:
-                    listener(repo, saved.image)
+        tags = [ref.tag] if ref.tag else []
+        with self.audit.recording(AuditAction.PUSH_IMAGE, account=repo.account_id,
+                                  repository=repo.name, tags=tags) as entry:
+            entry.digest = digest = _digest_of(body, ref.digest)
+            with self.meta.atomic():
+                new = self._new_image(repo, digest, body, manifest)
+                may_move = ref.tag is None or not tag_is_immutable(repo, ref.tag)
+                if not may_move:
+                    self._refuse_existing_tag(repo, str(ref.tag))
+                saved = self.meta.save_image(repo.id, new, ref.tag, may_move, self.clock.now())
+                if saved.created:
+                    for listener in self.on_pushed:
+                        listener(repo, saved.image)
+                if saved.created or ref.tag:  # a new image, or a tag (re)pointed at one
+                    self.events.image_pushed(repo.account_id, repo.name, digest, ref.tag)
         return PushedManifest(repo, saved, manifest)
 
     def _refuse_existing_tag(self, repo: Repository, tag: str) -> None:
@@ -154,19 +164,33 @@ class ImageService:
         ref = Reference.parse(reference)
         repo = self.repos.get(account_id, name)
         if ref.tag is not None:
-            if not self.meta.delete_tag(repo.id, ref.tag):
-                raise ImageNotFound(IMAGE_NOT_FOUND)
+            self.delete_tag(repo, ref.tag)
             return
         self.delete_image(repo, str(ref.digest))
 
+    def delete_tag(self, repo: Repository, tag: str) -> None:
+        """Remove a tag (its image stays); an ECR Image Action DELETE for the tag."""
+        with self.audit.recording(AuditAction.DELETE_TAG, account=repo.account_id,
+                                  repository=repo.name, tags=[tag]) as entry, self.meta.atomic():
+            image = self.meta.get_image_by_tag(repo.id, tag)
+            if image is None or not self.meta.delete_tag(repo.id, tag):
+                raise ImageNotFound(IMAGE_NOT_FOUND)
+            entry.digest = image.digest
+            self.events.image_deleted(repo.account_id, repo.name, image.digest, [tag])
+
     def delete_image(self, repo: Repository, digest: str) -> None:
-        parents = self.meta.parents_of(repo.id, digest)
-        if parents:
-            raise ImageReferencedByManifestList(
-                f"Image {digest} is referenced by the manifest list {parents[0]}", parents=parents
-            )
-        if not self.meta.delete_image(repo.id, digest):
-            raise ImageNotFound(IMAGE_NOT_FOUND)
+        with self.audit.recording(AuditAction.DELETE_IMAGE, account=repo.account_id,
+                                  repository=repo.name, digest=digest) as entry, self.meta.atomic():
+            parents = self.meta.parents_of(repo.id, digest)
+            if parents:
+                raise ImageReferencedByManifestList(
+                    f"Image {digest} is referenced by the manifest list {parents[0]}",
+                    parents=parents)
+            image = self.meta.get_image(repo.id, digest)
+            if image is None or not self.meta.delete_image(repo.id, digest):
+                raise ImageNotFound(IMAGE_NOT_FOUND)
+            entry.tags = image.tags
+            self.events.image_deleted(repo.account_id, repo.name, digest, image.tags)
 
     # -- listing ----------------------------------------------------------------------------
 

@@ -3,15 +3,19 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from dataclasses import dataclass
 
+from dockyard.domain.webhooks import Webhook
 from dockyard.ports import BlobStore, MetadataStore, VulnerabilityScanner
 from dockyard.services.account_settings import AccountSettings
+from dockyard.services.audit import AuditLog
 from dockyard.services.auth import AuthService, KeyRing
 from dockyard.services.blobs import BlobService
 from dockyard.services.clock import Clock
 from dockyard.services.console import ConsoleViews
 from dockyard.services.console_sessions import ConsoleSessions
+from dockyard.services.events import EventPublisher
 from dockyard.services.image_commands import ImageCommands
 from dockyard.services.image_queries import ImageQueries
 from dockyard.services.images import ImageService
@@ -47,6 +51,8 @@ class Services:
     default_account: str
     console: ConsoleViews
     console_sessions: ConsoleSessions
+    events: EventPublisher
+    audit: AuditLog
 
 
 @dataclass(frozen=True)
@@ -56,6 +62,8 @@ class Policy:
     default_account: str
     create_on_push: bool = False
     accept_any_credentials: bool = False
+    region: str = "us-east-1"
+    webhooks: tuple[Webhook, ...] = ()
 
 
 def build_services(
@@ -65,23 +73,29 @@ def build_services(
     clock: Clock,
     keys: KeyRing,
     policy: Policy,
+    audit_sink: Callable[[str], None] | None = None,
+    wall_clock: Clock | None = None,
 ) -> Services:
+    """`audit_sink` takes the audit log's lines (None: no audit log); `wall_clock` is the real
+    time request signatures are checked against when `clock` is shifted (--test-clock)."""
     # Keys live in the database so that every server process signs and checks alike.
     token_key = meta.secret("registry-token-key", os.urandom(32))
     page_key = meta.secret("page-token-key", os.urandom(32))
-    repos = RepositoryService(meta, clock, policy.create_on_push)
+    audit = AuditLog(audit_sink, clock)
+    events = EventPublisher(meta, policy.webhooks, clock, policy.region)
+    repos = RepositoryService(meta, clock, policy.create_on_push, audit)
     exclusions = PullExclusions(meta, clock, page_key)
     pulls = PullRecorder(meta, exclusions)
-    images = ImageService(meta, repos, pulls, clock)
+    images = ImageService(meta, repos, pulls, clock, events, audit)
     queries = ImageQueries(meta, repos, page_key)
-    scan_config = ScanConfigService(meta)
-    settings = AccountSettings(meta)
-    scans = ScanService(meta, blobs, scanner, queries, scan_config, clock)
+    scan_config = ScanConfigService(meta, audit)
+    settings = AccountSettings(meta, audit)
+    scans = ScanService(meta, blobs, scanner, queries, scan_config, clock, events)
     images.on_pushed.append(scans.on_push)
     calls = MetadataCalls(meta)
     commands = ImageCommands(meta, images, queries, clock)
     auth = AuthService(keys, token_key, clock, policy.accept_any_credentials,
-                       policy.default_account)
+                       policy.default_account, wall_clock or clock)
     return Services(
         meta=meta,
         blob_store=blobs,
@@ -94,7 +108,7 @@ def build_services(
         exclusions=exclusions,
         queries=queries,
         commands=commands,
-        admin=RepositoryAdmin(meta, repos, clock, page_key),
+        admin=RepositoryAdmin(meta, repos, clock, page_key, audit),
         scans=scans,
         settings=settings,
         scan_config=scan_config,
@@ -103,4 +117,6 @@ def build_services(
         default_account=policy.default_account,
         console=ConsoleViews(meta, queries, commands, scans, blobs),
         console_sessions=ConsoleSessions(meta, auth, clock),
+        events=events,
+        audit=audit,
     )

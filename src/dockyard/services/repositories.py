@@ -6,6 +6,7 @@ from dockyard.domain.errors import RepositoryAlreadyExists, RepositoryNotFound
 from dockyard.domain.models import Repository
 from dockyard.domain.names import validate_repository_name
 from dockyard.ports import MetadataStore
+from dockyard.services.audit import AuditAction, AuditLog
 from dockyard.services.clock import Clock
 
 
@@ -16,8 +17,10 @@ def not_found(account_id: str, name: str) -> RepositoryNotFound:
 
 
 class RepositoryService:
-    def __init__(self, meta: MetadataStore, clock: Clock, create_on_push: bool) -> None:
+    def __init__(self, meta: MetadataStore, clock: Clock, create_on_push: bool,
+                 audit: AuditLog | None = None) -> None:
         self.meta, self.clock, self.create_on_push = meta, clock, create_on_push
+        self.audit = audit or AuditLog(None, clock)
 
     def get(self, account_id: str, name: str) -> Repository:
         validate_repository_name(name)
@@ -51,7 +54,9 @@ class RepositoryService:
 
     def _create_or_get(self, account_id: str, name: str) -> Repository:
         try:
-            return self.meta.create_repository(account_id, name, self.clock.now())
+            with self.audit.recording(AuditAction.CREATE_REPOSITORY, account=account_id,
+                                      repository=name, details={"on_push": True}):
+                return self.meta.create_repository(account_id, name, self.clock.now())
         except RepositoryAlreadyExists:
             # Another push created it between our lookup and our insert.
             return self.get(account_id, name)

@@ -16,6 +16,7 @@ from dockyard.domain.models import Repository, RepositorySettings
 from dockyard.domain.names import validate_repository_name
 from dockyard.domain.page_tokens import decode_token, encode_token
 from dockyard.ports import MetadataStore
+from dockyard.services.audit import AuditAction, AuditLog, audited
 from dockyard.services.clock import Clock
 from dockyard.services.repositories import RepositoryService, not_found
 
@@ -50,9 +51,11 @@ def check_policy(text: str) -> None:
 
 class RepositoryAdmin:
     def __init__(self, meta: MetadataStore, repos: RepositoryService, clock: Clock,
-                 token_key: bytes) -> None:
+                 token_key: bytes, audit: AuditLog | None = None) -> None:
         self.meta, self.repos, self.clock, self.token_key = meta, repos, clock, token_key
+        self.audit = audit or AuditLog(None, clock)
 
+    @audited(AuditAction.CREATE_REPOSITORY)
     def create(self, account_id: str, name: str, settings: RepositorySettings) -> Repository:
         validate_repository_name(name)
         check_mutability(settings.tag_mutability, settings.mutability_exclusions)
@@ -77,6 +80,7 @@ class RepositoryAdmin:
             return found, None
         return found[:limit], encode_token(self.token_key, scope, {"name": found[limit - 1].name})
 
+    @audited(AuditAction.DELETE_REPOSITORY)
     def delete(self, account_id: str, name: str, force: bool) -> Repository:
         repo = self.repos.get(account_id, name)
         if not force and self.meta.has_images(repo.id):
@@ -87,6 +91,7 @@ class RepositoryAdmin:
         self.meta.delete_repository(repo.id)
         return repo
 
+    @audited(AuditAction.UPDATE_REPOSITORY)
     def update(self, account_id: str, name: str, **changes: object) -> Repository:
         repo = self.repos.get(account_id, name)
         if "tag_mutability" in changes:
@@ -96,6 +101,7 @@ class RepositoryAdmin:
 
     # -- policies -----------------------------------------------------------------------------
 
+    @audited(AuditAction.SET_REPOSITORY_POLICY)
     def set_policy(self, account_id: str, name: str, text: str) -> Repository:
         check_policy(text)
         return self.update(account_id, name, policy=text)
@@ -109,6 +115,7 @@ class RepositoryAdmin:
             )
         return repo
 
+    @audited(AuditAction.DELETE_REPOSITORY_POLICY)
     def delete_policy(self, account_id: str, name: str) -> Repository:
         repo = self.get_policy(account_id, name)
         self.meta.update_repository(repo.id, {"policy": None})
@@ -119,11 +126,13 @@ class RepositoryAdmin:
     def tags(self, account_id: str, name: str) -> dict[str, str]:
         return self.meta.resource_tags(self.repos.get(account_id, name).id)
 
+    @audited(AuditAction.TAG_RESOURCE)
     def tag(self, account_id: str, name: str, tags: dict[str, str]) -> None:
         repo = self.repos.get(account_id, name)
         _check_resource_tags({**self.meta.resource_tags(repo.id), **tags})
         self.meta.set_resource_tags(repo.id, tags)
 
+    @audited(AuditAction.UNTAG_RESOURCE)
     def untag(self, account_id: str, name: str, keys: list[str]) -> None:
         repo = self.repos.get(account_id, name)
         for key in keys:

@@ -13,19 +13,23 @@ from typing import Any
 from dockyard.domain.models import Repository
 from dockyard.domain.rules import matches_any
 from dockyard.ports import MetadataStore
+from dockyard.services.audit import AuditAction, AuditLog, audited
+from dockyard.services.clock import SystemClock
 
 SETTING = "dockyard:registry-scanning-configuration"
 DEFAULT = {"scanType": "BASIC", "rules": []}
 
 
 class ScanConfigService:
-    def __init__(self, meta: MetadataStore) -> None:
+    def __init__(self, meta: MetadataStore, audit: AuditLog | None = None) -> None:
         self.meta = meta
+        self.audit = audit or AuditLog(None, SystemClock())
 
     def get(self, account_id: str) -> dict[str, Any]:
         stored = self.meta.get_account_setting(account_id, SETTING)
         return json.loads(stored) if stored else dict(DEFAULT)
 
+    @audited(AuditAction.PUT_SCANNING_CONFIGURATION, names_repository=False)
     def put(self, account_id: str, scan_type: str, rules: list[dict[str, Any]]) -> dict[str, Any]:
         config = {"scanType": scan_type, "rules": rules}
         self.meta.put_account_setting(account_id, SETTING, json.dumps(config))

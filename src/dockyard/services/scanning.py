@@ -37,6 +37,7 @@ from dockyard.ports import (
     VulnerabilityScanner,
 )
 from dockyard.services.clock import Clock
+from dockyard.services.events import EventPublisher
 from dockyard.services.image_queries import ImageId, ImageQueries
 from dockyard.services.scan_config import ScanConfigService, rule_for
 from dockyard.services.scan_inventory import load_or_build_inventory
@@ -74,8 +75,10 @@ class FindingsPage:
 
 class ScanService:
     def __init__(self, meta: MetadataStore, blobs: BlobStore, scanner: VulnerabilityScanner,
-                 queries: ImageQueries, config: ScanConfigService, clock: Clock) -> None:
+                 queries: ImageQueries, config: ScanConfigService, clock: Clock,
+                 events: EventPublisher | None = None) -> None:
         self.meta, self.blobs, self.scanner = meta, blobs, scanner
+        self.events = events or EventPublisher(meta, (), clock, "")
         self.queries, self.config, self.clock = queries, config, clock
         self._seen_generation: str | None = None
         self._documents = FindingDocuments()
@@ -185,7 +188,9 @@ class ScanService:
             log.exception("scan of %s failed", image.digest)
             reason = f"ScanError: {type(exc).__name__}"
             record = self._failed(image, task["type"], started, reason)
-        self.meta.put_scan(record, keys, documents)
+        with self.meta.atomic():  # the scan and its event commit together
+            self.meta.put_scan(record, keys, documents)
+            self.events.scan_finished(image, record)
         # The store dates the documents' use by the scan's completion time: so do we.
         self._documents.stored(documents, record.completed_at or started)
 

@@ -28,6 +28,7 @@ from dockyard.api.ecr.operations import OPERATIONS
 from dockyard.api.ecr.serialize import serialize_output
 from dockyard.api.ecr.validation import validate_input
 from dockyard.domain.errors import DockyardError, NotAuthorized
+from dockyard.services.audit import acting_as
 from dockyard.services.auth import Caller
 from dockyard.services.registry import Services
 
@@ -95,7 +96,9 @@ def _answer(request: Request, operation: str, body: bytes) -> Answer:
         caller = _authenticate(request, body)
         params = _params(body)
         echo = _echo(params, caller)
-        result = OPERATIONS[operation](_call(request, caller), validate_input(operation, params))
+        with acting_as(caller.account_id, caller.principal):  # who the audit log names
+            result = OPERATIONS[operation](_call(request, caller),
+                                           validate_input(operation, params))
         return 200, _dumps(serialize_output(operation, result))
     except Exception as exc:  # noqa: BLE001 (_failure logs all but API errors)
         return _failure(operation, exc, echo)
@@ -108,7 +111,8 @@ async def _answer_async(request: Request, operation: str, body: bytes) -> Answer
         params = _params(body)
         echo = _echo(params, caller)
         handler = OPERATIONS[operation]
-        result = await handler(_call(request, caller), validate_input(operation, params))
+        with acting_as(caller.account_id, caller.principal):
+            result = await handler(_call(request, caller), validate_input(operation, params))
         return 200, _dumps(serialize_output(operation, result))
     except Exception as exc:  # noqa: BLE001 (_failure logs all but API errors)
         return _failure(operation, exc, echo)
@@ -162,7 +166,7 @@ def _authenticate(request: Request, body: bytes) -> Caller:
     try:
         key_id = sigv4.verify(request.method, request.scope.get("raw_path", b"/"),
                               request.scope.get("query_string", b""), request.headers, body,
-                              auth.secret_for, auth.clock.now(), service="ecr",
+                              auth.secret_for, auth.wall_clock.now(), service="ecr",
                               check_signature=not auth.accept_any)
     except sigv4.SignatureError as exc:
         raise AwsError(exc.type_name, exc.message, exc.status) from None

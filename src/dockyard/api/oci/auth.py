@@ -13,6 +13,7 @@ from starlette.datastructures import Headers
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from dockyard.domain.errors import NotAuthorized
+from dockyard.services.audit import acting_as
 from dockyard.services.auth import AuthService, Caller
 
 _BLOB = re.compile(r"/v2/(?P<name>.+)/blobs/(?P<digest>[^/]+)")
@@ -33,7 +34,8 @@ class RegistryAuth:
             return
         scope["dockyard.account"] = caller.account_id
         scope["dockyard.principal"] = caller.principal
-        await self.app(scope, receive, send)
+        with acting_as(caller.account_id, caller.principal):  # who the audit log names
+            await self.app(scope, receive, send)
 
     def _caller(self, scope: Scope) -> Caller:
         signature = parse_qs(scope.get("query_string", b"").decode()).get("X-Dockyard-Signature")

@@ -11,6 +11,7 @@
     inventories, jobs                             (scanning: per manifest digest; the queue)
     secrets                                       (server-wide keys, e.g. for page tokens)
     console_sessions                              (web console sign-ins, by hash of the cookie)
+    outbox                                        (webhook deliveries, see _outbox.py)
 
 Deleting a repository deletes its rows explicitly, child tables first (see sql.py); nothing relies
 on ON DELETE CASCADE, which SQLite only honours when foreign keys are switched on.
@@ -237,3 +238,23 @@ console_sessions = sa.Table(
 
 REF_MANIFEST = "manifest"
 REF_BLOB = "blob"
+
+# The webhook outbox: one row per event per webhook, written in the transaction of the change it
+# reports; delivered rows are deleted, rows given up on stay DEAD. Dispatchers claim due rows
+# like jobs; (state, next_attempt_at) finds them without reading dead or future ones.
+outbox = sa.Table(
+    "outbox",
+    metadata,
+    sa.Column("id", Id, primary_key=True, autoincrement=True),
+    sa.Column("event_id", sa.String(64), nullable=False),
+    sa.Column("webhook", sa.String(NAME), nullable=False),
+    sa.Column("body", sa.Text, nullable=False),
+    sa.Column("state", sa.String(16), nullable=False, server_default="PENDING"),
+    sa.Column("attempts", sa.Integer, nullable=False, server_default="0"),
+    sa.Column("next_attempt_at", sa.Double, nullable=False),
+    sa.Column("claimed_by", sa.String(NAME), nullable=True),
+    sa.Column("claimed_at", sa.Double, nullable=True),
+    sa.Column("last_error", sa.Text, nullable=True),
+    sa.Column("created_at", sa.Double, nullable=False),
+    sa.Index(None, "state", "next_attempt_at"),
+)

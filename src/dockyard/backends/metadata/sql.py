@@ -7,7 +7,8 @@ the block's write transaction instead (one BEGIN, one COMMIT and one pooled conn
 push); the block's connection is held in a ContextVar, so it is private to the thread or task
 that opened it. The queries themselves live beside it:
 _images.py (images and tags), _listing.py (paged image views), _admin.py (repository settings),
-_accounts.py (account-level rows), _console.py (the web console); row mapping in _rows.py; the tables in schema.py.
+_accounts.py (account-level rows), _console.py (the web console), _outbox.py (webhook
+deliveries); row mapping in _rows.py; the tables in schema.py.
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ from dockyard.backends.metadata import (
     _console,
     _images,
     _listing,
+    _outbox,
     _rows,
     _scans,
     dialects,
@@ -72,7 +74,7 @@ def _linked(count: int) -> sa.Select[tuple[str]]:
     )
 
 
-class SqlMetadataStore(_scans.ScanMethods, _console.ConsoleMethods):
+class SqlMetadataStore(_scans.ScanMethods, _console.ConsoleMethods, _outbox.OutboxMethods):
     """Metadata in SQL; `url` is a SQLAlchemy URL (sqlite:///PATH or postgresql://...)."""
 
     def __init__(self, url: str, create: bool = True) -> None:

@@ -1,7 +1,7 @@
 """console_sessions: web console sign-ins, shared by every server process.
 
 Revision ID: 0009
-Revises: 0004
+Revises: 0008
 Create Date: 2026-12-07
 """
 
@@ -11,7 +11,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0009"
-down_revision = "0004"
+down_revision = "0008"
 branch_labels = None
 depends_on = None
 
