@@ -205,9 +205,9 @@ class MetadataStoreContract(
         assert store.linked_blob_size(other.id, sha("a")) == 10
 
     def test_linked_blob_sizes_are_those_of_linked_blobs_only(
-        self, store: MetadataStore, repo: Repository
+        self, store: MetadataStore, make_repo: MakeRepo
     ) -> None:
-        other = store.create_repository(repo.account_id, "contract/other-sizes", NOW)
+        repo, other = make_repo(), make_repo()
         store.link_blob(repo.id, sha("2"), 2, NOW)
         store.link_blob(other.id, sha("3"), 3, NOW)  # stored, but not linked to `repo`
         asked = [sha("3"), sha("2"), sha("1"), sha("2")]

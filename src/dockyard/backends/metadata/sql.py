@@ -62,7 +62,7 @@ _REPOSITORY = sa.select(repositories).where(
 
 
 @functools.lru_cache(maxsize=256)
-def _linked(count: int) -> sa.Select[tuple[str, int]]:
+def _linked(count: int) -> sa.Select[str, int]:
     """Which of `count` digests the repository links, with their sizes: a statement per count,
     as an expanding IN list would be rendered again on every execution (a third of the lookup's
     cost)."""
@@ -234,7 +234,7 @@ class SqlMetadataStore(_scans.ScanMethods):
         params = {f"b_digest{i}": digest for i, digest in enumerate(wanted)}
         with self._read() as conn:
             found = conn.execute(_linked(len(wanted)), {"b_repo_id": repo_id, **params})
-            return {digest: size for digest, size in found}  # rows, not .scalars(): a wrapper less
+            return {digest: size for digest, size in found}  # rows, not .tuples(): a wrapper less
 
     # -- images and tags ---------------------------------------------------------------------
 
