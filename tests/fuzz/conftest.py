@@ -10,8 +10,8 @@ Two targets, both seeded with `world.seed`:
 
 Budget: `examples(n)` is each test's example count, `n` by default, the same examples on every
 run (`derandomize=True`, no example database) so CI cannot flake. To explore, set
-`DOCKYARD_FUZZ_EXAMPLES=2000` (random examples, a fresh seed each run; Hypothesis prints the
-seed of a failure, `DOCKYARD_FUZZ_SEED` replays it).
+`DOCKYARD_FUZZ_EXAMPLES=2000` (random examples, a fresh seed each run; a failure prints the
+shrunk example and a `@reproduce_failure` blob; `DOCKYARD_FUZZ_SEED=<n>` fixes the seed).
 """
 
 from __future__ import annotations
