@@ -41,5 +41,7 @@ fi
 # Everything on the embedded default (SQLite + files); contract suites also cover PostgreSQL
 # and S3 (moto) there.
 "$PY" -m pytest
-# Then the end-to-end suites again on PostgreSQL + S3, the scale-out deployment.
-exec "$PY" -m pytest tests/e2e tests/ecr --e2e-database=postgres --e2e-storage=s3
+# Then the end-to-end suites (and the fuzzing of a real server) again on PostgreSQL + S3, the
+# scale-out deployment.
+exec "$PY" -m pytest tests/e2e tests/ecr tests/fuzz/test_fuzz_server.py \
+  --e2e-database=postgres --e2e-storage=s3

@@ -114,7 +114,9 @@ class BlobIndex(Protocol):
 
     def unlink_blob(self, repo_id: int, digest: str) -> bool: ...
 
-    def unlinked_blobs(self, repo_id: int, digests: Sequence[str]) -> list[str]: ...
+    def linked_blob_sizes(self, repo_id: int, digests: Sequence[str]) -> dict[str, int]:
+        """The size of each of `digests` the repository links (one query); others are absent."""
+        ...
 
 
 class ImageStore(Protocol):

@@ -210,12 +210,16 @@ class MetadataStoreContract(
         assert store.linked_blob_size(repo.id, sha("a")) is None
         assert store.linked_blob_size(other.id, sha("a")) == 10
 
-    def test_unlinked_blobs_preserves_order(self, store: MetadataStore, repo: Repository) -> None:
+    def test_linked_blob_sizes_are_those_of_linked_blobs_only(
+        self, store: MetadataStore, make_repo: MakeRepo
+    ) -> None:
+        repo, other = make_repo(), make_repo()
         store.link_blob(repo.id, sha("2"), 2, NOW)
-        asked = [sha("3"), sha("2"), sha("1")]
-        assert store.unlinked_blobs(repo.id, asked) == [sha("3"), sha("1")]
-        assert store.unlinked_blobs(repo.id, [sha("2")]) == []
-        assert store.unlinked_blobs(repo.id, []) == []
+        store.link_blob(other.id, sha("3"), 3, NOW)  # stored, but not linked to `repo`
+        asked = [sha("3"), sha("2"), sha("1"), sha("2")]
+        assert store.linked_blob_sizes(repo.id, asked) == {sha("2"): 2}
+        assert store.linked_blob_sizes(other.id, asked) == {sha("3"): 3}
+        assert store.linked_blob_sizes(repo.id, []) == {}
 
     # -- uploads -------------------------------------------------------------------------------
 

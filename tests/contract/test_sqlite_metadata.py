@@ -54,7 +54,7 @@ class TestSqliteMetadataStore(SqlMetadataContract):
         def block() -> None:
             with store.atomic():
                 store.get_repository(repo.account_id, repo.name)
-                store.unlinked_blobs(repo.id, [sha("a"), sha("b")])
+                store.linked_blob_sizes(repo.id, [sha("a"), sha("b")])
                 store.save_image(repo.id, make_image("a"), "v1", True, NOW)
                 store.get_image(repo.id, make_image("a").digest)
 

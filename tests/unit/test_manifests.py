@@ -14,8 +14,11 @@ from dockyard.domain.manifests import (
     DOCKER_LIST,
     DOCKER_MANIFEST,
     MAX_MANIFEST_BYTES,
+    MAX_SIZE,
     OCI_INDEX,
     OCI_MANIFEST,
+    check_blob_sizes,
+    manifest_text,
     parse_manifest,
 )
 
@@ -346,3 +349,65 @@ def test_manifest_over_4_mib_is_refused_before_parsing() -> None:
         parse_manifest(_padded(MAX_MANIFEST_BYTES + 1), OCI_MANIFEST)
     with pytest.raises(ManifestTooLarge):  # size is checked first, even for garbage
         parse_manifest(b"x" * (MAX_MANIFEST_BYTES + 1))
+
+
+# -- what the metadata store and ECR could not hold (issue 10: each was a 500) -------------------
+
+
+@pytest.mark.parametrize("depth", [1_000, 100_000])
+def test_json_nested_past_the_parser_stack_is_refused(depth: int) -> None:
+    body = b'{"schemaVersion":2,"x":' + b"[" * depth + b"]" * depth + b"}"
+    with pytest.raises(ManifestInvalid, match="nests JSON too deeply"):
+        parse_manifest(body, OCI_MANIFEST)
+
+
+@pytest.mark.parametrize("encoding", ["utf-16", "utf-16-le", "utf-32", "utf-8-sig"])
+def test_only_utf8_without_bom_is_taken(encoding: str) -> None:
+    text = json.dumps(image_doc(OCI_MANIFEST))
+    assert parse_manifest(text.encode(), OCI_MANIFEST).media_type == OCI_MANIFEST
+    with pytest.raises(ManifestInvalid):
+        parse_manifest(text.encode(encoding), OCI_MANIFEST)
+
+
+@pytest.mark.parametrize("where", ["config", "layer", "subject"])
+def test_sizes_past_a_signed_64_bit_integer_are_refused(where: str) -> None:
+    huge = desc(OCI_LAYER, "huge", MAX_SIZE + 1)
+    doc = image_doc(OCI_MANIFEST)
+    if where == "config":
+        doc["config"] = desc(OCI_CONFIG, "config", MAX_SIZE + 1)
+    elif where == "layer":
+        doc["layers"] = [huge]
+    else:
+        doc["subject"] = desc(OCI_MANIFEST, "subject", MAX_SIZE + 1)
+    with pytest.raises(ManifestInvalid, match="exceeds"):
+        parse(doc)
+
+
+def test_a_total_past_a_signed_64_bit_integer_is_refused() -> None:
+    foreign = desc(DOCKER_FOREIGN, "f", MAX_SIZE, urls=["https://example.com/f"])
+    doc = image_doc(DOCKER_MANIFEST, layers=[foreign, foreign])
+    with pytest.raises(ManifestInvalid, match="size exceeds"):
+        parse(doc)
+    fits = desc(DOCKER_FOREIGN, "f", MAX_SIZE - 100, urls=["https://example.com/f"])
+    assert parse(image_doc(DOCKER_MANIFEST, layers=[fits])).own_size == MAX_SIZE
+
+
+def test_descriptor_sizes_must_be_those_of_the_stored_blobs() -> None:
+    manifest = parse(image_doc(OCI_MANIFEST))  # config 100, layers 1000 and 20
+    stored = {sha("config"): 100, sha("layer1"): 1000, sha("layer2"): 20}
+    check_blob_sizes(manifest, stored)
+    with pytest.raises(ManifestInvalid, match="says 1000 bytes; the stored blob has 999"):
+        check_blob_sizes(manifest, {**stored, sha("layer1"): 999})
+
+
+def test_foreign_layer_sizes_are_not_checked_against_blobs() -> None:
+    foreign = desc(DOCKER_FOREIGN, "f", 5, urls=["https://example.com/f"])
+    manifest = parse(image_doc(DOCKER_MANIFEST, layers=[foreign]))
+    check_blob_sizes(manifest, {sha("config"): 100, sha("f"): 6})
+
+
+def test_manifest_text_decodes_legacy_non_utf8_manifests() -> None:
+    text = json.dumps(image_doc(OCI_MANIFEST))
+    assert manifest_text(text.encode()) == text
+    assert manifest_text(text.encode("utf-16")) == text
+    assert manifest_text(text.encode("utf-32-le")) == text

@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from dockyard.domain.errors import RangeInvalid, UploadInvalid
+from dockyard.domain.numbers import HUGE, parse_decimal
 from dockyard.domain.ranges import ByteRange, parse_content_range, parse_range, requested_range
 
 SIZE = 10
@@ -108,3 +109,47 @@ def test_content_range_of_upload_chunks(header: str, expected: tuple[int, int]) 
 def test_malformed_content_range_is_refused(header: str) -> None:
     with pytest.raises(UploadInvalid):
         parse_content_range(header)
+
+
+# -- numbers HTTP cannot mean, and numbers too long for int() (issue 10: each was a 500) ------
+
+LONG = "9" * 5000
+
+
+@pytest.mark.parametrize(
+    ("header", "start", "end"),
+    [(f"bytes=0-{LONG}", 0, 9), (f"bytes=-{LONG}", 0, 9), ("bytes=0000000000000000000000002-3", 2, 3)],
+    ids=["long-end", "long-suffix", "zero-padded"],
+)
+def test_long_numbers_in_ranges_are_clamped_not_fatal(header: str, start: int, end: int) -> None:
+    assert parse_range(header, SIZE) == ByteRange(start, end)
+
+
+@pytest.mark.parametrize(
+    "header", [f"bytes={LONG}-", f"bytes={LONG}-{LONG}", "bytes=²-", "bytes=٣-4"],
+    ids=["long-start", "long-both", "superscript", "arabic-indic"],
+)
+def test_long_or_non_ascii_range_starts_are_refused(header: str) -> None:
+    with pytest.raises(RangeInvalid) as caught:
+        parse_range(header, SIZE)
+    assert len(caught.value.message) < 200  # a 5,000-digit header is not echoed whole
+
+
+def test_long_content_ranges_parse_to_a_clamped_end_or_are_refused() -> None:
+    start, end = parse_content_range(f"0-{LONG}")
+    assert start == 0 and end == HUGE
+    with pytest.raises(UploadInvalid):
+        parse_content_range(f"{LONG}-0")
+    with pytest.raises(UploadInvalid):
+        parse_content_range("0-²")
+
+
+@pytest.mark.parametrize(
+    ("text", "value"),
+    [("0", 0), ("0042", 42), (str(HUGE - 1), HUGE - 1), (str(HUGE + 1), HUGE), (LONG, HUGE),
+     ("0" * 5000 + "7", 7), ("", None), ("²", None), ("٣", None), ("-1", None), ("+1", None),
+     (" 1", None), ("1_000", None), (None, None)],
+    ids=lambda v: repr(v) if len(repr(v)) < 30 else f"{len(v)} chars",
+)
+def test_parse_decimal_takes_ascii_digits_only(text: str | None, value: int | None) -> None:
+    assert parse_decimal(text) == value

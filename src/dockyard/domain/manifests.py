@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -23,6 +24,9 @@ IMAGE_TYPES = frozenset({DOCKER_MANIFEST, OCI_MANIFEST})
 INDEX_TYPES = frozenset({DOCKER_LIST, OCI_INDEX})
 MANIFEST_TYPES = IMAGE_TYPES | INDEX_TYPES
 MAX_MANIFEST_BYTES = 4 * 1024 * 1024
+# Sizes are kept in signed 64-bit SQL columns: a descriptor (or an image's total) past this is
+# refused as MANIFEST_INVALID rather than overflowing the metadata store.
+MAX_SIZE = 2**63 - 1
 # RFC 6838 section 4.2 type/subtype names, which the OCI spec requires of artifactType and
 # mediaType. Checked where a value is kept as the image's artifact media type: a stray control
 # character or a 10 KB string must be refused as MANIFEST_INVALID, not break the metadata store.
@@ -60,10 +64,14 @@ class Manifest:
         return self.media_type in INDEX_TYPES
 
     @property
-    def blob_digests(self) -> list[Digest]:
-        """Blobs the registry must hold for this manifest to be complete."""
+    def blob_descriptors(self) -> list[Descriptor]:
+        """Descriptors of the blobs the registry must hold for this manifest to be complete."""
         descriptors = ([self.config] if self.config else []) + list(self.layers)
-        return [d.digest for d in descriptors if not d.is_foreign]
+        return [d for d in descriptors if not d.is_foreign]
+
+    @property
+    def blob_digests(self) -> list[Digest]:
+        return [d.digest for d in self.blob_descriptors]
 
     @property
     def own_size(self) -> int:
@@ -80,7 +88,7 @@ class Manifest:
 
 
 def parse_manifest(body: bytes, content_type: str | None = None) -> Manifest:
-    """Parse manifest bytes, checking they agree with the declared Content-Type."""
+    """Parse manifest bytes (UTF-8 JSON), checking they agree with the declared Content-Type."""
     if len(body) > MAX_MANIFEST_BYTES:
         raise ManifestTooLarge(f"manifest is {len(body)} bytes; the limit is {MAX_MANIFEST_BYTES}")
     document = _load_json(body)
@@ -92,21 +100,52 @@ def parse_manifest(body: bytes, content_type: str | None = None) -> Manifest:
     return _parse_image(document, media_type)
 
 
+def check_blob_sizes(manifest: Manifest, stored: Mapping[str, int]) -> None:
+    """Every held blob's descriptor must state the stored blob's size (by digest in `stored`).
+
+    The image's size (ECR's imageSizeInBytes) is summed from these descriptors, so a manifest
+    that claims a 1 TB config for a 15-byte blob would make it a lie.
+    """
+    for descriptor in manifest.blob_descriptors:
+        size = stored.get(str(descriptor.digest))
+        if size is not None and size != descriptor.size:
+            raise ManifestInvalid(
+                f"descriptor of {descriptor.digest} says {descriptor.size} bytes; the stored "
+                f"blob has {size}", digest=str(descriptor.digest))
+
+
 def declared_media_type(body: bytes) -> str | None:
     """The manifest's own `mediaType` field, if it is a JSON object that has one."""
     try:
-        document = json.loads(body)
-    except (UnicodeDecodeError, ValueError):
+        document = _load_json(body)
+    except ManifestInvalid:
         return None
-    value = document.get("mediaType") if isinstance(document, dict) else None
+    value = document.get("mediaType")
     return value if isinstance(value, str) and value else None
 
 
+def manifest_text(body: bytes) -> str:
+    """Stored manifest bytes as the text ECR's `imageManifest` carries.
+
+    Pushes take UTF-8 only; manifests stored before that rule (`/v2/` once took UTF-16 and
+    UTF-32 JSON, as `json.loads` does) are decoded by the encoding JSON detection finds.
+    """
+    # Detected first: UTF-32-LE text is also valid UTF-8 (full of NULs).
+    return body.decode(json.detect_encoding(body), errors="replace")
+
+
 def _load_json(body: bytes) -> dict[str, Any]:
+    # Decoded first: `json.loads` of bytes would also take UTF-16 and UTF-32 (and a BOM), which
+    # ECR cannot return as a manifest string. A RecursionError is a document nested deeper than
+    # the parser's stack (e.g. 1,000 `[`): valid JSON, but no manifest.
     try:
-        document = json.loads(body)
-    except (UnicodeDecodeError, ValueError) as exc:
+        document = json.loads(body.decode("utf-8"))
+    except UnicodeDecodeError:
+        raise ManifestInvalid("manifest is not UTF-8 text") from None
+    except ValueError as exc:
         raise ManifestInvalid(f"manifest is not valid JSON: {exc}") from None
+    except RecursionError:
+        raise ManifestInvalid("manifest nests JSON too deeply") from None
     if not isinstance(document, dict):
         raise ManifestInvalid("manifest must be a JSON object")
     return document
@@ -139,7 +178,7 @@ def _parse_image(document: dict[str, Any], media_type: str) -> Manifest:
         raise ManifestInvalid("layers must be a list")
     config = parse_descriptor(document["config"], "config")
     _media_type_name(config.media_type, "config mediaType")
-    return Manifest(
+    manifest = Manifest(
         media_type=media_type,
         config=config,
         layers=tuple(parse_descriptor(item, "layers") for item in layers),
@@ -148,6 +187,9 @@ def _parse_image(document: dict[str, Any], media_type: str) -> Manifest:
         artifact_type=_media_type_name(_optional_str(document, "artifactType"), "artifactType"),
         annotations=_annotations(document),
     )
+    if manifest.own_size > MAX_SIZE:
+        raise ManifestInvalid(f"the image's size exceeds {MAX_SIZE} bytes")
+    return manifest
 
 
 def _parse_index(document: dict[str, Any], media_type: str) -> Manifest:
@@ -173,6 +215,8 @@ def parse_descriptor(item: Any, where: str) -> Descriptor:
         raise ManifestInvalid(f"{where}: descriptor needs a mediaType")
     if not isinstance(size, int) or isinstance(size, bool) or size < 0:
         raise ManifestInvalid(f"{where}: descriptor needs a non-negative size")
+    if size > MAX_SIZE:
+        raise ManifestInvalid(f"{where}: descriptor size exceeds {MAX_SIZE} bytes")
     try:
         digest = parse_digest(item.get("digest"))
     except DigestInvalid as exc:

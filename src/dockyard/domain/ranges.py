@@ -6,8 +6,12 @@ import re
 from dataclasses import dataclass
 
 from dockyard.domain.errors import RangeInvalid, UploadInvalid
+from dockyard.domain.numbers import decimal_value
 
-_RANGE = re.compile(r"bytes=(\d*)-(\d*)", re.IGNORECASE)
+# ASCII digits only (`\d` would take any script's); values are clamped by `decimal_value`, so a
+# 5,000-digit number is just "past the end", not an error of `int`.
+_RANGE = re.compile(r"bytes=([0-9]*)-([0-9]*)", re.IGNORECASE)
+_CONTENT_RANGE = re.compile(r"(?:bytes[ =])?([0-9]+)-([0-9]+)(?:/(?:[0-9]+|\*))?")
 
 
 @dataclass(frozen=True)
@@ -34,24 +38,31 @@ def parse_range(header: str, size: int) -> ByteRange:
     """One range of a blob of `size` bytes; multi-range and unsatisfiable ranges are refused."""
     match = _RANGE.fullmatch(header.strip())
     if not match or not (match.group(1) or match.group(2)):
-        raise RangeInvalid(f"unsupported range {header!r}", size=size)
+        raise RangeInvalid(f"unsupported range {_shown(header)}", size=size)
     first, last = match.groups()
     if not first:  # suffix range: the last N bytes
-        count = int(last)
+        count = decimal_value(last)
         if count == 0 or size == 0:
-            raise RangeInvalid(f"unsatisfiable range {header!r}", size=size)
+            raise RangeInvalid(f"unsatisfiable range {_shown(header)}", size=size)
         return ByteRange(max(0, size - count), size - 1)
-    start = int(first)
-    end = min(int(last), size - 1) if last else size - 1
-    if start >= size or (last and int(last) < start):
-        raise RangeInvalid(f"unsatisfiable range {header!r}", size=size)
+    start = decimal_value(first)
+    end = min(decimal_value(last), size - 1) if last else size - 1
+    if start >= size or (last and decimal_value(last) < start):
+        raise RangeInvalid(f"unsatisfiable range {_shown(header)}", size=size)
     return ByteRange(start, end)
 
 
 def parse_content_range(header: str) -> tuple[int, int]:
     """The `start-end` of an upload chunk (both inclusive), as the OCI spec writes it."""
-    match = re.fullmatch(r"(?:bytes[ =])?(\d+)-(\d+)(?:/(?:\d+|\*))?", header.strip())
-    if not match or int(match.group(2)) < int(match.group(1)):
-        raise UploadInvalid(f"invalid Content-Range {header!r}")
-    start, end = int(match.group(1)), int(match.group(2))
+    match = _CONTENT_RANGE.fullmatch(header.strip())
+    if not match:
+        raise UploadInvalid(f"invalid Content-Range {_shown(header)}")
+    start, end = decimal_value(match.group(1)), decimal_value(match.group(2))
+    if end < start:
+        raise UploadInvalid(f"invalid Content-Range {_shown(header)}")
     return start, end
+
+
+def _shown(header: str) -> str:
+    """The header for a message, shortened: a client may send kilobytes of it."""
+    return repr(header if len(header) <= 100 else header[:100] + "...")

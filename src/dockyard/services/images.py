@@ -13,8 +13,9 @@ from dockyard.domain.errors import (
     LayersNotFound,
     ReferencedImagesNotFound,
     TagImmutable,
+    TagInvalid,
 )
-from dockyard.domain.manifests import Manifest, parse_manifest
+from dockyard.domain.manifests import Manifest, check_blob_sizes, parse_manifest
 from dockyard.domain.models import Image, NewImage, Repository, SavedImage
 from dockyard.domain.names import validate_tag
 from dockyard.domain.rules import tag_is_immutable
@@ -120,10 +121,13 @@ class ImageService:
         )
 
     def _require_blobs(self, repo: Repository, manifest: Manifest) -> None:
-        wanted = [str(d) for d in manifest.blob_digests]
-        missing = self.meta.unlinked_blobs(repo.id, wanted)
+        """Every blob is linked to the repository and is the size its descriptor says."""
+        wanted = list(dict.fromkeys(str(d) for d in manifest.blob_digests))
+        stored = self.meta.linked_blob_sizes(repo.id, wanted)
+        missing = [digest for digest in wanted if digest not in stored]
         if missing:
             raise LayersNotFound(f"blob unknown to registry: {missing[0]}", digests=missing)
+        check_blob_sizes(manifest, stored)
 
     def _size_of(self, repo: Repository, manifest: Manifest) -> int:
         """ECR's imageSizeInBytes; for an index, the largest of its children."""
@@ -139,8 +143,13 @@ class ImageService:
     # -- pull -------------------------------------------------------------------------------
 
     def find(self, account_id: str, name: str, reference: str, with_manifest: bool = True) -> Image:
-        ref = Reference.parse(reference)
         repo = self.repos.get(account_id, name)
+        try:
+            ref = Reference.parse(reference)
+        except (TagInvalid, DigestInvalid):
+            # No manifest can have a malformed reference: for a fetch that is "unknown", as
+            # the distribution-spec conformance suite expects (a push still says why: 400).
+            raise ImageNotFound(IMAGE_NOT_FOUND) from None
         if ref.tag is not None:
             image = self.meta.get_image_by_tag(repo.id, ref.tag, with_manifest)
         else:

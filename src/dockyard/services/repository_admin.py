@@ -41,7 +41,7 @@ def check_mutability(mode: str, filters: tuple[str, ...]) -> None:
 def check_policy(text: str) -> None:
     try:
         document = json.loads(text)
-    except ValueError:
+    except (ValueError, RecursionError):  # RecursionError: nested deeper than the parser goes
         raise ParameterInvalid("Invalid parameter at 'PolicyText' failed to satisfy constraint: "
                                "'Invalid repository policy provided'") from None
     if not isinstance(document, dict):

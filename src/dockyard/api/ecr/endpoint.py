@@ -14,6 +14,7 @@ from __future__ import annotations
 import inspect
 import json
 import logging
+import re
 import uuid
 from typing import Any
 
@@ -27,7 +28,7 @@ from dockyard.api.ecr.errors import error_body
 from dockyard.api.ecr.operations import OPERATIONS
 from dockyard.api.ecr.serialize import serialize_output
 from dockyard.api.ecr.validation import validate_input
-from dockyard.domain.errors import DockyardError, NotAuthorized
+from dockyard.domain.errors import DockyardError, NotAuthorized, ParameterInvalid
 from dockyard.services.audit import acting_as
 from dockyard.services.auth import Caller
 from dockyard.services.registry import Services
@@ -39,6 +40,7 @@ MAX_BODY = 32 * 1024 * 1024  # a 20 MiB UploadLayerPart, base64-encoded, plus ro
 SERVICE_PREFIX = model.target_prefix() + "."
 
 Answer = tuple[int, bytes]  # HTTP status, JSON body
+_LONE_SURROGATE_ESCAPE = re.compile(rb"\\u[dD][89a-fA-F]")
 
 #: Calls whose work is bounded by their input (one image, at most 100 ids): on the embedded
 #: default they may run on the event loop (services/metadata_calls.py).
@@ -149,9 +151,26 @@ async def _body(request: Request) -> bytes:
 
 def _params(body: bytes) -> Any:
     try:
-        return json.loads(body or b"{}")
+        params = json.loads(body or b"{}")
     except ValueError:
         raise AwsError("SerializationException", "request body is not valid JSON") from None
+    except RecursionError:  # valid JSON nested deeper than the parser's stack; no input shape is
+        raise ParameterInvalid("The request body nests JSON too deeply.") from None
+    if _LONE_SURROGATE_ESCAPE.search(body):
+        _refuse_lone_surrogates(params)
+    return params
+
+
+def _refuse_lone_surrogates(params: Any) -> None:
+    """A `\\ud800` escape alone decodes to a string no database or UTF-8 encoder takes.
+
+    Only bodies that contain such an escape pay for this re-encoding (a pair is fine).
+    """
+    try:
+        json.dumps(params, ensure_ascii=False).encode("utf-8")
+    except UnicodeEncodeError:
+        raise ParameterInvalid("The request body holds a string that is not valid Unicode "
+                               "(an unpaired surrogate escape).") from None
 
 
 def _echo(params: Any, caller: Caller) -> dict[str, object]:

@@ -6,6 +6,7 @@ from typing import Any
 
 from dockyard.api.ecr import findings
 from dockyard.api.ecr.context import Call
+from dockyard.domain.manifests import manifest_text
 from dockyard.domain.models import Image, Repository, ScanRecord
 from dockyard.services.image_queries import ImageId
 
@@ -64,6 +65,6 @@ def image(repo: Repository, found: Image, requested_tag: str | None) -> dict[str
         "registryId": repo.account_id,
         "repositoryName": repo.name,
         "imageId": image_id(found.digest, requested_tag),
-        "imageManifest": found.manifest.decode("utf-8"),
+        "imageManifest": manifest_text(found.manifest),
         "imageManifestMediaType": found.media_type,
     }

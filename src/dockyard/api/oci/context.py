@@ -10,6 +10,7 @@ from starlette.requests import Request
 
 from dockyard.domain.errors import ManifestTooLarge
 from dockyard.domain.manifests import MAX_MANIFEST_BYTES
+from dockyard.domain.numbers import parse_decimal
 from dockyard.services.registry import Services
 
 T = TypeVar("T")
@@ -49,8 +50,8 @@ def body_stream(request: Request) -> AsyncIterator[bytes]:
 
 async def read_manifest_body(request: Request) -> bytes:
     """The whole manifest, refusing anything over the limit without reading all of it."""
-    declared = request.headers.get("content-length")
-    if declared and declared.isdigit() and int(declared) > MAX_MANIFEST_BYTES:
+    declared = parse_decimal(request.headers.get("content-length"))
+    if declared is not None and declared > MAX_MANIFEST_BYTES:
         raise ManifestTooLarge(f"manifest is {declared} bytes; the limit is {MAX_MANIFEST_BYTES}")
     parts, held = [], 0
     async for chunk in request.stream():

@@ -12,6 +12,7 @@ from dockyard.api.oci import context as ctx
 from dockyard.api.oci.errors import API_VERSION
 from dockyard.domain.errors import ParameterInvalid
 from dockyard.domain.manifests import OCI_INDEX
+from dockyard.domain.numbers import parse_decimal
 
 MAX_PAGE = 1000
 CATALOG_DEFAULT = 100
@@ -26,6 +27,8 @@ async def catalog(request: Request) -> Response:
     n = _page_size(request)
     n = CATALOG_DEFAULT if n is None else n
     last = _last(request)
+    if n == 0:  # a page of nothing: no query, and no last name to continue from
+        return _json(request, {"repositories": []})
     names, more = await ctx.call(svc.repositories.catalog, ctx.account(request), last, n)
     response = _json(request, {"repositories": names})
     if more:
@@ -60,13 +63,15 @@ def _page_size(request: Request) -> int | None:
     text = request.query_params.get("n")
     if text is None:
         return None
-    if not text.isdigit():
+    n = parse_decimal(text)
+    if n is None:
+        shown = text if len(text) <= 40 else text[:40] + "..."
         raise ParameterInvalid(f"Invalid parameter at 'maxResults' failed to satisfy constraint: "
-                               f"'Member must be a whole number' (got {text!r})")
-    if int(text) > MAX_PAGE:
+                               f"'Member must be a whole number' (got {shown!r})")
+    if n > MAX_PAGE:
         raise ParameterInvalid("Invalid parameter at 'maxResults' failed to satisfy constraint: "
                                f"'Member must have value less than or equal to {MAX_PAGE}'")
-    return int(text)
+    return n
 
 
 def _last(request: Request) -> str | None:

@@ -9,6 +9,7 @@ from dockyard.api.oci import context as ctx
 from dockyard.api.oci.errors import API_VERSION
 from dockyard.domain.errors import DigestInvalid, UploadInvalid
 from dockyard.domain.models import Upload
+from dockyard.domain.numbers import parse_decimal
 from dockyard.domain.ranges import parse_content_range
 
 
@@ -68,8 +69,8 @@ def _chunk_start(request: Request) -> int | None:
     if not content_range:
         return None
     start, end = parse_content_range(content_range)
-    length = request.headers.get("content-length")
-    if length is not None and length.isdigit() and int(length) != end - start + 1:
+    length = parse_decimal(request.headers.get("content-length"))
+    if length is not None and length != end - start + 1:
         raise UploadInvalid(f"Content-Range {content_range} does not span the "
                             f"{length} bytes of the chunk")
     return start
