@@ -27,6 +27,7 @@ from dockyard.backends.factory import (
     open_metadata_store,
     open_scanner,
 )
+from dockyard.data_dir import secure_data_dir
 from dockyard.domain.errors import DockyardError
 from dockyard.services.auth import KeyRing, ensure_local_credentials, load_auth_file
 from dockyard.services.clock import Clock, SystemClock
@@ -55,7 +56,7 @@ def load_keys(settings: Settings) -> KeyRing:
 
 
 def create_services(settings: Settings, clock: Clock | None = None) -> Services:
-    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    secure_data_dir(settings.data_dir)
     keys = load_keys(settings)
     blobs = open_blob_store(settings.resolved_storage_url)
     blobs.probe()
