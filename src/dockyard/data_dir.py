@@ -32,9 +32,12 @@ def secure_data_dir(data_dir: Path) -> list[Path]:
     tightened = [path for path in (data_dir, *sorted(data_dir.iterdir())) if _tighten(path)]
     if tightened:
         names = ", ".join(str(path) for path in tightened)
-        print(f"dockyard: data directory was readable by other users; tightened to "
-              f"{PRIVATE_DIR:04o} (directories) and {PRIVATE_FILE:04o} (files): {names}",
-              file=sys.stderr, flush=True)
+        print(
+            f"dockyard: data directory was readable by other users; tightened to "
+            f"{PRIVATE_DIR:04o} (directories) and {PRIVATE_FILE:04o} (files): {names}",
+            file=sys.stderr,
+            flush=True,
+        )
     return tightened
 
 
