@@ -13,11 +13,12 @@ from collections.abc import AsyncIterator
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from starlette.middleware import Middleware
-from starlette.requests import Request
+from starlette.requests import ClientDisconnect, Request
 from starlette.responses import PlainTextResponse, Response
 from starlette.routing import Route
 
 from dockyard.api.ecr import endpoint as ecr_endpoint
+from dockyard.api.oci import disconnects as oci_disconnects
 from dockyard.api.oci import errors as oci_errors
 from dockyard.api.oci.auth import RegistryAuth
 from dockyard.api.oci.routes import ROUTES as OCI_ROUTES
@@ -94,6 +95,7 @@ def create_app(settings: Settings, services: Services | None = None,
         ],
         middleware=[Middleware(RegistryAuth, auth=svc.auth)],
         exception_handlers={
+            ClientDisconnect: oci_disconnects.handle_client_disconnect,
             DockyardError: oci_errors.handle_domain_error,
             HTTPException: oci_errors.handle_http_error,
         },

@@ -108,8 +108,22 @@ def serve(args: argparse.Namespace) -> int:
     limits = _connection_limits(args)
     uvicorn.run(target, host=args.host, port=args.port, log_level=args.log_level,
                 http=GuardedProtocol, access_log=False, timeout_graceful_shutdown=10, workers=args.workers,
-                factory=args.workers > 1, timeout_keep_alive=limits.keepalive_timeout)  # type: ignore[arg-type]
+                factory=args.workers > 1, timeout_keep_alive=limits.keepalive_timeout,  # type: ignore[arg-type]
+                log_config=_log_config(args.log_level))
     return 0
+
+
+def _log_config(level: str) -> dict:
+    """uvicorn's logging, with Dockyard's own loggers (`dockyard.*`) on its console handler at
+    the --log-level: without a handler, their info lines (a client gone mid-body) were lost."""
+    import copy
+
+    from uvicorn.config import LOGGING_CONFIG
+
+    config = copy.deepcopy(LOGGING_CONFIG)
+    config["loggers"]["dockyard"] = {"handlers": ["default"], "level": level.upper(),
+                                     "propagate": False}
+    return config
 
 
 def _connection_limits(args: argparse.Namespace) -> ConnectionLimits:
