@@ -26,6 +26,7 @@ import this module afresh) through an environment variable, as the settings do.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import os
 import time
@@ -47,6 +48,7 @@ class GuardedProtocol(BodyBatchingProtocol):
     #: Connections of this process without a request in progress, longest waiting first (a
     #: dict keeps insertion order): the ones to close when the server is full.
     _without_request: ClassVar[dict[GuardedProtocol, None]] = {}
+    header_timer: asyncio.TimerHandle | None
 
     @classmethod
     def configure(cls, limits: ConnectionLimits) -> None:
