@@ -13,12 +13,13 @@ from collections.abc import AsyncIterator
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from starlette.middleware import Middleware
-from starlette.requests import Request
+from starlette.requests import ClientDisconnect, Request
 from starlette.responses import PlainTextResponse, RedirectResponse, Response
 from starlette.routing import Route
 
 from dockyard.api.console.routes import console
 from dockyard.api.ecr import endpoint as ecr_endpoint
+from dockyard.api.oci import disconnects as oci_disconnects
 from dockyard.api.oci import errors as oci_errors
 from dockyard.api.oci.auth import RegistryAuth
 from dockyard.api.oci.routes import ROUTES as OCI_ROUTES
@@ -28,6 +29,7 @@ from dockyard.backends.factory import (
     open_metadata_store,
     open_scanner,
 )
+from dockyard.data_dir import secure_data_dir
 from dockyard.domain.errors import DockyardError
 from dockyard.events_setup import audit_sink, event_tasks, load_webhooks, registry_clock
 from dockyard.ports import AccountStore
@@ -69,7 +71,7 @@ def load_keys(settings: Settings, accounts: AccountStore) -> KeyRing:
 
 
 def create_services(settings: Settings, clock: Clock | None = None) -> Services:
-    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    secure_data_dir(settings.data_dir)
     blobs = open_blob_store(settings.resolved_storage_url)
     blobs.probe()
     # Only the embedded default (no --database-url) migrates itself: zero setup on one machine.
@@ -113,6 +115,7 @@ def create_app(settings: Settings, services: Services | None = None,
         ],
         middleware=[Middleware(RegistryAuth, auth=svc.auth)],
         exception_handlers={
+            ClientDisconnect: oci_disconnects.handle_client_disconnect,
             DockyardError: oci_errors.handle_domain_error,
             HTTPException: oci_errors.handle_http_error,
         },

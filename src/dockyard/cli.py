@@ -6,9 +6,13 @@ import argparse
 import os
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from dockyard import __version__, db_cli, scan_cli, vulndb_cli
 from dockyard.settings import Settings
+
+if TYPE_CHECKING:
+    from dockyard.api.connection_limits import ConnectionLimits
 
 
 def _serve_parser(sub: argparse._SubParsersAction) -> None:
@@ -38,6 +42,7 @@ def _serve_parser(sub: argparse._SubParsersAction) -> None:
                        help="worker processes sharing the port (each with its own connections; "
                             "with the embedded SQLite default they share the data directory)")
     _events_options(serve)
+    _connection_options(serve)
 
 
 def _events_options(serve: argparse.ArgumentParser) -> None:
@@ -52,6 +57,35 @@ def _events_options(serve: argparse.ArgumentParser) -> None:
                             "clock (dockyard.testing's advance()); default: off")
 
 
+def _connection_options(serve: argparse.ArgumentParser) -> None:
+    """How long a connection may take and how many may be open (api/connection_guard.py)."""
+    from dockyard.api.connection_limits import ConnectionLimits
+
+    defaults = ConnectionLimits()
+    group = serve.add_argument_group("connections (each limit is per worker process)")
+    group.add_argument("--header-timeout", type=_seconds, default=defaults.header_timeout,
+                       help="close a connection that has not sent a complete request head "
+                            "this many seconds after connecting or starting a request "
+                            "(default: %(default)s)")
+    group.add_argument("--keepalive-timeout", type=_seconds, default=defaults.keepalive_timeout,
+                       help="close an idle keep-alive connection after this many seconds "
+                            "(default: %(default)s)")
+    group.add_argument("--max-connections", type=_positive, default=defaults.max_connections,
+                       help="open client connections at most; more are closed as soon as "
+                            "they are accepted (default: %(default)s, lowered to fit the "
+                            "open-file limit)")
+
+
+def _seconds(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        value = 0.0
+    if not 0 < value < 86400:
+        raise argparse.ArgumentTypeError(f"expected seconds above 0 and below a day, not {text!r}")
+    return value
+
+
 def _positive(text: str) -> int:
     if not text.isdigit() or int(text) < 1:
         raise argparse.ArgumentTypeError(f"expected a whole number of at least 1, not {text!r}")
@@ -61,7 +95,7 @@ def _positive(text: str) -> int:
 def serve(args: argparse.Namespace) -> int:
     import uvicorn
 
-    from dockyard.api.http_protocol import BodyBatchingProtocol
+    from dockyard.api.connection_guard import GuardedProtocol
     from dockyard.app import create_app
     from dockyard.backends.factory import ConfigurationError
 
@@ -85,10 +119,40 @@ def serve(args: argparse.Namespace) -> int:
     target: object = app
     if args.workers > 1:
         target = _hand_over_to_workers(app, settings)
+    limits = _connection_limits(args)
     uvicorn.run(target, host=args.host, port=args.port, log_level=args.log_level,
-                http=BodyBatchingProtocol, access_log=False, timeout_graceful_shutdown=10, workers=args.workers,
-                factory=args.workers > 1)
+                http=GuardedProtocol, access_log=False, timeout_graceful_shutdown=10, workers=args.workers,
+                factory=args.workers > 1, timeout_keep_alive=limits.keepalive_timeout,  # type: ignore[arg-type]
+                log_config=_log_config(args.log_level))
     return 0
+
+
+def _log_config(level: str) -> dict:
+    """uvicorn's logging, with Dockyard's own loggers (`dockyard.*`) on its console handler at
+    the --log-level: without a handler, their info lines (a client gone mid-body) were lost."""
+    import copy
+
+    from uvicorn.config import LOGGING_CONFIG
+
+    config = copy.deepcopy(LOGGING_CONFIG)
+    config["loggers"]["dockyard"] = {"handlers": ["default"], "level": level.upper(),
+                                     "propagate": False}
+    return config
+
+
+def _connection_limits(args: argparse.Namespace) -> ConnectionLimits:
+    """The connection limits asked for, fitted to the open-file limit (raised to its hard
+    limit first), and handed to this process's and the workers' protocol."""
+    from dockyard.api.connection_guard import GuardedProtocol
+    from dockyard.api.connection_limits import ConnectionLimits, raise_open_file_limit
+
+    asked = ConnectionLimits(args.header_timeout, args.keepalive_timeout, args.max_connections)
+    limits = asked.fitted_to(raise_open_file_limit())
+    if limits != asked:
+        print(f"dockyard: --max-connections lowered to {limits.max_connections} to fit the "
+              "open-file limit (RLIMIT_NOFILE)", file=sys.stderr, flush=True)
+    GuardedProtocol.configure(limits)
+    return limits
 
 
 def _hand_over_to_workers(app: object, settings: Settings) -> str:

@@ -19,6 +19,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from dockyard.data_dir import secure_data_dir
 from dockyard.settings import Settings
 
 if TYPE_CHECKING:
@@ -67,7 +68,7 @@ def _url(args: argparse.Namespace) -> str:
     if args.database_url:
         return args.database_url
     if args.db_command == "upgrade":
-        args.data_dir.mkdir(parents=True, exist_ok=True)  # as `serve` does on first start
+        secure_data_dir(args.data_dir)  # as `serve` does on first start
     return Settings(data_dir=args.data_dir).resolved_database_url
 
 

@@ -19,6 +19,8 @@ import zipfile
 from pathlib import Path
 from typing import Any
 
+from dockyard.data_dir import secure_data_dir
+
 OK, SKIPPED_BAD, UNUSABLE = 0, 1, 2
 
 
@@ -45,6 +47,7 @@ def run(args: argparse.Namespace) -> int:
 def _import(args: argparse.Namespace) -> int:
     from dockyard.backends.scanner.osv_index import import_sources
 
+    secure_data_dir(args.data_dir)
     try:
         report = import_sources(args.paths, args.data_dir, replace=args.replace)
     except (OSError, ValueError, zipfile.BadZipFile, sqlite3.DatabaseError) as exc:

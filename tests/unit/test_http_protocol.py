@@ -14,6 +14,7 @@ from collections.abc import Iterator
 import pytest
 import uvicorn
 
+from dockyard.api.connection_guard import GuardedProtocol
 from dockyard.api.http_protocol import HAND_OVER, BodyBatchingProtocol
 
 
@@ -35,9 +36,11 @@ async def _echo(scope, receive, send) -> None:
     await send({"type": "http.response.body", "body": body})
 
 
-@pytest.fixture(scope="module")
-def server() -> Iterator[tuple[str, int]]:
-    config = uvicorn.Config(_echo, host="127.0.0.1", port=0, http=BodyBatchingProtocol,
+@pytest.fixture(scope="module", params=[BodyBatchingProtocol, GuardedProtocol],
+                ids=["batching", "guarded"])
+def server(request: pytest.FixtureRequest) -> Iterator[tuple[str, int]]:
+    # GuardedProtocol (connection limits and timers) must keep the batching intact.
+    config = uvicorn.Config(_echo, host="127.0.0.1", port=0, http=request.param,
                             log_level="warning", lifespan="off")
     srv = uvicorn.Server(config)
     thread = threading.Thread(target=srv.run, daemon=True)

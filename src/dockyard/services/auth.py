@@ -6,6 +6,11 @@ directory's `credentials.toml` for the user), so servers sharing a database shar
 GetAuthorizationToken returns: base64("AWS:" + password), where the password is a signed,
 self-contained statement "account A until time T". Any server process sharing the database's
 token key can check it, with no session table.
+
+Registry tokens and download-URL signatures (GetDownloadUrlForLayer) are different kinds of
+credential: each is signed with its own key, derived from the token key with its purpose, so
+one presented as the other fails its MAC like any forgery. Whatever is presented, a malformed
+credential (non-ASCII, bad base64, claims of the wrong shape) is `NotAuthorized`, never a crash.
 """
 
 from __future__ import annotations
@@ -19,6 +24,7 @@ import os
 import secrets
 import tomllib
 from dataclasses import dataclass
+from enum import StrEnum
 from pathlib import Path
 
 from dockyard.domain.errors import NotAuthorized
@@ -146,6 +152,13 @@ def _write_private(path: Path, text: str) -> None:
         handle.write(text)
 
 
+class Purpose(StrEnum):
+    """What a signed credential is for; each purpose signs with a key of its own."""
+
+    REGISTRY_TOKEN = "dockyard registry token v1"
+    DOWNLOAD_URL = "dockyard download url v1"
+
+
 class AuthService:
     def __init__(self, keys: KeyRing, token_key: bytes, clock: Clock, accept_any: bool,
                  default_account: str, wall_clock: Clock | None = None) -> None:
@@ -154,6 +167,10 @@ class AuthService:
         # real time even when the registry's clock is moved forward (--test-clock).
         self.wall_clock = wall_clock or clock
         self.accept_any, self.default_account = accept_any, default_account
+        self._purpose_keys = {
+            purpose: hmac.new(token_key, purpose.encode(), hashlib.sha256).digest()
+            for purpose in Purpose
+        }
 
     def secret_for(self, access_key_id: str) -> str | None:
         key = self.keys.get(access_key_id)
@@ -185,7 +202,7 @@ class AuthService:
         expires = self.clock.now() + TOKEN_LIFETIME
         claims = {"a": account_id, "p": principal, "e": round(expires, 3),
                   "n": secrets.token_hex(8)}
-        password = self._sign(json.dumps(claims, separators=(",", ":")))
+        password = self._sign(Purpose.REGISTRY_TOKEN, json.dumps(claims, separators=(",", ":")))
         return base64.b64encode(f"AWS:{password}".encode()).decode(), expires
 
     def caller_from_basic(self, authorization: str | None) -> Caller:
@@ -195,7 +212,7 @@ class AuthService:
         user, password = _basic_credentials(authorization)
         if user != "AWS":
             raise NotAuthorized("the user name must be AWS")
-        claims = json.loads(self._verify(password))
+        claims = self._claims(Purpose.REGISTRY_TOKEN, password, ("a", "p", "e"))
         if claims["e"] < self.clock.now():
             raise NotAuthorized("expired registry token")
         return Caller(claims["a"], claims["p"])
@@ -206,26 +223,36 @@ class AuthService:
         """A `/v2/` blob path anyone may GET for the next hour, like a presigned S3 URL."""
         claims = json.dumps({"a": account_id, "r": name, "d": digest,
                              "e": round(self.clock.now() + 3600)}, separators=(",", ":"))
-        return f"/v2/{name}/blobs/{digest}?X-Dockyard-Signature={self._sign(claims)}"
+        signature = self._sign(Purpose.DOWNLOAD_URL, claims)
+        return f"/v2/{name}/blobs/{digest}?X-Dockyard-Signature={signature}"
 
     def caller_from_signed_blob(self, name: str, digest: str, signature: str) -> Caller:
-        claims = json.loads(self._verify(signature))
+        claims = self._claims(Purpose.DOWNLOAD_URL, signature, ("a", "r", "d", "e"))
         if (claims["r"], claims["d"]) != (name, digest) or claims["e"] < self.clock.now():
             raise NotAuthorized("the download URL is expired or not for this blob")
         return Caller(claims["a"], root_principal(claims["a"]))
 
-    def _sign(self, text: str) -> str:
+    def _sign(self, purpose: Purpose, text: str) -> str:
         body = _b64(text.encode())
-        return f"{body}.{_b64(self._mac(body))}"
+        return f"{body}.{_b64(self._mac(purpose, body))}"
 
-    def _verify(self, signed: str) -> bytes:
+    def _claims(self, purpose: Purpose, signed: str, names: tuple[str, ...]) -> dict:
+        """The claims of a credential signed for `purpose`, which must hold `names`."""
+        claims = _json_object(self._verify(purpose, signed))
+        if not all(name in claims for name in names) or not _is_number(claims["e"]):
+            raise NotAuthorized("malformed credentials")
+        return claims
+
+    def _verify(self, purpose: Purpose, signed: str) -> bytes:
+        if not signed.isascii():  # compare_digest refuses non-ASCII text; no MAC has any
+            raise NotAuthorized("malformed credentials")
         body, _, mac = signed.partition(".")
-        if not hmac.compare_digest(_b64(self._mac(body)), mac):
+        if not hmac.compare_digest(_b64(self._mac(purpose, body)), mac):
             raise NotAuthorized("forged or malformed credentials")
         return _unb64(body)
 
-    def _mac(self, body: str) -> bytes:
-        return hmac.new(self.token_key, body.encode(), hashlib.sha256).digest()
+    def _mac(self, purpose: Purpose, body: str) -> bytes:
+        return hmac.new(self._purpose_keys[purpose], body.encode(), hashlib.sha256).digest()
 
 
 def _basic_credentials(authorization: str | None) -> tuple[str, str]:
@@ -233,10 +260,25 @@ def _basic_credentials(authorization: str | None) -> tuple[str, str]:
     if scheme.lower() != "basic" or not encoded:
         raise NotAuthorized("basic credentials required")
     try:
+        # A str with non-ASCII characters makes b64decode raise a plain ValueError.
         user, _, password = base64.b64decode(encoded.strip(), validate=True).decode().partition(":")
-    except (binascii.Error, UnicodeDecodeError):
+    except (ValueError, UnicodeDecodeError):
         raise NotAuthorized("malformed basic credentials") from None
     return user, password
+
+
+def _json_object(data: bytes) -> dict:
+    try:
+        found = json.loads(data)
+    except ValueError:
+        raise NotAuthorized("malformed credentials") from None
+    if not isinstance(found, dict):
+        raise NotAuthorized("malformed credentials")
+    return found
+
+
+def _is_number(value: object) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool)
 
 
 def _b64(data: bytes) -> str:

@@ -15,7 +15,7 @@ from botocore.auth import SigV4Auth
 from botocore.awsrequest import AWSRequest, AWSResponse
 from botocore.credentials import Credentials
 
-from dockyard.api.ecr.sigv4 import SignatureError, verify
+from dockyard.api.ecr.sigv4 import SignatureError, check_authorization, check_body_signature, verify
 
 KEY_ID = "AKIDEXAMPLE0000000001"
 SECRET = "wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY"
@@ -109,7 +109,8 @@ def test_header_whitespace_is_canonicalised() -> None:
 
 
 def test_repeated_headers_are_joined() -> None:
-    request = AWSRequest(method="POST", url=f"https://{HOST}/", data=BODY)
+    request = AWSRequest(method="POST", url=f"https://{HOST}/", data=BODY,
+                         headers={"X-Amz-Target": TARGET})
     request.headers["X-Custom"] = "one"
     request.headers["X-Custom"] = "two"  # HTTPMessage appends: two header lines
     SigV4Auth(Credentials(KEY_ID, SECRET), "ecr", "us-east-1").add_auth(request)
@@ -128,7 +129,8 @@ def test_date_header_fallback() -> None:
 
 
 def test_session_token_header_is_just_signed() -> None:
-    request = AWSRequest(method="POST", url=f"https://{HOST}/", data=BODY)
+    request = AWSRequest(method="POST", url=f"https://{HOST}/", data=BODY,
+                         headers={"X-Amz-Target": TARGET})
     SigV4Auth(Credentials(KEY_ID, SECRET, "token"), "ecr", "us-east-1").add_auth(request)
     assert check(request) == KEY_ID
 
@@ -335,3 +337,79 @@ def test_credential_date_must_match_request_date() -> None:
 def test_content_sha256_header_must_match_body() -> None:
     request = sign(headers={"X-Amz-Content-SHA256": "UNSIGNED-PAYLOAD"})
     assert failure(request).message == MISMATCH
+
+
+# -- headers that must be signed, and the check in two halves ----------------------------------
+
+
+class _SignOnly(SigV4Auth):
+    """botocore's signer, told to sign only the headers named (as a hand-rolled client might)."""
+
+    def __init__(self, names: set[str]) -> None:
+        super().__init__(Credentials(KEY_ID, SECRET), "ecr", "us-east-1")
+        self.names = names
+
+    def headers_to_sign(self, request: AWSRequest):  # type: ignore[no-untyped-def]
+        signed = super().headers_to_sign(request)
+        for name in list(signed.keys()):
+            if name not in self.names:
+                del signed[name]
+        return signed
+
+
+def sign_only(names: set[str], headers: dict[str, str] | None = None) -> AWSRequest:
+    base = {"Content-Type": "application/x-amz-json-1.1", "X-Amz-Target": TARGET}
+    request = AWSRequest(method="POST", url=f"https://{HOST}/", data=BODY,
+                         headers={**base, **(headers or {})})
+    _SignOnly(names).add_auth(request)
+    return request
+
+
+def test_a_request_signed_over_all_required_headers_is_accepted() -> None:
+    request = sign_only({"host", "x-amz-date", "x-amz-target"})
+    assert "SignedHeaders=host;x-amz-date;x-amz-target," in request.headers["Authorization"]
+    assert check(request) == KEY_ID
+
+
+def test_the_target_must_be_signed() -> None:
+    request = sign_only({"host", "x-amz-date"})
+    assert "SignedHeaders=host;x-amz-date," in request.headers["Authorization"]
+    switched = [
+        (k, "AmazonEC2ContainerRegistry_V20150921.DeleteRepository" if k == "X-Amz-Target" else v)
+        for k, v in wire_headers(request)
+    ]
+    for headers in (wire_headers(request), switched):
+        error = failure(request, headers=headers)
+        assert error.type_name == "InvalidSignatureException"
+        assert error.message == "'X-Amz-Target' must be a 'SignedHeader' in the AWS Authorization."
+
+
+def test_the_request_time_must_be_signed() -> None:
+    error = failure(sign_only({"host", "x-amz-target"}))
+    assert error.message == "'X-Amz-Date' must be a 'SignedHeader' in the AWS Authorization."
+    dated = sign_only({"host", "x-amz-target"}, {"Date": "Thu, 01 Jan 2026 11:00:00 GMT"})
+    assert "X-Amz-Date" not in dated.headers
+    assert failure(dated).message == (
+        "'Date' must be a 'SignedHeader' in the AWS Authorization."
+    )
+
+
+def test_host_must_be_signed() -> None:
+    error = failure(sign_only({"x-amz-date", "x-amz-target"}))
+    assert error.message.startswith("'Host' or ':authority' must be a 'SignedHeader'")
+
+
+def test_the_header_half_needs_no_body_and_refuses_unknown_keys() -> None:
+    request = sign(key_id="AKIDUNKNOWN000000000")
+    with pytest.raises(SignatureError) as caught:
+        check_authorization(wire_headers(request), SECRETS.get, NOW)
+    assert caught.value.type_name == "UnrecognizedClientException"
+
+
+def test_the_body_half_checks_the_signature() -> None:
+    request = sign()
+    presented = check_authorization(wire_headers(request), SECRETS.get, NOW)
+    assert check_body_signature(presented, "POST", "/", "", request.body) == KEY_ID
+    with pytest.raises(SignatureError) as caught:
+        check_body_signature(presented, "POST", "/", "", request.body + b" ")
+    assert (caught.value.type_name, caught.value.message) == ("InvalidSignatureException", MISMATCH)

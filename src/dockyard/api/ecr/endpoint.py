@@ -1,7 +1,13 @@
 """`POST /` with `X-Amz-Target`: the AWS JSON 1.1 front door of the ECR API.
 
-    body -> SigV4 check -> JSON -> operation table -> model validation -> handler -> model
-    serialization -> 200, or a `{"__type", "message"}` error (400; 500 only for ServerException)
+    target -> Authorization header (form, scope, time, signed headers, known key) -> body (at
+    most MAX_BODY of its operation) -> SigV4 signature -> JSON -> operation table -> model
+    validation -> handler -> model serialization -> 200, or a `{"__type", "message"}` error
+    (4xx; 500 only for ServerException)
+
+Nothing of the body is read until the header half of the SigV4 check passed, so a caller that
+cannot be authentic costs no memory: it is answered at once and its connection closed, unread
+body and all. A client that goes away mid-body is logged (info) and forgotten.
 
 The event loop reads the body and writes the answer; everything between runs in one worker
 thread call (`_answer`), or on the loop itself for a bounded call on the embedded default. Each hop to the thread pool and back costs the loop a wake-up, which
@@ -19,7 +25,7 @@ import uuid
 from typing import Any
 
 from starlette.concurrency import run_in_threadpool
-from starlette.requests import Request
+from starlette.requests import ClientDisconnect, Request
 from starlette.types import Receive, Scope, Send
 
 from dockyard.api.ecr import model, sigv4
@@ -36,7 +42,11 @@ from dockyard.services.registry import Services
 log = logging.getLogger("dockyard.ecr")
 CONTENT_TYPE = "application/x-amz-json-1.1"
 CONTENT_TYPE_HEADER = CONTENT_TYPE.encode()
-MAX_BODY = 32 * 1024 * 1024  # a 20 MiB UploadLayerPart, base64-encoded, plus room
+#: Largest body per operation. UploadLayerPart: the model's 20 MiB part, base64-encoded (26.7 MiB),
+#: plus room for the envelope. Any other call: a 4 MiB PutImage manifest even if JSON escaping
+#: tripled it (non-ASCII as \uXXXX), with room to spare; AWS's own limits are smaller.
+MAX_BODY = {"UploadLayerPart": 28 * 1024 * 1024}
+MAX_OTHER_BODY = 16 * 1024 * 1024
 SERVICE_PREFIX = model.target_prefix() + "."
 
 Answer = tuple[int, bytes]  # HTTP status, JSON body
@@ -65,12 +75,18 @@ class Endpoint:
     """
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        status, body = await _answer_request(Request(scope, receive))
+        try:
+            status, body, close = await _answer_request(Request(scope, receive))
+        except ClientDisconnect:
+            log.info("ECR call abandoned: the client went away while sending its request")
+            return
         headers = [
             (b"x-amzn-requestid", str(uuid.uuid4()).encode()),
             (b"content-type", CONTENT_TYPE_HEADER),
             (b"content-length", str(len(body)).encode()),
         ]
+        if close:  # the body was not read: the connection cannot carry another request
+            headers.append((b"connection", b"close"))
         await send({"type": "http.response.start", "status": status, "headers": headers})
         await send({"type": "http.response.body", "body": body})
 
@@ -78,24 +94,38 @@ class Endpoint:
 handle = Endpoint()
 
 
-async def _answer_request(request: Request) -> Answer:
+async def _answer_request(request: Request) -> tuple[int, bytes, bool]:
+    """The answer, and whether the connection must close because the body was left unread."""
     try:
         operation = _operation(request)
-        body = await _body(request)
+        presented = _check_authorization(request)
+        _check_declared_length(request, operation)
     except AwsError as exc:
-        return _failure(None, exc, {})
+        return (*_failure(None, exc, {}), _may_have_body(request))
+    try:
+        body = await _body(request, operation)
+    except AwsError as exc:
+        return (*_failure(None, exc, {}), True)
+    return (*await _answer_authentic(request, operation, presented, body), False)
+
+
+async def _answer_authentic(
+    request: Request, operation: str, presented: sigv4.Presented, body: bytes
+) -> Answer:
     if inspect.iscoroutinefunction(OPERATIONS[operation]):
-        return await _answer_async(request, operation, body)
+        return await _answer_async(request, operation, presented, body)
     if operation in BOUNDED_OPERATIONS:
-        return await request.app.state.services.calls.run(_answer, request, operation, body)
-    return await run_in_threadpool(_answer, request, operation, body)
+        return await request.app.state.services.calls.run(
+            _answer, request, operation, presented, body
+        )
+    return await run_in_threadpool(_answer, request, operation, presented, body)
 
 
-def _answer(request: Request, operation: str, body: bytes) -> Answer:
+def _answer(request: Request, operation: str, presented: sigv4.Presented, body: bytes) -> Answer:
     """The whole call but the HTTP I/O, in a worker thread."""
     echo: dict[str, object] = {}
     try:
-        caller = _authenticate(request, body)
+        caller = _authenticate(request, presented, body)
         params = _params(body)
         echo = _echo(params, caller)
         with acting_as(caller.account_id, caller.principal):  # who the audit log names
@@ -106,10 +136,12 @@ def _answer(request: Request, operation: str, body: bytes) -> Answer:
         return _failure(operation, exc, echo)
 
 
-async def _answer_async(request: Request, operation: str, body: bytes) -> Answer:
+async def _answer_async(
+    request: Request, operation: str, presented: sigv4.Presented, body: bytes
+) -> Answer:
     echo: dict[str, object] = {}
     try:
-        caller = await run_in_threadpool(_authenticate, request, body)
+        caller = await run_in_threadpool(_authenticate, request, presented, body)
         params = _params(body)
         echo = _echo(params, caller)
         handler = OPERATIONS[operation]
@@ -139,14 +171,34 @@ def _operation(request: Request) -> str:
     return name
 
 
-async def _body(request: Request) -> bytes:
-    parts, held = [], 0
+def _may_have_body(request: Request) -> bool:
+    return request.headers.get("content-length", "") != "0"
+
+
+def _check_declared_length(request: Request, operation: str) -> None:
+    declared = request.headers.get("content-length", "")
+    if declared.isdigit() and int(declared) > _max_body(operation):
+        raise _too_large(operation)
+
+
+async def _body(request: Request, operation: str) -> bytes:
+    parts, held, limit = [], 0, _max_body(operation)
     async for chunk in request.stream():
         held += len(chunk)
-        if held > MAX_BODY:
-            raise AwsError("SerializationException", "request body too large", 413)
+        if held > limit:
+            raise _too_large(operation)
         parts.append(chunk)
     return b"".join(parts)
+
+
+def _max_body(operation: str) -> int:
+    return MAX_BODY.get(operation, MAX_OTHER_BODY)
+
+
+def _too_large(operation: str) -> AwsError:
+    return AwsError("SerializationException",
+                    f"request body too large: {operation} takes at most "
+                    f"{_max_body(operation)} bytes", 413)
 
 
 def _params(body: bytes) -> Any:
@@ -180,13 +232,23 @@ def _echo(params: Any, caller: Caller) -> dict[str, object]:
     return {"registryId": caller.account_id, **keep}
 
 
-def _authenticate(request: Request, body: bytes) -> Caller:
+def _check_authorization(request: Request) -> sigv4.Presented:
+    """The half of the SigV4 check that needs no body (cheap: no I/O, so on the loop)."""
     auth = _services(request).auth
     try:
-        key_id = sigv4.verify(request.method, request.scope.get("raw_path", b"/"),
-                              request.scope.get("query_string", b""), request.headers, body,
-                              auth.secret_for, auth.wall_clock.now(), service="ecr",
-                              check_signature=not auth.accept_any)
+        return sigv4.check_authorization(request.headers, auth.secret_for, auth.wall_clock.now(),
+                                         service="ecr", check_signature=not auth.accept_any)
+    except sigv4.SignatureError as exc:
+        raise AwsError(exc.type_name, exc.message, exc.status) from None
+
+
+def _authenticate(request: Request, presented: sigv4.Presented, body: bytes) -> Caller:
+    auth = _services(request).auth
+    try:
+        key_id = sigv4.check_body_signature(
+            presented, request.method, request.scope.get("raw_path", b"/"),
+            request.scope.get("query_string", b""), body,
+        )
     except sigv4.SignatureError as exc:
         raise AwsError(exc.type_name, exc.message, exc.status) from None
     try:

@@ -15,7 +15,14 @@ What a signed request carries, and what `verify` recomputes from it::
 Failures raise `SignatureError(type_name, message)`, carrying the `__type` AWS JSON services
 send: `MissingAuthenticationTokenException` (no Authorization header),
 `IncompleteSignatureException` (a malformed one), `UnrecognizedClientException` (unknown key),
-`InvalidSignatureException` (wrong scope, clock skew beyond 15 minutes, or signature mismatch).
+`InvalidSignatureException` (wrong scope, clock skew beyond 15 minutes, a required header left
+unsigned, or signature mismatch). Host, X-Amz-Target and the header carrying the request time
+must be signed: a signature over `host;x-amz-date` alone would let anyone who saw one request
+switch its target.
+
+The check comes in two halves so a server can refuse before reading a body:
+`check_authorization` (headers only: form, scope, time, signed headers, known key) and
+`check_body_signature` (the signature itself, which covers the body's hash); `verify` is both.
 Messages follow the texts AWS is seen to return.
 
 Inputs are taken as they arrive on the wire: `path` is the raw, still percent-encoded path
@@ -39,13 +46,26 @@ from email.utils import parsedate_to_datetime
 from typing import NoReturn
 from urllib.parse import quote, unquote
 
-__all__ = ["MAX_CLOCK_SKEW", "SignatureError", "canonical_request", "verify"]
+__all__ = [
+    "DEFAULT_MUST_SIGN",
+    "MAX_CLOCK_SKEW",
+    "Presented",
+    "SignatureError",
+    "canonical_request",
+    "check_authorization",
+    "check_body_signature",
+    "verify",
+]
 
 ALGORITHM = "AWS4-HMAC-SHA256"
 TERMINATOR = "aws4_request"
 MAX_CLOCK_SKEW = 15 * 60  # seconds, AWS's limit between the request time and the server clock
 _BASIC_FORMAT = "%Y%m%dT%H%M%SZ"
 _BASIC_DATE = re.compile(r"\d{8}T\d{6}Z")
+#: Headers an AWS JSON 1.1 request must sign besides the one carrying its time: unsigned, the
+#: target could be switched (DescribeRepositories -> DeleteRepository) under a valid signature.
+#: Every AWS SDK signs them.
+DEFAULT_MUST_SIGN = ("host", "x-amz-target")
 
 _MISMATCH = (
     "The request signature we calculated does not match the signature you provided. "
@@ -82,6 +102,17 @@ class _Authorization:
         return f"{self.date}/{self.region}/{self.service}/{self.terminator}"
 
 
+@dataclass(frozen=True)
+class Presented:
+    """An Authorization header that passed `check_authorization`: what it claims, the request
+    time, the header table, and the key's secret (None when signatures are not checked)."""
+
+    auth: _Authorization
+    amz_date: str
+    headers: dict[str, list[str]]
+    secret: str | None
+
+
 # -- public API ----------------------------------------------------------------------------
 
 
@@ -95,6 +126,7 @@ def verify(
     now: float,
     service: str = "ecr",
     check_signature: bool = True,
+    must_sign: Iterable[str] = DEFAULT_MUST_SIGN,
 ) -> str:
     """Check the request's SigV4 signature; return the access key id that signed it.
 
@@ -102,6 +134,25 @@ def verify(
     server clock in epoch seconds. Raises `SignatureError` on any failure. With
     `check_signature=False` (the server's throw-away "accept any credentials" mode) only the
     form of the Authorization header, its scope and its time are checked.
+    """
+    presented = check_authorization(headers, lookup_secret, now, service, check_signature,
+                                    must_sign)
+    return check_body_signature(presented, method, path, query, body)
+
+
+def check_authorization(
+    headers: Headers,
+    lookup_secret: Callable[[str], str | None],
+    now: float,
+    service: str = "ecr",
+    check_signature: bool = True,
+    must_sign: Iterable[str] = DEFAULT_MUST_SIGN,
+) -> Presented:
+    """Everything that can be checked before the body is read: the Authorization header's
+    form, its scope and time, the headers it signs, and that its access key is known.
+
+    A server calls this first, so a request that cannot be authentic is refused without
+    buffering its body; `check_body_signature` then finishes the check.
     """
     table = _header_table(headers)
     if "authorization" not in table:
@@ -111,17 +162,30 @@ def verify(
     auth = _parse_authorization(",".join(table["authorization"]), table)
     amz_date = _request_time(table)
     _check_scope(auth, service, amz_date)
+    _check_signed_headers(auth, table, must_sign)
     _check_clock(amz_date, now)
     if not check_signature:
-        return auth.access_key
+        return Presented(auth, amz_date, table, None)
     secret = lookup_secret(auth.access_key)
     if secret is None:
         raise SignatureError(
             "UnrecognizedClientException", "The security token included in the request is invalid."
         )
-    payload_hash = _payload_hash(table, body)
-    canonical = canonical_request(method, path, query, table, auth.signed_headers, payload_hash)
-    expected = _signature(secret, auth, amz_date, canonical)
+    return Presented(auth, amz_date, table, secret)
+
+
+def check_body_signature(
+    presented: Presented, method: str, path: str | bytes, query: str | bytes, body: bytes
+) -> str:
+    """Finish `check_authorization`'s check with the body; return the access key id."""
+    auth = presented.auth
+    if presented.secret is None:
+        return auth.access_key
+    payload_hash = _payload_hash(presented.headers, body)
+    canonical = canonical_request(
+        method, path, query, presented.headers, auth.signed_headers, payload_hash
+    )
+    expected = _signature(presented.secret, auth, presented.amz_date, canonical)
     if not hmac.compare_digest(expected.encode(), auth.signature.lower().encode()):
         raise SignatureError("InvalidSignatureException", _MISMATCH)
     return auth.access_key
@@ -242,8 +306,23 @@ def _check_scope(auth: _Authorization, service: str, amz_date: str) -> None:
             "Date in Credential scope does not match YYYYMMDD from ISO-8601 version of date "
             f"from HTTP: '{auth.date}' != '{amz_date[:8]}', from '{amz_date}'."
         )
-    if "host" not in auth.signed_headers.split(";"):
+
+
+def _check_signed_headers(
+    auth: _Authorization, table: Mapping[str, list[str]], must_sign: Iterable[str]
+) -> None:
+    """The request time, and `must_sign`, must be covered by the signature."""
+    signed = auth.signed_headers.split(";")
+    if "host" in must_sign and "host" not in signed:
         _invalid("'Host' or ':authority' must be a 'SignedHeader' in the AWS Authorization.")
+    time_header = "x-amz-date" if "x-amz-date" in table else "date"
+    for name in (*must_sign, time_header):
+        if name not in signed:
+            _invalid(f"'{_display(name)}' must be a 'SignedHeader' in the AWS Authorization.")
+
+
+def _display(name: str) -> str:
+    return "-".join(part.capitalize() for part in name.split("-"))
 
 
 def _check_clock(amz_date: str, now: float) -> None:

@@ -38,7 +38,9 @@ class RegistryAuth:
             await self.app(scope, receive, send)
 
     def _caller(self, scope: Scope) -> Caller:
-        signature = parse_qs(scope.get("query_string", b"").decode()).get("X-Dockyard-Signature")
+        # Latin-1 maps any byte; a signature that is not ASCII then fails as a forgery.
+        query = scope.get("query_string", b"").decode("latin-1")
+        signature = parse_qs(query).get("X-Dockyard-Signature")
         blob = _BLOB.fullmatch(scope["path"])
         if signature and blob and scope["method"] in ("GET", "HEAD"):
             return self.auth.caller_from_signed_blob(blob["name"], blob["digest"], signature[0])

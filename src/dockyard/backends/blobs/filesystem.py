@@ -19,7 +19,7 @@ DIRECT_MIN = 1024 * 1024
 
 class FileUploadWriter:
     def __init__(self, path: Path, offset: int) -> None:
-        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
         # Bytes past the acknowledged offset come from a write that was never acknowledged.
         os.ftruncate(fd, offset)
         self._fd, self._start, self._size = fd, offset, offset
