@@ -48,8 +48,10 @@ fi
 podman import --change 'CMD ["/bin/bash"]' "$build/rootfs.tar" "$base" >/dev/null
 
 step "wheels"
-rm -rf "$build/context" && mkdir -p "$build/context/wheels"
-python3 -m pip wheel --quiet --wheel-dir "$build/context/wheels" "$root"
+rm -rf "$build/context" "$build/source" && mkdir -p "$build/context/wheels" "$build/source"
+# From a copy: building in the checkout would leave build/ and src/*.egg-info there.
+cp -r "$root/pyproject.toml" "$root/README.md" "$root/LICENSE" "$root/src" "$build/source/"
+python3 -m pip wheel --quiet --wheel-dir "$build/context/wheels" "$build/source"
 
 step "podman build"
 podman build $runtime $limits --quiet --build-arg BASE="$base" -f "$here/Containerfile" -t "$image" \

@@ -55,12 +55,14 @@ class ImageCommands:
             raise ParameterInvalid("image manifest mediatype not provided in manifest or parameter")
         parsed = parse_manifest(manifest, media_type)
         # One transaction from the repository lookup to the scan queued on push: the checks see
-        # what the save writes on, and a push costs one BEGIN and one COMMIT.
-        with self.meta.atomic():
+        # what the save writes on, and a push costs one BEGIN and one COMMIT. Audited after it.
+        with self.images.audit.recording(AuditAction.PUSH_IMAGE, account=account_id,
+                                         repository=name, digest=actual,
+                                         tags=[tag] if tag else []), self.meta.atomic():
             repo = self.images.repos.get(account_id, name)
-            if not (tag and tag_is_immutable(repo, tag)):  # immutable tags fail in push()
+            if not (tag and tag_is_immutable(repo, tag)):  # immutable tags fail in store_push()
                 self._refuse_duplicate(repo, actual, tag)
-            return self.images.push(repo, Reference.parse(tag or actual), parsed, manifest)
+            return self.images.store_push(repo, Reference.parse(tag or actual), parsed, manifest)
 
     def _refuse_duplicate(self, repo: Repository, digest: str, tag: str | None) -> None:
         existing = self.meta.get_image(repo.id, digest)

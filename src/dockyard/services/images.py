@@ -81,22 +81,28 @@ class ImageService:
 
     def push(self, repo: Repository, ref: Reference, manifest: Manifest, body: bytes
              ) -> PushedManifest:
-        """Store a parsed manifest in a repository that exists, in one transaction."""
-        tags = [ref.tag] if ref.tag else []
+        """Store a parsed manifest in a repository that exists, in one transaction, audited."""
         with self.audit.recording(AuditAction.PUSH_IMAGE, account=repo.account_id,
-                                  repository=repo.name, tags=tags) as entry:
-            entry.digest = digest = _digest_of(body, ref.digest)
-            with self.meta.atomic():
-                new = self._new_image(repo, digest, body, manifest)
-                may_move = ref.tag is None or not tag_is_immutable(repo, ref.tag)
-                if not may_move:
-                    self._refuse_existing_tag(repo, str(ref.tag))
-                saved = self.meta.save_image(repo.id, new, ref.tag, may_move, self.clock.now())
-                if saved.created:
-                    for listener in self.on_pushed:
-                        listener(repo, saved.image)
-                if saved.created or ref.tag:  # a new image, or a tag (re)pointed at one
-                    self.events.image_pushed(repo.account_id, repo.name, digest, ref.tag)
+                                  repository=repo.name, tags=[ref.tag] if ref.tag else []) as entry:
+            entry.digest = _digest_of(body, ref.digest)
+            return self.store_push(repo, ref, manifest, body)
+
+    def store_push(self, repo: Repository, ref: Reference, manifest: Manifest, body: bytes
+                   ) -> PushedManifest:
+        """`push` without its audit line, for a caller whose transaction encloses this one: it
+        audits once its own transaction has committed (PutImage)."""
+        digest = _digest_of(body, ref.digest)
+        with self.meta.atomic():
+            new = self._new_image(repo, digest, body, manifest)
+            may_move = ref.tag is None or not tag_is_immutable(repo, ref.tag)
+            if not may_move:
+                self._refuse_existing_tag(repo, str(ref.tag))
+            saved = self.meta.save_image(repo.id, new, ref.tag, may_move, self.clock.now())
+            if saved.created:
+                for listener in self.on_pushed:
+                    listener(repo, saved.image)
+            if saved.created or ref.tag:  # a new image, or a tag (re)pointed at one
+                self.events.image_pushed(repo.account_id, repo.name, digest, ref.tag)
         return PushedManifest(repo, saved, manifest)
 
     def _refuse_existing_tag(self, repo: Repository, tag: str) -> None:
