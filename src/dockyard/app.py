@@ -62,7 +62,8 @@ def create_services(settings: Settings, clock: Clock | None = None) -> Services:
     # Only the embedded default (no --database-url) migrates itself: zero setup on one machine.
     meta = open_metadata_store(settings.resolved_database_url, migrate=settings.database_url is None)
     meta.probe()
-    policy = Policy(keys.accounts[0], settings.create_on_push, settings.accept_any_credentials)
+    policy = Policy(keys.accounts[0], settings.create_on_push, settings.accept_any_credentials,
+                    restore_seconds=settings.restore_delay)
     scanner = open_scanner(settings.data_dir)
     return build_services(meta, blobs, scanner, clock or SystemClock(), keys, policy)
 
@@ -74,7 +75,8 @@ def create_app(settings: Settings, services: Services | None = None,
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         tasks = [asyncio.create_task(_flush_pulls(svc, settings.pull_flush_seconds)),
-                 asyncio.create_task(_scan_worker(svc, settings.scan_poll_seconds))]
+                 asyncio.create_task(_scan_worker(svc, settings.scan_poll_seconds)),
+                 asyncio.create_task(_lifecycle_worker(svc, settings))]
         try:
             yield
         finally:
@@ -144,3 +146,22 @@ async def _scan_worker(svc: Services, every: float) -> None:
         except Exception:  # the worker outlives any one failure
             log.exception("scan worker error")
         await asyncio.sleep(every)
+
+
+async def _lifecycle_worker(svc: Services, settings: Settings) -> None:
+    """Finish due restores and orphaned previews every tick, and evaluate the lifecycle policies
+    that are due (looked for at most once a minute). Every piece is claimed through the
+    database, so with several processes each runs in one of them."""
+    name = f"{socket.gethostname()}:{os.getpid()}:lifecycle"
+    schedule_every = min(settings.lifecycle_interval, 60.0)
+    last_scheduled = float("-inf")
+    while True:
+        try:
+            await asyncio.to_thread(svc.archive.finish_restores)
+            await asyncio.to_thread(svc.previews.resume_stale)
+            if svc.clock.now() - last_scheduled >= schedule_every:
+                last_scheduled = svc.clock.now()
+                await asyncio.to_thread(svc.lifecycle.run_due, name, settings.lifecycle_interval)
+        except Exception:  # the worker outlives any one failure
+            log.exception("lifecycle worker error")
+        await asyncio.sleep(settings.lifecycle_poll_seconds)

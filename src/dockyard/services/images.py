@@ -59,6 +59,9 @@ class ImageService:
         # anyway, and a configuration just written through any server process applies to the
         # very next push everywhere (a per-process cache could not promise that).
         self.on_pushed: list[Callable[[Repository, Image], None]] = []
+        # Called, in the same transaction, when a push names an image that already exists
+        # (e.g. pushing an archived image again restores it).
+        self.on_repushed: list[Callable[[Repository, Image], None]] = []
 
     # -- push -------------------------------------------------------------------------------
 
@@ -83,9 +86,9 @@ class ImageService:
             if not may_move:
                 self._refuse_existing_tag(repo, str(ref.tag))
             saved = self.meta.save_image(repo.id, new, ref.tag, may_move, self.clock.now())
-            if saved.created:
-                for listener in self.on_pushed:
-                    listener(repo, saved.image)
+            listeners = self.on_pushed if saved.created else self.on_repushed
+            for listener in listeners:
+                listener(repo, saved.image)
         return PushedManifest(repo, saved, manifest)
 
     def _refuse_existing_tag(self, repo: Repository, tag: str) -> None:

@@ -7,12 +7,15 @@ from dataclasses import dataclass
 
 from dockyard.ports import BlobStore, MetadataStore, VulnerabilityScanner
 from dockyard.services.account_settings import AccountSettings
+from dockyard.services.archive import ArchiveService
 from dockyard.services.auth import AuthService, KeyRing
 from dockyard.services.blobs import BlobService
 from dockyard.services.clock import Clock
 from dockyard.services.image_commands import ImageCommands
 from dockyard.services.image_queries import ImageQueries
 from dockyard.services.images import ImageService
+from dockyard.services.lifecycle import LifecycleService
+from dockyard.services.lifecycle_preview import LifecyclePreviews
 from dockyard.services.metadata_calls import MetadataCalls
 from dockyard.services.pull_exclusions import PullExclusions
 from dockyard.services.pulls import PullRecorder
@@ -43,6 +46,9 @@ class Services:
     auth: AuthService
     calls: MetadataCalls
     default_account: str
+    archive: ArchiveService
+    lifecycle: LifecycleService
+    previews: LifecyclePreviews
 
 
 @dataclass(frozen=True)
@@ -52,6 +58,7 @@ class Policy:
     default_account: str
     create_on_push: bool = False
     accept_any_credentials: bool = False
+    restore_seconds: float = 0.0  # how long a restore from archive stays ACTIVATING
 
 
 def build_services(
@@ -75,6 +82,9 @@ def build_services(
     scans = ScanService(meta, blobs, scanner, queries, scan_config, clock)
     images.on_pushed.append(scans.on_push)
     calls = MetadataCalls(meta)
+    archive = ArchiveService(meta, clock, policy.restore_seconds)
+    images.on_repushed.append(archive.on_repushed)
+    lifecycle = LifecycleService(meta, repos, archive, clock)
     return Services(
         meta=meta,
         blob_store=blobs,
@@ -86,7 +96,7 @@ def build_services(
         pulls=pulls,
         exclusions=exclusions,
         queries=queries,
-        commands=ImageCommands(meta, images, queries, clock),
+        commands=ImageCommands(meta, images, queries, clock, archive),
         admin=RepositoryAdmin(meta, repos, clock, page_key),
         scans=scans,
         settings=settings,
@@ -95,4 +105,7 @@ def build_services(
                          policy.default_account),
         calls=calls,
         default_account=policy.default_account,
+        archive=archive,
+        lifecycle=lifecycle,
+        previews=LifecyclePreviews(meta, lifecycle, repos, clock, page_key),
     )

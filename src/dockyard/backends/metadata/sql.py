@@ -26,6 +26,7 @@ from dockyard.backends.metadata import (
     _accounts,
     _admin,
     _images,
+    _lifecycle,
     _listing,
     _rows,
     _scans,
@@ -71,7 +72,7 @@ def _linked(count: int) -> sa.Select[tuple[str]]:
     )
 
 
-class SqlMetadataStore(_scans.ScanMethods):
+class SqlMetadataStore(_scans.ScanMethods, _lifecycle.LifecycleMethods):
     """Metadata in SQL; `url` is a SQLAlchemy URL (sqlite:///PATH or postgresql://...)."""
 
     def __init__(self, url: str, create: bool = True) -> None:
@@ -159,6 +160,7 @@ class SqlMetadataStore(_scans.ScanMethods):
             _scans.delete_scans(conn, image_ids)
             for table in (tags, images, repo_blobs, uploads, repository_tags):
                 conn.execute(sa.delete(table).where(table.c.repo_id == repo_id))
+            _lifecycle.delete_repository_rows(conn, repo_id)
             conn.execute(sa.delete(repositories).where(repositories.c.id == repo_id))
 
     # -- repository settings -----------------------------------------------------------------

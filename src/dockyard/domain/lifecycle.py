@@ -1,0 +1,184 @@
+"""Lifecycle evaluation: which images a policy expires or archives at a given moment. Pure.
+
+    evaluate(policy, images, now) -> [Action]     (policy from lifecycle_policy.parse_policy)
+
+The documented rules (ECR User Guide, "How lifecycle policies work"), in the order they apply:
+
+1. Rules are taken by priority, lowest number first; an image is acted on by one rule or none.
+2. A rule *selects* the images of its storage class whose tags satisfy its tag status and lists.
+   Among them its count type picks candidates: beyond the `countNumber` youngest
+   (imageCountMoreThan), or older than `countNumber` days by push, pull or archive time.
+3. A candidate is acted on unless a higher rule selected it (its tags matched there: it is
+   shielded even if that rule kept it). Images acted on by higher rules still count for lower
+   ones, since every rule counts over everything it selects.
+4. After the rules: a manifest listed by an index that survives is kept (an image referenced by a
+   manifest list cannot go before the list), and referrers (manifests with a `subject`, e.g.
+   signatures and SBOMs) are never selected themselves but go with their subject.
+5. Archived images cannot be expired before ARCHIVE_MINIMUM_DAYS in archive.
+
+Images being restored (ACTIVATING) are in neither storage class: no rule selects them.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from functools import lru_cache
+
+from dockyard.domain.lifecycle_policy import (
+    ARCHIVE_MINIMUM_DAYS,
+    ActionType,
+    CountType,
+    Policy,
+    Rule,
+    StorageClass,
+    TagStatus,
+)
+
+DAY = 86400.0
+
+
+@dataclass(frozen=True, slots=True)
+class ImageFacts:
+    """What the evaluator needs to know about one image of the repository."""
+
+    id: int
+    digest: str
+    tags: tuple[str, ...]
+    pushed_at: float
+    status: str = "ACTIVE"  # ACTIVE, ARCHIVED or ACTIVATING
+    last_pulled_at: float | None = None
+    archived_at: float | None = None
+    activated_at: float | None = None
+    subject_digest: str | None = None
+    parents: tuple[str, ...] = ()  # digests of the indexes of the repository that list it
+
+    @property
+    def storage_class(self) -> StorageClass | None:
+        return {"ACTIVE": StorageClass.STANDARD, "ARCHIVED": StorageClass.ARCHIVE}.get(self.status)
+
+    @property
+    def effective_pushed_at(self) -> float:
+        """A restored image counts as pushed when it was restored."""
+        return max(self.pushed_at, self.activated_at or 0.0)
+
+
+@dataclass(frozen=True, slots=True)
+class Action:
+    image: ImageFacts
+    rule_priority: int
+    type: ActionType
+
+
+def evaluate(policy: Policy, images: Sequence[ImageFacts], now: float) -> list[Action]:
+    """What the policy does to `images` at `now`, oldest image first."""
+    digests = {image.digest for image in images}
+    # Referrers of a subject in the repository follow it and are never selected themselves.
+    selectable = [i for i in images if i.subject_digest is None or i.subject_digest not in digests]
+    marked: dict[str, tuple[ImageFacts, Rule]] = {}
+    shielded: set[str] = set()
+    for rule in policy.rules:
+        selected = [image for image in selectable if selects(rule, image)]
+        for image in candidates(rule, selected, now):
+            if image.digest not in shielded and image.digest not in marked:
+                marked[image.digest] = (image, rule)
+        shielded.update(image.digest for image in selected)
+    _keep_children_of_surviving_indexes(marked, images)
+    actions = [Action(image, rule.priority, rule.action) for image, rule in marked.values()]
+    actions += _referrers_of(actions, images)
+    return sorted(actions, key=lambda a: (a.image.pushed_at, a.image.id))
+
+
+def selects(rule: Rule, image: ImageFacts) -> bool:
+    if image.storage_class is not rule.storage_class:
+        return False
+    if rule.tag_status is TagStatus.UNTAGGED:
+        return not image.tags
+    if rule.tag_status is TagStatus.ANY:
+        return True
+    if not image.tags:
+        return False
+    if rule.prefixes:
+        return all(any(t.startswith(p) for t in image.tags) for p in rule.prefixes)
+    return all(any(_pattern(p).fullmatch(t) for t in image.tags) for p in rule.patterns)
+
+
+@lru_cache(maxsize=1024)
+def _pattern(pattern: str) -> re.Pattern[str]:
+    # `*` matches any run of characters (also none); everything else is literal.
+    return re.compile(".*".join(re.escape(part) for part in pattern.split("*")))
+
+
+def candidates(rule: Rule, selected: list[ImageFacts], now: float) -> Iterable[ImageFacts]:
+    """The selected images the rule's count type would act on."""
+    if rule.count_type is CountType.IMAGE_COUNT_MORE_THAN:
+        youngest_first = sorted(selected, key=lambda i: (i.effective_pushed_at, i.id), reverse=True)
+        found: Iterable[ImageFacts] = youngest_first[rule.count_number:]
+    else:
+        limit = rule.count_number * DAY
+        found = (i for i in selected if now - reference_time(rule.count_type, i) > limit)
+    if rule.action is ActionType.EXPIRE:
+        found = (i for i in found if not in_archive_minimum(i, now))
+    return found
+
+
+def reference_time(count_type: CountType, image: ImageFacts) -> float:
+    """The time a `since*` count type measures an image's age from."""
+    if count_type is CountType.SINCE_IMAGE_TRANSITIONED:
+        return image.archived_at if image.archived_at is not None else image.pushed_at
+    if count_type is CountType.SINCE_IMAGE_PULLED:
+        # The last recorded pull, or the restore if later, or the push if never pulled.
+        seen = [t for t in (image.last_pulled_at, image.activated_at) if t is not None]
+        return max(seen) if seen else image.pushed_at
+    return image.effective_pushed_at
+
+
+def in_archive_minimum(image: ImageFacts, now: float) -> bool:
+    if image.status != "ARCHIVED" or image.archived_at is None:
+        return False
+    return now - image.archived_at < ARCHIVE_MINIMUM_DAYS * DAY
+
+
+def _keep_children_of_surviving_indexes(
+    marked: dict[str, tuple[ImageFacts, Rule]], images: Sequence[ImageFacts]
+) -> None:
+    """Unmark manifests an index still needs, until nothing changes (indexes may nest)."""
+    status = {image.digest: image.status for image in images}
+    changed = True
+    while changed:
+        changed = False
+        for digest, (image, rule) in list(marked.items()):
+            if any(parent in status and not _parent_lets_go(parent, rule.action, marked, status)
+                   for parent in image.parents):
+                del marked[digest]
+                changed = True
+
+
+def _parent_lets_go(parent: str, action: ActionType, marked: dict[str, tuple[ImageFacts, Rule]],
+                    status: dict[str, str]) -> bool:
+    fate = marked.get(parent)
+    if fate is not None and fate[1].action is ActionType.EXPIRE:
+        return True  # the index goes too
+    if action is ActionType.TRANSITION:
+        return fate is not None or status[parent] == "ARCHIVED"
+    return False
+
+
+def _referrers_of(actions: list[Action], images: Sequence[ImageFacts]) -> list[Action]:
+    """Referrers take their subject's action and rule, and their own referrers theirs."""
+    by_subject: dict[str, list[ImageFacts]] = {}
+    for image in images:
+        if image.subject_digest is not None:
+            by_subject.setdefault(image.subject_digest, []).append(image)
+    found: list[Action] = []
+    pending = list(actions)
+    while pending:
+        action = pending.pop()
+        for referrer in by_subject.get(action.image.digest, ()):
+            if action.type is ActionType.TRANSITION and referrer.status != "ACTIVE":
+                continue  # already archived (or being restored): nothing to move
+            follower = Action(referrer, action.rule_priority, action.type)
+            found.append(follower)
+            pending.append(follower)
+    return found
