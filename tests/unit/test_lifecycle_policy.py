@@ -138,6 +138,10 @@ def test_any_only_at_the_lowest_priority() -> None:
     parse_policy(policy(rule(1), rule(9, tagStatus="any")))
     assert "a rule with tagStatus any must have the highest rulePriority" in failure(
         policy(rule(1, tagStatus="any"), rule(2)))
+    # Per storage class: archive any-rules may follow a standard any-rule.
+    parse_policy(policy(rule(1, tagStatus="any"), rule(
+        2, tagStatus="any", storageClass="archive", countType="sinceImageTransitioned",
+        countUnit="days", countNumber=90)))
 
 
 def test_one_untagged_rule_and_unique_prefixes_per_storage_class() -> None:

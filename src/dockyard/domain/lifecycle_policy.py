@@ -276,16 +276,18 @@ def _check_policy(rules: tuple[Rule, ...]) -> None:
     duplicates = sorted({p for p in priorities if priorities.count(p) > 1})
     if duplicates:
         raise invalid(f"rulePriority must be unique: {duplicates[0]} is used more than once")
-    lowest = max(priorities)
-    for rule in rules:
-        if rule.tag_status is TagStatus.ANY and rule.priority != lowest:
-            raise invalid(f"rule with priority {rule.priority}: a rule with tagStatus any must "
-                          "have the highest rulePriority value (be evaluated last)")
     for storage_class in StorageClass:
         _check_storage_class([r for r in rules if r.storage_class is storage_class])
 
 
 def _check_storage_class(rules: list[Rule]) -> None:
+    """Rules of one storage class see the same images: `any` last, one untagged rule, each
+    prefix once. (Archive rules come after standard ones, e.g. "archive after 30 days, any"
+    then "expire after 90 days in archive, any".)"""
+    for rule in rules:
+        if rule.tag_status is TagStatus.ANY and rule.priority != rules[-1].priority:
+            raise invalid(f"rule with priority {rule.priority}: a rule with tagStatus any must "
+                          "have the highest rulePriority value (be evaluated last)")
     untagged = [r.priority for r in rules if r.tag_status is TagStatus.UNTAGGED]
     if len(untagged) > 1:
         raise invalid(f"only one rule may select untagged images; rules with priority "
