@@ -22,7 +22,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from dockyard.backends.metadata import _images
-from dockyard.backends.metadata.dialects import upsert
+from dockyard.backends.metadata.dialects import insert_ignore, upsert
 from dockyard.backends.metadata.schema import (
     REF_BLOB,
     REF_MANIFEST,
@@ -100,13 +100,18 @@ def claim_runs(conn: Connection, worker: str, now: float, due_before: float, lea
 
 def start_preview(conn: Connection, repo_id: int, text: str, worker: str, now: float,
                   lease: float) -> bool:
-    current = conn.execute(sa.select(_pre).where(_pre.c.repo_id == repo_id)
-                           .with_for_update()).first()
-    if current is not None and current.status == "IN_PROGRESS" and (current.claimed_until or 0) >= now:
-        return False
     row = {"repo_id": repo_id, "text": text, "status": "IN_PROGRESS", "started_at": now,
            "claimed_by": worker, "claimed_until": now + lease, "results": None}
-    conn.execute(upsert(conn, _pre, ["repo_id"], [k for k in row if k != "repo_id"]), row)
+    # Insert-if-absent first: concurrent first previews conflict on the key, and the losers
+    # wait for the winner and then see its row below (a lock on no row would not stop them).
+    inserted = insert_ignore(conn, _pre, ["repo_id"]).values(row).returning(_pre.c.repo_id)
+    if conn.execute(inserted).first() is not None:
+        return True
+    current = conn.execute(sa.select(_pre).where(_pre.c.repo_id == repo_id)
+                           .with_for_update()).one()
+    if current.status == "IN_PROGRESS" and (current.claimed_until or 0) >= now:
+        return False
+    conn.execute(sa.update(_pre).where(_pre.c.repo_id == repo_id).values(row))
     return True
 
 
