@@ -373,10 +373,12 @@ class LifecycleStore(Protocol):
         ...
 
     def claim_lifecycle_runs(
-        self, worker: str, now: float, due_before: float, lease_seconds: float, limit: int
+        self, worker: str, now: float, due_before: float, lease_seconds: float, limit: int,
+        after: int = 0,
     ) -> list[LifecyclePolicyRecord]:
-        """Claim up to `limit` policies last evaluated (or, never evaluated, put) before
-        `due_before` whose lease is free, oldest first."""
+        """Claim up to `limit` policies of repositories with ids above `after`, last evaluated
+        (or, never evaluated, put) before `due_before`, whose lease is free; by repository id,
+        so a caller walks them all once by passing the last id it got."""
         ...
 
     def finish_lifecycle_run(self, repo_id: int, worker: str, evaluated_at: float) -> None:

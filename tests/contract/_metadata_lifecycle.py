@@ -88,6 +88,15 @@ class LifecycleCases:
         assert [r.repo_id for r in claimed] == [fresh.id]
         claimed = store.claim_lifecycle_runs("w2", later, NOW + 1001, LEASE, 10)
         assert [r.repo_id for r in claimed] == [due.id]
+        # Walking by repository id: each policy once.
+        store.finish_lifecycle_run(due.id, "w2", NOW)
+        store.finish_lifecycle_run(fresh.id, "w", NOW)
+        first, second = sorted((due.id, fresh.id))
+        walk = store.claim_lifecycle_runs("w4", later + LEASE, float("inf"), LEASE, 1)
+        assert [r.repo_id for r in walk] == [first]
+        walk = store.claim_lifecycle_runs("w4", later + LEASE, float("inf"), LEASE, 1, first)
+        assert [r.repo_id for r in walk] == [second]
+        assert store.claim_lifecycle_runs("w4", later + LEASE, float("inf"), LEASE, 1, second) == []
 
     def test_previews_one_at_a_time_and_taken_over_when_stale(
         self, store: MetadataStore, repo: Repository

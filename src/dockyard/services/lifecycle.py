@@ -94,17 +94,18 @@ class LifecycleService:
         """Evaluate every policy now (dockyard lifecycle run), as if the time were `now`.
 
         Policies another process is evaluating at this moment are left to it."""
-        report = self._run_claimed(worker, self.clock.now(), now)
+        report = self._run_claimed(worker, float("inf"), now)
         self.archive.finish_restores(now)
         return report
 
     def _run_claimed(self, worker: str, due_before: float, now: float | None) -> RunReport:
-        report = RunReport()
+        report, after = RunReport(), 0
         while claimed := self.meta.claim_lifecycle_runs(
-            worker, self.clock.now(), due_before, RUN_LEASE_SECONDS, RUNS_PER_CLAIM
+            worker, self.clock.now(), due_before, RUN_LEASE_SECONDS, RUNS_PER_CLAIM, after
         ):
             for record in claimed:
                 self._run_one(record, worker, now, report)
+            after = claimed[-1].repo_id
         return report
 
     def _run_one(self, record: LifecyclePolicyRecord, worker: str, now: float | None,

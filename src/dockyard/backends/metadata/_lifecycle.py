@@ -81,13 +81,13 @@ def lifecycle_facts(conn: Connection, repo_id: int) -> list[ImageFacts]:
 
 
 def claim_runs(conn: Connection, worker: str, now: float, due_before: float, lease: float,
-               limit: int) -> list[LifecyclePolicyRecord]:
+               limit: int, after: int) -> list[LifecyclePolicyRecord]:
     # A new policy counts as evaluated when it was put: its first run comes an interval later.
     since = sa.func.coalesce(_pol.c.last_evaluated_at, _pol.c.updated_at)
     stmt = (sa.select(_pol, repositories.c.account_id, repositories.c.name)
             .join(repositories, repositories.c.id == _pol.c.repo_id)
-            .where(since < due_before, _free(_pol, now))
-            .order_by(since, _pol.c.repo_id)
+            .where(since < due_before, _free(_pol, now), _pol.c.repo_id > after)
+            .order_by(_pol.c.repo_id)
             .limit(limit).with_for_update(skip_locked=True, of=_pol))
     rows = conn.execute(stmt).all()
     if rows:
@@ -190,9 +190,10 @@ class LifecycleMethods:
             return lifecycle_facts(conn, repo_id)
 
     def claim_lifecycle_runs(self, worker: str, now: float, due_before: float,
-                             lease_seconds: float, limit: int) -> list[LifecyclePolicyRecord]:
+                             lease_seconds: float, limit: int, after: int = 0
+                             ) -> list[LifecyclePolicyRecord]:
         with self._write() as conn:
-            return claim_runs(conn, worker, now, due_before, lease_seconds, limit)
+            return claim_runs(conn, worker, now, due_before, lease_seconds, limit, after)
 
     def finish_lifecycle_run(self, repo_id: int, worker: str, evaluated_at: float) -> None:
         mine = (_pol.c.repo_id == repo_id) & (_pol.c.claimed_by == worker)
