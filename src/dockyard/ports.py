@@ -372,6 +372,15 @@ class LifecycleStore(Protocol):
         """Every image of the repository with its tags and parents, in a few queries."""
         ...
 
+    def expire_images(self, repo_id: int, image_ids: Sequence[int]) -> int:
+        """Delete these images of the repository with their tags, references and scans, as
+        delete_image does one at a time (bytes stay for garbage collection); how many went."""
+        ...
+
+    def archive_images(self, repo_id: int, image_ids: Sequence[int], now: float) -> int:
+        """Make these ACTIVE images of the repository ARCHIVED as of `now`; how many changed."""
+        ...
+
     def claim_lifecycle_runs(
         self, worker: str, now: float, due_before: float, lease_seconds: float, limit: int,
         after: int = 0,

@@ -146,3 +146,18 @@ class LifecycleCases:
         assert store.archived_only_blobs(repo.id, [layer_one, layer_two, "sha256:x"]) == {
             layer_one}
         assert store.archived_only_blobs(repo.id, []) == set()
+
+    def test_expire_and_archive_in_bulk(self, store: MetadataStore, repo: Repository,
+                                        make_repo: MakeRepo) -> None:
+        saved = [store.save_image(repo.id, make_image(f"bulk-{n}"), f"t{n}", True, NOW + n).image
+                 for n in range(5)]
+        other = store.save_image(make_repo().id, make_image("other"), "x", True, NOW).image
+        assert store.archive_images(repo.id, [saved[0].id, saved[1].id, other.id], NOW + 9) == 2
+        assert store.archive_images(repo.id, [saved[0].id], NOW + 10) == 0  # already archived
+        assert store.expire_images(repo.id, [saved[1].id, saved[2].id, other.id]) == 2
+        facts = {f.digest: f for f in store.lifecycle_facts(repo.id)}
+        assert set(facts) == {saved[0].digest, saved[3].digest, saved[4].digest}
+        assert (facts[saved[0].digest].status, facts[saved[0].digest].archived_at) == (
+            "ARCHIVED", NOW + 9)
+        assert store.list_tags(repo.id, None, None) == ["t0", "t3", "t4"]
+        assert store.get_image(other.repo_id, other.digest) is not None  # another repository

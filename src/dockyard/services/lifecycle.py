@@ -9,7 +9,7 @@ Evaluation is domain.lifecycle.evaluate over the facts the store loads in a few 
 preview (services/lifecycle_preview.py) calls the same `plan`. Applying an action: expire deletes
 the image with all its tags (referrers are actions of their own, see the evaluator), as
 BatchDeleteImage does, leaving bytes to garbage collection; transition archives it. Each action
-is logged at info level on the "dockyard.lifecycle" logger with repository, digest, tags, rule
+is logged, once committed, at info level on the "dockyard.lifecycle" logger with repository, digest, tags, rule
 priority and action (fields under `extra["lifecycle"]` for structured handlers).
 
 Leases and lastEvaluatedAt use the wall clock; `now` (dockyard lifecycle run --now) only moves
@@ -128,19 +128,22 @@ class LifecycleService:
         repo = Repository(record.repo_id, record.account_id, record.repository_name, 0.0)
         with self.meta.atomic():
             actions = self.plan(record.repo_id, record.text, now)
-            for action in actions:
-                self._apply(repo, action, now)
+            # Archived as of the evaluation's time, so --now runs stay consistent.
+            self.meta.archive_images(repo.id, _ids(actions, ActionType.TRANSITION), now)
+            self.meta.expire_images(repo.id, _ids(actions, ActionType.EXPIRE))
+        for action in actions:  # logged once they are committed
+            _log(repo, action)
         return actions
 
-    def _apply(self, repo: Repository, action: Action, now: float) -> None:
-        image = action.image
-        if action.type is ActionType.EXPIRE:
-            self.meta.delete_image(repo.id, image.digest)
-        else:  # archived as of the evaluation's time, so --now runs stay consistent
-            self.meta.set_image_status(repo.id, image.digest, "ARCHIVED", now)
-        fields = {"repository": repo.name, "registry": repo.account_id, "digest": image.digest,
-                  "tags": list(image.tags), "rule_priority": action.rule_priority,
-                  "action": action.type.upper()}
-        log.info("lifecycle %s %s@%s tags=%s rule=%d", fields["action"], repo.name,
-                 image.digest, ",".join(image.tags), action.rule_priority,
-                 extra={"lifecycle": fields})
+
+def _ids(actions: list[Action], kind: ActionType) -> list[int]:
+    return [action.image.id for action in actions if action.type is kind]
+
+
+def _log(repo: Repository, action: Action) -> None:
+    image = action.image
+    fields = {"repository": repo.name, "registry": repo.account_id, "digest": image.digest,
+              "tags": list(image.tags), "rule_priority": action.rule_priority,
+              "action": action.type.upper()}
+    log.info("lifecycle %s %s@%s tags=%s rule=%d", fields["action"], repo.name, image.digest,
+             ",".join(image.tags), action.rule_priority, extra={"lifecycle": fields})

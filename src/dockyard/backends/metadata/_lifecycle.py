@@ -28,6 +28,7 @@ from dockyard.backends.metadata.schema import (
     REF_MANIFEST,
     image_activations,
     image_refs,
+    image_scans,
     images,
     lifecycle_policies,
     lifecycle_previews,
@@ -72,12 +73,38 @@ def lifecycle_facts(conn: Connection, repo_id: int) -> list[ImageFacts]:
     parents: dict[str, list[str]] = {}
     for parent, child in child_rows:
         parents.setdefault(child, []).append(parent)
+    no_tags: list[str] = []
     return [
-        ImageFacts(row.id, row.digest, tuple(sorted(tag_map.get(row.id, ()))), row.pushed_at,
-                   row.status, row.last_pulled_at, row.archived_at, row.activated_at,
-                   row.subject_digest, tuple(parents.get(row.digest, ())))
-        for row in rows
+        ImageFacts(image_id, digest, tuple(sorted(tag_map.get(image_id, no_tags))), pushed,
+                   status, pulled, archived, activated, subject, tuple(parents.get(digest, ())))
+        for image_id, digest, pushed, status, pulled, archived, activated, subject in rows
     ]
+
+
+CHUNK = 500  # ids per IN (...), well below every engine's bound-parameter limit
+
+
+def expire_images(conn: Connection, repo_id: int, image_ids: Sequence[int]) -> int:
+    gone = 0
+    for start in range(0, len(image_ids), CHUNK):
+        ids = list(image_ids[start:start + CHUNK])
+        # Children first: on PostgreSQL the foreign keys would reject the image rows going first.
+        for table in (image_scans, image_refs, tags):
+            conn.execute(sa.delete(table).where(table.c.image_id.in_(ids)))
+        gone += conn.execute(sa.delete(images).where(images.c.repo_id == repo_id,
+                                                     images.c.id.in_(ids))).rowcount
+    return gone
+
+
+def archive_images(conn: Connection, repo_id: int, image_ids: Sequence[int], now: float) -> int:
+    changed = 0
+    for start in range(0, len(image_ids), CHUNK):
+        ids = list(image_ids[start:start + CHUNK])
+        changed += conn.execute(
+            sa.update(images).where(images.c.repo_id == repo_id, images.c.id.in_(ids),
+                                    images.c.status == "ACTIVE")
+            .values(status="ARCHIVED", archived_at=now)).rowcount
+    return changed
 
 
 def claim_runs(conn: Connection, worker: str, now: float, due_before: float, lease: float,
@@ -188,6 +215,14 @@ class LifecycleMethods:
     def lifecycle_facts(self, repo_id: int) -> list[ImageFacts]:
         with self._read() as conn:
             return lifecycle_facts(conn, repo_id)
+
+    def expire_images(self, repo_id: int, image_ids: Sequence[int]) -> int:
+        with self._write() as conn:
+            return expire_images(conn, repo_id, image_ids)
+
+    def archive_images(self, repo_id: int, image_ids: Sequence[int], now: float) -> int:
+        with self._write() as conn:
+            return archive_images(conn, repo_id, image_ids, now)
 
     def claim_lifecycle_runs(self, worker: str, now: float, due_before: float,
                              lease_seconds: float, limit: int, after: int = 0
