@@ -38,7 +38,7 @@ def duration_or_zero(text: str) -> float:
 
 def instant(text: str) -> float:
     try:
-        parsed = datetime.fromisoformat(text.replace("Z", "+00:00"))
+        parsed = datetime.fromisoformat(text)
     except ValueError:
         raise argparse.ArgumentTypeError(
             f"expected an ISO 8601 time such as 2027-01-31T12:00:00Z, not {text!r}") from None

@@ -10,6 +10,7 @@ from collections.abc import Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager
 from typing import Protocol
 
+from dockyard.domain.lifecycle import ImageFacts
 from dockyard.domain.models import (
     Image,
     ImageEntry,
@@ -25,7 +26,6 @@ from dockyard.domain.models import (
     ScanRecord,
     Upload,
 )
-from dockyard.domain.lifecycle import ImageFacts
 from dockyard.domain.scanning import Finding, Inventory
 
 

@@ -66,8 +66,8 @@ def test_full_grammar_parses() -> None:
     ("{}", 'object has missing required properties (["rules"])'),
     ('{"rules": [], "x": 1, "foo": 2}',
      'object instance has properties which are not allowed by the schema: (["foo","x"])'),
-    ('{"rules": []}', "array is too short: must have at least 1 elements but instance has 0 "
-                      "elements"),
+    ('{"rules": []}', ("array is too short: must have at least 1 elements but instance has 0 "
+                       "elements")),
     (policy(*[rule(i, tagStatus="tagged", tagPrefixList=[f"p{i}"]) for i in range(1, 52)]),
      "array is too long: must have at most 50 elements but instance has 51 elements"),
     (policy({"rulePriority": 1, "selection": {}}),
@@ -84,8 +84,8 @@ def test_full_grammar_parses() -> None:
     (policy(rule(1, tagStatus="bar")),
      'instance value (bar) not found in enum :(possible values: ["any","tagged","untagged"])'),
     (policy(rule(1, countType="imageCountLessThan")),
-     "instance value (imageCountLessThan) not found in enum :(possible values: "
-     '["imageCountMoreThan","sinceImagePulled","sinceImagePushed","sinceImageTransitioned"])'),
+     ("instance value (imageCountLessThan) not found in enum :(possible values: "
+      '["imageCountMoreThan","sinceImagePulled","sinceImagePushed","sinceImageTransitioned"])')),
     (policy(rule(1, countType="sinceImagePushed", countUnit="hours")),
      'instance value (hours) not found in enum :(possible values: ["days"])'),
     (policy(rule(1, countType="sinceImagePushed", countUnit=None)),

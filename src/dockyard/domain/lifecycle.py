@@ -22,9 +22,10 @@ Images being restored (ACTIVATING) are in neither storage class: no rule selects
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import lru_cache
+from operator import attrgetter
 from typing import NamedTuple
 
 from dockyard.domain.lifecycle_policy import (
@@ -68,6 +69,7 @@ class ImageFacts(NamedTuple):
         return self.pushed_at if activated is None or activated < self.pushed_at else activated
 
 
+_DIGEST = attrgetter("digest")
 _CLASS_OF_STATUS = {"ACTIVE": StorageClass.STANDARD, "ARCHIVED": StorageClass.ARCHIVE}
 
 
@@ -94,7 +96,7 @@ def evaluate(policy: Policy, images: Sequence[ImageFacts], now: float) -> list[A
         for image in candidates(rule, selected, now):
             if image.digest not in shielded and image.digest not in marked:
                 marked[image.digest] = (image, rule)
-        shielded.update(image.digest for image in selected)
+        shielded.update(map(_DIGEST, selected))
     _keep_children_of_surviving_indexes(marked, images)
     actions = [Action(image, rule.priority, rule.action) for image, rule in marked.values()]
     actions += _referrers_of(actions, images)
@@ -136,16 +138,19 @@ def _whole_line(pattern: str) -> re.Pattern[str]:
     return re.compile("^" + body + "$", re.MULTILINE)
 
 
-def candidates(rule: Rule, selected: list[ImageFacts], now: float) -> Iterable[ImageFacts]:
+def candidates(rule: Rule, selected: list[ImageFacts], now: float) -> list[ImageFacts]:
     """The selected images the rule's count type would act on."""
     if rule.count_type is CountType.IMAGE_COUNT_MORE_THAN:
-        youngest_first = sorted(selected, key=_push_order, reverse=True)
-        found: Iterable[ImageFacts] = youngest_first[rule.count_number:]
+        found = sorted(selected, key=_push_order, reverse=True)[rule.count_number:]
     else:
-        cutoff, count_type = now - rule.count_number * DAY, rule.count_type
-        found = (i for i in selected if reference_time(count_type, i) < cutoff)
-    if rule.action is ActionType.EXPIRE:
-        found = (i for i in found if not in_archive_minimum(i, now))
+        cutoff = now - rule.count_number * DAY
+        if rule.count_type is CountType.SINCE_IMAGE_PUSHED:  # the common case, inlined
+            found = [i for i in selected if i.pushed_at < cutoff
+                     and (i.activated_at is None or i.activated_at < cutoff)]
+        else:
+            found = [i for i in selected if reference_time(rule.count_type, i) < cutoff]
+    if rule.action is ActionType.EXPIRE and rule.storage_class is StorageClass.ARCHIVE:
+        found = [i for i in found if not in_archive_minimum(i, now)]
     return found
 
 
@@ -174,11 +179,15 @@ def _keep_children_of_surviving_indexes(
     marked: dict[str, tuple[ImageFacts, Rule]], images: Sequence[ImageFacts]
 ) -> None:
     """Unmark manifests an index still needs, until nothing changes (indexes may nest)."""
+    children = [digest for digest, (image, _) in marked.items() if image.parents]
+    if not children:
+        return
     status = {image.digest: image.status for image in images}
     changed = True
     while changed:
         changed = False
-        for digest, (image, rule) in list(marked.items()):
+        for digest in [d for d in children if d in marked]:
+            image, rule = marked[digest]
             if any(parent in status and not _parent_lets_go(parent, rule.action, marked, status)
                    for parent in image.parents):
                 del marked[digest]

@@ -18,6 +18,7 @@ import os
 import socket
 import threading
 from dataclasses import dataclass
+
 from dockyard.domain.errors import (
     LifecyclePreviewInProgress,
     LifecyclePreviewNotFound,
