@@ -148,10 +148,23 @@ async def _scan_worker(svc: Services, every: float) -> None:
         await asyncio.sleep(every)
 
 
+def _show_lifecycle_actions() -> None:
+    """Lifecycle actions are logged at info level (services/lifecycle.py); a server shows them
+    on stderr beside uvicorn's lines unless a handler was configured for them already."""
+    logger = logging.getLogger("dockyard.lifecycle")
+    if not logger.handlers:
+        handler = logging.StreamHandler(sys.stderr)
+        handler.setFormatter(logging.Formatter("%(levelname)s:     %(name)s: %(message)s"))
+        logger.addHandler(handler)
+        logger.setLevel(logging.INFO)
+        logger.propagate = False
+
+
 async def _lifecycle_worker(svc: Services, settings: Settings) -> None:
     """Finish due restores and orphaned previews every tick, and evaluate the lifecycle policies
     that are due (looked for at most once a minute). Every piece is claimed through the
     database, so with several processes each runs in one of them."""
+    _show_lifecycle_actions()
     name = f"{socket.gethostname()}:{os.getpid()}:lifecycle"
     schedule_every = min(settings.lifecycle_interval, 60.0)
     last_scheduled = float("-inf")

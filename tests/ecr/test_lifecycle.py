@@ -306,9 +306,10 @@ def test_pushing_an_archived_image_again_restores_it(ecr_a: Any, v2_a: httpx.Cli
 
 @pytest.fixture(scope="module")
 def slow_restores() -> Any:
+    """A server whose restores take an hour and whose schedule evaluates policies every 2 s."""
     from tests.ecr.conftest import ALL_KEYS, start_ecr_server
 
-    server = start_ecr_server(ALL_KEYS, "--restore-delay", "1h")
+    server = start_ecr_server(ALL_KEYS, "--restore-delay", "1h", "--lifecycle-interval", "2s")
     try:
         yield server
     finally:
@@ -345,6 +346,23 @@ def test_restore_goes_through_activating(slow_restores: DockyardServer) -> None:
         assert done["imageStatus"] == "ACTIVE"
         assert abs(done["lastActivatedAt"].timestamp() - (requested + 3600)) < 10
         ociapi.fetch_manifest(v2, "slow/restore", "v1")
+
+
+def test_the_server_evaluates_policies_on_its_schedule(slow_restores: DockyardServer) -> None:
+    from tests.ecr.conftest import KEY_A
+    from tests.support.ecr import ecr_client, registry_token, v2_client
+
+    ecr = ecr_client(slow_restores.url, KEY_A)
+    ecr.create_repository(repositoryName="scheduled/app")
+    with v2_client(slow_restores.url, registry_token(ecr)) as v2:
+        pushed = [small_image(f"scheduled-{n}") for n in range(3)]
+        for n, image in enumerate(pushed):
+            push_v2(v2, "scheduled/app", image, f"v{n}")
+    ecr.put_lifecycle_policy(repositoryName="scheduled/app", lifecyclePolicyText=lifecycle_policy(
+        rule(1, tagStatus="any", countType="imageCountMoreThan", countNumber=1)))
+    assert wait_for(lambda: digests(ecr, "scheduled/app") == {pushed[-1].digest}, timeout=30)
+    assert ecr.get_lifecycle_policy(repositoryName="scheduled/app")["lastEvaluatedAt"]
+    assert "lifecycle EXPIRE scheduled/app@" in slow_restores.log_path.read_text()
 
 
 def test_enhanced_scanning_covers_existing_images(ecr_b: Any, v2_b: httpx.Client) -> None:

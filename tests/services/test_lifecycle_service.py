@@ -67,8 +67,16 @@ def fill(svc: Services, clock: FixedClock) -> Repository:
     return repo
 
 
-def test_preview_equals_execution(svc: Services, clock: FixedClock, caplog: pytest.LogCaptureFixture
-                                  ) -> None:
+class Records(logging.Handler):
+    def __init__(self) -> None:
+        super().__init__(logging.INFO)
+        self.records: list[logging.LogRecord] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.records.append(record)
+
+
+def test_preview_equals_execution(svc: Services, clock: FixedClock) -> None:
     repo = fill(svc, clock)
     svc.lifecycle.put_policy(svc.default_account, repo.name, POLICY)
     svc.previews.start(svc.default_account, repo.name, None)
@@ -79,15 +87,21 @@ def test_preview_equals_execution(svc: Services, clock: FixedClock, caplog: pyte
     assert {p for _, _, p in planned} == {1, 2, 3}
 
     before = {f.digest: f for f in svc.meta.lifecycle_facts(repo.id)}
-    with caplog.at_level(logging.INFO, logger="dockyard.lifecycle"):
+    logger, seen = logging.getLogger("dockyard.lifecycle"), Records()
+    logger.addHandler(seen)
+    level, logger.level = logger.level, logging.INFO
+    try:
         report = svc.lifecycle.run_all("test")
+    finally:
+        logger.removeHandler(seen)
+        logger.setLevel(level)
     after = {f.digest: f for f in svc.meta.lifecycle_facts(repo.id)}
     done = {(d, "EXPIRE") for d in set(before) - set(after)}
     done |= {(d, "TRANSITION") for d, f in after.items()
              if f.status == "ARCHIVED" and before[d].status == "ACTIVE"}
     assert done == {(d, a) for d, a, _ in planned}
     assert report.expired + report.transitioned == len(planned) and report.repositories == 1
-    logged = [r.lifecycle for r in caplog.records if hasattr(r, "lifecycle")]
+    logged = [r.lifecycle for r in seen.records if hasattr(r, "lifecycle")]
     assert {(x["digest"], x["action"], x["rule_priority"]) for x in logged} == planned
     assert all(x["repository"] == "team/app" for x in logged)
 
