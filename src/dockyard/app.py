@@ -79,7 +79,8 @@ def create_services(settings: Settings, clock: Clock | None = None) -> Services:
     meta.probe()
     keys = load_keys(settings, meta)
     policy = Policy(keys.accounts[0], settings.create_on_push, settings.accept_any_credentials,
-                    settings.region, tuple(load_webhooks(settings.config_file)))
+                    settings.region, tuple(load_webhooks(settings.config_file)),
+                    restore_seconds=settings.restore_delay)
     scanner = open_scanner(settings.data_dir)
     wall = SystemClock()
     return build_services(meta, blobs, scanner, clock or registry_clock(settings, wall), keys,
@@ -94,6 +95,7 @@ def create_app(settings: Settings, services: Services | None = None,
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         tasks = [asyncio.create_task(_flush_pulls(svc, settings.pull_flush_seconds)),
                  asyncio.create_task(_scan_worker(svc, settings.scan_poll_seconds)),
+                 asyncio.create_task(_lifecycle_worker(svc, settings)),
                  *event_tasks(svc, settings)]
         try:
             yield
@@ -167,3 +169,35 @@ async def _scan_worker(svc: Services, every: float) -> None:
         except Exception:  # the worker outlives any one failure
             log.exception("scan worker error")
         await asyncio.sleep(every)
+
+
+def _show_lifecycle_actions() -> None:
+    """Lifecycle actions are logged at info level (services/lifecycle.py); a server shows them
+    on stderr beside uvicorn's lines unless a handler was configured for them already."""
+    logger = logging.getLogger("dockyard.lifecycle")
+    if not logger.handlers:
+        handler = logging.StreamHandler(sys.stderr)
+        handler.setFormatter(logging.Formatter("%(levelname)s:     %(name)s: %(message)s"))
+        logger.addHandler(handler)
+        logger.setLevel(logging.INFO)
+        logger.propagate = False
+
+
+async def _lifecycle_worker(svc: Services, settings: Settings) -> None:
+    """Finish due restores and orphaned previews every tick, and evaluate the lifecycle policies
+    that are due (looked for at most once a minute). Every piece is claimed through the
+    database, so with several processes each runs in one of them."""
+    _show_lifecycle_actions()
+    name = f"{socket.gethostname()}:{os.getpid()}:lifecycle"
+    schedule_every = min(settings.lifecycle_interval, 60.0)
+    last_scheduled = float("-inf")
+    while True:
+        try:
+            await asyncio.to_thread(svc.archive.finish_restores)
+            await asyncio.to_thread(svc.previews.resume_stale)
+            if svc.clock.now() - last_scheduled >= schedule_every:
+                last_scheduled = svc.clock.now()
+                await asyncio.to_thread(svc.lifecycle.run_due, name, settings.lifecycle_interval)
+        except Exception:  # the worker outlives any one failure
+            log.exception("lifecycle worker error")
+        await asyncio.sleep(settings.lifecycle_poll_seconds)

@@ -8,7 +8,7 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from dockyard import __version__, db_cli, scan_cli, vulndb_cli
+from dockyard import __version__, db_cli, lifecycle_cli, scan_cli, vulndb_cli
 from dockyard.settings import Settings
 
 if TYPE_CHECKING:
@@ -43,6 +43,13 @@ def _serve_parser(sub: argparse._SubParsersAction) -> None:
                             "with the embedded SQLite default they share the data directory)")
     _events_options(serve)
     _connection_options(serve)
+    # lifecycle policies and archive (lifecycle_cli.py)
+    serve.add_argument("--lifecycle-interval", type=lifecycle_cli.duration, default=86400.0,
+                       help="evaluate each lifecycle policy this often: seconds or 30m, 24h, "
+                            "7d (default 24h)")
+    serve.add_argument("--restore-delay", type=lifecycle_cli.duration_or_zero, default=0.0,
+                       help="how long an image restored from archive stays ACTIVATING "
+                            "(default 0: ACTIVE within about a second)")
 
 
 def _events_options(serve: argparse.ArgumentParser) -> None:
@@ -104,7 +111,9 @@ def serve(args: argparse.Namespace) -> int:
                         auth_file=args.auth_file, create_on_push=args.create_on_push,
                         accept_any_credentials=args.accept_any_credentials, region=args.region,
                         redirect_blobs=args.redirect_blobs, config_file=args.config_file,
-                        audit_log=args.audit_log, test_clock=args.test_clock)
+                        audit_log=args.audit_log, test_clock=args.test_clock,
+                        lifecycle_interval=args.lifecycle_interval,
+                        restore_delay=args.restore_delay)
     if settings.accept_any_credentials:
         print("dockyard: WARNING: --accept-any-credentials is on: NO AUTHENTICATION. Anyone who "
               "can reach this port can read and write everything. Use only for throw-away "
@@ -177,9 +186,10 @@ def main(argv: list[str] | None = None) -> int:
     db_cli.add_parser(sub)
     vulndb_cli.add_parser(sub)
     scan_cli.add_parser(sub)
+    lifecycle_cli.add_parser(sub)
     args = parser.parse_args(argv)
     return {"serve": serve, "db": db_cli.run, "vulndb": vulndb_cli.run,
-            "scan": scan_cli.run}[args.command](args)
+            "scan": scan_cli.run, "lifecycle": lifecycle_cli.run}[args.command](args)
 
 
 if __name__ == "__main__":

@@ -11,6 +11,7 @@ from contextlib import AbstractContextManager
 from typing import Protocol
 
 from dockyard.domain.events import Delivery, OutboxEntry
+from dockyard.domain.lifecycle import ImageFacts
 from dockyard.domain.models import (
     AccountStorage,
     ConsoleSession,
@@ -19,6 +20,8 @@ from dockyard.domain.models import (
     ImageEntryKey,
     ImageKey,
     Job,
+    LifecyclePolicyRecord,
+    LifecyclePreviewRecord,
     NewImage,
     Repository,
     RepositorySettings,
@@ -443,6 +446,85 @@ class WebhookSender(Protocol):
         ...
 
 
+# -- lifecycle policies and archive restores ---------------------------------------------------
+
+
+class LifecycleStore(Protocol):
+    """Lifecycle policies, their scheduled runs and previews, and restores from archive.
+
+    A run or a preview is claimed with a lease (`claimed_until`, on the caller's wall clock): a
+    claim succeeds only when nobody holds a lease that is still running, so across processes
+    one evaluation of a repository runs at a time, and a holder that died is replaced once its
+    lease has run out.
+    """
+
+    def get_lifecycle_policy(self, repo_id: int) -> LifecyclePolicyRecord | None: ...
+
+    def put_lifecycle_policy(self, repo_id: int, text: str, now: float) -> None: ...
+
+    def delete_lifecycle_policy(self, repo_id: int) -> LifecyclePolicyRecord | None:
+        """Delete and return the policy; None if there was none."""
+        ...
+
+    def lifecycle_facts(self, repo_id: int) -> list[ImageFacts]:
+        """Every image of the repository with its tags and parents, in a few queries."""
+        ...
+
+    def expire_images(self, repo_id: int, image_ids: Sequence[int]) -> int:
+        """Delete these images of the repository with their tags, references and scans, as
+        delete_image does one at a time (bytes stay for garbage collection); how many went."""
+        ...
+
+    def archive_images(self, repo_id: int, image_ids: Sequence[int], now: float) -> int:
+        """Make these ACTIVE images of the repository ARCHIVED as of `now`; how many changed."""
+        ...
+
+    def claim_lifecycle_runs(
+        self, worker: str, now: float, due_before: float, lease_seconds: float, limit: int,
+        after: int = 0,
+    ) -> list[LifecyclePolicyRecord]:
+        """Claim up to `limit` policies of repositories with ids above `after`, last evaluated
+        (or, never evaluated, put) before `due_before`, whose lease is free; by repository id,
+        so a caller walks them all once by passing the last id it got."""
+        ...
+
+    def finish_lifecycle_run(self, repo_id: int, worker: str, evaluated_at: float) -> None:
+        """Record the evaluation and free the lease (a no-op if `worker` no longer holds it)."""
+        ...
+
+    def start_lifecycle_preview(
+        self, repo_id: int, text: str, worker: str, now: float, lease_seconds: float
+    ) -> bool:
+        """Replace the repository's preview by an IN_PROGRESS one claimed by `worker`; False
+        (nothing changed) while another preview is IN_PROGRESS under a running lease."""
+        ...
+
+    def claim_stale_previews(self, worker: str, now: float, lease_seconds: float
+                             ) -> list[LifecyclePreviewRecord]:
+        """Take over IN_PROGRESS previews whose lease ran out (their process died)."""
+        ...
+
+    def finish_lifecycle_preview(self, repo_id: int, worker: str, status: str,
+                                 results: str | None) -> None: ...
+
+    def get_lifecycle_preview(self, repo_id: int) -> LifecyclePreviewRecord | None: ...
+
+    def request_activation(self, repo_id: int, digest: str, now: float, due_at: float
+                           ) -> Image | None:
+        """Move an ARCHIVED image to ACTIVATING (lastActivatedAt = now) and note when it
+        becomes ACTIVE; None if the image is gone. Other statuses are left as they are."""
+        ...
+
+    def finish_activations(self, now: float) -> int:
+        """Make ACTIVE the ACTIVATING images whose restore is due; how many."""
+        ...
+
+    def archived_only_blobs(self, repo_id: int, digests: Sequence[str]) -> set[str]:
+        """Those of `digests` that images of the repository reference, but only archived or
+        restoring ones."""
+        ...
+
+
 class MetadataStore(
     RepositoryStore,
     BlobIndex,
@@ -455,6 +537,7 @@ class MetadataStore(
     ConsoleSessionStore,
     RepositoryOverview,
     OutboxStore,
+    LifecycleStore,
     Protocol,
 ):
     """Everything services need from the metadata database."""

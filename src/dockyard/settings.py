@@ -30,6 +30,10 @@ class Settings:
     audit_log: str | None = None  # a path, or "-" for stderr; None: no audit log
     test_clock: str | None = None  # a file holding seconds to add to the clock; tests only
     webhook_poll_seconds: float = 0.5
+    # lifecycle (services/lifecycle.py, services/archive.py)
+    lifecycle_interval: float = 86400.0  # evaluate each policy this often (ECR: within 24 h)
+    lifecycle_poll_seconds: float = 1.0  # restores due, orphaned previews
+    restore_delay: float = 0.0  # how long a restore from archive stays ACTIVATING
 
     @property
     def resolved_database_url(self) -> str:

@@ -16,7 +16,8 @@ secrets through the `account_rows` fixture (which calls `forget`).
 
 The cases are grouped by port: repositories, blobs and uploads here; images and tags in
 _metadata_images.py; the paged image views in _metadata_listing.py; repository settings in
-_metadata_admin.py; account-level rows in _metadata_accounts.py; races between threads in
+_metadata_admin.py; account-level rows in _metadata_accounts.py; lifecycle policies, previews
+and restores in _metadata_lifecycle.py; races between threads in
 _metadata_concurrency.py; transactions spanning several calls (`atomic`) in _metadata_atomic.py;
 the web console's sessions and overviews in _metadata_console.py; the webhook outbox in
 _metadata_outbox.py.
@@ -38,6 +39,7 @@ from ._metadata_atomic import AtomicCases
 from ._metadata_concurrency import ConcurrencyCases
 from ._metadata_console import ConsoleCases
 from ._metadata_images import ImageCases, TagCases
+from ._metadata_lifecycle import LifecycleCases
 from ._metadata_listing import EntryListingCases, ImageListingCases
 from ._metadata_outbox import OutboxCases
 from ._metadata_scans import ScanCases
@@ -58,6 +60,7 @@ class MetadataStoreContract(
     ScanCases,
     ConsoleCases,
     OutboxCases,
+    LifecycleCases,
 ):
     """Subclass as `Test<Backend>MetadataStore` with a `store` fixture, `residue` and `forget`."""
 

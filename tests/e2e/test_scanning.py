@@ -168,6 +168,27 @@ def test_enhanced_scanning_follows_new_data(ecr, scan_server, skopeo, tmp_path: 
         ecr.put_registry_scanning_configuration(scanType="BASIC", rules=[])
 
 
+def test_enhanced_scanning_scans_images_pushed_before_it(ecr, scan_server, skopeo,
+                                                        tmp_path: Path) -> None:
+    """Turning enhanced scanning on covers the images already there, not only new pushes."""
+    ecr.create_repository(repositoryName="enhanced-later/app")
+    push(scan_server, skopeo, tmp_path, "enhanced-later/app", fx.debian12_files(),
+         fx.python_files("2.25.0"))
+    with pytest.raises(ClientError, match="ScanNotFoundException"):
+        finding_names(ecr, "enhanced-later/app", "enhancedFindings")  # never scanned
+    ecr.put_registry_scanning_configuration(scanType="ENHANCED", rules=[{
+        "scanFrequency": "CONTINUOUS_SCAN",
+        "repositoryFilters": [{"filter": "enhanced-later/*", "filterType": "WILDCARD"}]}])
+    try:
+        # CVE-2023-32681 is in the PyPI package: only an enhanced scan reports it.
+        assert wait_for(lambda: "CVE-2023-32681" in finding_names(ecr, "enhanced-later/app",
+                                                                  "enhancedFindings"))
+        [detail] = ecr.describe_images(repositoryName="enhanced-later/app")["imageDetails"]
+        assert detail["imageScanStatus"]["status"] == "ACTIVE"
+    finally:
+        ecr.put_registry_scanning_configuration(scanType="BASIC", rules=[])
+
+
 def npm_package(name: str, version: str) -> dict[str, bytes]:
     manifest = f'{{"name": "{name}", "version": "{version}", "license": "Apache-2.0"}}'
     return {f"app/node_modules/{name}/package.json": manifest.encode(),

@@ -7,11 +7,13 @@ The tree::
     │   ├── NameInvalid, TagInvalid, DigestInvalid, ManifestInvalid, RangeInvalid,
     │   │   ManifestTooLarge, DigestMismatch, SizeInvalid, ParameterInvalid, UploadInvalid
     ├── NotFound
-    │   ├── RepositoryNotFound, ImageNotFound, BlobNotFound, UploadNotFound
+    │   ├── RepositoryNotFound, ImageNotFound, BlobNotFound, UploadNotFound,
+    │   │   LifecyclePolicyNotFound, LifecyclePreviewNotFound
     ├── Conflict
     │   ├── LayersNotFound, ReferencedImagesNotFound, TagImmutable,
     │   │   ImageReferencedByManifestList, RepositoryAlreadyExists, RepositoryNotEmpty,
-    │   │   UploadOutOfOrder, ImageAlreadyExists
+    │   │   UploadOutOfOrder, ImageAlreadyExists, LifecyclePreviewInProgress,
+    │   │   ImageArchived, BlobArchived
     ├── Unsupported
     ├── NotAuthorized
     └── LimitExceeded
@@ -92,6 +94,10 @@ class ImageDigestMismatch(InvalidInput):
     """A manifest pushed with a digest that is not the digest of its bytes (ECR PutImage)."""
 
 
+class LifecyclePolicyInvalid(InvalidInput):
+    """A lifecycle policy text that breaks the grammar (message in AWS's words)."""
+
+
 class NotFound(DockyardError):
     pass
 
@@ -121,6 +127,14 @@ class ExclusionNotFound(NotFound):
 
 
 class ScanNotFound(NotFound):
+    pass
+
+
+class LifecyclePolicyNotFound(NotFound):
+    pass
+
+
+class LifecyclePreviewNotFound(NotFound):
     pass
 
 
@@ -170,6 +184,18 @@ class LayerInaccessible(Conflict):
 
 class ExclusionAlreadyExists(Conflict):
     pass
+
+
+class LifecyclePreviewInProgress(Conflict):
+    pass
+
+
+class ImageArchived(Conflict):
+    """The image is archived (or being restored): it cannot be scanned or pulled."""
+
+
+class BlobArchived(Conflict):
+    """Only archived images of the repository use the blob: its bytes cannot be read."""
 
 
 class Unsupported(DockyardError):

@@ -160,3 +160,25 @@ class AccountStorage:
     repository_count: int
     image_count: int
     stored_bytes: int
+
+
+@dataclass(frozen=True)
+class LifecyclePolicyRecord:
+    """A repository's stored lifecycle policy."""
+
+    repo_id: int
+    text: str
+    last_evaluated_at: float | None = None
+    account_id: str = ""  # filled where a scheduled run needs to name the repository
+    repository_name: str = ""
+
+
+@dataclass(frozen=True)
+class LifecyclePreviewRecord:
+    """The last lifecycle policy preview of a repository; `results` is JSON once COMPLETE."""
+
+    repo_id: int
+    text: str
+    status: str  # IN_PROGRESS, COMPLETE or FAILED
+    started_at: float
+    results: str | None = None

@@ -6,7 +6,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 
 from dockyard.domain.digests import parse_digest
-from dockyard.domain.errors import BlobNotFound, DigestInvalid, LayerInaccessible
+from dockyard.domain.errors import BlobArchived, BlobNotFound, DigestInvalid, LayerInaccessible
 from dockyard.domain.ranges import ByteRange, requested_range
 from dockyard.ports import BlobStore, MetadataStore
 from dockyard.services.repositories import RepositoryService
@@ -38,18 +38,30 @@ class BlobService:
         return size
 
     def open(
-        self, account_id: str, name: str, digest_text: str, range_header: str | None, redirect: bool
+        self, account_id: str, name: str, digest_text: str, range_header: str | None,
+        redirect: bool, reading: bool = False,
     ) -> BlobRead:
+        """The blob's size, range and redirect; `reading` (a GET) also refuses the layers only
+        archived images use (a HEAD still finds them, so pushing the image again restores it)."""
         size = self.stat(account_id, name, digest_text)
         digest = str(parse_digest(digest_text))
+        if reading:
+            self._refuse_archived(account_id, name, digest)
         byte_range = requested_range(range_header, size)
         url = self.store.redirect_url(digest) if redirect and byte_range is None else None
         return BlobRead(digest, size, byte_range, url)
 
+    def _refuse_archived(self, account_id: str, name: str, digest: str) -> None:
+        repo = self.repos.get(account_id, name)
+        if self.meta.archived_only_blobs(repo.id, [digest]):
+            raise BlobArchived(f"The layer with digest {digest} is used only by archived images "
+                               f"of the repository '{name}'; restore an image that uses it")
+
     def availability(
         self, account_id: str, name: str, digests: list[str]
-    ) -> list[tuple[str, int | None, str | None]]:
-        """BatchCheckLayerAvailability: (digest, size or None, reason it is malformed or None)."""
+    ) -> list[tuple[str, int | None, str | None, str]]:
+        """BatchCheckLayerAvailability: (digest, size or None, reason it is malformed or None,
+        AVAILABLE | UNAVAILABLE | ARCHIVED: only archived images of the repository use it)."""
         repo = self.repos.get(account_id, name)
         found: list[tuple[str, int | None, str | None]] = []
         for digest in digests:
@@ -59,12 +71,18 @@ class BlobService:
                 found.append((digest, None, exc.message))
                 continue
             found.append((digest, self.meta.linked_blob_size(repo.id, digest), None))
-        return found
+        archived = self.meta.archived_only_blobs(repo.id, [d for d, size, _ in found if size])
+        return [(d, size, problem, "UNAVAILABLE" if size is None
+                 else "ARCHIVED" if d in archived else "AVAILABLE")
+                for d, size, problem in found]
 
     def download_url(self, account_id: str, name: str, digest_text: str) -> BlobRead:
         """GetDownloadUrlForLayer: only layers an image of the repository references."""
         read = self.open(account_id, name, digest_text, None, redirect=True)
         repo = self.repos.get(account_id, name)
+        if self.meta.archived_only_blobs(repo.id, [read.digest]):
+            raise LayerInaccessible(f"The layer with digest {read.digest} is used only by "
+                                    f"archived images of the repository with name '{name}'")
         if not self.meta.blob_referenced(repo.id, read.digest):
             raise LayerInaccessible(f"The layer with digest {read.digest} is not referenced by "
                                     f"any image in the repository with name '{name}'")

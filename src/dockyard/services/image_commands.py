@@ -18,6 +18,7 @@ from dockyard.domain.models import Image, Repository
 from dockyard.domain.page_tokens import decode_token, encode_token
 from dockyard.domain.rules import tag_is_immutable
 from dockyard.ports import MetadataStore
+from dockyard.services.archive import ArchiveService
 from dockyard.services.audit import AuditAction
 from dockyard.services.clock import Clock
 from dockyard.services.image_queries import (
@@ -42,8 +43,9 @@ class Deletion:
 
 class ImageCommands:
     def __init__(self, meta: MetadataStore, images: ImageService, queries: ImageQueries,
-                 clock: Clock) -> None:
+                 clock: Clock, archive: ArchiveService) -> None:
         self.meta, self.images, self.queries, self.clock = meta, images, queries, clock
+        self.archive = archive
 
     def put_image(self, account_id: str, name: str, manifest: bytes, media_type: str | None,
                   tag: str | None, digest: str | None) -> PushedManifest:
@@ -102,13 +104,16 @@ class ImageCommands:
 
     def update_storage_class(self, account_id: str, name: str, image_id: ImageId,
                              target: str) -> tuple[Repository, Image]:
-        """ARCHIVE makes an image unpullable but describable; STANDARD restores it (at once)."""
+        """ARCHIVE makes an image unpullable but describable; STANDARD restores it (through
+        ACTIVATING, see services/archive.py)."""
         repo, [image] = self.queries.lookup(account_id, name, [image_id])
-        status = "ARCHIVED" if target == "ARCHIVE" else "ACTIVE"
         with self.images.audit.recording(AuditAction.UPDATE_STORAGE_CLASS, account=account_id,
                                          repository=name, digest=image.digest, tags=image.tags,
                                          details={"target": target}), self.meta.atomic():
-            updated = self.meta.set_image_status(repo.id, image.digest, status, self.clock.now())
+            if target == "ARCHIVE":
+                updated = self.archive.archive(repo, image.digest)
+            else:
+                updated = self.archive.restore(repo, image.digest)
             if updated is None:
                 raise image_not_found(image_id, repo)
             self.images.events.storage_class_changed(account_id, name, updated)

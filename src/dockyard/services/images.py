@@ -65,6 +65,9 @@ class ImageService:
         # anyway, and a configuration just written through any server process applies to the
         # very next push everywhere (a per-process cache could not promise that).
         self.on_pushed: list[Callable[[Repository, Image], None]] = []
+        # Called, in the same transaction, when a push names an image that already exists
+        # (e.g. pushing an archived image again restores it).
+        self.on_repushed: list[Callable[[Repository, Image], None]] = []
 
     # -- push -------------------------------------------------------------------------------
 
@@ -98,9 +101,9 @@ class ImageService:
             if not may_move:
                 self._refuse_existing_tag(repo, str(ref.tag))
             saved = self.meta.save_image(repo.id, new, ref.tag, may_move, self.clock.now())
-            if saved.created:
-                for listener in self.on_pushed:
-                    listener(repo, saved.image)
+            listeners = self.on_pushed if saved.created else self.on_repushed
+            for listener in listeners:
+                listener(repo, saved.image)
             if saved.created or ref.tag:  # a new image, or a tag (re)pointed at one
                 self.events.image_pushed(repo.account_id, repo.name, digest, ref.tag)
         return PushedManifest(repo, saved, manifest)

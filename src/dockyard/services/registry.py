@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from dockyard.domain.webhooks import Webhook
 from dockyard.ports import BlobStore, MetadataStore, VulnerabilityScanner
 from dockyard.services.account_settings import AccountSettings
+from dockyard.services.archive import ArchiveService
 from dockyard.services.audit import AuditLog
 from dockyard.services.auth import AuthService, KeyRing
 from dockyard.services.blobs import BlobService
@@ -19,6 +20,8 @@ from dockyard.services.events import EventPublisher
 from dockyard.services.image_commands import ImageCommands
 from dockyard.services.image_queries import ImageQueries
 from dockyard.services.images import ImageService
+from dockyard.services.lifecycle import LifecycleService
+from dockyard.services.lifecycle_preview import LifecyclePreviews
 from dockyard.services.metadata_calls import MetadataCalls
 from dockyard.services.pull_exclusions import PullExclusions
 from dockyard.services.pulls import PullRecorder
@@ -53,6 +56,9 @@ class Services:
     console_sessions: ConsoleSessions
     events: EventPublisher
     audit: AuditLog
+    archive: ArchiveService
+    lifecycle: LifecycleService
+    previews: LifecyclePreviews
 
 
 @dataclass(frozen=True)
@@ -64,6 +70,7 @@ class Policy:
     accept_any_credentials: bool = False
     region: str = "us-east-1"
     webhooks: tuple[Webhook, ...] = ()
+    restore_seconds: float = 0.0  # how long a restore from archive stays ACTIVATING
 
 
 def build_services(
@@ -93,7 +100,10 @@ def build_services(
     scans = ScanService(meta, blobs, scanner, queries, scan_config, clock, events)
     images.on_pushed.append(scans.on_push)
     calls = MetadataCalls(meta)
-    commands = ImageCommands(meta, images, queries, clock)
+    archive = ArchiveService(meta, clock, policy.restore_seconds)
+    images.on_repushed.append(archive.on_repushed)
+    lifecycle = LifecycleService(meta, repos, archive, clock)
+    commands = ImageCommands(meta, images, queries, clock, archive)
     auth = AuthService(keys, token_key, clock, policy.accept_any_credentials,
                        policy.default_account, wall_clock or clock)
     return Services(
@@ -119,4 +129,7 @@ def build_services(
         console_sessions=ConsoleSessions(meta, auth, clock),
         events=events,
         audit=audit,
+        archive=archive,
+        lifecycle=lifecycle,
+        previews=LifecyclePreviews(meta, lifecycle, repos, clock, page_key),
     )

@@ -25,7 +25,7 @@ from dataclasses import dataclass, fields
 from operator import attrgetter, itemgetter
 from typing import Any
 
-from dockyard.domain.errors import LimitExceeded, ScanNotFound, Unsupported
+from dockyard.domain.errors import ImageArchived, LimitExceeded, ScanNotFound, Unsupported
 from dockyard.domain.models import Image, Repository, ScanRecord
 from dockyard.domain.page_tokens import decode_token, encode_token
 from dockyard.domain.scanning import UNSUPPORTED_IMAGE, Finding, Package, ScanFailed
@@ -39,6 +39,7 @@ from dockyard.ports import (
 from dockyard.services.clock import Clock
 from dockyard.services.events import EventPublisher
 from dockyard.services.image_queries import ImageId, ImageQueries
+from dockyard.services.scan_backfill import queue_existing_images
 from dockyard.services.scan_config import ScanConfigService, rule_for
 from dockyard.services.scan_inventory import load_or_build_inventory
 
@@ -103,7 +104,7 @@ class ScanService:
         """StartImageScan: a basic scan, at most one per image per 24 hours."""
         repo, [image] = self.queries.lookup(account_id, name, [image_id])
         if image.status != "ACTIVE":
-            raise Unsupported("The image is archived and cannot be scanned; restore it first")
+            raise ImageArchived("The image is archived and cannot be scanned; restore it first")
         if self.config.scan_type(account_id) == "ENHANCED":
             raise Unsupported("StartImageScan is for basic scanning; this registry uses "
                               "enhanced (continuous) scanning")
@@ -111,6 +112,15 @@ class ScanService:
         if last and last.scan_type == "BASIC" and self.clock.now() - last.started_at < DAY:
             raise LimitExceeded("The scan quota per image has been exceeded. Wait and try again.")
         return repo, image, self._queue(image, "BASIC")
+
+    def configure(self, account_id: str, scan_type: str, rules: list[dict[str, Any]]
+                  ) -> dict[str, Any]:
+        """PutRegistryScanningConfiguration; turning enhanced scanning on scans what exists."""
+        config = self.config.put(account_id, scan_type, rules)
+        if scan_type == "ENHANCED":
+            queue_existing_images(self.meta, config, account_id,
+                                  lambda image: self._queue(image, "ENHANCED"))
+        return config
 
     def _queue(self, image: Image, scan_type: str) -> ScanRecord:
         status = "PENDING" if scan_type == "ENHANCED" else "IN_PROGRESS"

@@ -46,6 +46,12 @@ ECR_ERRORS: dict[type[e.DockyardError], str] = {
     e.Unsupported: "ValidationException",
     e.NotAuthorized: "UnrecognizedClientException",
     e.LimitExceeded: "LimitExceededException",
+    e.LifecyclePolicyInvalid: "InvalidParameterException",
+    e.LifecyclePolicyNotFound: "LifecyclePolicyNotFoundException",
+    e.LifecyclePreviewNotFound: "LifecyclePolicyPreviewNotFoundException",
+    e.LifecyclePreviewInProgress: "LifecyclePolicyPreviewInProgressException",
+    e.ImageArchived: "ImageArchivedException",
+    e.BlobArchived: "LayerInaccessibleException",
 }
 
 FALLBACK = "InvalidParameterException"

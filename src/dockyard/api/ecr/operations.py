@@ -1,6 +1,6 @@
 """Every ECR operation Dockyard serves, one row each. Anything else is UnknownOperationException.
 
-Lifecycle policies, replication, pull-through cache and the other operations of the
+Replication, pull-through cache and the other operations of the
 model that are not listed here are not implemented; they answer UnknownOperationException with a
 message naming the operation, never a fake result.
 """
@@ -13,6 +13,7 @@ from typing import Any
 from dockyard.api.ecr import ops_account as account
 from dockyard.api.ecr import ops_images as images
 from dockyard.api.ecr import ops_layers as layers
+from dockyard.api.ecr import ops_lifecycle as lifecycle
 from dockyard.api.ecr import ops_repositories as repos
 from dockyard.api.ecr import ops_scanning as scanning
 
@@ -51,6 +52,12 @@ OPERATIONS: dict[str, Handler] = {
     "GetRegistryScanningConfiguration": scanning.get_registry_scanning_configuration,
     "PutRegistryScanningConfiguration": scanning.put_registry_scanning_configuration,
     "BatchGetRepositoryScanningConfiguration": scanning.batch_get_repository_scanning_configuration,
+    # lifecycle policies
+    "PutLifecyclePolicy": lifecycle.put_lifecycle_policy,
+    "GetLifecyclePolicy": lifecycle.get_lifecycle_policy,
+    "DeleteLifecyclePolicy": lifecycle.delete_lifecycle_policy,
+    "StartLifecyclePolicyPreview": lifecycle.start_lifecycle_policy_preview,
+    "GetLifecyclePolicyPreview": lifecycle.get_lifecycle_policy_preview,
     # account
     "GetAuthorizationToken": account.get_authorization_token,
     "DescribeRegistry": account.describe_registry,

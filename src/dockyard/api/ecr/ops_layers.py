@@ -37,7 +37,7 @@ async def complete_layer_upload(call: Call, p: Params) -> Params:
 
 def batch_check_layer_availability(call: Call, p: Params) -> Params:
     layers, failures = [], []
-    for digest, size, problem in call.services.blobs.availability(
+    for digest, size, problem, availability in call.services.blobs.availability(
         call.account(p), p["repositoryName"], p["layerDigests"]
     ):
         if problem:
@@ -45,7 +45,7 @@ def batch_check_layer_availability(call: Call, p: Params) -> Params:
                              "failureReason": problem})
         else:
             layers.append({"layerDigest": digest, "layerSize": size,
-                           "layerAvailability": "UNAVAILABLE" if size is None else "AVAILABLE"})
+                           "layerAvailability": availability})
     return {"layers": layers, "failures": failures}
 
 

@@ -66,7 +66,7 @@ def get_registry_scanning_configuration(call: Call, p: Params) -> Params:
 
 
 def put_registry_scanning_configuration(call: Call, p: Params) -> Params:
-    config = call.services.scan_config.put(call.account_id, p.get("scanType", "BASIC"),
+    config = call.services.scans.configure(call.account_id, p.get("scanType", "BASIC"),
                                            p.get("rules", []))
     return {"registryScanningConfiguration": config}
 

@@ -18,7 +18,7 @@ async def head_or_get_blob(request: Request) -> Response:
     read: BlobRead = await ctx.quick_call(
         request, svc.blobs.open, ctx.account(request), ctx.name(request),
         request.path_params["digest"], request.headers.get("range"),
-        request.method == "GET" and request.app.state.redirect_blobs,
+        request.method == "GET" and request.app.state.redirect_blobs, request.method == "GET",
     )
     if read.redirect_url:
         return RedirectResponse(read.redirect_url, 307, headers=API_VERSION)

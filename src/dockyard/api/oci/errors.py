@@ -47,6 +47,13 @@ OCI_ERRORS: dict[type[e.DockyardError], tuple[int, str]] = {
     e.LayerInaccessible: (404, "BLOB_UNKNOWN"),
     e.ExclusionAlreadyExists: (409, "DENIED"),
     e.LimitExceeded: (429, "TOOMANYREQUESTS"),
+    e.LifecyclePolicyInvalid: (400, "UNSUPPORTED"),
+    e.LifecyclePolicyNotFound: (404, "NAME_UNKNOWN"),
+    e.LifecyclePreviewNotFound: (404, "NAME_UNKNOWN"),
+    e.LifecyclePreviewInProgress: (409, "DENIED"),
+    e.ImageArchived: (404, "MANIFEST_UNKNOWN"),
+    # An archived image's layers exist but may not be read until it is restored.
+    e.BlobArchived: (403, "DENIED"),
 }
 
 API_VERSION = {"Docker-Distribution-Api-Version": "registry/2.0"}

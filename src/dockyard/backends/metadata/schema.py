@@ -12,6 +12,8 @@
     secrets                                       (server-wide keys, e.g. for page tokens)
     console_sessions                              (web console sign-ins, by hash of the cookie)
     outbox                                        (webhook deliveries, see _outbox.py)
+    lifecycle_policies, lifecycle_previews        (per repository: policy, schedule, preview)
+    image_activations                             (archived images being restored)
 
 Deleting a repository deletes its rows explicitly, child tables first (see sql.py); nothing relies
 on ON DELETE CASCADE, which SQLite only honours when foreign keys are switched on.
@@ -257,4 +259,42 @@ outbox = sa.Table(
     sa.Column("last_error", sa.Text, nullable=True),
     sa.Column("created_at", sa.Double, nullable=False),
     sa.Index(None, "state", "next_attempt_at"),
+)
+
+# A repository's lifecycle policy (PutLifecyclePolicy) and its scheduled evaluation: a run is
+# claimed by setting claimed_by/claimed_until, so one process evaluates a policy at a time.
+lifecycle_policies = sa.Table(
+    "lifecycle_policies",
+    metadata,
+    sa.Column("repo_id", Id, sa.ForeignKey("repositories.id"), primary_key=True),
+    sa.Column("text", sa.Text, nullable=False),
+    sa.Column("updated_at", sa.Double, nullable=False),
+    sa.Column("last_evaluated_at", sa.Double, nullable=True),
+    sa.Column("claimed_by", sa.String(NAME), nullable=True),
+    sa.Column("claimed_until", sa.Double, nullable=True),
+)
+
+# The last lifecycle policy preview of a repository; results are a JSON list once COMPLETE.
+lifecycle_previews = sa.Table(
+    "lifecycle_previews",
+    metadata,
+    sa.Column("repo_id", Id, sa.ForeignKey("repositories.id"), primary_key=True),
+    sa.Column("text", sa.Text, nullable=False),
+    sa.Column("status", sa.String(16), nullable=False),
+    sa.Column("started_at", sa.Double, nullable=False),
+    sa.Column("claimed_by", sa.String(NAME), nullable=True),
+    sa.Column("claimed_until", sa.Double, nullable=True),
+    sa.Column("results", sa.Text, nullable=True),
+)
+
+# Images being restored from archive (ACTIVATING) and when they become ACTIVE. A small side
+# table, so the periodic promotion never scans `images`; no foreign keys: a row whose image was
+# deleted meanwhile promotes nothing and is dropped.
+image_activations = sa.Table(
+    "image_activations",
+    metadata,
+    sa.Column("repo_id", Id, primary_key=True),
+    sa.Column("digest", sa.String(DIGEST), primary_key=True),
+    sa.Column("due_at", sa.Double, nullable=False),
+    sa.Index(None, "due_at"),
 )

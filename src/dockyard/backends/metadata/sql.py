@@ -28,6 +28,7 @@ from dockyard.backends.metadata import (
     _admin,
     _console,
     _images,
+    _lifecycle,
     _listing,
     _outbox,
     _rows,
@@ -79,7 +80,9 @@ def _linked(count: int) -> sa.Select[str, int]:
     )
 
 
-class SqlMetadataStore(_scans.ScanMethods, _console.ConsoleMethods, _outbox.OutboxMethods):
+class SqlMetadataStore(
+    _scans.ScanMethods, _console.ConsoleMethods, _outbox.OutboxMethods, _lifecycle.LifecycleMethods
+):
     """Metadata in SQL; `url` is a SQLAlchemy URL (sqlite:///PATH or postgresql://...)."""
 
     def __init__(self, url: str, create: bool = True) -> None:
@@ -167,6 +170,7 @@ class SqlMetadataStore(_scans.ScanMethods, _console.ConsoleMethods, _outbox.Outb
             _scans.delete_scans(conn, image_ids)
             for table in (tags, images, repo_blobs, uploads, repository_tags):
                 conn.execute(sa.delete(table).where(table.c.repo_id == repo_id))
+            _lifecycle.delete_repository_rows(conn, repo_id)
             conn.execute(sa.delete(repositories).where(repositories.c.id == repo_id))
 
     # -- repository settings -----------------------------------------------------------------

@@ -1,0 +1,149 @@
+"""Lifecycle policies: stored per repository, evaluated on a schedule or on demand.
+
+    PutLifecyclePolicy ... parse_policy (AWS's validation) -> store
+    run_due / run_all  ... claim policies (a lease in the database: one evaluator per
+                           repository across processes) -> evaluate -> apply, one transaction
+                           per repository -> record lastEvaluatedAt, free the lease
+
+Evaluation is domain.lifecycle.evaluate over the facts the store loads in a few queries; the
+preview (services/lifecycle_preview.py) calls the same `plan`. Applying an action: expire deletes
+the image with all its tags (referrers are actions of their own, see the evaluator), as
+BatchDeleteImage does, leaving bytes to garbage collection; transition archives it. Each action
+is logged, once committed, at info level on the "dockyard.lifecycle" logger with repository, digest, tags, rule
+priority and action (fields under `extra["lifecycle"]` for structured handlers).
+
+Leases and lastEvaluatedAt use the wall clock; `now` (dockyard lifecycle run --now) only moves
+the moment the policy is evaluated at.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+
+from dockyard.domain.errors import LifecyclePolicyNotFound
+from dockyard.domain.lifecycle import Action, evaluate
+from dockyard.domain.lifecycle_policy import ActionType, parse_policy
+from dockyard.domain.models import LifecyclePolicyRecord, Repository
+from dockyard.ports import MetadataStore
+from dockyard.services.archive import ArchiveService
+from dockyard.services.clock import Clock
+from dockyard.services.repositories import RepositoryService
+
+log = logging.getLogger("dockyard.lifecycle")
+
+RUN_LEASE_SECONDS = 600.0
+RUNS_PER_CLAIM = 10
+DAY = 86400.0
+
+
+@dataclass
+class RunReport:
+    repositories: int = 0
+    expired: int = 0
+    transitioned: int = 0
+    failed: list[str] = field(default_factory=list)
+
+
+def policy_not_found(repo: Repository) -> LifecyclePolicyNotFound:
+    return LifecyclePolicyNotFound(
+        f"Lifecycle policy does not exist for the repository with name '{repo.name}' in the "
+        f"registry with id '{repo.account_id}'"
+    )
+
+
+class LifecycleService:
+    def __init__(self, meta: MetadataStore, repos: RepositoryService, archive: ArchiveService,
+                 clock: Clock) -> None:
+        self.meta, self.repos, self.archive, self.clock = meta, repos, archive, clock
+
+    # -- the policy ------------------------------------------------------------------------
+
+    def put_policy(self, account_id: str, name: str, text: str) -> Repository:
+        parse_policy(text)
+        repo = self.repos.get(account_id, name)
+        self.meta.put_lifecycle_policy(repo.id, text, self.clock.now())
+        return repo
+
+    def get_policy(self, account_id: str, name: str) -> tuple[Repository, LifecyclePolicyRecord]:
+        repo = self.repos.get(account_id, name)
+        record = self.meta.get_lifecycle_policy(repo.id)
+        if record is None:
+            raise policy_not_found(repo)
+        return repo, record
+
+    def delete_policy(self, account_id: str, name: str
+                      ) -> tuple[Repository, LifecyclePolicyRecord]:
+        repo = self.repos.get(account_id, name)
+        record = self.meta.delete_lifecycle_policy(repo.id)
+        if record is None:
+            raise policy_not_found(repo)
+        return repo, record
+
+    # -- evaluation --------------------------------------------------------------------------
+
+    def plan(self, repo_id: int, text: str, now: float) -> list[Action]:
+        """What the policy would do to the repository at `now` (preview and run alike)."""
+        return evaluate(parse_policy(text), self.meta.lifecycle_facts(repo_id), now)
+
+    def run_due(self, worker: str, interval: float) -> RunReport:
+        """Evaluate every policy not evaluated within `interval` seconds (the schedule)."""
+        return self._run_claimed(worker, self.clock.now() - interval, None)
+
+    def run_all(self, worker: str, now: float | None = None) -> RunReport:
+        """Evaluate every policy now (dockyard lifecycle run), as if the time were `now`.
+
+        Policies another process is evaluating at this moment are left to it."""
+        report = self._run_claimed(worker, float("inf"), now)
+        self.archive.finish_restores(now)
+        return report
+
+    def _run_claimed(self, worker: str, due_before: float, now: float | None) -> RunReport:
+        report, after = RunReport(), 0
+        while claimed := self.meta.claim_lifecycle_runs(
+            worker, self.clock.now(), due_before, RUN_LEASE_SECONDS, RUNS_PER_CLAIM, after
+        ):
+            for record in claimed:
+                self._run_one(record, worker, now, report)
+            after = claimed[-1].repo_id
+        return report
+
+    def _run_one(self, record: LifecyclePolicyRecord, worker: str, now: float | None,
+                 report: RunReport) -> None:
+        at = self.clock.now() if now is None else now
+        try:
+            actions = self.execute(record, at)
+        except Exception:  # one broken repository must not stop the others
+            log.exception("lifecycle evaluation of %s failed", record.repository_name)
+            report.failed.append(record.repository_name)
+        else:
+            report.repositories += 1
+            report.expired += sum(a.type is ActionType.EXPIRE for a in actions)
+            report.transitioned += sum(a.type is ActionType.TRANSITION for a in actions)
+        finally:
+            self.meta.finish_lifecycle_run(record.repo_id, worker, self.clock.now())
+
+    def execute(self, record: LifecyclePolicyRecord, now: float) -> list[Action]:
+        """Evaluate and apply in one transaction: the facts cannot change in between."""
+        repo = Repository(record.repo_id, record.account_id, record.repository_name, 0.0)
+        with self.meta.atomic():
+            actions = self.plan(record.repo_id, record.text, now)
+            # Archived as of the evaluation's time, so --now runs stay consistent.
+            self.meta.archive_images(repo.id, _ids(actions, ActionType.TRANSITION), now)
+            self.meta.expire_images(repo.id, _ids(actions, ActionType.EXPIRE))
+        for action in actions:  # logged once they are committed
+            _log(repo, action)
+        return actions
+
+
+def _ids(actions: list[Action], kind: ActionType) -> list[int]:
+    return [action.image.id for action in actions if action.type is kind]
+
+
+def _log(repo: Repository, action: Action) -> None:
+    image = action.image
+    fields = {"repository": repo.name, "registry": repo.account_id, "digest": image.digest,
+              "tags": list(image.tags), "rule_priority": action.rule_priority,
+              "action": action.type.upper()}
+    log.info("lifecycle %s %s@%s tags=%s rule=%d", fields["action"], repo.name, image.digest,
+             ",".join(image.tags), action.rule_priority, extra={"lifecycle": fields})
