@@ -8,16 +8,20 @@ import logging
 import os
 import socket
 import sys
+import time
+import tomllib
 from collections.abc import AsyncIterator
+from typing import cast
 
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from starlette.middleware import Middleware
-from starlette.requests import Request
-from starlette.responses import PlainTextResponse, Response
 from starlette.routing import Route
 
+from dockyard import metrics, startup
+from dockyard.api import health
 from dockyard.api.ecr import endpoint as ecr_endpoint
+from dockyard.api.observe import Observe
 from dockyard.api.oci import errors as oci_errors
 from dockyard.api.oci.auth import RegistryAuth
 from dockyard.api.oci.routes import ROUTES as OCI_ROUTES
@@ -28,24 +32,33 @@ from dockyard.backends.factory import (
     open_scanner,
 )
 from dockyard.domain.errors import DockyardError
-from dockyard.services.auth import KeyRing, ensure_local_credentials, load_auth_file
+from dockyard.ports import BlobStore, OperationalStats
+from dockyard.services.auth import (
+    CREDENTIALS_FILE,
+    KeyRing,
+    ensure_local_credentials,
+    load_auth_file,
+)
 from dockyard.services.clock import Clock, SystemClock
 from dockyard.services.registry import Policy, Services, build_services
+from dockyard.services.scanning import SCAN_JOB
 from dockyard.settings import Settings, from_environment
 
 log = logging.getLogger("dockyard")
 
 
-async def healthz(request: Request) -> Response:
-    return PlainTextResponse("ok")
-
-
-def load_keys(settings: Settings) -> KeyRing:
+def load_keys(settings: Settings, create: bool = True) -> KeyRing:
     if settings.auth_file is not None:
         try:
             return load_auth_file(settings.auth_file)
-        except (OSError, ValueError, KeyError) as exc:
+        except OSError as exc:
+            raise ConfigurationError(
+                f"cannot read --auth-file {settings.auth_file}: {exc.strerror}") from exc
+        except (ValueError, tomllib.TOMLDecodeError) as exc:
             raise ConfigurationError(f"cannot use --auth-file {settings.auth_file}: {exc}") from exc
+    if not create:
+        path = settings.data_dir / CREDENTIALS_FILE
+        return load_auth_file(path) if path.exists() else KeyRing([])
     path, created = ensure_local_credentials(settings.data_dir)
     if created:
         # Only the path: the secret must not end up in a log that is kept.
@@ -54,17 +67,37 @@ def load_keys(settings: Settings) -> KeyRing:
     return load_auth_file(path)
 
 
-def create_services(settings: Settings, clock: Clock | None = None) -> Services:
-    settings.data_dir.mkdir(parents=True, exist_ok=True)
-    keys = load_keys(settings)
-    blobs = open_blob_store(settings.resolved_storage_url)
-    blobs.probe()
+def create_services(settings: Settings, clock: Clock | None = None, *,
+                    create: bool = True) -> Services:
+    """The services over the configured stores. With `create` (a server) the data directory,
+    the embedded database and the first credentials are made if missing, and removed again if
+    start-up fails; without (`dockyard scan`) they must already exist."""
+    if not create:
+        startup.require_existing(settings)
+        return _open_services(settings, clock, create=False)
+    with startup.prepared(settings.data_dir):
+        return _open_services(settings, clock, create=True)
+
+
+def _open_services(settings: Settings, clock: Clock | None, create: bool) -> Services:
+    keys = load_keys(settings, create)
+    blobs = _blob_store(settings.resolved_storage_url)
     # Only the embedded default (no --database-url) migrates itself: zero setup on one machine.
     meta = open_metadata_store(settings.resolved_database_url, migrate=settings.database_url is None)
     meta.probe()
-    policy = Policy(keys.accounts[0], settings.create_on_push, settings.accept_any_credentials)
+    first = keys.accounts[0] if keys.accounts else ""
+    policy = Policy(first, settings.create_on_push, settings.accept_any_credentials)
     scanner = open_scanner(settings.data_dir)
     return build_services(meta, blobs, scanner, clock or SystemClock(), keys, policy)
+
+
+def _blob_store(url: str) -> BlobStore:
+    blobs = open_blob_store(url)
+    try:
+        blobs.probe()
+    except OSError as exc:
+        raise ConfigurationError(f"cannot use --storage-url {url}: {exc.strerror or exc}") from exc
+    return blobs
 
 
 def create_app(settings: Settings, services: Services | None = None,
@@ -74,7 +107,8 @@ def create_app(settings: Settings, services: Services | None = None,
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         tasks = [asyncio.create_task(_flush_pulls(svc, settings.pull_flush_seconds)),
-                 asyncio.create_task(_scan_worker(svc, settings.scan_poll_seconds))]
+                 asyncio.create_task(_scan_worker(svc, settings.scan_poll_seconds)),
+                 asyncio.create_task(_sample_stats(svc, settings.stats_seconds))]
         try:
             yield
         finally:
@@ -84,14 +118,18 @@ def create_app(settings: Settings, services: Services | None = None,
                 with contextlib.suppress(asyncio.CancelledError):
                     await task
             await asyncio.to_thread(svc.pulls.flush)
+            metrics.process_exited(os.getpid())
 
     app = Starlette(
         routes=[
-            Route("/healthz", healthz),
+            *_operator_routes(settings),
             Route("/", ecr_endpoint.handle, methods=["POST"]),
             *OCI_ROUTES,
         ],
-        middleware=[Middleware(RegistryAuth, auth=svc.auth)],
+        middleware=[
+            Middleware(Observe, access_log=settings.access_log, log_format=settings.log_format),
+            Middleware(RegistryAuth, auth=svc.auth),
+        ],
         exception_handlers={
             DockyardError: oci_errors.handle_domain_error,
             HTTPException: oci_errors.handle_http_error,
@@ -103,6 +141,13 @@ def create_app(settings: Settings, services: Services | None = None,
     svc.calls.inline = inline_calls(svc, single_process)
     app.state.region = settings.region
     return app
+
+
+def _operator_routes(settings: Settings) -> list[Route]:
+    routes = [Route("/healthz", health.healthz), Route("/readyz", health.readyz)]
+    if settings.metrics_route:
+        routes.append(Route("/metrics", health.metrics_endpoint))
+    return routes
 
 
 def inline_calls(svc: Services, single_process: bool) -> bool:
@@ -129,6 +174,7 @@ async def _flush_pulls(svc: Services, every: float) -> None:
         await asyncio.sleep(every)
         try:
             await asyncio.to_thread(svc.pulls.flush)
+            metrics.process_exited(os.getpid())
         except Exception:  # a failed flush must not stop the next one
             log.exception("could not record pull times")
 
@@ -139,8 +185,28 @@ async def _scan_worker(svc: Services, every: float) -> None:
     while True:
         try:
             await asyncio.to_thread(svc.scans.follow_data_changes)
-            while await asyncio.to_thread(svc.scans.work_once, name):
+            while await _timed_scan(svc, name):
                 pass
         except Exception:  # the worker outlives any one failure
             log.exception("scan worker error")
+        await asyncio.sleep(every)
+
+
+async def _timed_scan(svc: Services, name: str) -> bool:
+    started = time.perf_counter()
+    worked = await asyncio.to_thread(svc.scans.work_once, name)
+    if worked:
+        metrics.scan_finished(time.perf_counter() - started)
+    return worked
+
+
+async def _sample_stats(svc: Services, every: float) -> None:
+    """Refresh the gauges that come from the database: scan queue depth, pool use."""
+    stats = cast(OperationalStats, svc.meta)  # the SQL store implements both ports
+    while True:
+        try:
+            metrics.scan_queue_depth(await asyncio.to_thread(stats.pending_jobs, SCAN_JOB))
+            metrics.database_pool(*stats.pool_status())
+        except Exception:  # a database hiccup must not stop the sampling
+            log.debug("could not sample statistics", exc_info=True)
         await asyncio.sleep(every)

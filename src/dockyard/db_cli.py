@@ -19,6 +19,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from dockyard.config import add_config_option
 from dockyard.settings import Settings
 
 if TYPE_CHECKING:
@@ -61,6 +62,7 @@ def _database_options(parser: argparse.ArgumentParser) -> None:
     where.add_argument("--database-url", help="metadata database (sqlite:///PATH, postgresql://)")
     where.add_argument("--data-dir", type=Path, default=Path("./dockyard-data"),
                        help="use the embedded SQLite database of this data directory")  # fmt: skip
+    add_config_option(parser)
 
 
 def _url(args: argparse.Namespace) -> str:

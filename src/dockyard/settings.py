@@ -25,6 +25,10 @@ class Settings:
     redirect_blobs: bool = False
     pull_flush_seconds: float = 1.0
     scan_poll_seconds: float = 0.5
+    access_log: bool = True
+    log_format: str = "text"
+    metrics_route: bool = True  # GET /metrics on the registry's port (not moved, not off)
+    stats_seconds: float = 5.0  # how often gauges sampled from the database are refreshed
 
     @property
     def resolved_database_url(self) -> str:

@@ -64,20 +64,41 @@ class KeyRing:
 
 
 def load_auth_file(path: Path) -> KeyRing:
-    """Read `[[accounts]] id=... [[accounts.keys]] access_key_id=... secret_access_key=...`."""
+    """Read `[[accounts]] id=... [[accounts.keys]] access_key_id=... secret_access_key=...`.
+
+    A mistake is a ValueError naming the account and key (never a secret): a missing field,
+    an id that is not 12 digits, or one access_key_id in two places (which would make one of
+    them silently unusable).
+    """
     with open(path, "rb") as handle:
         document = tomllib.load(handle)
-    keys = []
-    for account in document.get("accounts", []):
-        account_id = str(account["id"])
+    keys: dict[str, AccessKey] = {}
+    for number, account in enumerate(document.get("accounts", []), 1):
+        account_id = str(_field(account, "id", f"{path}: account #{number}"))
         if not (len(account_id) == 12 and account_id.isdigit()):
             raise ValueError(f"{path}: account id {account_id!r} must be 12 digits")
-        for key in account.get("keys", []):
-            keys.append(AccessKey(key["access_key_id"], key["secret_access_key"], account_id,
-                                  key.get("principal_arn", "")))
+        for index, entry in enumerate(account.get("keys", []), 1):
+            key = _access_key(entry, account_id, f"{path}: account {account_id}, key #{index}")
+            if key.access_key_id in keys:
+                other = keys[key.access_key_id].account_id
+                raise ValueError(f"{path}: access_key_id {key.access_key_id} appears twice "
+                                 f"(accounts {other} and {account_id}); each key must be unique")
+            keys[key.access_key_id] = key
     if not keys:
         raise ValueError(f"{path}: no [[accounts.keys]] found")
-    return KeyRing(keys)
+    return KeyRing(list(keys.values()))
+
+
+def _access_key(entry: dict, account_id: str, where: str) -> AccessKey:
+    return AccessKey(str(_field(entry, "access_key_id", where)),
+                     str(_field(entry, "secret_access_key", where)), account_id,
+                     str(entry.get("principal_arn", "")))
+
+
+def _field(table: object, name: str, where: str) -> object:
+    if not isinstance(table, dict) or table.get(name) in (None, ""):
+        raise ValueError(f"{where} has no {name}")
+    return table[name]
 
 
 def ensure_local_credentials(data_dir: Path) -> tuple[Path, bool]:

@@ -22,6 +22,14 @@ from starlette.requests import Request
 from starlette.types import Receive, Scope, Send
 
 from dockyard.api.ecr import model, sigv4
+from dockyard.api.observe import (
+    SCOPE_ACCOUNT,
+    SCOPE_AUTH_ERROR,
+    SCOPE_OPERATION,
+    SCOPE_PRINCIPAL,
+    SCOPE_REPOSITORY,
+    SCOPE_REQUEST_ID,
+)
 from dockyard.api.ecr.context import Call
 from dockyard.api.ecr.errors import error_body
 from dockyard.api.ecr.operations import OPERATIONS
@@ -63,8 +71,9 @@ class Endpoint:
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         status, body = await _answer_request(Request(scope, receive))
+        request_id = scope.get(SCOPE_REQUEST_ID) or str(uuid.uuid4())
         headers = [
-            (b"x-amzn-requestid", str(uuid.uuid4()).encode()),
+            (b"x-amzn-requestid", request_id.encode()),
             (b"content-type", CONTENT_TYPE_HEADER),
             (b"content-length", str(len(body)).encode()),
         ]
@@ -78,6 +87,7 @@ handle = Endpoint()
 async def _answer_request(request: Request) -> Answer:
     try:
         operation = _operation(request)
+        request.scope[SCOPE_OPERATION] = operation
         body = await _body(request)
     except AwsError as exc:
         return _failure(None, exc, {})
@@ -95,6 +105,7 @@ def _answer(request: Request, operation: str, body: bytes) -> Answer:
         caller = _authenticate(request, body)
         params = _params(body)
         echo = _echo(params, caller)
+        _tell_access_log(request, echo)
         result = OPERATIONS[operation](_call(request, caller), validate_input(operation, params))
         return 200, _dumps(serialize_output(operation, result))
     except Exception as exc:  # noqa: BLE001 (_failure logs all but API errors)
@@ -107,6 +118,7 @@ async def _answer_async(request: Request, operation: str, body: bytes) -> Answer
         caller = await run_in_threadpool(_authenticate, request, body)
         params = _params(body)
         echo = _echo(params, caller)
+        _tell_access_log(request, echo)
         handler = OPERATIONS[operation]
         result = await handler(_call(request, caller), validate_input(operation, params))
         return 200, _dumps(serialize_output(operation, result))
@@ -165,11 +177,20 @@ def _authenticate(request: Request, body: bytes) -> Caller:
                               auth.secret_for, auth.clock.now(), service="ecr",
                               check_signature=not auth.accept_any)
     except sigv4.SignatureError as exc:
+        request.scope[SCOPE_AUTH_ERROR] = exc.message
         raise AwsError(exc.type_name, exc.message, exc.status) from None
     try:
-        return auth.caller_for_key(key_id)
+        caller = auth.caller_for_key(key_id)
     except NotAuthorized as exc:
+        request.scope[SCOPE_AUTH_ERROR] = f"unknown access key {key_id}"
         raise AwsError("UnrecognizedClientException", exc.message) from None
+    request.scope[SCOPE_ACCOUNT], request.scope[SCOPE_PRINCIPAL] = caller.account_id, caller.principal
+    return caller
+
+
+def _tell_access_log(request: Request, echo: dict[str, object]) -> None:
+    if "repositoryName" in echo:
+        request.scope[SCOPE_REPOSITORY] = echo["repositoryName"]
 
 
 def _call(request: Request, caller: Caller) -> Call:

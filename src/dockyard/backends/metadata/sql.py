@@ -32,6 +32,7 @@ from dockyard.backends.metadata import (
     dialects,
     migrate,
 )
+from dockyard.backends.metadata._stats import StatsMethods
 from dockyard.backends.metadata.schema import (
     blobs,
     image_refs,
@@ -71,7 +72,7 @@ def _linked(count: int) -> sa.Select[tuple[str]]:
     )
 
 
-class SqlMetadataStore(_scans.ScanMethods):
+class SqlMetadataStore(_scans.ScanMethods, StatsMethods):
     """Metadata in SQL; `url` is a SQLAlchemy URL (sqlite:///PATH or postgresql://...)."""
 
     def __init__(self, url: str, create: bool = True) -> None:
