@@ -80,11 +80,12 @@ def create_services(settings: Settings, clock: Clock | None = None, *,
 
 
 def _open_services(settings: Settings, clock: Clock | None, create: bool) -> Services:
-    keys = load_keys(settings, create)
+    # The stores first: credentials are made (and announced) only once they work.
     blobs = _blob_store(settings.resolved_storage_url)
     # Only the embedded default (no --database-url) migrates itself: zero setup on one machine.
     meta = open_metadata_store(settings.resolved_database_url, migrate=settings.database_url is None)
     meta.probe()
+    keys = load_keys(settings, create)
     first = keys.accounts[0] if keys.accounts else ""
     policy = Policy(first, settings.create_on_push, settings.accept_any_credentials)
     scanner = open_scanner(settings.data_dir)
