@@ -166,8 +166,9 @@ def convert(action: argparse.Action, raw: Any, where: str) -> Any:
     """`raw` (a string from the environment, a TOML value) as the option would parse it."""
     if action.nargs == 0:  # store_true / store_false
         return _flag_value(raw, where)
+    parse = action.type if callable(action.type) else str
     try:
-        value = action.type(str(raw)) if action.type and not _already_typed(action, raw) else raw
+        value = raw if _already_typed(parse, raw) else parse(str(raw))
     except (argparse.ArgumentTypeError, TypeError, ValueError) as exc:
         raise ConfigError(f"{where}: {exc}") from None
     if action.choices is not None and value not in action.choices:
@@ -176,8 +177,10 @@ def convert(action: argparse.Action, raw: Any, where: str) -> Any:
     return value
 
 
-def _already_typed(action: argparse.Action, raw: Any) -> bool:
-    return isinstance(action.type, type) and isinstance(raw, action.type)
+def _already_typed(parse: Any, raw: Any) -> bool:
+    """A TOML value of the option's own type (an int for type=int) needs no parsing; a
+    float for an int option does, so that 1.5 is refused rather than kept."""
+    return isinstance(parse, type) and type(raw) is parse
 
 
 def _flag_value(raw: Any, where: str) -> bool:

@@ -13,6 +13,7 @@ then exit 0 (uvicorn would re-raise the signal and die of it; `_Server` does not
 
 from __future__ import annotations
 
+import math
 import os
 import shutil
 import socket
@@ -112,7 +113,7 @@ def run(target: Any, sock: socket.socket, *, workers: int, log_level: str,
         shutdown_timeout: float, tls_cert: Path | None, tls_key: Path | None) -> None:
     config = uvicorn.Config(
         target, log_level=log_level, http=BodyBatchingProtocol, access_log=False,
-        timeout_graceful_shutdown=shutdown_timeout, workers=workers, factory=workers > 1,
+        timeout_graceful_shutdown=math.ceil(shutdown_timeout), workers=workers, factory=workers > 1,
         ssl_certfile=str(tls_cert) if tls_cert else None,
         ssl_keyfile=str(tls_key) if tls_key else None,
     )

@@ -85,7 +85,7 @@ def test_sigterm_lets_an_in_flight_upload_finish_and_exits_0(oci_image, tmp_path
 
 def total_requests(text: str, operation: str) -> float:
     pattern = re.compile(r'^dockyard_http_requests_total\{operation="' + re.escape(operation)
-                         + r'",protocol="[a-z]+",status="200"\} ([0-9.e+]+)$', re.M)
+                         + r'",protocol="[a-z]+",status="200"\} ([0-9.e+]+)$', re.MULTILINE)
     return sum(float(value) for value in pattern.findall(text))
 
 

@@ -22,6 +22,11 @@ from starlette.requests import Request
 from starlette.types import Receive, Scope, Send
 
 from dockyard.api.ecr import model, sigv4
+from dockyard.api.ecr.context import Call
+from dockyard.api.ecr.errors import error_body
+from dockyard.api.ecr.operations import OPERATIONS
+from dockyard.api.ecr.serialize import serialize_output
+from dockyard.api.ecr.validation import validate_input
 from dockyard.api.observe import (
     SCOPE_ACCOUNT,
     SCOPE_AUTH_ERROR,
@@ -30,11 +35,6 @@ from dockyard.api.observe import (
     SCOPE_REPOSITORY,
     SCOPE_REQUEST_ID,
 )
-from dockyard.api.ecr.context import Call
-from dockyard.api.ecr.errors import error_body
-from dockyard.api.ecr.operations import OPERATIONS
-from dockyard.api.ecr.serialize import serialize_output
-from dockyard.api.ecr.validation import validate_input
 from dockyard.domain.errors import DockyardError, NotAuthorized
 from dockyard.services.auth import Caller
 from dockyard.services.registry import Services
