@@ -128,7 +128,8 @@ def create_app(settings: Settings, services: Services | None = None,
             *OCI_ROUTES,
         ],
         middleware=[
-            Middleware(Observe, access_log=settings.access_log, log_format=settings.log_format),
+            Middleware(Observe, access_log=settings.access_log, log_format=settings.log_format,
+                       record_metrics=settings.record_metrics),
             Middleware(RegistryAuth, auth=svc.auth),
         ],
         exception_handlers={

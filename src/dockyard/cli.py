@@ -136,7 +136,7 @@ def _settings(args: argparse.Namespace) -> Settings:
                     auth_file=args.auth_file, create_on_push=args.create_on_push,
                     accept_any_credentials=args.accept_any_credentials, region=args.region,
                     redirect_blobs=args.redirect_blobs, access_log=args.access_log == "on",
-                    log_format=args.log_format,
+                    log_format=args.log_format, record_metrics=args.metrics == "on",
                     metrics_route=args.metrics == "on" and args.metrics_address is None)
 
 

@@ -27,6 +27,7 @@ class Settings:
     scan_poll_seconds: float = 0.5
     access_log: bool = True
     log_format: str = "text"
+    record_metrics: bool = True  # --metrics on (served here or on --metrics-address)
     metrics_route: bool = True  # GET /metrics on the registry's port (not moved, not off)
     stats_seconds: float = 5.0  # how often gauges sampled from the database are refreshed
 

@@ -2,16 +2,17 @@
 
 from __future__ import annotations
 
+import io
 import json
-import logging
 import shutil
+import sys
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from starlette.testclient import TestClient
 
-from dockyard.api.observe import ACCESS_LOGGER
 from dockyard.app import create_app
 from dockyard.settings import Settings
 
@@ -19,27 +20,35 @@ from .conftest import CheckedClient, registry_token
 from .oci_client import NAME, OciClient, image
 
 
-class Lines(logging.Handler):
-    def __init__(self) -> None:
-        super().__init__()
-        self.lines: list[str] = []
+class Captured(io.StringIO):
+    """The access log's stream; lines are written in batches, so reading waits for them."""
 
-    def emit(self, record: logging.LogRecord) -> None:
-        self.lines.append(record.getMessage())
+    def lines(self, until=lambda lines: bool(lines), timeout: float = 5.0) -> list[str]:
+        deadline = time.monotonic() + timeout
+        while True:
+            found = self.getvalue().splitlines()
+            if until(found) or time.monotonic() > deadline:
+                return found
+            time.sleep(0.01)
 
 
 @pytest.fixture
-def access_lines() -> Iterator[list[str]]:
-    handler = Lines()
-    logger = logging.getLogger(ACCESS_LOGGER)
-    logger.addHandler(handler)
-    try:
-        yield handler.lines
-    finally:
-        logger.removeHandler(handler)
+def access_log() -> Iterator[Captured]:
+    """sys.stderr, where the access log writes, replaced for the test. Set in the test's own
+    phase: pytest's capture sets sys.stderr again between a fixture's setup and the test."""
+    captured, real = Captured(), sys.stderr
+    yield captured
+    if sys.stderr is captured:
+        sys.stderr = real
+
+
+def capturing(captured: Captured) -> None:
+    sys.stderr = captured
 
 
 def json_app(tmp_path: Path, **settings: object) -> TestClient:
+    """A registry logging JSON lines; the access log is built at the first request, so it
+    writes to the sys.stderr of that moment (the `access_log` fixture's)."""
     app = create_app(Settings(data_dir=tmp_path / "json", log_format="json", **settings))
     client = TestClient(app)
     client.headers["Authorization"] = f"Basic {registry_token(app)}"
@@ -61,10 +70,12 @@ def test_a_well_formed_incoming_request_id_is_kept_and_a_bad_one_replaced(client
     assert replaced.headers["x-request-id"] not in ("two words\x7f", "")
 
 
-def test_the_access_log_line_has_every_field(tmp_path: Path, access_lines: list[str]) -> None:
+def test_the_access_log_line_has_every_field(tmp_path: Path, access_log: Captured) -> None:
+    capturing(access_log)
     with json_app(tmp_path, create_on_push=True) as http:
         pushed = OciClient(http).push(NAME, image("logged"), "v1")
         fetched = http.get(f"/v2/{NAME}/manifests/v1", headers={"X-Request-Id": "req-42"})
+        access_lines = access_log.lines(until=lambda found: any("req-42" in t for t in found))
     account = http.app.state.services.default_account
 
     line = next(json.loads(text) for text in access_lines if '"req-42"' in text)
@@ -80,9 +91,11 @@ def test_the_access_log_line_has_every_field(tmp_path: Path, access_lines: list[
 
 
 def test_a_refused_credential_is_logged_with_its_reason_and_no_secret(
-        tmp_path: Path, access_lines: list[str]) -> None:
+        tmp_path: Path, access_log: Captured) -> None:
+    capturing(access_log)
     with json_app(tmp_path) as http:
         http.get("/v2/", headers={"Authorization": "Basic QVdTOnNlY3JldC10b2tlbg=="})
+        access_lines = access_log.lines(until=lambda found: any("auth_error" in t for t in found))
 
     line = json.loads(access_lines[-1])
     assert line["status"] == 401 and line["operation"] == "unauthenticated"
@@ -90,11 +103,13 @@ def test_a_refused_credential_is_logged_with_its_reason_and_no_secret(
     assert "secret-token" not in access_lines[-1] and "QVdT" not in access_lines[-1]
 
 
-def test_access_log_off_writes_nothing(tmp_path: Path, access_lines: list[str]) -> None:
+def test_access_log_off_writes_nothing(tmp_path: Path, access_log: Captured) -> None:
+    capturing(access_log)
     with json_app(tmp_path, access_log=False) as http:
         assert http.get("/v2/").status_code == 200
+        time.sleep(0.2)  # longer than a batch waits
 
-    assert access_lines == []
+    assert "request_id" not in access_log.getvalue()
 
 
 def test_metrics_name_routes_and_never_repositories(registry: OciClient, client) -> None:

@@ -15,13 +15,14 @@ the repository its `name` parameter, from Starlette's routing.
 
 from __future__ import annotations
 
+import asyncio
+import atexit
 import json
-import logging
 import os
 import re
 import sys
 import time
-from typing import Any
+from typing import Any, TextIO
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -34,7 +35,6 @@ SCOPE_OPERATION = "dockyard.operation"
 SCOPE_REPOSITORY = "dockyard.repository"
 SCOPE_AUTH_ERROR = "dockyard.auth_error"
 
-ACCESS_LOGGER = "dockyard.access"
 _GOOD_REQUEST_ID = re.compile(r"[A-Za-z0-9._:+=/-]{1,128}")
 _UPLOAD_PATH = re.compile(r"/v2/.+/blobs/uploads/[^/]+")
 _UPLOAD_TARGET = b".UploadLayerPart"
@@ -42,12 +42,13 @@ _UPLOAD_TARGET = b".UploadLayerPart"
 
 class Observe:
     def __init__(self, app: ASGIApp, access_log: bool = True, log_format: str = "text",
-                 record_metrics: bool = True) -> None:
+                 record_metrics: bool = True, stream: TextIO | None = None) -> None:
         self.app = app
-        self.log = _access_logger(log_format) if access_log else None
+        self.log = LineWriter(stream or sys.stderr) if access_log else None
         self.format_line = _json_line if log_format == "json" else _text_line
         self.record_metrics = record_metrics
         self._children: dict[tuple[str, str, int], tuple[Any, Any]] = {}
+        self._bytes: dict[str, tuple[Any, Any]] = {}
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -71,7 +72,7 @@ class Observe:
         if self.record_metrics:
             self._record(protocol, operation, request, seconds)
         if self.log is not None:
-            self.log.info(self.format_line(_fields(scope, request, protocol, operation, seconds)))
+            self.log.write(self.format_line(_fields(scope, request, protocol, operation, seconds)))
 
     def _record(self, protocol: str, operation: str, request: _Exchange, seconds: float) -> None:
         key = (protocol, operation, request.status)
@@ -82,10 +83,12 @@ class Observe:
             self._children[key] = children
         children[0].inc()
         children[1].observe(seconds)
+        received, sent = self._bytes.get(protocol) or self._bytes.setdefault(
+            protocol, (metrics.BYTES_RECEIVED.labels(protocol), metrics.BYTES_SENT.labels(protocol)))
         if request.bytes_in:
-            metrics.BYTES_RECEIVED.labels(protocol).inc(request.bytes_in)
+            received.inc(request.bytes_in)
         if request.bytes_out:
-            metrics.BYTES_SENT.labels(protocol).inc(request.bytes_out)
+            sent.inc(request.bytes_out)
         if SCOPE_AUTH_ERROR in request.scope:
             metrics.AUTH_FAILURES.labels(protocol).inc()
 
@@ -185,9 +188,14 @@ def _fields(scope: Scope, request: _Exchange, protocol: str, operation: str,
     return fields
 
 
+_second: list[Any] = [-1, ""]  # the last whole second formatted, and its text
+
+
 def _timestamp(seconds: float) -> str:
-    whole = time.gmtime(seconds)
-    return time.strftime("%Y-%m-%dT%H:%M:%S", whole) + f".{int(seconds % 1 * 1000):03d}Z"
+    whole = int(seconds)
+    if whole != _second[0]:  # strftime once a second, not once a request
+        _second[:] = [whole, time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(whole))]
+    return f"{_second[1]}.{int((seconds - whole) * 1000):03d}Z"
 
 
 def _json_line(fields: dict[str, Any]) -> str:
@@ -201,18 +209,38 @@ def _text_line(fields: dict[str, Any]) -> str:
 def _text_value(value: Any) -> str:
     if value is None:
         return "-"
-    text = str(value)
+    text = value if type(value) is str else str(value)
     return json.dumps(text) if (" " in text or '"' in text or not text) else text
 
 
-def _access_logger(log_format: str) -> logging.Logger:
-    """The access log's own logger: one line per record on stderr, not through uvicorn's."""
-    logger = logging.getLogger(ACCESS_LOGGER)
-    if not logger.handlers:
-        handler = logging.StreamHandler(sys.stderr)
-        handler.setFormatter(logging.Formatter("%(message)s"))
-        logger.addHandler(handler)
-        logger.setLevel(logging.INFO)
-        logger.propagate = False
-    return logger
+class LineWriter:
+    """Access log lines to a stream, written in batches: a write and a flush per request
+    would cost more than the rest of the access log. Lines wait at most FLUSH_AFTER seconds
+    (or MAX_PENDING lines), and whatever waits is written at exit."""
 
+    FLUSH_AFTER = 0.05
+    MAX_PENDING = 256
+
+    def __init__(self, stream: TextIO) -> None:
+        self.stream, self.pending = stream, []
+        atexit.register(self.flush)
+
+    def write(self, line: str) -> None:
+        self.pending.append(line)
+        if len(self.pending) >= self.MAX_PENDING:
+            self.flush()
+        elif len(self.pending) == 1:
+            try:
+                asyncio.get_running_loop().call_later(self.FLUSH_AFTER, self.flush)
+            except RuntimeError:  # no event loop: nothing would flush later
+                self.flush()
+
+    def flush(self) -> None:
+        if not self.pending:
+            return
+        lines, self.pending = self.pending, []
+        try:
+            self.stream.write("\n".join(lines) + "\n")
+            self.stream.flush()
+        except (OSError, ValueError):  # a closed or broken log must not fail requests
+            pass
