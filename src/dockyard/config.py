@@ -7,7 +7,7 @@ option's long name with underscores (`--database-url` -> `database_url`), the en
 variable is that key upper-cased after `DOCKYARD_`, and each value goes through the option's
 own `type` and `choices`. An option added to a parser is configurable with no code here.
 
-    parse(parser, argv)  ->  argparse.Namespace with `.configuration` (a Configuration):
+    resolve(parser, argv, keys)  ->  argparse.Namespace with `.configuration` (a Config):
         values:  option key -> Value(value, source)       for `dockyard config show`
         tables:  name -> list of tables                    `[[webhooks]]` etc., for their owners
 
@@ -45,7 +45,10 @@ class Value:
 
 
 @dataclass
-class Configuration:
+class Config:
+    """The effective configuration: every option's value and source, and the file's tables
+    (`[[webhooks]]`, `[[regions]]` ...) for the features that own them, unread here."""
+
     path: Path | None = None
     values: dict[str, Value] = field(default_factory=dict)
     tables: dict[str, Any] = field(default_factory=dict)
@@ -94,7 +97,7 @@ def resolve(parser: argparse.ArgumentParser, argv: list[str], known_keys: Iterab
     path = args.config if getattr(args, CONFIG_KEY, None) else _env_path(environ)
     document = _read_file(path) if path else {}
     scalars, tables = _split_document(document, set(known_keys) | set(options), path)
-    configuration = Configuration(path, tables=tables)
+    configuration = Config(path, tables=tables)
     for key, action in options.items():
         configuration.values[key] = _pick(key, action, args, given, environ, scalars)
         setattr(args, key, configuration.values[key].value)
@@ -194,7 +197,7 @@ def _flag_value(raw: Any, where: str) -> bool:
 
 # -- showing it --------------------------------------------------------------------------------
 
-def render(configuration: Configuration) -> str:
+def render(configuration: Config) -> str:
     """The effective configuration as a TOML file, each line saying where its value came from."""
     source = f" from {configuration.path}" if configuration.path else ""
     lines = [f"# effective configuration{source}; precedence: flag > env > file > default"]
