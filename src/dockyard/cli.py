@@ -189,8 +189,17 @@ def build_parser() -> argparse.ArgumentParser:
     scan_cli.add_parser(sub)
     config_cli.add_parser(sub, add_serve_options)
     for each in config.parsers(parser):
-        each.formatter_class = argparse.ArgumentDefaultsHelpFormatter
+        each.formatter_class = _HelpFormatter
     return parser
+
+
+class _HelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
+    """Every option's default in --help, except the empty ones (`None`, an unset switch)."""
+
+    def _get_help_string(self, action: argparse.Action) -> str | None:
+        if action.default in (None, False):
+            return action.help
+        return super()._get_help_string(action)
 
 
 def _file_keys(parser: argparse.ArgumentParser) -> set[str]:
