@@ -7,6 +7,7 @@ cd "$(dirname "$0")/.."
 need_apt=()
 command -v skopeo >/dev/null || need_apt+=(skopeo)
 command -v umoci >/dev/null || need_apt+=(umoci)
+command -v podman >/dev/null || need_apt+=(podman)  # tests/e2e/test_tls.py pulls with it
 # rpm (and real CentOS rpm databases) are the oracles the rpm cataloger is checked against.
 command -v rpm >/dev/null || need_apt+=(rpm)
 command -v db5.3_dump >/dev/null || need_apt+=(db5.3-util)

@@ -8,7 +8,10 @@ import logging
 import os
 import socket
 import sys
+import time
+import tomllib
 from collections.abc import AsyncIterator
+from typing import cast
 
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
@@ -17,9 +20,12 @@ from starlette.requests import ClientDisconnect, Request
 from starlette.responses import PlainTextResponse, RedirectResponse, Response
 from starlette.routing import Route
 
+from dockyard import metrics, startup
+from dockyard.api import health
 from dockyard.api.console.routes import console
 from dockyard.api.ecr import endpoint as ecr_endpoint
 from dockyard.api.oci import disconnects as oci_disconnects
+from dockyard.api.observe import Observe
 from dockyard.api.oci import errors as oci_errors
 from dockyard.api.oci.auth import RegistryAuth
 from dockyard.api.oci.routes import ROUTES as OCI_ROUTES
@@ -29,20 +35,22 @@ from dockyard.backends.factory import (
     open_metadata_store,
     open_scanner,
 )
-from dockyard.data_dir import secure_data_dir
+from dockyard.data_dir import make_private_by_default, secure_data_dir
 from dockyard.domain.errors import DockyardError
 from dockyard.events_setup import audit_sink, event_tasks, load_webhooks, registry_clock
-from dockyard.ports import AccountStore
-from dockyard.services.auth import KeyRing, default_credentials, load_auth_file
+from dockyard.ports import AccountStore, BlobStore, OperationalStats
+from dockyard.services.auth import (
+    CREDENTIALS_FILE,
+    KeyRing,
+    default_credentials,
+    load_auth_file,
+)
 from dockyard.services.clock import Clock, SystemClock
 from dockyard.services.registry import Policy, Services, build_services
+from dockyard.services.scanning import SCAN_JOB
 from dockyard.settings import Settings, from_environment
 
 log = logging.getLogger("dockyard")
-
-
-async def healthz(request: Request) -> Response:
-    return PlainTextResponse("ok")
 
 
 async def root(request: Request) -> Response:
@@ -52,13 +60,19 @@ async def root(request: Request) -> Response:
     return PlainTextResponse("Method Not Allowed", 405, headers={"Allow": "POST"})
 
 
-def load_keys(settings: Settings, accounts: AccountStore) -> KeyRing:
+def load_keys(settings: Settings, accounts: AccountStore, create: bool = True) -> KeyRing:
     """The --auth-file's keys, or else the metadata database's generated account."""
     if settings.auth_file is not None:
         try:
             return load_auth_file(settings.auth_file)
-        except (OSError, ValueError, KeyError) as exc:
+        except OSError as exc:
+            raise ConfigurationError(
+                f"cannot read --auth-file {settings.auth_file}: {exc.strerror}") from exc
+        except (ValueError, tomllib.TOMLDecodeError) as exc:
             raise ConfigurationError(f"cannot use --auth-file {settings.auth_file}: {exc}") from exc
+    if not create:
+        path = settings.data_dir / CREDENTIALS_FILE
+        return load_auth_file(path) if path.exists() else KeyRing([])
     try:
         keys, path, created = default_credentials(accounts, settings.data_dir)
     except (OSError, ValueError, KeyError) as exc:
@@ -70,21 +84,44 @@ def load_keys(settings: Settings, accounts: AccountStore) -> KeyRing:
     return keys
 
 
-def create_services(settings: Settings, clock: Clock | None = None) -> Services:
-    secure_data_dir(settings.data_dir)
-    blobs = open_blob_store(settings.resolved_storage_url)
-    blobs.probe()
+def create_services(settings: Settings, clock: Clock | None = None, *,
+                    create: bool = True) -> Services:
+    """The services over the configured stores. With `create` (a server) the data directory,
+    the embedded database and the first credentials are made if missing, and removed again if
+    start-up fails; without (`dockyard scan`) they must already exist."""
+    if not create:
+        startup.require_existing(settings)
+        return _open_services(settings, clock, create=False)
+    make_private_by_default()  # what start-up creates is private from the first file on
+    with startup.prepared(settings.data_dir):
+        secure_data_dir(settings.data_dir)
+        return _open_services(settings, clock, create=True)
+
+
+def _open_services(settings: Settings, clock: Clock | None, create: bool) -> Services:
+    # The stores first: credentials are made (and announced) only once they work.
+    blobs = _blob_store(settings.resolved_storage_url)
     # Only the embedded default (no --database-url) migrates itself: zero setup on one machine.
     meta = open_metadata_store(settings.resolved_database_url, migrate=settings.database_url is None)
     meta.probe()
-    keys = load_keys(settings, meta)
-    policy = Policy(keys.accounts[0], settings.create_on_push, settings.accept_any_credentials,
+    keys = load_keys(settings, meta, create)
+    first = keys.accounts[0] if keys.accounts else ""
+    policy = Policy(first, settings.create_on_push, settings.accept_any_credentials,
                     settings.region, tuple(load_webhooks(settings.config_file)),
                     restore_seconds=settings.restore_delay)
     scanner = open_scanner(settings.data_dir)
     wall = SystemClock()
     return build_services(meta, blobs, scanner, clock or registry_clock(settings, wall), keys,
                           policy, audit_sink(settings.audit_log), wall)
+
+
+def _blob_store(url: str) -> BlobStore:
+    blobs = open_blob_store(url)
+    try:
+        blobs.probe()
+    except OSError as exc:
+        raise ConfigurationError(f"cannot use --storage-url {url}: {exc.strerror or exc}") from exc
+    return blobs
 
 
 def create_app(settings: Settings, services: Services | None = None,
@@ -96,6 +133,7 @@ def create_app(settings: Settings, services: Services | None = None,
         tasks = [asyncio.create_task(_flush_pulls(svc, settings.pull_flush_seconds)),
                  asyncio.create_task(_scan_worker(svc, settings.scan_poll_seconds)),
                  asyncio.create_task(_lifecycle_worker(svc, settings)),
+                 asyncio.create_task(_sample_stats(svc, settings.stats_seconds)),
                  *event_tasks(svc, settings)]
         try:
             yield
@@ -106,16 +144,21 @@ def create_app(settings: Settings, services: Services | None = None,
                 with contextlib.suppress(asyncio.CancelledError):
                     await task
             await asyncio.to_thread(svc.pulls.flush)
+            metrics.process_exited(os.getpid())
 
     app = Starlette(
         routes=[
-            Route("/healthz", healthz),
+            *_operator_routes(settings),
             Route("/", ecr_endpoint.handle, methods=["POST"]),
             Route("/", root, methods=["GET"]),
             *OCI_ROUTES,
             console(),
         ],
-        middleware=[Middleware(RegistryAuth, auth=svc.auth)],
+        middleware=[
+            Middleware(Observe, access_log=settings.access_log, log_format=settings.log_format,
+                       record_metrics=settings.record_metrics),
+            Middleware(RegistryAuth, auth=svc.auth),
+        ],
         exception_handlers={
             ClientDisconnect: oci_disconnects.handle_client_disconnect,
             DockyardError: oci_errors.handle_domain_error,
@@ -128,6 +171,13 @@ def create_app(settings: Settings, services: Services | None = None,
     svc.calls.inline = inline_calls(svc, single_process)
     app.state.region = settings.region
     return app
+
+
+def _operator_routes(settings: Settings) -> list[Route]:
+    routes = [Route("/healthz", health.healthz), Route("/readyz", health.readyz)]
+    if settings.metrics_route:
+        routes.append(Route("/metrics", health.metrics_endpoint))
+    return routes
 
 
 def inline_calls(svc: Services, single_process: bool) -> bool:
@@ -154,6 +204,7 @@ async def _flush_pulls(svc: Services, every: float) -> None:
         await asyncio.sleep(every)
         try:
             await asyncio.to_thread(svc.pulls.flush)
+            metrics.process_exited(os.getpid())
         except Exception:  # a failed flush must not stop the next one
             log.exception("could not record pull times")
 
@@ -164,7 +215,7 @@ async def _scan_worker(svc: Services, every: float) -> None:
     while True:
         try:
             await asyncio.to_thread(svc.scans.follow_data_changes)
-            while await asyncio.to_thread(svc.scans.work_once, name):
+            while await _timed_scan(svc, name):
                 pass
         except Exception:  # the worker outlives any one failure
             log.exception("scan worker error")
@@ -201,3 +252,23 @@ async def _lifecycle_worker(svc: Services, settings: Settings) -> None:
         except Exception:  # the worker outlives any one failure
             log.exception("lifecycle worker error")
         await asyncio.sleep(settings.lifecycle_poll_seconds)
+
+
+async def _timed_scan(svc: Services, name: str) -> bool:
+    started = time.perf_counter()
+    worked = await asyncio.to_thread(svc.scans.work_once, name)
+    if worked:
+        metrics.scan_finished(time.perf_counter() - started)
+    return worked
+
+
+async def _sample_stats(svc: Services, every: float) -> None:
+    """Refresh the gauges that come from the database: scan queue depth, pool use."""
+    stats = cast(OperationalStats, svc.meta)  # the SQL store implements both ports
+    while True:
+        try:
+            metrics.scan_queue_depth(await asyncio.to_thread(stats.pending_jobs, SCAN_JOB))
+            metrics.database_pool(*stats.pool_status())
+        except Exception:  # a database hiccup must not stop the sampling
+            log.debug("could not sample statistics", exc_info=True)
+        await asyncio.sleep(every)

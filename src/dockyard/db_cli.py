@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from dockyard.data_dir import secure_data_dir
+from dockyard.config import add_config_option
 from dockyard.settings import Settings
 
 if TYPE_CHECKING:
@@ -62,6 +63,7 @@ def _database_options(parser: argparse.ArgumentParser) -> None:
     where.add_argument("--database-url", help="metadata database (sqlite:///PATH, postgresql://)")
     where.add_argument("--data-dir", type=Path, default=Path("./dockyard-data"),
                        help="use the embedded SQLite database of this data directory")  # fmt: skip
+    add_config_option(parser)
 
 
 def _url(args: argparse.Namespace) -> str:

@@ -565,3 +565,18 @@ class MetadataStore(
         aborts the transaction): let the error leave the block.
         """
         ...
+
+
+# -- operational statistics (metrics) -------------------------------------------------------------
+
+
+class OperationalStats(Protocol):
+    """What /metrics samples from the metadata store now and then (dockyard/metrics.py)."""
+
+    def pending_jobs(self, kind: str) -> int:
+        """Background jobs of `kind` queued or running (not yet finished)."""
+        ...
+
+    def pool_status(self) -> tuple[int, int]:
+        """Connections checked out of this process's pool, and the pool's size."""
+        ...

@@ -11,6 +11,7 @@ import argparse
 import sys
 from pathlib import Path
 
+from dockyard.config import add_config_option
 from dockyard.domain.errors import DockyardError
 from dockyard.domain.scanning import UNSUPPORTED_IMAGE, Finding, ScanFailed
 
@@ -18,25 +19,37 @@ from dockyard.domain.scanning import UNSUPPORTED_IMAGE, Finding, ScanFailed
 def add_parser(sub: argparse._SubParsersAction) -> None:
     scan = sub.add_parser("scan", help="scan a stored image and print its findings")
     scan.add_argument("image", help="REPOSITORY:TAG or REPOSITORY@sha256:...")
-    scan.add_argument("--data-dir", type=Path, default=Path("./dockyard-data"))
-    scan.add_argument("--database-url")
-    scan.add_argument("--storage-url")
+    scan.add_argument("--data-dir", type=Path, default=Path("./dockyard-data"),
+                      help="the server's data directory (must exist; also where vulndb lives)")
+    scan.add_argument("--database-url", help="the server's metadata database, if not embedded")
+    scan.add_argument("--storage-url", help="the server's blob storage, if not embedded")
     scan.add_argument("--account", help="registry id (default: the first account)")
     scan.add_argument("--enhanced", action="store_true",
                       help="also match language packages (PyPI, npm), as enhanced scanning does")
+    add_config_option(scan)
 
 
 def run(args: argparse.Namespace) -> int:
     from dockyard.app import create_services
+    from dockyard.backends.factory import ConfigurationError
     from dockyard.services.scan_inventory import load_or_build_inventory
     from dockyard.settings import Settings
 
     settings = Settings(data_dir=args.data_dir, database_url=args.database_url,
                         storage_url=args.storage_url)
-    svc = create_services(settings)
+    try:  # reads a server's data; never creates a data directory or credentials
+        svc = create_services(settings, create=False)
+    except ConfigurationError as exc:
+        print(f"dockyard scan: {exc}", file=sys.stderr)
+        return 2
+    account = args.account or svc.default_account
+    if not account:
+        print(f"dockyard scan: no credentials.toml in {args.data_dir} to take the default "
+              "account from: pass --account", file=sys.stderr)
+        return 2
     name, reference = _split(args.image)
     try:
-        image = svc.images.find(args.account or svc.default_account, name, reference)
+        image = svc.images.find(account, name, reference)
         inventory = load_or_build_inventory(svc.meta, svc.scans.scanner, svc.blob_store, image)
         if inventory.distro is None and not (args.enhanced and inventory.packages):
             raise ScanFailed(UNSUPPORTED_IMAGE)

@@ -34,6 +34,11 @@ class Settings:
     lifecycle_interval: float = 86400.0  # evaluate each policy this often (ECR: within 24 h)
     lifecycle_poll_seconds: float = 1.0  # restores due, orphaned previews
     restore_delay: float = 0.0  # how long a restore from archive stays ACTIVATING
+    access_log: bool = True
+    log_format: str = "text"
+    record_metrics: bool = True  # --metrics on (served here or on --metrics-address)
+    metrics_route: bool = True  # GET /metrics on the registry's port (not moved, not off)
+    stats_seconds: float = 5.0  # how often gauges sampled from the database are refreshed
 
     @property
     def resolved_database_url(self) -> str:

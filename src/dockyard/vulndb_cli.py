@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from dockyard.data_dir import secure_data_dir
+from dockyard.config import add_config_option
 
 OK, SKIPPED_BAD, UNUSABLE = 0, 1, 2
 
@@ -38,6 +39,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     for command in (load, status):
         command.add_argument("--data-dir", type=Path, default=Path("./dockyard-data"),
                              help="where vulndb.sqlite lives (same as `serve --data-dir`)")
+        add_config_option(command)
 
 
 def run(args: argparse.Namespace) -> int:

@@ -26,6 +26,7 @@ import os
 import shutil
 import signal
 import socket
+import ssl
 import subprocess
 import sys
 import tempfile
@@ -102,6 +103,8 @@ class ServerProcess:
         self.startup_timeout = startup_timeout
         self.stop_timeout = stop_timeout
         self.process: subprocess.Popen[bytes] | None = None
+        #: A CA bundle (PEM path) for a server that serves HTTPS: `url` is then https://.
+        self.ca_bundle: Path | None = None
         self.last_command: list[str] = []
         self.returncode: int | None = None
 
@@ -114,7 +117,7 @@ class ServerProcess:
 
     @property
     def url(self) -> str:
-        return f"http://{self.address}"
+        return f"{'https' if self.ca_bundle else 'http'}://{self.address}"
 
     @property
     def running(self) -> bool:
@@ -248,7 +251,7 @@ class ServerProcess:
             if self.process.poll() is not None:
                 self._fail_start(f"exited with code {self.process.returncode} before ready")
             try:
-                response = httpx.get(self.url + self.ready_path, timeout=2.0)
+                response = httpx.get(self.url + self.ready_path, timeout=2.0, verify=self._verify())
                 if response.status_code == 200:
                     return
                 last_error = f"{self.ready_path} answered {response.status_code}"
@@ -257,6 +260,9 @@ class ServerProcess:
             time.sleep(0.05)
         self.kill()
         self._fail_start(f"not ready within {self.startup_timeout}s (last: {last_error})")
+
+    def _verify(self) -> ssl.SSLContext | bool:
+        return ssl.create_default_context(cafile=self.ca_bundle) if self.ca_bundle else True
 
     def _fail_start(self, reason: str) -> None:
         raise ServerStartError(

@@ -19,6 +19,9 @@ class ConfigurationError(RuntimeError):
 def open_blob_store(url: str) -> BlobStore:
     parsed = urlparse(url)
     if parsed.scheme == "file":
+        if parsed.netloc not in ("", "localhost") or not parsed.path.startswith("/"):
+            raise ConfigurationError(f"storage URL {url!r} is not an absolute file URL; "
+                                     "use file:///absolute/path (three slashes)")
         return FilesystemBlobStore(parsed.path)
     if parsed.scheme == "memory":
         return MemoryBlobStore()

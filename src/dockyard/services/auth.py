@@ -72,7 +72,12 @@ class KeyRing:
 
 
 def load_auth_file(path: Path) -> KeyRing:
-    """Read `[[accounts]] id=... [[accounts.keys]] access_key_id=... secret_access_key=...`."""
+    """Read `[[accounts]] id=... [[accounts.keys]] access_key_id=... secret_access_key=...`.
+
+    A mistake is a ValueError naming the account and key (never a secret): a missing field,
+    an id that is not 12 digits, or one access_key_id in two places (which would make one of
+    them silently unusable).
+    """
     with open(path, "rb") as handle:
         document = tomllib.load(handle)
     return parse_auth_document(document, str(path))
@@ -80,29 +85,33 @@ def load_auth_file(path: Path) -> KeyRing:
 
 def parse_auth_document(document: dict, source: str) -> KeyRing:
     """The keys of an auth document (a parsed auth file); `source` names it in errors."""
-    keys = []
-    for account in document.get("accounts", []):
-        account_id = str(account["id"])
+    keys: dict[str, AccessKey] = {}
+    for number, account in enumerate(document.get("accounts", []), 1):
+        account_id = str(_field(account, "id", f"{source}: account #{number}"))
         if not (len(account_id) == 12 and account_id.isdigit()):
             raise ValueError(f"{source}: account id {account_id!r} must be 12 digits")
-        for key in account.get("keys", []):
-            keys.append(AccessKey(key["access_key_id"], key["secret_access_key"], account_id,
-                                  key.get("principal_arn", "")))
+        for index, entry in enumerate(account.get("keys", []), 1):
+            key = _access_key(entry, account_id, f"{source}: account {account_id}, key #{index}")
+            if key.access_key_id in keys:
+                other = keys[key.access_key_id].account_id
+                raise ValueError(f"{source}: access_key_id {key.access_key_id!r} appears twice "
+                                 f"(accounts {other} and {account_id}); each key must be unique")
+            keys[key.access_key_id] = key
     if not keys:
         raise ValueError(f"{source}: no [[accounts.keys]] found")
-    _refuse_shared_key_ids(keys, source)
-    return KeyRing(keys)
+    return KeyRing(list(keys.values()))
 
 
-def _refuse_shared_key_ids(keys: list[AccessKey], source: str) -> None:
-    """One access key id in two places would silently act for whichever came last."""
-    seen: dict[str, str] = {}
-    for key in keys:
-        if key.access_key_id in seen:
-            raise ValueError(
-                f"{source}: access_key_id {key.access_key_id!r} appears twice (accounts "
-                f"{seen[key.access_key_id]} and {key.account_id}); each key id must be unique")
-        seen[key.access_key_id] = key.account_id
+def _access_key(entry: dict, account_id: str, where: str) -> AccessKey:
+    return AccessKey(str(_field(entry, "access_key_id", where)),
+                     str(_field(entry, "secret_access_key", where)), account_id,
+                     str(entry.get("principal_arn", "")))
+
+
+def _field(table: object, name: str, where: str) -> object:
+    if not isinstance(table, dict) or table.get(name) in (None, ""):
+        raise ValueError(f"{where} has no {name}")
+    return table[name]
 
 
 #: Where the generated account lives in the metadata database (AccountStore.secret), so every

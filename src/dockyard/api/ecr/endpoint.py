@@ -34,6 +34,14 @@ from dockyard.api.ecr.errors import error_body
 from dockyard.api.ecr.operations import OPERATIONS
 from dockyard.api.ecr.serialize import serialize_output
 from dockyard.api.ecr.validation import validate_input
+from dockyard.api.observe import (
+    SCOPE_ACCOUNT,
+    SCOPE_AUTH_ERROR,
+    SCOPE_OPERATION,
+    SCOPE_PRINCIPAL,
+    SCOPE_REPOSITORY,
+    SCOPE_REQUEST_ID,
+)
 from dockyard.domain.errors import DockyardError, NotAuthorized, ParameterInvalid
 from dockyard.services.audit import acting_as
 from dockyard.services.auth import Caller
@@ -80,8 +88,9 @@ class Endpoint:
         except ClientDisconnect:
             log.info("ECR call abandoned: the client went away while sending its request")
             return
+        request_id = scope.get(SCOPE_REQUEST_ID) or str(uuid.uuid4())
         headers = [
-            (b"x-amzn-requestid", str(uuid.uuid4()).encode()),
+            (b"x-amzn-requestid", request_id.encode()),
             (b"content-type", CONTENT_TYPE_HEADER),
             (b"content-length", str(len(body)).encode()),
         ]
@@ -98,6 +107,7 @@ async def _answer_request(request: Request) -> tuple[int, bytes, bool]:
     """The answer, and whether the connection must close because the body was left unread."""
     try:
         operation = _operation(request)
+        request.scope[SCOPE_OPERATION] = operation
         presented = _check_authorization(request)
         _check_declared_length(request, operation)
     except AwsError as exc:
@@ -128,6 +138,7 @@ def _answer(request: Request, operation: str, presented: sigv4.Presented, body: 
         caller = _authenticate(request, presented, body)
         params = _params(body)
         echo = _echo(params, caller)
+        _tell_access_log(request, echo)
         with acting_as(caller.account_id, caller.principal):  # who the audit log names
             result = OPERATIONS[operation](_call(request, caller),
                                            validate_input(operation, params))
@@ -144,6 +155,7 @@ async def _answer_async(
         caller = await run_in_threadpool(_authenticate, request, presented, body)
         params = _params(body)
         echo = _echo(params, caller)
+        _tell_access_log(request, echo)
         handler = OPERATIONS[operation]
         with acting_as(caller.account_id, caller.principal):
             result = await handler(_call(request, caller), validate_input(operation, params))
@@ -239,6 +251,7 @@ def _check_authorization(request: Request) -> sigv4.Presented:
         return sigv4.check_authorization(request.headers, auth.secret_for, auth.wall_clock.now(),
                                          service="ecr", check_signature=not auth.accept_any)
     except sigv4.SignatureError as exc:
+        request.scope[SCOPE_AUTH_ERROR] = exc.message
         raise AwsError(exc.type_name, exc.message, exc.status) from None
 
 
@@ -250,11 +263,20 @@ def _authenticate(request: Request, presented: sigv4.Presented, body: bytes) -> 
             request.scope.get("query_string", b""), body,
         )
     except sigv4.SignatureError as exc:
+        request.scope[SCOPE_AUTH_ERROR] = exc.message
         raise AwsError(exc.type_name, exc.message, exc.status) from None
     try:
-        return auth.caller_for_key(key_id)
+        caller = auth.caller_for_key(key_id)
     except NotAuthorized as exc:
+        request.scope[SCOPE_AUTH_ERROR] = f"unknown access key {key_id}"
         raise AwsError("UnrecognizedClientException", exc.message) from None
+    request.scope[SCOPE_ACCOUNT], request.scope[SCOPE_PRINCIPAL] = caller.account_id, caller.principal
+    return caller
+
+
+def _tell_access_log(request: Request, echo: dict[str, object]) -> None:
+    if "repositoryName" in echo:
+        request.scope[SCOPE_REPOSITORY] = echo["repositoryName"]
 
 
 def _call(request: Request, caller: Caller) -> Call:

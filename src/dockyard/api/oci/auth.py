@@ -12,6 +12,7 @@ from urllib.parse import parse_qs
 from starlette.datastructures import Headers
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from dockyard.api.observe import SCOPE_ACCOUNT, SCOPE_AUTH_ERROR, SCOPE_PRINCIPAL
 from dockyard.domain.errors import NotAuthorized
 from dockyard.services.audit import acting_as
 from dockyard.services.auth import AuthService, Caller
@@ -29,11 +30,13 @@ class RegistryAuth:
             return
         try:
             caller = self._caller(scope)
-        except NotAuthorized:
+        except NotAuthorized as exc:
+            if "authorization" in Headers(scope=scope):  # no credentials is the usual challenge
+                scope[SCOPE_AUTH_ERROR] = exc.message
             await _challenge(scope, send)
             return
-        scope["dockyard.account"] = caller.account_id
-        scope["dockyard.principal"] = caller.principal
+        scope[SCOPE_ACCOUNT] = caller.account_id
+        scope[SCOPE_PRINCIPAL] = caller.principal
         with acting_as(caller.account_id, caller.principal):  # who the audit log names
             await self.app(scope, receive, send)
 

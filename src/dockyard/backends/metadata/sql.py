@@ -36,6 +36,7 @@ from dockyard.backends.metadata import (
     dialects,
     migrate,
 )
+from dockyard.backends.metadata._stats import StatsMethods
 from dockyard.backends.metadata.schema import (
     blobs,
     image_refs,
@@ -81,7 +82,11 @@ def _linked(count: int) -> sa.Select[str, int]:
 
 
 class SqlMetadataStore(
-    _scans.ScanMethods, _console.ConsoleMethods, _outbox.OutboxMethods, _lifecycle.LifecycleMethods
+    _scans.ScanMethods,
+    _console.ConsoleMethods,
+    _outbox.OutboxMethods,
+    _lifecycle.LifecycleMethods,
+    StatsMethods,
 ):
     """Metadata in SQL; `url` is a SQLAlchemy URL (sqlite:///PATH or postgresql://...)."""
 
