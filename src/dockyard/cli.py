@@ -7,7 +7,7 @@ import os
 import sys
 from pathlib import Path
 
-from dockyard import __version__, db_cli, scan_cli, vulndb_cli
+from dockyard import __version__, db_cli, scan_cli, verify_cli, vulndb_cli
 from dockyard.settings import Settings
 
 
@@ -99,9 +99,10 @@ def main(argv: list[str] | None = None) -> int:
     db_cli.add_parser(sub)
     vulndb_cli.add_parser(sub)
     scan_cli.add_parser(sub)
+    verify_cli.add_parser(sub)
     args = parser.parse_args(argv)
     return {"serve": serve, "db": db_cli.run, "vulndb": vulndb_cli.run,
-            "scan": scan_cli.run}[args.command](args)
+            "scan": scan_cli.run, "verify": verify_cli.run}[args.command](args)
 
 
 if __name__ == "__main__":

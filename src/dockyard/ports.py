@@ -6,7 +6,7 @@ tests/contract/ say what every implementation must do.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager
 from typing import Protocol
 
@@ -78,6 +78,11 @@ class BlobStore(Protocol):
 
     def list(self) -> Iterator[str]: ...
 
+    def stored_digest(self, digest: str, progress: Callable[[int], None] | None = None) -> str | None:
+        """Hash every byte stored under `digest` with its algorithm: the hex digest the bytes
+        really have (None if there is no such blob). `progress` is told of each batch read."""
+        ...
+
     def quarantine(self, digest: str) -> str | None:
         """Move a published blob aside so it is no longer served; where it went (None if absent)."""
         ...
@@ -134,6 +139,14 @@ class BlobIndex(Protocol):
     def unlink_blob(self, repo_id: int, digest: str) -> bool: ...
 
     def unlinked_blobs(self, repo_id: int, digests: Sequence[str]) -> list[str]: ...
+
+
+class RepositoryBlobs(Protocol):
+    """Every blob a repository may reference (what `dockyard verify --repository` checks)."""
+
+    def linked_digests(self, repo_id: int) -> list[str]:
+        """Digests linked to the repository, sorted."""
+        ...
 
 
 class ImageStore(Protocol):
@@ -385,6 +398,7 @@ class ScanStore(Protocol):
 class MetadataStore(
     RepositoryStore,
     BlobIndex,
+    RepositoryBlobs,
     ImageStore,
     UploadStore,
     RepositoryAdmin,

@@ -349,6 +349,10 @@ class UploadService:
     def _publish_staged(self, staged: Staged, digest: Digest) -> Digest:
         upload = staged.upload
         self._verify(staged, digest, self._final_hash(staged, digest.algorithm))
+        if staged.recorded and self.meta.get_upload(upload.id) != upload:
+            # Moved or ended (its repository deleted, say) while this request hashed: publish
+            # nothing that no session would link.
+            raise self._lost_completion(staged)
         try:
             self.blobs.publish_upload(upload.id, staged.segments, str(digest), staged.size)
         except OSError:

@@ -14,14 +14,16 @@ the upload's directory is the caller's business once the session is settled (`ab
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 
 from dockyard.backends.blobs import paths
 from dockyard.backends.blobs.direct_io import DirectAppender, open_direct
+from dockyard.backends.blobs.file_hashing import hash_file
 from dockyard.backends.blobs.file_reads import read_range
 from dockyard.backends.blobs.segment_names import segment_name
 from dockyard.backends.blobs.writeback import start_writeback
@@ -120,9 +122,13 @@ class FilesystemBlobStore:
             return None
         return str(target)
 
-    def path_of(self, digest: str) -> Path:
-        """Where a published blob's file is (for `dockyard verify`, which reads files itself)."""
-        return paths.blob_path(self.root, digest)
+    def stored_digest(
+        self, digest: str, progress: Callable[[int], None] | None = None
+    ) -> str | None:
+        try:
+            return hash_file(paths.blob_path(self.root, digest), digest.split(":", 1)[0], progress)
+        except FileNotFoundError:
+            return None
 
     # -- uploads --------------------------------------------------------------------------------
 
@@ -150,7 +156,8 @@ class FilesystemBlobStore:
 
     def publish_data(self, upload_id: str, digest: str, data: bytes | memoryview) -> bool:
         if self.stat(digest) is not None:
-            self.abort_upload(upload_id)
+            with contextlib.suppress(OSError):
+                paths.upload_dir(self.root, upload_id).rmdir()
             return False
         self.start_upload(upload_id)
         writer = self.open_upload(upload_id, 0)
@@ -160,10 +167,15 @@ class FilesystemBlobStore:
             writer.abort()
             raise
         writer.close()
+        own = paths.staged_path(self.root, upload_id, writer.segment)
         try:
             return self.publish_upload(upload_id, [writer.segment], digest, len(data))
         finally:
-            self.abort_upload(upload_id)
+            # Only this call's file, then the directory if nothing else is in it: a racing
+            # request of the same upload may be writing there.
+            own.unlink(missing_ok=True)
+            with contextlib.suppress(OSError):
+                paths.upload_dir(self.root, upload_id).rmdir()
 
     def abort_upload(self, upload_id: str) -> None:
         shutil.rmtree(paths.upload_dir(self.root, upload_id), ignore_errors=True)

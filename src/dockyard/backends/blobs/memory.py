@@ -7,8 +7,9 @@ _quarantine[digest]                 blobs moved aside by `quarantine`
 
 from __future__ import annotations
 
+import hashlib
 import threading
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 
 from dockyard.backends.blobs.segment_names import segment_name
 
@@ -60,6 +61,20 @@ class MemoryBlobStore:
 
     def list(self) -> Iterator[str]:
         return iter(sorted(self._blobs))
+
+    def stored_digest(
+        self, digest: str, progress: Callable[[int], None] | None = None
+    ) -> str | None:
+        blob = self._blobs.get(digest)
+        if blob is None:
+            return None
+        if progress is not None:
+            progress(len(blob))
+        return hashlib.new(digest.split(":", 1)[0], blob).hexdigest()
+
+    def corrupt(self, digest: str, data: bytes) -> None:
+        """Replace a blob's bytes behind the store's back (for tests of `dockyard verify`)."""
+        self._blobs[digest] = data
 
     def quarantine(self, digest: str) -> str | None:
         with self._lock:

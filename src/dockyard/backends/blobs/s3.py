@@ -55,8 +55,9 @@ chunks from ranged GETs.
 
 from __future__ import annotations
 
+import hashlib
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
@@ -179,6 +180,19 @@ class S3BlobStore:
             self.client.put_object(Bucket=self.bucket, Key=self.keys.blob(digest), Body=body)
             return True
         return False
+
+    def stored_digest(
+        self, digest: str, progress: Callable[[int], None] | None = None
+    ) -> str | None:
+        hasher = hashlib.new(digest.split(":", 1)[0])
+        try:
+            for chunk in self.read(digest):
+                hasher.update(chunk)
+                if progress is not None:
+                    progress(len(chunk))
+        except FileNotFoundError:
+            return None
+        return hasher.hexdigest()
 
     def quarantine(self, digest: str) -> str | None:
         """Copy the blob under quarantine/ and delete it; readers then get 404."""

@@ -239,6 +239,11 @@ class SqlMetadataStore(_scans.ScanMethods):
             linked = {digest for digest, in found}  # rows, not .scalars(): a wrapper less
         return [d for d in wanted if d not in linked]
 
+    def linked_digests(self, repo_id: int) -> list[str]:
+        stmt = sa.select(repo_blobs.c.digest).where(repo_blobs.c.repo_id == repo_id)
+        with self._read() as conn:
+            return sorted(conn.execute(stmt).scalars())
+
     # -- images and tags ---------------------------------------------------------------------
 
     def save_image(
