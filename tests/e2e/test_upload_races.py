@@ -37,10 +37,9 @@ from tests.support.server import DockyardServer
 
 pytestmark = pytest.mark.e2e
 
-KiB, MiB = 1024, 1024 * 1024
-ROUNDS = 12
-# Small bodies take the one-step path (publish_data), bodies over a batch (4 MiB) are staged.
-SIZES = (256 * KiB, 5 * MiB + 3)
+KiB = 1024
+ROUNDS = 8
+SIZE = 256 * KiB
 PLANTER = AccessKey("222222222222", "AKIARACESPLANTER0001", "races-planter-secret-0123456789abcdefgh")
 VICTIM = AccessKey("333333333333", "AKIARACESVICTIM00001", "races-victim-secret-0123456789abcdefghi")
 
@@ -55,7 +54,15 @@ class Deployment:
         return v2_client(self.server.url, self.tokens[key])
 
     def ecr(self, key: AccessKey = PLANTER) -> Any:
-        return ecr_client(self.server.url, key)
+        """A boto3 client that opens a new connection for every call (`Connection: close`),
+        so that its calls, too, land on either worker process."""
+        client = ecr_client(self.server.url, key)
+        client.meta.events.register("before-send.ecr.*", _close_connection)
+        return client
+
+
+def _close_connection(request: Any, **_: Any) -> None:
+    request.headers["Connection"] = "close"
 
 
 @pytest.fixture(scope="module", params=["default", "postgres-s3-2-workers"])
@@ -121,7 +128,7 @@ def test_two_patches_of_one_upload(deployment: Deployment) -> None:
     repo = "races/patches"
 
     def race(i: int) -> str | None:
-        size = SIZES[i % 2]
+        size = SIZE
         bodies = [pseudo_random_bytes(size, f"patch-{i}-{n}") for n in (0, 1)]
         with deployment.v2() as http:
             location = ociapi.start_upload(http, repo)
@@ -157,19 +164,24 @@ def test_two_completions_cannot_plant_bytes_for_another_account(
     # Account A completes one upload twice at once: with public bytes under their true digest
     # (a well-known base layer, say) and with junk under the junk's digest. Account B then
     # pushes the public layer: the registry already has the digest and keeps what it stored.
+    # Even rounds complete an empty upload (the one-step path of small blobs), odd ones an
+    # upload holding a first chunk (the staged path: the bodies go to segments).
     def race(i: int) -> str | None:
-        size = SIZES[i % 2]
-        public = pseudo_random_bytes(size, f"public-{i}")
-        junk = pseudo_random_bytes(size, f"junk-{i}")
+        head = pseudo_random_bytes(1000 * (i % 2), f"head-{i}")
+        public = head + pseudo_random_bytes(SIZE, f"public-{i}")
+        junk = head + pseudo_random_bytes(SIZE, f"junk-{i}")
         with deployment.v2(PLANTER) as planter:
             location = ociapi.start_upload(planter, "races/planter")
+            if head:
+                location = ociapi.patch_chunk(planter, location, head, 0).headers["Location"]
 
             def complete(n: int) -> httpx.Response:
-                body = (public, junk)[n]
+                whole = (public, junk)[n]
                 with deployment.v2(PLANTER) as own:
                     return own.put(
-                        ociapi.with_params(location, digest=ociapi.sha256_digest(body)),
-                        content=body, headers={"Content-Type": "application/octet-stream"},
+                        ociapi.with_params(location, digest=ociapi.sha256_digest(whole)),
+                        content=whole[len(head) :],
+                        headers={"Content-Type": "application/octet-stream"},
                     )  # fmt: skip
 
             answers = together(2, complete)
@@ -208,15 +220,16 @@ def _one_completion(answers: list[httpx.Response]) -> str | None:
 
 
 def test_two_upload_layer_parts_at_one_offset(deployment: Deployment) -> None:
-    repo = "races/ecr-parts"
-    deployment.ecr().create_repository(repositoryName=repo)
+    repo, ecr = "races/ecr-parts", deployment.ecr()
+    racers = [deployment.ecr(), deployment.ecr()]
+    ecr.create_repository(repositoryName=repo)
 
     def race(i: int) -> str | None:
-        parts = [pseudo_random_bytes(SIZES[0], f"part-{i}-{n}") for n in (0, 1)]
-        upload_id = deployment.ecr().initiate_layer_upload(repositoryName=repo)["uploadId"]
+        parts = [pseudo_random_bytes(SIZE, f"part-{i}-{n}") for n in (0, 1)]
+        upload_id = ecr.initiate_layer_upload(repositoryName=repo)["uploadId"]
 
         def upload_part(n: int) -> dict[str, Any]:
-            return deployment.ecr().upload_layer_part(
+            return racers[n].upload_layer_part(
                 repositoryName=repo, uploadId=upload_id, partFirstByte=0,
                 partLastByte=len(parts[n]) - 1, layerPartBlob=parts[n],
             )  # fmt: skip
@@ -231,7 +244,7 @@ def test_two_upload_layer_parts_at_one_offset(deployment: Deployment) -> None:
         if loser.response.get("lastValidByteReceived") != len(parts[0]) - 1:
             return f"lastValidByteReceived is not the upload's end: {loser.response}"
         digest = ociapi.sha256_digest(parts[won[0]])
-        deployment.ecr().complete_layer_upload(
+        ecr.complete_layer_upload(
             repositoryName=repo, uploadId=upload_id, layerDigests=[digest]
         )
         with deployment.v2() as http:
@@ -241,19 +254,19 @@ def test_two_upload_layer_parts_at_one_offset(deployment: Deployment) -> None:
 
 
 def test_two_complete_layer_uploads(deployment: Deployment) -> None:
-    repo = "races/ecr-complete"
-    deployment.ecr().create_repository(repositoryName=repo)
+    repo, ecr = "races/ecr-complete", deployment.ecr()
+    racers = [deployment.ecr(), deployment.ecr()]
+    ecr.create_repository(repositoryName=repo)
 
     def race(i: int) -> str | None:
-        data = pseudo_random_bytes(SIZES[0] + i, f"complete-{i}")
+        data = pseudo_random_bytes(SIZE + i, f"complete-{i}")
         digest = ociapi.sha256_digest(data)
-        ecr = deployment.ecr()
         upload_id = ecr.initiate_layer_upload(repositoryName=repo)["uploadId"]
         ecr.upload_layer_part(repositoryName=repo, uploadId=upload_id, partFirstByte=0,
                               partLastByte=len(data) - 1, layerPartBlob=data)  # fmt: skip
 
-        def complete(_: int) -> dict[str, Any]:
-            return deployment.ecr().complete_layer_upload(
+        def complete(n: int) -> dict[str, Any]:
+            return racers[n].complete_layer_upload(
                 repositoryName=repo, uploadId=upload_id, layerDigests=[digest]
             )
 
@@ -274,11 +287,12 @@ def test_two_complete_layer_uploads(deployment: Deployment) -> None:
 def test_an_upload_finishing_while_its_repository_is_force_deleted(
     deployment: Deployment,
 ) -> None:
+    ecr, racers = deployment.ecr(), [deployment.ecr(), deployment.ecr()]
+
     def race(i: int) -> str | None:
         repo = f"races/doomed-{i}"
-        ecr = deployment.ecr()
         ecr.create_repository(repositoryName=repo)
-        data = pseudo_random_bytes(SIZES[0] + i, f"doomed-{i}")
+        data = pseudo_random_bytes(SIZE + i, f"doomed-{i}")
         digest = ociapi.sha256_digest(data)
         with deployment.v2() as http:
             location = ociapi.start_upload(http, repo)
@@ -289,9 +303,9 @@ def test_an_upload_finishing_while_its_repository_is_force_deleted(
 
         def work(n: int) -> object:
             if n == 1:
-                return deployment.ecr().delete_repository(repositoryName=repo, force=True)
+                return racers[1].delete_repository(repositoryName=repo, force=True)
             if via_ecr:
-                return deployment.ecr().complete_layer_upload(
+                return racers[0].complete_layer_upload(
                     repositoryName=repo, uploadId=upload_id, layerDigests=[digest]
                 )
             with deployment.v2() as own:

@@ -32,7 +32,7 @@ def verify(server: DockyardServer, *args: str) -> subprocess.CompletedProcess[st
     env = {**server.environment()}
     return subprocess.run(
         [sys.executable, "-m", "dockyard", "verify", *server.store_args, *args],
-        capture_output=True, text=True, env=env, cwd=REPO_ROOT, timeout=120,
+        check=False, capture_output=True, text=True, env=env, cwd=REPO_ROOT, timeout=120,
     )  # fmt: skip
 
 

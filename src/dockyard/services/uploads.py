@@ -209,7 +209,7 @@ class UploadService:
         self, account_id: str, name: str, upload_id: str, digest_text: str
     ) -> Digest:
         """CompleteLayerUpload: refuses empty uploads and layers the repository already has."""
-        digest = parse_digest(digest_text)
+        digest, where = parse_digest(digest_text), (account_id, name)
         upload = await self._metadata(self.status, account_id, name, upload_id)
         if upload.size == 0:
             raise EmptyUpload(f"The upload with id '{upload_id}' does not contain any data")
@@ -217,12 +217,15 @@ class UploadService:
             await self._metadata(self.meta.linked_blob_size, upload.repo_id, str(digest))
             is not None
         ):
+            if await self._metadata(self.meta.get_upload, upload_id) != upload:
+                # Linked by a completion of this very upload that just won the race.
+                raise await self._metadata(self._lost_completion, self._as_staged(where, upload))
             await _in_thread(self._discard, upload)
             raise LayerAlreadyExists(
                 f"The layer with digest {digest} already exists in the "
                 f"repository with name '{name}'"
             )
-        return await self._publish(self._as_staged((account_id, name), upload), digest)
+        return await self._publish(self._as_staged(where, upload), digest)
 
     # -- sessions -----------------------------------------------------------------------------
 
