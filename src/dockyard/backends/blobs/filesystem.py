@@ -38,9 +38,8 @@ JOIN_STEP = 64 * 1024 * 1024
 class FileUploadWriter:
     """Writes one segment: the upload's bytes from `offset` on, at the start of its own file."""
 
-    def __init__(self, root: Path, upload_id: str, offset: int) -> None:
-        self.segment = segment_name(offset)
-        self._path = paths.staged_path(root, upload_id, self.segment)
+    def __init__(self, path: Path, offset: int) -> None:
+        self.segment, self._path = path.name, path
         # O_EXCL: the name is this writer's alone (a missing directory: the upload is gone).
         self._fd = os.open(self._path, os.O_RDWR | os.O_CREAT | os.O_EXCL, 0o644)
         self._start, self._written = offset, 0
@@ -136,7 +135,8 @@ class FilesystemBlobStore:
         paths.upload_dir(self.root, upload_id).mkdir(parents=True, exist_ok=True)
 
     def open_upload(self, upload_id: str, offset: int) -> FileUploadWriter:
-        return FileUploadWriter(self.root, upload_id, offset)
+        segment = paths.staged_path(self.root, upload_id, segment_name(offset))
+        return FileUploadWriter(segment, offset)
 
     def read_upload(self, upload_id: str, segments: Sequence[str], size: int) -> Iterator[bytes]:
         if not paths.upload_dir(self.root, upload_id).is_dir():
