@@ -32,13 +32,14 @@ from tests.support import ociapi
 from tests.support.ecr import AccessKey, ecr_client, registry_token, v2_client, write_auth_file
 from tests.support.images import pseudo_random_bytes
 from tests.support.races import orphan_rows, together
-from tests.support.scaleout import SharedStores, start_server
+from tests.support.s3 import CREDENTIALS
+from tests.support.scaleout import SharedStores
 from tests.support.server import DockyardServer
 
 pytestmark = pytest.mark.e2e
 
-KiB = 1024
-ROUNDS = 8
+KiB, MiB = 1024, 1024 * 1024
+ROUNDS = 10
 SIZE = 256 * KiB
 PLANTER = AccessKey("222222222222", "AKIARACESPLANTER0001", "races-planter-secret-0123456789abcdefgh")
 VICTIM = AccessKey("333333333333", "AKIARACESVICTIM00001", "races-victim-secret-0123456789abcdefghi")
@@ -82,7 +83,11 @@ def deployment(request, tmp_path_factory) -> Iterator[Deployment]:
         bucket = moto.bucket()
         database = postgres.new_database()
         stores = SharedStores(database, bucket, moto.url(bucket, "registry"), auth)
-        server = start_server(stores, "--workers", "2")
+        # Two workers migrating and warming up on a busy machine can take a while.
+        server = DockyardServer(extra_args=[*stores.serve_args(), "--workers", "2"],
+                                startup_timeout=120)
+        server.storage_environment = dict(CREDENTIALS)
+        server.start()
     try:
         yield Deployment(server, database)
         log = server.log_path.read_text(errors="replace")
@@ -133,7 +138,7 @@ def test_two_patches_of_one_upload(deployment: Deployment) -> None:
     repo = "races/patches"
 
     def race(i: int) -> str | None:
-        size = SIZE
+        size = MiB
         bodies = [pseudo_random_bytes(size, f"patch-{i}-{n}") for n in (0, 1)]
         with deployment.v2() as http:
             location = ociapi.start_upload(http, repo)
@@ -169,12 +174,14 @@ def test_two_completions_cannot_plant_bytes_for_another_account(
     # Account A completes one upload twice at once: with public bytes under their true digest
     # (a well-known base layer, say) and with junk under the junk's digest. Account B then
     # pushes the public layer: the registry already has the digest and keeps what it stored.
-    # Even rounds complete an empty upload (the one-step path of small blobs), odd ones an
-    # upload holding a first chunk (the staged path: the bodies go to segments).
+    # Even rounds complete an empty upload with a small body (the one-step path of small
+    # blobs), odd ones an upload holding a first chunk with a body of more than a batch (the
+    # staged path: the bodies go to segments; the race window of the old code was widest here).
     def race(i: int) -> str | None:
         head = pseudo_random_bytes(1000 * (i % 2), f"head-{i}")
-        public = head + pseudo_random_bytes(SIZE, f"public-{i}")
-        junk = head + pseudo_random_bytes(SIZE, f"junk-{i}")
+        size = 5 * MiB if i % 2 else SIZE
+        public = head + pseudo_random_bytes(size, f"public-{i}")
+        junk = head + pseudo_random_bytes(size, f"junk-{i}")
         with deployment.v2(PLANTER) as planter:
             location = ociapi.start_upload(planter, "races/planter")
             if head:

@@ -107,7 +107,12 @@ class UploadService:
 
     def status(self, account_id: str, name: str, upload_id: str) -> Upload:
         repo = self.repos.get(account_id, name)
-        return self._upload(repo, upload_id)
+        try:
+            return self._upload(repo, upload_id)
+        except UploadNotFound:
+            # The repository's deletion may have taken the session since it was looked up.
+            self.repos.get(account_id, name)
+            raise
 
     def cancel(self, account_id: str, name: str, upload_id: str) -> None:
         upload = self.status(account_id, name, upload_id)
