@@ -289,6 +289,18 @@ class BlobStoreContract:
         assert store.stat(sha256(b"short!")) is None
         store.abort_upload(upload.id)
 
+    def test_publishing_an_upload_dropped_meanwhile_raises_file_not_found(
+        self, store: BlobStore, new_upload
+    ) -> None:
+        # A racing request of the same upload finished it and dropped its staging first.
+        upload = new_upload(b"raced")
+        store.abort_upload(upload.id)
+        with pytest.raises(FileNotFoundError):
+            store.publish_upload(upload.id, upload.segments, sha256(b"raced"), 5)
+        with pytest.raises(FileNotFoundError):
+            joined(store.read_upload(upload.id, upload.segments, 5))
+        assert store.stat(sha256(b"raced")) is None
+
     def test_publishing_an_existing_digest_keeps_the_original(
         self, store: BlobStore, new_upload, publish
     ) -> None:

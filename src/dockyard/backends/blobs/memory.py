@@ -109,7 +109,9 @@ class MemoryBlobStore:
         self._uploads.pop(upload_id, None)
 
     def _joined(self, upload_id: str, segments: Sequence[str]) -> bytes:
-        held = self._uploads[upload_id]  # KeyError (a LookupError) for an unknown upload
+        held = self._uploads.get(upload_id)
+        if held is None or any(name not in held for name in segments):
+            raise FileNotFoundError(f"upload {upload_id} or a segment of it is gone")
         return b"".join(bytes(held[name]) for name in segments)
 
     def _publish(self, upload_id: str, digest: str, data: bytes) -> bool:

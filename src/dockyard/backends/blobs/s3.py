@@ -58,6 +58,7 @@ from __future__ import annotations
 import hashlib
 import time
 from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
@@ -167,7 +168,8 @@ class S3BlobStore:
             return False
         pieces = self._listing(upload_id).pieces(segments, size)
         if_absent = self.options.conditional_writes
-        return self._composer.compose(pieces, self.keys.blob(digest), if_absent=if_absent)
+        with _missing_as_file_not_found(upload_id):
+            return self._composer.compose(pieces, self.keys.blob(digest), if_absent=if_absent)
 
     def publish_data(self, upload_id: str, digest: str, data: bytes | memoryview) -> bool:
         self.keys.upload(upload_id)  # nothing of the upload to drop (see the module docstring)
@@ -238,8 +240,9 @@ class S3BlobStore:
         raise OSError(f"conditional writes of {key} kept conflicting; try again")
 
     def _read_pieces(self, pieces: Sequence[Piece]) -> Iterator[bytes]:
-        for piece in pieces:
-            yield from self._composer.read(piece)
+        with _missing_as_file_not_found("the upload"):
+            for piece in pieces:
+                yield from self._composer.read(piece)
 
     def _delete_keys(self, keys: Sequence[str]) -> None:
         for i in range(0, len(keys), DELETE_BATCH):
@@ -258,6 +261,18 @@ class S3BlobStore:
                 self.client.abort_multipart_upload(
                     Bucket=self.bucket, Key=upload["Key"], UploadId=upload["UploadId"]
                 )
+
+
+@contextmanager
+def _missing_as_file_not_found(what: str) -> Iterator[None]:
+    """A segment deleted under us (a racing request ended the upload): FileNotFoundError, as
+    the filesystem store raises, for the upload service to tell what happened."""
+    try:
+        yield
+    except ClientError as exc:
+        if _status(exc) == 404:
+            raise FileNotFoundError(f"{what}: a segment is gone") from None
+        raise
 
 
 def _stream(body: Any) -> Iterator[bytes]:

@@ -30,7 +30,7 @@ class UploadListing:
             if left <= 0:
                 break
             if name not in self.sizes:
-                raise OSError(f"segment {name} of the upload is missing")
+                raise FileNotFoundError(f"segment {name} of the upload is missing")
             held = self.sizes[name]
             take = min(held, left)
             if take:
