@@ -78,7 +78,7 @@ def store_image(store: FilesystemBlobStore, built: scan_image.BuiltImage) -> Non
         writer = store.open_upload(upload, 0)
         writer.write(blob.data)
         writer.close()
-        store.publish_upload(upload, blob.digest, blob.size)
+        store.publish_upload(upload, [writer.segment], blob.digest, blob.size)
 
 
 def inventory_throughput(built: scan_image.BuiltImage, work: Path, runs: int,

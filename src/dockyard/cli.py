@@ -8,7 +8,16 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from dockyard import __version__, config, config_cli, db_cli, lifecycle_cli, scan_cli, vulndb_cli
+from dockyard import (
+    __version__,
+    config,
+    config_cli,
+    db_cli,
+    lifecycle_cli,
+    scan_cli,
+    verify_cli,
+    vulndb_cli,
+)
 from dockyard.settings import Settings
 
 if TYPE_CHECKING:
@@ -245,7 +254,8 @@ def main(argv: list[str] | None = None) -> int:
     except ConfigError as exc:
         return _fail(exc)
     return {"serve": serve, "db": db_cli.run, "vulndb": vulndb_cli.run, "scan": scan_cli.run,
-            "lifecycle": lifecycle_cli.run, "config": config_cli.run}[args.command](args)
+            "lifecycle": lifecycle_cli.run, "verify": verify_cli.run,
+            "config": config_cli.run}[args.command](args)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -257,6 +267,7 @@ def build_parser() -> argparse.ArgumentParser:
     vulndb_cli.add_parser(sub)
     scan_cli.add_parser(sub)
     lifecycle_cli.add_parser(sub)
+    verify_cli.add_parser(sub)
     config_cli.add_parser(sub, add_serve_options)
     for each in config.parsers(parser):
         each.formatter_class = _HelpFormatter

@@ -21,6 +21,8 @@ import sys
 from datetime import UTC, datetime
 from pathlib import Path
 
+from dockyard.config import add_config_option
+
 _UNITS = {"": 1, "s": 1, "m": 60, "h": 3600, "d": 86400}
 
 
@@ -54,6 +56,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     run.add_argument("--data-dir", type=Path, default=Path("./dockyard-data"))
     run.add_argument("--database-url")
     run.add_argument("--storage-url")
+    add_config_option(run)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -65,7 +68,7 @@ def run(args: argparse.Namespace) -> int:
     settings = Settings(data_dir=args.data_dir, database_url=args.database_url,
                         storage_url=args.storage_url)
     try:
-        svc = create_services(settings)
+        svc = create_services(settings, create=False)
     except ConfigurationError as exc:
         print(f"dockyard lifecycle: {exc}", file=sys.stderr)
         return 2

@@ -6,7 +6,7 @@ tests/contract/ say what every implementation must do.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager
 from typing import Protocol
 
@@ -34,21 +34,33 @@ from dockyard.domain.scanning import Finding, Inventory
 
 
 class UploadWriter(Protocol):
-    """Appends to an upload in progress. Called from worker threads, one writer at a time."""
+    """Writes one chunk of an upload into a segment of its own. Called from worker threads.
+
+    Nothing another request reads or writes is touched: two writers of one upload (racing
+    requests) write two segments, and the upload service acknowledges at most one of them.
+    """
+
+    #: The segment's name, unique to this writer; recorded in the metadata store once acknowledged.
+    segment: str
 
     def write(self, data: bytes | memoryview) -> None: ...
 
     def close(self) -> int:
-        """Make every byte written durable and return the upload's total size."""
+        """Make every byte written durable and return the upload's total size after them."""
         ...
 
     def abort(self) -> None:
-        """Drop what this writer added since it was opened."""
+        """Drop the segment."""
         ...
 
 
 class BlobStore(Protocol):
-    """Immutable content-addressed bytes plus the staging area of uploads in progress."""
+    """Immutable content-addressed bytes plus the staging area of uploads in progress.
+
+    An upload is a chain of segments, one per acknowledged chunk, named by the writers that
+    wrote them; the metadata store keeps the chain (`Upload.segments`). A segment is never
+    written again once its writer closed it, so bytes that were hashed stay the bytes.
+    """
 
     #: True when reads are cheap enough to run on the event loop (local page cache).
     reads_are_local: bool
@@ -73,25 +85,41 @@ class BlobStore(Protocol):
 
     def list(self) -> Iterator[str]: ...
 
+    def stored_digest(self, digest: str, progress: Callable[[int], None] | None = None) -> str | None:
+        """Hash every byte stored under `digest` with its algorithm: the hex digest the bytes
+        really have (None if there is no such blob). `progress` is told of each batch read."""
+        ...
+
+    def quarantine(self, digest: str) -> str | None:
+        """Move a published blob aside so it is no longer served; where it went (None if absent)."""
+        ...
+
     def start_upload(self, upload_id: str) -> None: ...
 
     def open_upload(self, upload_id: str, offset: int) -> UploadWriter:
-        """Writer positioned at `offset`; bytes past it (from an unacknowledged write) are dropped."""
+        """A writer of a new segment holding the upload's bytes from `offset` on."""
         ...
 
-    def read_upload(self, upload_id: str, size: int) -> Iterator[bytes]:
-        """The first `size` bytes of an upload, to re-hash when no running hash is at hand."""
+    def read_upload(
+        self, upload_id: str, segments: Sequence[str], size: int
+    ) -> Iterator[bytes]:
+        """The first `size` bytes of the chain `segments`, to re-hash when no hash is at hand."""
         ...
 
-    def publish_upload(self, upload_id: str, digest: str, size: int) -> None:
-        """Atomically make the upload's first `size` bytes the blob `digest`; no-op if it exists."""
+    def publish_upload(
+        self, upload_id: str, segments: Sequence[str], digest: str, size: int
+    ) -> bool:
+        """Make the first `size` bytes of the chain `segments` the blob `digest`. Never
+        replaces a blob nor is replaced: if `digest` exists (or appears meanwhile) the first
+        copy stays. True when this call created the blob. The upload stays until
+        `abort_upload` (the caller settles the session first)."""
         ...
 
-    def publish_data(self, upload_id: str, digest: str, data: bytes | memoryview) -> None:
+    def publish_data(self, upload_id: str, digest: str, data: bytes | memoryview) -> bool:
         """End an upload that holds no acknowledged bytes with the whole blob at hand, verified.
 
-        Atomically makes `data` the blob `digest` (no-op if it exists) without staging it, and
-        drops the upload. The one-request path of small blobs: one PutObject on S3.
+        Makes `data` the blob `digest` (never replacing one) without staging it, and drops the
+        upload. The one-request path of small blobs: one PutObject on S3. True when created.
         """
         ...
 
@@ -119,6 +147,14 @@ class BlobIndex(Protocol):
 
     def linked_blob_sizes(self, repo_id: int, digests: Sequence[str]) -> dict[str, int]:
         """The size of each of `digests` the repository links (one query); others are absent."""
+        ...
+
+
+class RepositoryBlobs(Protocol):
+    """Every blob a repository may reference (what `dockyard verify --repository` checks)."""
+
+    def linked_digests(self, repo_id: int) -> list[str]:
+        """Digests linked to the repository, sorted."""
         ...
 
 
@@ -164,20 +200,34 @@ class ImageStore(Protocol):
 
 
 class UploadStore(Protocol):
+    """Upload sessions; they move only by compare-and-set on `Upload.generation`."""
+
     def create_upload(self, upload: Upload) -> None: ...
 
     def get_upload(self, upload_id: str) -> Upload | None: ...
 
-    def set_upload_size(self, upload_id: str, size: int, hash_state: bytes | None = None) -> None:
-        """Record the upload's new size, with the SHA-256 state after it when there is one."""
+    def advance_upload(
+        self, upload: Upload, size: int, segment: str, hash_state: bytes | None = None
+    ) -> Upload | None:
+        """Acknowledge a chunk: if the session is still at `upload.generation`, append
+        `segment`, set the size (and the SHA-256 state after it, when there is one) and move
+        the generation on; the session as stored. None, changing nothing, when another writer
+        moved it first or it is gone."""
         ...
 
     def delete_upload(self, upload_id: str) -> None: ...
 
     def finish_upload(
-        self, upload_id: str, repo_id: int, digest: str, size: int, now: float
-    ) -> None:
-        """Link the published blob to the repository and drop the upload, in one transaction."""
+        self, upload_id: str, repo_id: int, digest: str, size: int, now: float,
+        generation: int | None = None,
+    ) -> bool:
+        """Link the published blob to the repository and drop the upload, in one transaction.
+
+        With `generation`, only if the session is still at it: False, and nothing linked, when
+        another request moved or finished it (or the repository's deletion took it). Without
+        it (a one-request upload that has no session row) the blob is linked. Raises
+        RepositoryNotFound if the repository is gone.
+        """
         ...
 
 
@@ -528,6 +578,7 @@ class LifecycleStore(Protocol):
 class MetadataStore(
     RepositoryStore,
     BlobIndex,
+    RepositoryBlobs,
     ImageStore,
     UploadStore,
     RepositoryAdmin,

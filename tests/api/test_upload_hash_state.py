@@ -46,8 +46,8 @@ def other(tmp_path: Path, client: CheckedClient) -> Iterator[CheckedClient]:
 def _reads_back(client: CheckedClient, monkeypatch: pytest.MonkeyPatch) -> list[str]:
     store, calls = client.app.state.services.blob_store, []
     real = store.read_upload
-    monkeypatch.setattr(store, "read_upload", lambda upload_id, size: calls.append(upload_id)
-                        or real(upload_id, size))
+    monkeypatch.setattr(store, "read_upload", lambda upload_id, segments, size:
+                        calls.append(upload_id) or real(upload_id, segments, size))
     return calls
 
 

@@ -18,7 +18,7 @@ The cases are grouped by port: repositories, blobs and uploads here; images and 
 _metadata_images.py; the paged image views in _metadata_listing.py; repository settings in
 _metadata_admin.py; account-level rows in _metadata_accounts.py; lifecycle policies, previews
 and restores in _metadata_lifecycle.py; races between threads in
-_metadata_concurrency.py; transactions spanning several calls (`atomic`) in _metadata_atomic.py;
+_metadata_concurrency.py; upload sessions in _metadata_uploads.py; transactions spanning several calls (`atomic`) in _metadata_atomic.py;
 the web console's sessions and overviews in _metadata_console.py; the webhook outbox in
 _metadata_outbox.py.
 """
@@ -43,6 +43,7 @@ from ._metadata_lifecycle import LifecycleCases
 from ._metadata_listing import EntryListingCases, ImageListingCases
 from ._metadata_outbox import OutboxCases
 from ._metadata_scans import ScanCases
+from ._metadata_uploads import UploadCases
 from .metadata_support import NOW, AccountRows, fresh_account, fresh_name, make_image, sha
 
 MakeRepo = Callable[..., Repository]
@@ -61,6 +62,7 @@ class MetadataStoreContract(
     ConsoleCases,
     OutboxCases,
     LifecycleCases,
+    UploadCases,
 ):
     """Subclass as `Test<Backend>MetadataStore` with a `store` fixture, `residue` and `forget`."""
 
@@ -223,34 +225,6 @@ class MetadataStoreContract(
         assert store.linked_blob_sizes(repo.id, asked) == {sha("2"): 2}
         assert store.linked_blob_sizes(other.id, asked) == {sha("3"): 3}
         assert store.linked_blob_sizes(repo.id, []) == {}
-
-    # -- uploads -------------------------------------------------------------------------------
-
-    def test_upload_lifecycle(self, store: MetadataStore, repo: Repository) -> None:
-        upload = Upload(id=fresh_name("upload"), repo_id=repo.id, size=0, created_at=NOW)
-        store.create_upload(upload)
-        assert store.get_upload(upload.id) == upload
-        store.set_upload_size(upload.id, 1234)
-        assert store.get_upload(upload.id) == Upload(upload.id, repo.id, 1234, NOW)
-        state = bytes(range(112))  # the SHA-256 state after 1,234 more bytes, as saved
-        store.set_upload_size(upload.id, 2468, state)
-        assert store.get_upload(upload.id) == Upload(upload.id, repo.id, 2468, NOW, state)
-        store.set_upload_size(upload.id, 3000)  # a size without a state drops the old state
-        assert store.get_upload(upload.id) == Upload(upload.id, repo.id, 3000, NOW)
-        store.delete_upload(upload.id)
-        assert store.get_upload(upload.id) is None
-
-    def test_finish_upload_links_the_blob_and_ends_the_upload(
-        self, store: MetadataStore, repo: Repository
-    ) -> None:
-        upload = Upload(id=fresh_name("upload"), repo_id=repo.id, size=42, created_at=NOW)
-        store.create_upload(upload)
-        store.finish_upload(upload.id, repo.id, sha("finished"), 42, NOW)
-        assert store.get_upload(upload.id) is None
-        assert store.linked_blob_size(repo.id, sha("finished")) == 42
-
-    def test_unknown_upload_is_none(self, store: MetadataStore) -> None:
-        assert store.get_upload(fresh_name("upload")) is None
 
 
 def _pages(fetch: Callable[[str | None], list[str]]) -> list[str]:

@@ -20,7 +20,7 @@ from dockyard.backends.blobs.s3 import S3BlobStore
 from dockyard.backends.factory import ConfigurationError, open_blob_store
 from tests.support.s3 import CREDENTIALS, MotoS3
 
-from .blob_contract import BlobStoreContract, MiB, joined, pattern, sha256, write
+from .blob_contract import BlobStoreContract, MiB, Staging, joined, pattern, sha256, write
 
 
 @pytest.fixture(autouse=True)
@@ -65,6 +65,10 @@ class TestS3BlobStore(BlobStoreContract):
         """An S3 upload is its keys: segments, or multipart uploads of unfinished writers."""
         return bool(upload_keys(store, upload_id))
 
+    def drop_quarantined(self, store: S3BlobStore, where: str) -> None:
+        bucket, key = where.removeprefix("s3://").split("/", 1)
+        store.client.delete_object(Bucket=bucket, Key=key)
+
 
 def upload_keys(store: S3BlobStore, upload_id: str) -> list[str]:
     """Objects and incomplete multipart uploads under the upload's prefix."""
@@ -84,10 +88,16 @@ def calls(store: S3BlobStore) -> Counter[str]:
     return counted
 
 
-def new_upload(store: S3BlobStore) -> str:
-    upload_id = str(uuid.uuid4())
-    store.start_upload(upload_id)
-    return upload_id
+def new_upload(store: S3BlobStore) -> Staging:
+    upload = Staging(str(uuid.uuid4()))
+    store.start_upload(upload.id)
+    return upload
+
+
+def publish(store: S3BlobStore, upload: Staging, digest: str, size: int) -> bool:
+    created = store.publish_upload(upload.id, upload.segments, digest, size)
+    store.abort_upload(upload.id)
+    return created
 
 
 # -- another process continues -----------------------------------------------------------------
@@ -96,13 +106,14 @@ def new_upload(store: S3BlobStore) -> str:
 def test_a_second_process_continues_after_tiny_and_large_chunks(store, other) -> None:
     data = pattern(23 * MiB + 17)
     cuts = [0, 3, 5, 9 * MiB + 5, 9 * MiB + 6, 20 * MiB, len(data)]
-    upload_id = new_upload(store)
+    upload = new_upload(store)
     for i, (start, end) in enumerate(itertools.pairwise(cuts)):
         writer_store = store if i < 3 else other  # chunks 4.. reach the other process
-        assert write(writer_store, upload_id, start, data[start:end]) == end
-    assert joined(other.read_upload(upload_id, len(data))) == data
-    assert joined(store.read_upload(upload_id, 9 * MiB + 6)) == data[: 9 * MiB + 6]
-    other.publish_upload(upload_id, sha256(data), len(data))
+        assert write(writer_store, upload, start, data[start:end]) == end
+    assert joined(other.read_upload(upload.id, upload.segments, len(data))) == data
+    head = joined(store.read_upload(upload.id, upload.segments, 9 * MiB + 6))
+    assert head == data[: 9 * MiB + 6]
+    publish(other, upload, sha256(data), len(data))
     assert store.stat(sha256(data)) == len(data)
     assert joined(store.read(sha256(data))) == data
     store.delete(sha256(data))
@@ -110,60 +121,46 @@ def test_a_second_process_continues_after_tiny_and_large_chunks(store, other) ->
 
 def test_a_crashed_writer_leaves_nothing_visible_and_the_upload_resumes(store, other) -> None:
     head, tail = pattern(6 * MiB), b"the rest" * 1000
-    upload_id = new_upload(store)
-    assert write(store, upload_id, 0, head) == len(head)
-    doomed = store.open_upload(upload_id, len(head))
+    upload = new_upload(store)
+    assert write(store, upload, 0, head) == len(head)
+    doomed = store.open_upload(upload.id, len(head))
     doomed.write(pattern(11 * MiB))  # parts uploaded, multipart never completed
     doomed.write(b"unacknowledged")
     del doomed  # the process died: neither close nor abort
 
     assert list(other.list()) == []
-    assert joined(other.read_upload(upload_id, 1 << 40)) == head
-    assert write(other, upload_id, len(head), tail) == len(head) + len(tail)
+    assert joined(other.read_upload(upload.id, upload.segments, 1 << 40)) == head
+    assert write(other, upload, len(head), tail) == len(head) + len(tail)
     digest = sha256(head + tail)
-    other.publish_upload(upload_id, digest, len(head) + len(tail))
+    publish(other, upload, digest, len(head) + len(tail))
     assert joined(store.read(digest)) == head + tail
     store.delete(digest)
 
 
-def test_an_unacknowledged_large_segment_is_cut_server_side(store, other) -> None:
-    # 14 MiB reached S3 but only the first 7 MiB were acknowledged (say the process died
-    # before recording the size): the next process continues from 7 MiB.
-    data = pattern(14 * MiB)
-    upload_id = new_upload(store)
-    write(store, upload_id, 0, data)
+def test_opening_a_writer_costs_no_request_whatever_the_upload_holds(store, other) -> None:
+    # No listing, no cut: a writer's segment is a key of its own, so whatever an earlier
+    # unacknowledged write left stays out of the chain untouched.
+    upload = new_upload(store)
+    write(store, upload, 0, pattern(9 * MiB))
+    lost = store.open_upload(upload.id, 9 * MiB)
+    lost.write(b"never acknowledged")
+    lost.close()
     counted = calls(other)
-    assert write(other, upload_id, 7 * MiB, b"!") == 7 * MiB + 1
-    assert counted["UploadPartCopy"] >= 1 and counted["GetObject"] == 0
-    assert joined(store.read_upload(upload_id, 1 << 40)) == data[: 7 * MiB] + b"!"
-    store.abort_upload(upload_id)
-
-
-def test_a_first_chunk_replaces_an_unacknowledged_one_without_listing(store, other) -> None:
-    # The first chunk reached S3 but its size was never recorded; the client sends it again
-    # (to another process), then an empty session and an aborted one come and go.
-    upload_id = new_upload(store)
-    write(store, upload_id, 0, pattern(9 * MiB))  # a multipart segment, unacknowledged
-    counted = calls(other)
-    assert write(other, upload_id, 0, b"again") == 5
-    assert "ListObjectsV2" not in counted
-    assert joined(store.read_upload(upload_id, 1 << 40)) == b"again"
-    assert other.open_upload(upload_id, 0).close() == 0
-    assert joined(store.read_upload(upload_id, 1 << 40)) == b""
-    write(store, upload_id, 0, b"unacknowledged")
-    aborted = other.open_upload(upload_id, 0)
-    aborted.write(b"doomed")
-    aborted.abort()
-    assert joined(store.read_upload(upload_id, 1 << 40)) == b""
-    store.abort_upload(upload_id)
+    writer = other.open_upload(upload.id, 9 * MiB)
+    assert counted == Counter()
+    writer.write(b"!")
+    assert writer.close() == 9 * MiB + 1
+    upload.segments.append(writer.segment)
+    assert joined(store.read_upload(upload.id, upload.segments, 1 << 40)) == pattern(9 * MiB) + b"!"
+    store.abort_upload(upload.id)
 
 
 def test_abort_removes_incomplete_multipart_uploads_of_failed_writers(store, other) -> None:
-    upload_id = new_upload(store)
-    writer = store.open_upload(upload_id, 0)
+    upload = new_upload(store)
+    writer = store.open_upload(upload.id, 0)
     writer.write(pattern(9 * MiB))
-    other.abort_upload(upload_id)  # the bucket fixture checks no multipart upload is left
-    assert not TestS3BlobStore().upload_exists(store, upload_id)
+    other.abort_upload(upload.id)  # the bucket fixture checks no multipart upload is left
+    assert not TestS3BlobStore().upload_exists(store, upload.id)
 
 
 # -- requests per blob -------------------------------------------------------------------------
@@ -172,8 +169,7 @@ def test_abort_removes_incomplete_multipart_uploads_of_failed_writers(store, oth
 def test_a_blob_published_from_memory_costs_one_put_object(store, moto, bucket) -> None:
     # The one-request push of a small blob: POST (start_upload), PUT ?digest= with the body.
     data, counted = b"a small layer" * 100, calls(store)
-    upload_id = new_upload(store)
-    store.publish_data(upload_id, sha256(data), data)
+    store.publish_data(new_upload(store).id, sha256(data), data)
     assert counted == Counter({"PutObject": 1})
     assert moto.leftovers(bucket) == [store.keys.blob(sha256(data))]
     assert joined(store.read(sha256(data))) == data
@@ -182,13 +178,13 @@ def test_a_blob_published_from_memory_costs_one_put_object(store, moto, bucket) 
 
 def test_publishing_from_memory_onto_an_existing_blob_is_one_refused_put(store) -> None:
     digest = sha256(b"original")
-    store.publish_data(new_upload(store), digest, b"original")
+    store.publish_data(new_upload(store).id, digest, b"original")
     headers: list[dict[str, str]] = []
     store.client.meta.events.register(
         "before-call.s3.PutObject", lambda params, **_: headers.append(params["headers"])
     )
     counted = calls(store)
-    store.publish_data(new_upload(store), digest, b"impostor")
+    store.publish_data(new_upload(store).id, digest, b"impostor")
     assert counted == Counter({"PutObject": 1})  # answered 412: nothing written
     assert headers[0].get("If-None-Match") == "*"
     assert joined(store.read(digest)) == b"original"
@@ -198,9 +194,9 @@ def test_publishing_from_memory_onto_an_existing_blob_is_one_refused_put(store) 
 def test_without_conditional_writes_a_head_comes_first(moto, bucket) -> None:
     store = S3BlobStore.from_url(moto.url(bucket, conditional_writes="0"))
     digest, counted = sha256(b"layer"), calls(store)
-    store.publish_data(new_upload(store), digest, b"layer")
+    store.publish_data(new_upload(store).id, digest, b"layer")
     assert counted == Counter({"HeadObject": 1, "PutObject": 1})
-    store.publish_data(new_upload(store), digest, b"layer")
+    store.publish_data(new_upload(store).id, digest, b"layer")
     assert counted == Counter({"HeadObject": 2, "PutObject": 1})
     assert joined(store.read(digest)) == b"layer"
     store.delete(digest)
@@ -221,7 +217,7 @@ class _Answer:
 def test_a_store_refusing_conditional_writes_is_told_what_to_set(store) -> None:
     store.client.meta.events.register("before-call.s3.PutObject", _Answer(501, "NotImplemented"))
     with pytest.raises(OSError, match=r"add \?conditional_writes=0 to --storage-url"):
-        store.publish_data(new_upload(store), sha256(b"x"), b"x")
+        store.publish_data(new_upload(store).id, sha256(b"x"), b"x")
 
 
 def test_a_conflicting_conditional_write_is_retried(store) -> None:
@@ -229,7 +225,7 @@ def test_a_conflicting_conditional_write_is_retried(store) -> None:
     answers = iter([conflict, lambda **_: None])  # then the real answer
     store.client.meta.events.register("before-call.s3.PutObject", lambda **kw: next(answers)(**kw))
     digest, counted = sha256(b"layer"), calls(store)
-    store.publish_data(new_upload(store), digest, b"layer")
+    store.publish_data(new_upload(store).id, digest, b"layer")
     assert counted == Counter({"PutObject": 2})
     assert joined(store.read(digest)) == b"layer"
     store.delete(digest)
@@ -238,13 +234,15 @@ def test_a_conflicting_conditional_write_is_retried(store) -> None:
 def test_a_staged_small_blob_is_published_by_a_server_side_copy(store) -> None:
     # A chunked (PATCH, then PUT) or ECR push of a small blob: one segment, copied into place.
     data, counted = b"one chunk", calls(store)
-    upload_id = new_upload(store)
-    assert write(store, upload_id, 0, data) == len(data)
+    upload = new_upload(store)
+    assert write(store, upload, 0, data) == len(data)
     assert counted == Counter({"PutObject": 1})  # the first chunk lists nothing
     counted.clear()
-    store.publish_upload(upload_id, sha256(data), len(data))
-    assert counted == Counter({"HeadObject": 1, "ListObjectsV2": 1, "CopyObject": 1,
-                               "DeleteObjects": 1, "ListMultipartUploads": 1})  # fmt: skip
+    assert store.publish_upload(upload.id, upload.segments, sha256(data), len(data)) is True
+    assert counted == Counter({"HeadObject": 1, "ListObjectsV2": 1, "CopyObject": 1})
+    counted.clear()
+    store.abort_upload(upload.id)
+    assert counted == Counter({"ListObjectsV2": 1, "DeleteObjects": 1, "ListMultipartUploads": 1})
     assert joined(store.read(sha256(data))) == data
     store.delete(sha256(data))
 
@@ -256,12 +254,12 @@ def test_a_staged_small_blob_is_published_by_a_server_side_copy(store) -> None:
 def test_large_uploads_go_through_multipart(store, size) -> None:
     data = pattern(size)
     counted = calls(store)
-    upload_id = new_upload(store)
-    assert write(store, upload_id, 0, data) == size
+    upload = new_upload(store)
+    assert write(store, upload, 0, data) == size
     if size > s3_writer.PART_SIZE:  # smaller sessions are one PutObject
         assert counted["UploadPart"] == -(-size // s3_writer.PART_SIZE)
         assert counted["CompleteMultipartUpload"] == 1
-    store.publish_upload(upload_id, sha256(data), size)
+    publish(store, upload, sha256(data), size)
     assert counted["CopyObject"] == 1  # one segment: one server-side copy, no bytes moved
     assert store.stat(sha256(data)) == size
     assert joined(store.read(sha256(data))) == data
@@ -272,12 +270,12 @@ def test_publish_gathers_tiny_segments_and_copies_large_ones(store, monkeypatch)
     monkeypatch.setattr(s3_compose, "COPY_PART", 10 * MiB)  # split copies, run in threads
     pieces = [b"a" * 1000, pattern(20 * MiB), b"b" * 10, b"c", pattern(9 * MiB + 1)]
     data = b"".join(pieces)
-    upload_id = new_upload(store)
+    upload = new_upload(store)
     offset = 0
     for piece in pieces:
-        offset = write(store, upload_id, offset, piece)
+        offset = write(store, upload, offset, piece)
     counted = calls(store)
-    store.publish_upload(upload_id, sha256(data), len(data) - 2)
+    publish(store, upload, sha256(data), len(data) - 2)
     # [1000 B + 8 MiB - 1000 B of the 20 MiB] [copy 6 MiB] [copy 6 MiB] [10 B + 1 B + 8 MiB - 11 B]
     # [the last ~1 MiB]
     assert (counted["UploadPart"], counted["UploadPartCopy"]) == (3, 2)
@@ -287,12 +285,31 @@ def test_publish_gathers_tiny_segments_and_copies_large_ones(store, monkeypatch)
 
 
 def test_publish_refuses_an_upload_shorter_than_size(store) -> None:
-    upload_id = new_upload(store)
-    write(store, upload_id, 0, b"short")
+    upload = new_upload(store)
+    write(store, upload, 0, b"short")
     with pytest.raises(OSError, match="holds 5 bytes"):
-        store.publish_upload(upload_id, sha256(b"short!"), 6)
+        store.publish_upload(upload.id, upload.segments, sha256(b"short!"), 6)
     assert store.stat(sha256(b"short!")) is None
-    store.abort_upload(upload_id)
+    store.abort_upload(upload.id)
+
+
+@pytest.mark.parametrize("sizes", [[3, 4], [6 * MiB, 3]], ids=["gathered", "multipart"])
+def test_a_blob_that_appears_while_composing_is_never_replaced(store, sizes) -> None:
+    # Another publisher's blob lands between the HEAD and the final write: the write is
+    # conditional (If-None-Match: *), so the first copy stays and publish says so.
+    first, second = new_upload(store), new_upload(store)
+    digest = sha256(b"contested")
+    for upload, fill in ((first, b"F"), (second, b"S")):
+        offset = 0
+        for size in sizes:
+            offset = write(store, upload, offset, fill * size)
+    assert publish(store, first, digest, sum(sizes)) is True
+    original_stat = store.stat
+    store.stat = lambda _digest: None  # the HEAD saw nothing yet
+    assert publish(store, second, digest, sum(sizes)) is False
+    store.stat = original_stat
+    assert joined(store.read(digest)) == b"F" * sum(sizes)
+    store.delete(digest)
 
 
 # -- reads -------------------------------------------------------------------------------------
@@ -300,10 +317,10 @@ def test_publish_refuses_an_upload_shorter_than_size(store) -> None:
 
 def test_ranged_reads_of_a_large_blob(store) -> None:
     data = pattern(3 * MiB + 100)
-    upload_id = new_upload(store)
-    write(store, upload_id, 0, data)
+    upload = new_upload(store)
+    write(store, upload, 0, data)
     digest = sha256(data)
-    store.publish_upload(upload_id, digest, len(data))
+    publish(store, upload, digest, len(data))
     for offset, length in [
         (0, 1),
         (MiB - 1, 2),
@@ -331,9 +348,9 @@ def test_reading_a_missing_blob_raises(store) -> None:
 
 def test_presigned_url_serves_the_blob(store) -> None:
     data = pattern(2 * MiB + 3)
-    upload_id = new_upload(store)
-    write(store, upload_id, 0, data)
-    store.publish_upload(upload_id, sha256(data), len(data))
+    upload = new_upload(store)
+    write(store, upload, 0, data)
+    publish(store, upload, sha256(data), len(data))
     url = store.redirect_url(sha256(data))
     assert url is not None and "X-Amz-Expires=1200" in url
     response = httpx.get(url)
@@ -351,11 +368,12 @@ def test_redirects_are_off_unless_asked_for_and_expiry_is_configurable(moto, buc
 
 
 def test_keys_live_under_the_prefix(store, moto, bucket) -> None:
-    upload_id = new_upload(store)
-    write(store, upload_id, 0, b"x")
+    upload = new_upload(store)
+    write(store, upload, 0, b"x")
     keys = [o["Key"] for o in moto.client().list_objects_v2(Bucket=bucket)["Contents"]]
-    assert keys == [f"registry/blobs/uploads/{upload_id}/segments/{0:020d}"]
-    store.abort_upload(upload_id)
+    assert keys == [f"registry/blobs/uploads/{upload.id}/segments/{upload.segments[0]}"]
+    assert upload.segments[0].startswith(f"{0:020d}-")
+    store.abort_upload(upload.id)
 
 
 @pytest.mark.parametrize(
@@ -410,9 +428,9 @@ def test_checksums_follow_the_aws_setting(url, monkeypatch, mode) -> None:
         lambda params, **_: headers.append(params["headers"]),
     )
     data = pattern(9 * MiB)
-    upload_id = new_upload(store)
-    write(store, upload_id, 0, data)
-    store.publish_upload(upload_id, sha256(data), len(data))
+    upload = new_upload(store)
+    write(store, upload, 0, data)
+    publish(store, upload, sha256(data), len(data))
     assert joined(store.read(sha256(data))) == data
     assert [h.get("x-amz-checksum-algorithm") for h in headers] == [
         "CRC32" if mode == "when_supported" else None

@@ -66,13 +66,13 @@ def test_unaligned_lengths_and_addresses(disk_dir: Path, sizes: list[int]) -> No
     assert (disk_dir / "upload").read_bytes() == b"".join(pieces)
 
 
-def test_resume_at_an_unaligned_size(disk_dir: Path) -> None:
-    path = disk_dir / "upload"
+def test_a_segment_at_an_unaligned_upload_offset(disk_dir: Path) -> None:
     first, second = os.urandom(DIRECT_MIN + 1234), os.urandom(2 * MiB + 99)
-    assert _write_all(path, 0, [first]) == len(first)
-    # A second writer (a later PATCH, perhaps after a restart) starts mid-block.
-    assert _write_all(path, len(first), [_aligned(second)]) == len(first) + len(second)
-    assert path.read_bytes() == first + second
+    assert _write_all(disk_dir / "first", 0, [first]) == len(first)
+    # A second writer (a later PATCH) starts mid-block in upload terms, at 0 in its own file.
+    total = _write_all(disk_dir / "second", len(first), [_aligned(second)])
+    assert total == len(first) + len(second)
+    assert (disk_dir / "second").read_bytes() == second
 
 
 def test_small_writes_stay_buffered(disk_dir: Path) -> None:
@@ -82,24 +82,21 @@ def test_small_writes_stay_buffered(disk_dir: Path) -> None:
     assert writer.close() == 1000
 
 
-def test_abort_drops_direct_writes(disk_dir: Path) -> None:
-    path = disk_dir / "upload"
-    head = os.urandom(5000)
-    _write_all(path, 0, [head])
-    writer = FileUploadWriter(path, len(head))
+def test_abort_drops_the_segment_written_directly(disk_dir: Path) -> None:
+    path = disk_dir / "segment"
+    writer = FileUploadWriter(path, 5000)
     writer.write(os.urandom(3 * MiB + 3))
     writer.abort()
-    assert path.read_bytes() == head
+    assert not path.exists()
 
 
-def test_unacknowledged_bytes_past_the_offset_are_dropped(disk_dir: Path) -> None:
-    path = disk_dir / "upload"
-    data = os.urandom(2 * MiB + 10)
-    _write_all(path, 0, [data])
-    more = os.urandom(DIRECT_MIN + 7)
-    # Only the first MiB + 3 bytes were acknowledged; the rest must not survive the reopen.
-    assert _write_all(path, MiB + 3, [more]) == MiB + 3 + len(more)
-    assert path.read_bytes() == data[: MiB + 3] + more
+def test_a_writer_never_opens_a_file_that_exists(disk_dir: Path) -> None:
+    # Each writer's segment is its own: another request's bytes are never written over.
+    path = disk_dir / "segment"
+    _write_all(path, 0, [b"someone else's chunk"])
+    with pytest.raises(FileExistsError):
+        FileUploadWriter(path, 0)
+    assert path.read_bytes() == b"someone else's chunk"
 
 
 def test_filesystems_without_direct_io_get_buffered_writes(tmp_path: Path, monkeypatch) -> None:
@@ -131,6 +128,7 @@ def test_tmpfs_uploads_are_correct_either_way() -> None:
 def _cold_file(directory: Path, size: int) -> tuple[Path, bytes]:
     """A file written with direct I/O, so none of it is in the page cache."""
     data = os.urandom(size)
+    (directory / "blob").unlink(missing_ok=True)
     _write_all(directory / "blob", 0, [_aligned(data)])
     return directory / "blob", data
 

@@ -6,7 +6,7 @@ import pytest
 
 from dockyard.backends.blobs.s3_compose import COPY_PART, GATHER_PART, MIN_PART, Piece, plan
 from dockyard.backends.blobs.s3_paths import KeySpace
-from dockyard.backends.blobs.s3_segments import Segment, UploadListing
+from dockyard.backends.blobs.s3_segments import UploadListing
 
 MiB = 1024 * 1024
 
@@ -66,12 +66,19 @@ def test_a_small_piece_before_a_large_one_borrows_its_head() -> None:
     assert parts[1].copy == Piece("big", GATHER_PART - 10, 20 * MiB + 10 - GATHER_PART, 20 * MiB)
 
 
-def test_a_chain_counts_each_segment_up_to_the_next_and_stops_at_gaps() -> None:
-    listing = UploadListing((Segment("a", 0, 10), Segment("b", 6, 4), Segment("c", 20, 5)), ())
-    assert [(p.key, p.length) for p in listing.pieces()] == [("a", 6), ("b", 4)]
-    assert listing.size() == 10
-    assert [(p.key, p.length) for p in listing.pieces(3)] == [("a", 3)]
-    assert listing.beyond(6) == ["b", "c"]
+def test_a_chain_is_the_named_segments_in_order_and_nothing_else() -> None:
+    sizes = {"a": 10, "b": 4, "lost": 7, "c": 5}
+    listing = UploadListing(sizes, tuple(sizes), lambda name: f"k/{name}")
+    chain = ["a", "b", "c"]  # "lost" was written by a writer that was never acknowledged
+    assert [(p.key, p.length) for p in listing.pieces(chain, 19)] == [
+        ("k/a", 10), ("k/b", 4), ("k/c", 5),
+    ]  # fmt: skip
+    assert [(p.key, p.length) for p in listing.pieces(chain, 12)] == [("k/a", 10), ("k/b", 2)]
+    with pytest.raises(OSError, match="holds 19 bytes, not 20"):
+        listing.pieces(chain, 20)
+    assert sum(p.length for p in listing.pieces(chain, 20, exact=False)) == 19
+    with pytest.raises(OSError, match="missing"):
+        listing.pieces(["a", "gone"], 12)
 
 
 def test_key_space() -> None:
@@ -80,10 +87,14 @@ def test_key_space() -> None:
     assert keys.blob(digest) == f"registry/blobs/sha256/ab/{'ab' * 32}"
     assert keys.digest_of(keys.blob(digest)) == digest
     assert keys.digest_of("registry/blobs/sha256/cd/" + "ab" * 32) is None
-    assert keys.segment("u-1", 4096) == "registry/uploads/u-1/segments/00000000000000004096"
-    assert keys.segment_start("u-1", keys.segment("u-1", 4096)) == 4096
-    # Keys of older versions (an upload's "started" marker) are not segments.
-    assert keys.segment_start("u-1", keys.upload("u-1") + "started") is None
+    name = f"{4096:020d}-{'0f' * 8}"
+    assert keys.segment("u-1", name) == f"registry/uploads/u-1/segments/{name}"
+    assert keys.segment_name("u-1", keys.segment("u-1", name)) == name
+    # Keys of older versions (a marker, a segment without a writer's token) are not segments.
+    assert keys.segment_name("u-1", keys.upload("u-1") + "started") is None
+    assert keys.segment_name("u-1", keys.segments("u-1") + f"{4096:020d}") is None
+    with pytest.raises(ValueError):
+        keys.segment("u-1", "../../blobs/x")
     assert KeySpace.under("").blob(digest).startswith("blobs/")
     for bad in ("../x", "a/b", ""):
         with pytest.raises(ValueError):

@@ -57,6 +57,10 @@ class Upload:
     size: int
     created_at: float
     hash_state: bytes | None = None  # the running SHA-256 after `size` bytes, when saved
+    # Moves by one with every acknowledged chunk: the compare-and-set key of one writer at a time.
+    generation: int = 0
+    # The blob store's names of the acknowledged segments, in byte order (one per chunk).
+    segments: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)

@@ -27,6 +27,8 @@ class Sha256(Protocol):
 
     def hexdigest(self) -> str: ...
 
+    def copy(self) -> Sha256: ...
+
 
 class _Context(ctypes.Structure):
     # SHA256_CTX from <openssl/sha.h>; its layout has not changed since OpenSSL 0.9.8.
@@ -96,6 +98,9 @@ class ResumableSha256:
 
     def state(self) -> bytes:
         return bytes(self._context)
+
+    def copy(self) -> ResumableSha256:
+        return ResumableSha256(_Context.from_buffer_copy(bytes(self._context)))
 
     def hexdigest(self) -> str:
         # Final() clobbers the context it is given; finish a copy so the hash can go on.

@@ -4,27 +4,34 @@
       │                         │
       └──────── cancel <────────┘ (digest mismatch cancels too: nothing half-written stays)
 
-The upload's acknowledged size lives in the metadata store, its bytes in the blob store, so
-an upload survives a restart and may continue on another process. A running hash follows the
-chunks; with each acknowledged chunk its state is saved beside the size (`sha256_state.py`), so
-another process goes on from there. Only without a saved state (a platform where it cannot be
-saved, a session from an older release) are the bytes hashed again at completion.
-Bytes are received on the event loop in batches of a few MiB and each batch is hashed and
-written by two worker threads at once, with the next batch received meanwhile. A request that
-completes an upload holding no bytes yet, with a body that fits in one batch (the common case
-for small blobs), brings the whole blob: it is hashed in memory and published in one step
-(`publish_data`: one PutObject on S3 instead of staging, copying and cleaning up).
+One writer per upload, across processes. A session row (metadata store) holds the size, the
+SHA-256 state after it, the chain of acknowledged segments and a generation. A chunk is
+written to a new segment of its own (`BlobStore.open_upload`: nobody else writes it), made
+durable, then acknowledged by a compare-and-set that moves the generation on
+(`advance_upload`). Of two requests racing on one upload, the second to get there finds the
+generation moved: its segment is never acknowledged and it answers 416 with the current
+range (`UploadOutOfOrder`). Completion hashes the acknowledged chain (plus the segment its own
+body went to), publishes exactly those bytes, which nothing can change any more (a blob is
+never replaced: see the blob stores), then ends the session by compare-and-set
+(`finish_upload`): a request that loses answers that the upload is unknown (or invalid, when
+a chunk moved it meanwhile), or that the repository is, if its deletion took the session.
+
+The running hash of the chunks this process received is kept in a bounded cache keyed by
+(upload id, generation) (`hash_cache.py`); otherwise it is resumed from the saved state, and
+only without one are the bytes hashed again at completion. A request that completes an upload
+holding no bytes yet, with a body that fits in one batch (the common case for small blobs),
+brings the whole blob: it is hashed in memory and published in one step (`publish_data`: one
+PutObject on S3 instead of staging, copying and cleaning up).
 """
 
 from __future__ import annotations
 
 import asyncio
 import hashlib
-import mmap
 import re
 import uuid
 from collections.abc import AsyncIterator, Callable
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from typing import Any
 
 from dockyard.domain.digests import Digest, parse_digest
@@ -35,29 +42,33 @@ from dockyard.domain.errors import (
     LayerAlreadyExists,
     NameInvalid,
     RepositoryNotFound,
+    UploadInvalid,
     UploadNotFound,
     UploadOutOfOrder,
 )
 from dockyard.domain.models import Repository, Upload
-from dockyard.ports import BlobStore, MetadataStore, UploadWriter
+from dockyard.ports import BlobStore, MetadataStore
 from dockyard.services.account_settings import AccountSettings
 from dockyard.services.clock import Clock
+from dockyard.services.hash_cache import HashCache
 from dockyard.services.metadata_calls import MetadataCalls
 from dockyard.services.repositories import RepositoryService
-from dockyard.services.sha256_state import new_sha256, resume, state_of
-
-BATCH = 4 * 1024 * 1024
-POOL_SIZE = 8
-# Batch buffers shared by uploads on this event loop (touched only from the loop's thread).
-_POOL: list[mmap.mmap] = []
+from dockyard.services.sha256_state import Sha256, new_sha256, resume, state_of
+from dockyard.services.upload_batches import BATCH, BatchReader, once, pipeline
 
 _UPLOAD_ID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
 
 
-@dataclass
-class RunningHash:
-    hasher: Any
+@dataclass(frozen=True)
+class Staged:
+    """What a request wrote: the upload's chain with its own segment, not yet acknowledged."""
+
+    where: tuple[str, str]  # (account id, repository name) of the request
+    upload: Upload
+    segments: tuple[str, ...]
     size: int
+    hasher: Sha256 | None  # hashed exactly those `size` bytes, when at hand
+    recorded: bool = True  # False for a one-request upload, which has no session row
 
 
 async def _in_thread(fn: Callable[..., Any], *args: Any) -> Any:
@@ -76,7 +87,7 @@ class UploadService:
     ) -> None:
         self.meta, self.blobs, self.repos, self.clock = meta, blobs, repos, clock
         self.settings = settings
-        self._hashes: dict[str, RunningHash] = {}
+        self._hashes = HashCache()
         # Metadata lookups and updates (maybe on the event loop); disk writes, fsyncs and
         # hashing always go to worker threads (`_in_thread`).
         self._metadata = calls.run
@@ -92,12 +103,16 @@ class UploadService:
         repo = self.repos.for_push(account_id, name)
         upload = Upload(str(uuid.uuid4()), repo.id, 0, self.clock.now())
         self.blobs.start_upload(upload.id)
-        self._hashes[upload.id] = RunningHash(new_sha256(), 0)
         return upload
 
     def status(self, account_id: str, name: str, upload_id: str) -> Upload:
         repo = self.repos.get(account_id, name)
-        return self._upload(repo, upload_id)
+        try:
+            return self._upload(repo, upload_id)
+        except UploadNotFound:
+            # The repository's deletion may have taken the session since it was looked up.
+            self.repos.get(account_id, name)
+            raise
 
     def cancel(self, account_id: str, name: str, upload_id: str) -> None:
         upload = self.status(account_id, name, upload_id)
@@ -115,13 +130,22 @@ class UploadService:
         upload = await self._metadata(self.status, account_id, name, upload_id)
         if start is not None and start != upload.size:
             raise UploadOutOfOrder(
-                f"chunk starts at {start} but the upload holds {upload.size} bytes", size=upload.size
+                f"chunk starts at {start} but the upload holds {upload.size} bytes",
+                size=upload.size,
             )
-        size = await self._receive(upload, body)
-        if size != upload.size:
-            await self._metadata(self.meta.set_upload_size, upload.id, size,
-                                 self._saved_state(upload.id, size))
-        return Upload(upload.id, upload.repo_id, size, upload.created_at)
+        staged = await self._receive((account_id, name), upload, body)
+        if staged.segments == upload.segments:
+            return upload  # an empty chunk changes nothing
+        state = None if staged.hasher is None else state_of(staged.hasher)
+        moved = await self._metadata(
+            self.meta.advance_upload, upload, staged.size, staged.segments[-1], state
+        )
+        if moved is None:
+            raise await self._metadata(self._lost_chunk, staged)
+        if staged.hasher is not None:
+            self._hashes.put(moved.id, moved.generation, staged.hasher)
+        self._hashes.forget(upload.id, upload.generation)
+        return moved
 
     async def complete(
         self,
@@ -133,9 +157,10 @@ class UploadService:
     ) -> Digest:
         digest = parse_digest(digest_text)
         upload = await self._metadata(self.status, account_id, name, upload_id)
+        where = (account_id, name)
         if body is None:
-            return await _in_thread(self._publish, upload, digest)
-        return await self._receive_and_publish(upload, body, digest)
+            return await self._publish(self._as_staged(where, upload), digest)
+        return await self._receive_and_publish(where, upload, body, digest)
 
     async def push_monolithic(
         self, account_id: str, name: str, digest_text: str, body: AsyncIterator[bytes]
@@ -146,12 +171,13 @@ class UploadService:
         # database commits per blob. Its staging bytes are still verified before publishing.
         upload = await self._metadata(self._start_unrecorded, account_id, name)
         try:
-            return await self._receive_and_publish(upload, body, digest)
+            return await self._receive_and_publish(
+                (account_id, name), upload, body, digest, recorded=False
+            )
         except BaseException:
-            await _in_thread(self._discard, upload)
+            await _in_thread(self.blobs.abort_upload, upload.id)
             if created:
-                repo = await self._metadata(self.repos.get, account_id, name)
-                await self._metadata(self.repos.discard_if_empty, repo)
+                await self._metadata(self._discard_created_repository, account_id, name)
             raise
 
     def mount(self, account_id: str, name: str, digest_text: str, source: str) -> bool:
@@ -182,62 +208,117 @@ class UploadService:
                 f"The part spans bytes {first}-{last} but carries {len(data)} bytes",
                 size=upload.size,
             )
-        return await self.append(account_id, name, upload_id, _once(data), first)
+        return await self.append(account_id, name, upload_id, once(data), first)
 
     async def complete_layer(
         self, account_id: str, name: str, upload_id: str, digest_text: str
     ) -> Digest:
         """CompleteLayerUpload: refuses empty uploads and layers the repository already has."""
-        digest = parse_digest(digest_text)
+        digest, where = parse_digest(digest_text), (account_id, name)
         upload = await self._metadata(self.status, account_id, name, upload_id)
         if upload.size == 0:
             raise EmptyUpload(f"The upload with id '{upload_id}' does not contain any data")
-        if await self._metadata(self.meta.linked_blob_size, upload.repo_id, str(digest)) is not None:
+        if (
+            await self._metadata(self.meta.linked_blob_size, upload.repo_id, str(digest))
+            is not None
+        ):
+            if await self._metadata(self.meta.get_upload, upload_id) != upload:
+                # Linked by a completion of this very upload that just won the race.
+                raise await self._metadata(self._lost_completion, self._as_staged(where, upload))
             await _in_thread(self._discard, upload)
-            raise LayerAlreadyExists(f"The layer with digest {digest} already exists in the "
-                                     f"repository with name '{name}'")
-        return await _in_thread(self._publish, upload, digest)
+            raise LayerAlreadyExists(
+                f"The layer with digest {digest} already exists in the "
+                f"repository with name '{name}'"
+            )
+        return await self._publish(self._as_staged(where, upload), digest)
 
-    # -- internals ----------------------------------------------------------------------------
+    # -- sessions -----------------------------------------------------------------------------
 
     def _upload(self, repo: Repository, upload_id: str) -> Upload:
         # Ids are our uuid4s (ECR's UploadId pattern); others are not looked up at all.
         upload = self.meta.get_upload(upload_id) if _UPLOAD_ID.fullmatch(upload_id) else None
-        if upload is None or upload.repo_id != repo.id:
+        # A session from before segments were recorded (revision 0005) cannot be continued.
+        legacy = upload is not None and upload.size > 0 and not upload.segments
+        if upload is None or upload.repo_id != repo.id or legacy:
             raise UploadNotFound("blob upload unknown to registry", upload_id=upload_id)
         return upload
 
     def _discard(self, upload: Upload) -> None:
-        self._hashes.pop(upload.id, None)
-        self.blobs.abort_upload(upload.id)
         self.meta.delete_upload(upload.id)
+        self.blobs.abort_upload(upload.id)
 
-    def _running_hash(self, upload: Upload) -> RunningHash | None:
-        running = self._hashes.get(upload.id)
-        if running is not None and running.size == upload.size:
-            return running
-        # The chunks so far went through another process (or before a restart): go on from the
-        # state saved with the size, if there is one; otherwise hash the bytes again at the end.
-        resumed = new_sha256() if upload.size == 0 else resume(upload.hash_state, upload.size)
-        if resumed is None:
-            self._hashes.pop(upload.id, None)
-            return None
-        running = self._hashes[upload.id] = RunningHash(resumed, upload.size)
-        return running
+    def _discard_created_repository(self, account_id: str, name: str) -> None:
+        try:
+            repo = self.repos.get(account_id, name)
+        except RepositoryNotFound:
+            return  # deleted meanwhile: nothing to discard
+        self.repos.discard_if_empty(repo)
 
-    def _saved_state(self, upload_id: str, size: int) -> bytes | None:
-        running = self._hashes.get(upload_id)
-        return state_of(running.hasher) if running is not None and running.size == size else None
+    def _lost_chunk(self, staged: Staged) -> Exception:
+        """Why a chunk was not acknowledged: another request moved the upload, or ended it."""
+        current = self.meta.get_upload(staged.upload.id)
+        if current is not None:
+            return UploadOutOfOrder(
+                "another request wrote to the upload at the same time; continue from the "
+                f"{current.size} bytes it holds", size=current.size,
+            )  # fmt: skip
+        return self._ended(staged)
 
-    async def _receive(self, upload: Upload, body: AsyncIterator[bytes]) -> int:
+    def _lost_completion(self, staged: Staged) -> Exception:
+        current = self.meta.get_upload(staged.upload.id)
+        if current is not None:
+            return UploadInvalid(
+                "a chunk reached the upload while it was being completed; complete it again",
+                upload_id=staged.upload.id,
+            )
+        return self._ended(staged)
+
+    def _ended(self, staged: Staged) -> Exception:
+        """The session is gone (completed, cancelled, or its repository deleted): its
+        staging goes too, since nobody can continue it."""
+        upload = staged.upload
+        self.blobs.abort_upload(upload.id)
+        try:
+            self.repos.get(*staged.where)
+        except RepositoryNotFound as exc:
+            return exc
+        return UploadNotFound(
+            "blob upload unknown to registry (completed or cancelled by another request)",
+            upload_id=upload.id,
+        )
+
+    # -- bytes --------------------------------------------------------------------------------
+
+    def _as_staged(self, where: tuple[str, str], upload: Upload, recorded: bool = True) -> Staged:
+        return Staged(
+            where, upload, upload.segments, upload.size, self._hasher_at(upload), recorded
+        )
+
+    def _hasher_at(self, upload: Upload) -> Sha256 | None:
+        """A hasher that has hashed exactly the upload's acknowledged bytes, when one is at hand."""
+        if upload.size == 0:
+            return new_sha256()
+        cached = self._hashes.take_copy(upload.id, upload.generation)
+        return cached if cached is not None else resume(upload.hash_state, upload.size)
+
+    async def _receive(
+        self, where: tuple[str, str], upload: Upload, body: AsyncIterator[bytes]
+    ) -> Staged:
         batches = BatchReader(body, BATCH)
         try:
-            return await self._stage(upload, await batches.next_batch(), batches)
+            return await self._stage(
+                self._as_staged(where, upload), await batches.next_batch(), batches
+            )
         finally:
             batches.release()
 
     async def _receive_and_publish(
-        self, upload: Upload, body: AsyncIterator[bytes], digest: Digest
+        self,
+        where: tuple[str, str],
+        upload: Upload,
+        body: AsyncIterator[bytes],
+        digest: Digest,
+        recorded: bool = True,
     ) -> Digest:
         """Publish the upload completed by `body`: in one step when the body is the whole blob."""
         batches = BatchReader(body, BATCH)
@@ -245,137 +326,84 @@ class UploadService:
             first = await batches.next_batch()
             # A batch left short means the body ended in it.
             if upload.size == 0 and first is not None and len(first) < BATCH:
-                return await _in_thread(self._publish_data, upload, digest, first)
-            # The size is not recorded: the upload ends here, or (if publishing fails) the
-            # next writer drops these bytes, as after a chunk that was never acknowledged.
-            size = await self._stage(upload, first, batches)
+                staged = Staged(where, upload, (), len(first), None, recorded)
+                return await _in_thread(self._publish_data, staged, digest, first)
+            staged = await self._stage(self._as_staged(where, upload, recorded), first, batches)
         finally:
             batches.release()
-        return await _in_thread(self._publish, replace(upload, size=size), digest)
+        return await self._publish(staged, digest)
 
-    async def _stage(self, upload: Upload, first: memoryview | None, rest: BatchReader) -> int:
-        """Write `first` and the rest of the body after the upload's bytes; the new size."""
+    async def _stage(self, before: Staged, first: memoryview | None, rest: BatchReader) -> Staged:
+        """Write `first` and the rest of the body to a new segment after the upload's bytes."""
         if first is None:
-            return upload.size
-        running = self._running_hash(upload)
-        writer = await _in_thread(self.blobs.open_upload, upload.id, upload.size)
+            return before
+        upload, hasher = before.upload, before.hasher
         try:
-            await _pipeline(first, rest, writer, running)
+            writer = await _in_thread(self.blobs.open_upload, upload.id, upload.size)
+        except FileNotFoundError:  # the upload's staging is gone: it ended meanwhile
+            raise await self._metadata(self._lost_chunk, before) from None
+        try:
+            await pipeline(first, rest, writer, hasher)
             size = await _in_thread(writer.close)
         except BaseException:
-            self._hashes.pop(upload.id, None)
             await _in_thread(writer.abort)
             raise
-        if running is not None:
-            running.size = size
-        return size
+        segments = (*upload.segments, writer.segment)
+        return Staged(before.where, upload, segments, size, hasher, before.recorded)
 
-    def _publish(self, upload: Upload, digest: Digest) -> Digest:
-        self._verify(upload, digest, self._final_hash(upload, digest.algorithm))
-        self.blobs.publish_upload(upload.id, str(digest), upload.size)
-        return self._finish(upload, digest, upload.size)
+    async def _publish(self, staged: Staged, digest: Digest) -> Digest:
+        return await _in_thread(self._publish_staged, staged, digest)
 
-    def _publish_data(self, upload: Upload, digest: Digest, data: memoryview) -> Digest:
-        self._verify(upload, digest, hashlib.new(digest.algorithm, data).hexdigest())
-        self.blobs.publish_data(upload.id, str(digest), data)
-        return self._finish(upload, digest, len(data))
+    def _publish_staged(self, staged: Staged, digest: Digest) -> Digest:
+        upload = staged.upload
+        self._verify(staged, digest, self._final_hash(staged, digest.algorithm))
+        if staged.recorded and self.meta.get_upload(upload.id) != upload:
+            # Moved or ended (its repository deleted, say) while this request hashed: publish
+            # nothing that no session would link.
+            raise self._lost_completion(staged)
+        try:
+            self.blobs.publish_upload(upload.id, staged.segments, str(digest), staged.size)
+        except OSError:
+            if staged.recorded and self.meta.get_upload(upload.id) != upload:
+                raise self._lost_completion(staged) from None  # it ended or moved meanwhile
+            raise
+        return self._finish(staged, digest)
 
-    def _verify(self, upload: Upload, digest: Digest, actual: str) -> None:
+    def _publish_data(self, staged: Staged, digest: Digest, data: memoryview) -> Digest:
+        self._verify(staged, digest, hashlib.new(digest.algorithm, data).hexdigest())
+        self.blobs.publish_data(staged.upload.id, str(digest), data)
+        return self._finish(staged, digest)
+
+    def _verify(self, staged: Staged, digest: Digest, actual: str) -> None:
         if actual != digest.encoded:
-            self._discard(upload)
+            if staged.recorded:
+                self._discard(staged.upload)
             raise DigestMismatch(f"provided digest {digest} does not match uploaded content")
 
-    def _finish(self, upload: Upload, digest: Digest, size: int) -> Digest:
-        self.meta.finish_upload(upload.id, upload.repo_id, str(digest), size, self.clock.now())
-        self._hashes.pop(upload.id, None)
+    def _finish(self, staged: Staged, digest: Digest) -> Digest:
+        """End the session (compare-and-set) and link the published blob; drop the staging."""
+        upload = staged.upload
+        generation = upload.generation if staged.recorded else None
+        finished = self.meta.finish_upload(
+            upload.id, upload.repo_id, str(digest), staged.size, self.clock.now(), generation
+        )
+        if not finished:
+            raise self._lost_completion(staged)
+        self._hashes.forget(upload.id, upload.generation)
+        if staged.segments:  # publish_data drops what it staged itself
+            self.blobs.abort_upload(upload.id)
         return digest
 
-    def _final_hash(self, upload: Upload, algorithm: str) -> str:
-        running = self._running_hash(upload)
-        if running is not None and algorithm == "sha256":
-            return running.hasher.hexdigest()
+    def _final_hash(self, staged: Staged, algorithm: str) -> str:
+        if staged.hasher is not None and algorithm == "sha256":
+            return staged.hasher.hexdigest()
         hasher = hashlib.new(algorithm)
+        upload = staged.upload
         try:
-            for chunk in self.blobs.read_upload(upload.id, upload.size):
+            for chunk in self.blobs.read_upload(upload.id, staged.segments, staged.size):
                 hasher.update(chunk)
-        except FileNotFoundError:
+        except (FileNotFoundError, LookupError, OSError):
+            if staged.recorded and self.meta.get_upload(upload.id) != upload:
+                raise self._lost_completion(staged) from None
             raise BlobNotFound("upload data is missing; start the upload again") from None
         return hasher.hexdigest()
-
-
-class BatchReader:
-    """Gathers a request body into batches in two reused buffers.
-
-    While one buffer is being hashed and written by worker threads the other fills; reusing
-    them (instead of joining fresh bytes) spares the allocator hundreds of thousands of page
-    faults per GiB. They are anonymous mappings, so page-aligned: a blob store may hand them
-    to the disk with direct I/O, without copying them first.
-    """
-
-    def __init__(self, body: AsyncIterator[bytes], size: int) -> None:
-        self._body, self._size = body, size
-        self._buffers: list[mmap.mmap] = []
-        self._turn = 0
-        self._leftover = memoryview(b"")
-
-    def release(self) -> None:
-        """Give the buffers back for the next upload (call once no thread uses them)."""
-        while self._buffers:
-            buffer = self._buffers.pop()
-            if len(_POOL) < POOL_SIZE:
-                _POOL.append(buffer)
-
-    def _buffer(self) -> mmap.mmap:
-        if len(self._buffers) < 2:
-            self._buffers.append(_POOL.pop() if _POOL else mmap.mmap(-1, self._size))
-        buffer = self._buffers[self._turn % len(self._buffers)]
-        self._turn += 1
-        return buffer
-
-    async def next_batch(self) -> memoryview | None:
-        if not self._leftover:
-            # An empty body (a PUT that only completes an upload) takes no buffer at all.
-            first = await anext(self._body, b"")
-            if not first:
-                return None
-            self._leftover = memoryview(first)
-        buffer = self._buffer()
-        filled = 0
-        while filled < len(buffer):
-            chunk = self._leftover or memoryview(await anext(self._body, b""))
-            if not chunk:
-                break
-            take = min(len(chunk), len(buffer) - filled)
-            buffer[filled : filled + take] = chunk[:take]
-            self._leftover, filled = chunk[take:], filled + take
-        return memoryview(buffer)[:filled] if filled else None
-
-
-async def _pipeline(
-    first: memoryview, rest: BatchReader, writer: UploadWriter, running: RunningHash | None
-) -> None:
-    """Hash and write each batch in worker threads while the next batch is received."""
-    pending: asyncio.Future[Any] | None = None
-    batch: memoryview | None = first
-    try:
-        while batch is not None:
-            if pending is not None:
-                await pending
-            pending = _process(batch, writer, running)
-            batch = await rest.next_batch()
-    finally:
-        if pending is not None:
-            await pending
-
-
-def _process(
-    batch: memoryview, writer: UploadWriter, running: RunningHash | None
-) -> asyncio.Future[Any]:
-    jobs = [asyncio.to_thread(writer.write, batch)]
-    if running is not None:
-        jobs.append(asyncio.to_thread(running.hasher.update, batch))
-    return asyncio.gather(*jobs)
-
-
-async def _once(data: bytes) -> AsyncIterator[bytes]:
-    yield data

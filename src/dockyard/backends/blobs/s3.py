@@ -8,42 +8,39 @@ s3_paths.py):
     <prefix>uploads/<id>/segments/00000000000004194304   ... session 2, starting at 4 MiB
 
 Upload protocol. Chunks of any size may reach any server process, so everything needed to go
-on is in the bucket and nothing lives only in a process (requests to S3 in brackets):
+on is in the bucket and the metadata store, nothing only in a process (requests to S3 in
+brackets):
 
     start_upload(id)        nothing: the metadata store records the upload [0]
     publish_data(id, d, b)  the whole blob arrived with the request that completes an upload
                             holding no bytes yet, and the service verified it: one conditional
                             PutObject (If-None-Match: *) straight to blobs/<d>, atomic, a no-op
                             where the blob exists [1]. The common case for small blobs.
-    open_upload(id, off)    list uploads/<id>/: the segments form a chain from 0; delete
-                            segments starting at or after `off` and cut the one that straddles
-                            it (a server-side copy onto itself): those bytes were never
-                            acknowledged. Returns a writer for segments/<off> [1, more to cut].
-                            At offset 0 nothing is listed: any earlier session wrote the same
-                            key, which the writer replaces (or deletes if it ends empty) [0]
+    open_upload(id, off)    a writer of a new segment key segments/<off>-<token>, which no other
+                            writer uses: racing requests write different keys, and the metadata
+                            store acknowledges one of them [0]
     writer.write(bytes)     buffers 8 MiB parts; the first full part starts a multipart upload
                             of the segment, parts upload in threads (two in flight)
     writer.close()          PutObject (sessions under 8 MiB) or CompleteMultipartUpload: the
                             segment appears atomically and durably, then the size is returned
     writer.abort() / crash  AbortMultipartUpload, or an incomplete one left for the cleanup
-                            below; no segment appears, the chain still ends at `off`
-    read_upload(id, n)      list, then ranged GETs over the chain's first n bytes
+                            below; no segment appears
+    read_upload(id, ch, n)  list, then ranged GETs over the first n bytes of the chain `ch`
     publish_upload(...)     (the service verified the digest first) if blobs/<digest> exists
-                            (HEAD), just drop the upload; else compose the chain's first `size`
-                            bytes into blobs/<digest>: one whole segment is one CopyObject (up to
+                            (HEAD), nothing; else compose the chain's first `size` bytes into
+                            blobs/<digest>, conditionally (If-None-Match: *, where the store
+                            has conditional writes): one whole segment is one CopyObject (up to
                             512 MiB); otherwise a multipart upload whose parts are server-side
                             copies of segment ranges >= 5 MiB (small segments are gathered into
                             8 MiB uploaded parts), completed straight to the final key, where
-                            the blob appears all at once. Then the listed objects are deleted
-                            and any incomplete multipart uploads under the upload's prefix
-                            aborted [HEAD, list, copy, delete, list multipart uploads: 5]
-    abort_upload(id)        the same cleanup [list, delete, list multipart uploads: 3]
+                            the blob appears all at once [HEAD, list, copy: 3]
+    abort_upload(id)        drop every key and incomplete multipart upload under the upload's
+                            prefix, once the session is settled [list, delete, list multipart
+                            uploads: 3]
 
-One segment per write session (not per part) keeps the request count low for ordinary pushes
-while tiny chunks cost one small PutObject each, gathered at publish. No state is kept in the
-metadata store but the acknowledged size: a listing of the upload's prefix is the rest. This
-relies on the bucket being strongly consistent (AWS S3 since 2020, MinIO, Ceph RGW) and, like
-the upload service, on one writer per upload at a time.
+Acknowledged segments are never written again, so the bytes the service hashed are the bytes
+composed. Without conditional writes a racing publisher may overwrite a blob, but only with
+bytes verified against the same digest (the same bytes), and writes are atomic.
 
 publish_data does not list the upload: bytes of a write that was never acknowledged (a chunk
 that reached S3 while its process died before recording the size) stay under uploads/<id>/
@@ -58,7 +55,10 @@ chunks from ranged GETs.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+import hashlib
+import time
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
@@ -69,6 +69,7 @@ from dockyard.backends.blobs.s3_config import S3Options
 from dockyard.backends.blobs.s3_paths import KeySpace
 from dockyard.backends.blobs.s3_segments import UploadListing, list_upload
 from dockyard.backends.blobs.s3_writer import S3UploadWriter
+from dockyard.backends.blobs.segment_names import segment_name
 from dockyard.backends.factory import ConfigurationError
 
 DELETE_BATCH = 1000  # S3's limit per DeleteObjects request
@@ -153,65 +154,81 @@ class S3BlobStore:
         self.keys.upload(upload_id)
 
     def open_upload(self, upload_id: str, offset: int) -> S3UploadWriter:
-        key = self.keys.segment(upload_id, offset)
-        if offset == 0:
-            # Every session of an upload that has acknowledged nothing wrote this one key (a
-            # session starts where the acknowledged bytes end): nothing else to cut, and the
-            # new segment replaces the key. Spares a listing on every upload's first chunk.
-            return S3UploadWriter(self.client, self.bucket, key, 0, replaces=True)
-        self._cut(self._listing(upload_id), offset)
-        return S3UploadWriter(self.client, self.bucket, key, offset)
+        name = segment_name(offset)
+        key = self.keys.segment(upload_id, name)
+        return S3UploadWriter(self.client, self.bucket, key, offset, name)
 
-    def read_upload(self, upload_id: str, size: int) -> Iterator[bytes]:
-        return self._read_pieces(self._listing(upload_id).pieces(size))
+    def read_upload(self, upload_id: str, segments: Sequence[str], size: int) -> Iterator[bytes]:
+        return self._read_pieces(self._listing(upload_id).pieces(segments, size, exact=False))
 
-    def publish_upload(self, upload_id: str, digest: str, size: int) -> None:
-        listing = None
-        if self.stat(digest) is None:
-            listing = self._listing(upload_id)
-            pieces = listing.pieces(size)
-            held = sum(p.length for p in pieces)
-            if held != size:
-                raise OSError(f"upload {upload_id} holds {held} bytes, not {size}")
-            self._composer.compose(pieces, self.keys.blob(digest))
-        self._end_upload(upload_id, listing)
+    def publish_upload(
+        self, upload_id: str, segments: Sequence[str], digest: str, size: int
+    ) -> bool:
+        if self.stat(digest) is not None:
+            return False
+        pieces = self._listing(upload_id).pieces(segments, size)
+        if_absent = self.options.conditional_writes
+        with _missing_as_file_not_found(upload_id):
+            return self._composer.compose(pieces, self.keys.blob(digest), if_absent=if_absent)
 
-    def publish_data(self, upload_id: str, digest: str, data: bytes | memoryview) -> None:
+    def publish_data(self, upload_id: str, digest: str, data: bytes | memoryview) -> bool:
         self.keys.upload(upload_id)  # nothing of the upload to drop (see the module docstring)
         body = bytes(data)  # a copy of at most one service batch; the caller reuses its buffer
         if self.options.conditional_writes:
-            self._put_if_absent(self.keys.blob(digest), body)
-        elif self.stat(digest) is None:
+            return self._put_if_absent(self.keys.blob(digest), body)
+        if self.stat(digest) is None:
             # Without conditional writes a racing publisher may overwrite the blob: with the
             # same bytes, as keys are digests, and PutObject is atomic, so readers see no seam.
             self.client.put_object(Bucket=self.bucket, Key=self.keys.blob(digest), Body=body)
+            return True
+        return False
+
+    def stored_digest(
+        self, digest: str, progress: Callable[[int], None] | None = None
+    ) -> str | None:
+        hasher = hashlib.new(digest.split(":", 1)[0])
+        try:
+            for chunk in self.read(digest):
+                hasher.update(chunk)
+                if progress is not None:
+                    progress(len(chunk))
+        except FileNotFoundError:
+            return None
+        return hasher.hexdigest()
+
+    def quarantine(self, digest: str) -> str | None:
+        """Copy the blob under quarantine/ and delete it; readers then get 404."""
+        key = self.keys.blob(digest)
+        aside = f"{self.keys.prefix}quarantine/{digest.replace(':', '/')}.{time.time_ns()}"
+        try:
+            self.client.copy_object(Bucket=self.bucket, Key=aside,
+                                    CopySource={"Bucket": self.bucket, "Key": key})
+        except ClientError as exc:
+            if _status(exc) == 404:
+                return None
+            raise
+        self.client.delete_object(Bucket=self.bucket, Key=key)
+        return f"s3://{self.bucket}/{aside}"
 
     def abort_upload(self, upload_id: str) -> None:
-        self._end_upload(upload_id, None)
+        self._delete_keys(list(self._listing(upload_id).keys))
+        self._abort_multipart_uploads(self.keys.upload(upload_id))
 
     # -- internals ------------------------------------------------------------------------------
 
     def _listing(self, upload_id: str) -> UploadListing:
         return list_upload(self.client, self.bucket, self.keys, upload_id)
 
-    def _end_upload(self, upload_id: str, listing: UploadListing | None) -> None:
-        # Objects first (the listing taken to publish, if any: nobody else writes to the upload
-        # meanwhile), then multipart uploads a crashed or failed writer left incomplete.
-        if listing is None:
-            listing = self._listing(upload_id)
-        self._delete_keys(listing.keys)
-        self._abort_multipart_uploads(self.keys.upload(upload_id))
-
-    def _put_if_absent(self, key: str, body: bytes) -> None:
-        """One PutObject that creates `key` or, if it exists, changes nothing."""
+    def _put_if_absent(self, key: str, body: bytes) -> bool:
+        """One PutObject that creates `key` or, if it exists, changes nothing; whether created."""
         for _ in range(CONFLICT_ATTEMPTS):
             try:
                 self.client.put_object(Bucket=self.bucket, Key=key, Body=body, IfNoneMatch="*")
-                return
+                return True
             except ClientError as exc:
                 status = _status(exc)
                 if status == 412:  # the blob exists: content-addressed, the first copy stays
-                    return
+                    return False
                 if status == 501:
                     raise OSError(
                         f"{self.options.where} does not support conditional writes "
@@ -222,21 +239,10 @@ class S3BlobStore:
                 # 409: another conditional write of the key is in flight; AWS says retry.
         raise OSError(f"conditional writes of {key} kept conflicting; try again")
 
-    def _cut(self, listing: UploadListing, offset: int) -> None:
-        """Make the chain end exactly at `offset`: bytes past it were never acknowledged."""
-        kept = listing.pieces(offset)
-        held = sum(p.length for p in kept)
-        if held != offset:
-            raise OSError(f"upload holds {held} bytes; cannot continue at {offset}")
-        if kept and not kept[-1].whole:
-            last = kept[-1]
-            # Copying a prefix of the object onto itself replaces it atomically.
-            self._composer.compose([last], last.key)
-        self._delete_keys(listing.beyond(offset))
-
     def _read_pieces(self, pieces: Sequence[Piece]) -> Iterator[bytes]:
-        for piece in pieces:
-            yield from self._composer.read(piece)
+        with _missing_as_file_not_found("the upload"):
+            for piece in pieces:
+                yield from self._composer.read(piece)
 
     def _delete_keys(self, keys: Sequence[str]) -> None:
         for i in range(0, len(keys), DELETE_BATCH):
@@ -255,6 +261,18 @@ class S3BlobStore:
                 self.client.abort_multipart_upload(
                     Bucket=self.bucket, Key=upload["Key"], UploadId=upload["UploadId"]
                 )
+
+
+@contextmanager
+def _missing_as_file_not_found(what: str) -> Iterator[None]:
+    """A segment deleted under us (a racing request ended the upload): FileNotFoundError, as
+    the filesystem store raises, for the upload service to tell what happened."""
+    try:
+        yield
+    except ClientError as exc:
+        if _status(exc) == 404:
+            raise FileNotFoundError(f"{what}: a segment is gone") from None
+        raise
 
 
 def _stream(body: Any) -> Iterator[bytes]:

@@ -26,6 +26,8 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
+from botocore.exceptions import ClientError
+
 log = logging.getLogger("dockyard.s3")
 
 MiB = 1024 * 1024
@@ -140,21 +142,36 @@ class Composer:
     def __init__(self, client: Any, bucket: str) -> None:
         self.client, self.bucket = client, bucket
 
-    def compose(self, pieces: Iterable[Piece], key: str) -> None:
-        """Write the concatenation of `pieces` to `key`; the object appears all at once."""
-        pieces = list(pieces)
+    def compose(self, pieces: Iterable[Piece], key: str, if_absent: bool = False) -> bool:
+        """Write the concatenation of `pieces` to `key`; the object appears all at once.
+
+        With `if_absent` the final write is conditional (If-None-Match: *): an existing `key`
+        is never replaced, and False says it was there (412). True when written.
+        """
+        condition = {"IfNoneMatch": "*"} if if_absent else {}
+        try:
+            self._compose(list(pieces), key, condition)
+        except ClientError as exc:
+            if exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode") == 412:
+                return False
+            raise
+        return True
+
+    def _compose(self, pieces: list[Piece], key: str, condition: dict[str, str]) -> None:
         if _one_whole_object(pieces, key):
             # However small, one server-side copy: one request, and no bytes pass through
             # this process (gathering it would GET and PUT them).
-            self.client.copy_object(Bucket=self.bucket, Key=key, CopySource=self._source(pieces[0]))
+            self.client.copy_object(Bucket=self.bucket, Key=key, CopySource=self._source(pieces[0]),
+                                    **condition)
             return
         parts = plan(pieces)
         if not parts:
-            self.client.put_object(Bucket=self.bucket, Key=key, Body=b"")
+            self.client.put_object(Bucket=self.bucket, Key=key, Body=b"", **condition)
         elif len(parts) == 1 and parts[0].gather:
-            self.client.put_object(Bucket=self.bucket, Key=key, Body=self.gathered(parts[0]))
+            self.client.put_object(Bucket=self.bucket, Key=key, Body=self.gathered(parts[0]),
+                                   **condition)
         else:
-            self._multipart(parts, key)
+            self._multipart(parts, key, condition)
 
     def gathered(self, part: Part) -> bytearray:
         buffer = bytearray()
@@ -176,7 +193,7 @@ class Composer:
         finally:
             body.close()
 
-    def _multipart(self, parts: list[Part], key: str) -> None:
+    def _multipart(self, parts: list[Part], key: str, condition: dict[str, str]) -> None:
         created = self.client.create_multipart_upload(
             Bucket=self.bucket, Key=key, **checksum_args(self.client)
         )
@@ -185,7 +202,7 @@ class Composer:
             entries = self._upload_parts(parts, key, upload_id)
             self.client.complete_multipart_upload(
                 Bucket=self.bucket, Key=key, UploadId=upload_id,
-                MultipartUpload={"Parts": entries},
+                MultipartUpload={"Parts": entries}, **condition,
             )  # fmt: skip
         except BaseException:
             self._abort(key, upload_id)

@@ -1,11 +1,12 @@
 """The S3 blob store's whole key space, in one place (pure: no I/O).
 
     <prefix>blobs/<algorithm>/<first two hex>/<encoded>       published, immutable blobs
-    <prefix>uploads/<upload id>/segments/<start, 20 digits>  bytes [start, start + size) of it
+    <prefix>uploads/<upload id>/segments/<start, 20 digits>-<token>  one writer's bytes
+                                             [start, start + size) of the upload
 
 `<prefix>` is the URL's path with a trailing slash ("" for a bare bucket). Segment keys carry
-their start offset zero-padded, so a listing (lexicographic) returns them in byte order; an
-object's size in the listing gives its end. Published blobs use the filesystem store's layout,
+their start offset zero-padded and a token of the writer that wrote them: two requests racing
+on one upload write two keys, and the metadata store records which one was acknowledged. Published blobs use the filesystem store's layout,
 so a bucket and a data directory can be compared or copied with ordinary tools. An upload
 without bytes has no keys at all: which uploads exist is the metadata store's business.
 """
@@ -17,7 +18,7 @@ from dataclasses import dataclass
 
 _UPLOAD_ID = re.compile(r"[A-Za-z0-9-]{1,64}")
 _DIGEST = re.compile(r"[a-z0-9]+(?:[+._-][a-z0-9]+)*:[a-zA-Z0-9=_-]+")
-_OFFSET_DIGITS = 20  # enough for any offset below 10**20 bytes
+_SEGMENT = re.compile(r"[0-9]{20}-[0-9a-f]{16}")  # memory.segment_name's form
 
 
 @dataclass(frozen=True)
@@ -59,12 +60,14 @@ class KeySpace:
     def segments(self, upload_id: str) -> str:
         return self.upload(upload_id) + "segments/"
 
-    def segment(self, upload_id: str, start: int) -> str:
-        return f"{self.segments(upload_id)}{start:0{_OFFSET_DIGITS}d}"
+    def segment(self, upload_id: str, name: str) -> str:
+        if not _SEGMENT.fullmatch(name):
+            raise ValueError(f"bad segment name {name!r}")
+        return self.segments(upload_id) + name
 
-    def segment_start(self, upload_id: str, key: str) -> int | None:
-        """The start offset a segment key names; None for other keys of the upload."""
+    def segment_name(self, upload_id: str, key: str) -> str | None:
+        """The segment a key names; None for other keys of the upload."""
         tail = key[len(self.segments(upload_id)) :]
-        if not key.startswith(self.segments(upload_id)) or not tail.isdigit():
+        if not key.startswith(self.segments(upload_id)) or not _SEGMENT.fullmatch(tail):
             return None
-        return int(tail)
+        return tail

@@ -3,9 +3,8 @@
     write ─> buffer (PART_SIZE) ─full─> UploadPart, in a thread (MAX_IN_FLIGHT at once)
     close ─> session < PART_SIZE: one PutObject of the buffer
              otherwise: last (short) part, CompleteMultipartUpload
-             nothing written: no request (a writer that `replaces` deletes the key)
-    abort ─> AbortMultipartUpload; nothing was ever visible (a writer that `replaces`
-             deletes the key too)
+             (an empty session too: the upload's chain names every acknowledged segment)
+    abort ─> AbortMultipartUpload; nothing was ever visible
 
 The segment key appears only when close succeeds (both PutObject and CompleteMultipartUpload
 are atomic), so a writer that dies half-way leaves no segment, only an incomplete multipart
@@ -33,14 +32,10 @@ MAX_PARTS = 10_000
 class S3UploadWriter:
     """Appends to an upload from `offset` by writing the segment object `key`."""
 
-    def __init__(
-        self, client: Any, bucket: str, key: str, offset: int, replaces: bool = False
-    ) -> None:
+    def __init__(self, client: Any, bucket: str, key: str, offset: int, segment: str) -> None:
         self._client, self._bucket, self._key = client, bucket, key
+        self.segment = segment  # the key is this writer's alone (see s3_paths.py)
         self._size = offset
-        # The key may hold an earlier session's unacknowledged bytes, which this session's
-        # segment replaces; if it ends without bytes, they must go all the same.
-        self._replaces = replaces
         # Grows as bytes arrive (a 100-byte chunk costs 100 bytes, not 8 MiB); a reused buffer
         # is already PART_SIZE long and is overwritten in place.
         self._buffer = bytearray()
@@ -68,21 +63,15 @@ class S3UploadWriter:
             except BaseException:
                 self._parts.abort()
                 raise
-        elif self._filled:
+        else:
+            # Even an empty session stores its (empty) segment: the chain names it.
             self._client.put_object(Bucket=self._bucket, Key=self._key, Body=self._take_buffer())
-        elif self._replaces:
-            self._client.delete_object(Bucket=self._bucket, Key=self._key)
         return self._size
 
     def abort(self) -> None:
         if self._parts is not None:
             self._parts.abort()
         self._filled = 0
-        if self._replaces:
-            try:
-                self._client.delete_object(Bucket=self._bucket, Key=self._key)
-            except Exception:  # the caller is already failing; publish or abort drops it later
-                log.warning("could not delete %s", self._key, exc_info=True)
 
     def _send_full_buffer(self) -> None:
         if self._parts is None:

@@ -133,6 +133,10 @@ uploads = sa.Table(
     sa.Column("created_at", sa.Double, nullable=False),
     # The SHA-256 state after `size` bytes (services/sha256_state.py), when it could be saved.
     sa.Column("hash_state", sa.LargeBinary, nullable=True),
+    # Compare-and-set key: +1 with every acknowledged chunk (services/uploads.py).
+    sa.Column("generation", sa.Integer, nullable=False, server_default="0"),
+    # The acknowledged segments, space-separated blob-store names in byte order.
+    sa.Column("segments", sa.Text, nullable=True),
 )
 
 # AWS resource tags of a repository (TagResource); keys are unique per repository.

@@ -33,6 +33,7 @@ from dockyard.backends.metadata import (
     _outbox,
     _rows,
     _scans,
+    _uploads,
     dialects,
     migrate,
 )
@@ -47,6 +48,7 @@ from dockyard.backends.metadata.schema import (
     tags,
     uploads,
 )
+from dockyard.domain.errors import RepositoryNotFound
 from dockyard.domain.models import (
     Image,
     ImageEntry,
@@ -173,7 +175,9 @@ class SqlMetadataStore(
         with self._write() as conn:
             conn.execute(sa.delete(image_refs).where(image_refs.c.image_id.in_(image_ids)))
             _scans.delete_scans(conn, image_ids)
-            for table in (tags, images, repo_blobs, uploads, repository_tags):
+            # Upload sessions first: a finishing upload deletes its session before linking
+            # its blob, so whichever deletes the row first decides (see _uploads.py).
+            for table in (uploads, tags, images, repo_blobs, repository_tags):
                 conn.execute(sa.delete(table).where(table.c.repo_id == repo_id))
             _lifecycle.delete_repository_rows(conn, repo_id)
             conn.execute(sa.delete(repositories).where(repositories.c.id == repo_id))
@@ -219,11 +223,14 @@ class SqlMetadataStore(
             _link_blob(conn, repo_id, digest, size, now)
 
     def finish_upload(
-        self, upload_id: str, repo_id: int, digest: str, size: int, now: float
-    ) -> None:
+        self, upload_id: str, repo_id: int, digest: str, size: int, now: float,
+        generation: int | None = None,
+    ) -> bool:
         with self._write() as conn:
+            if generation is not None and not _uploads.take(conn, upload_id, generation):
+                return False
             _link_blob(conn, repo_id, digest, size, now)
-            conn.execute(sa.delete(uploads).where(uploads.c.id == upload_id))
+            return True
 
     def linked_blob_size(self, repo_id: int, digest: str) -> int | None:
         stmt = (
@@ -247,6 +254,11 @@ class SqlMetadataStore(
         with self._read() as conn:
             found = conn.execute(_linked(len(wanted)), {"b_repo_id": repo_id, **params})
             return {digest: size for digest, size in found}  # rows, not .tuples(): a wrapper less
+
+    def linked_digests(self, repo_id: int) -> list[str]:
+        stmt = sa.select(repo_blobs.c.digest).where(repo_blobs.c.repo_id == repo_id)
+        with self._read() as conn:
+            return sorted(conn.execute(stmt).scalars())
 
     # -- images and tags ---------------------------------------------------------------------
 
@@ -349,22 +361,18 @@ class SqlMetadataStore(
     # -- uploads -----------------------------------------------------------------------------
 
     def create_upload(self, upload: Upload) -> None:
-        row = {"id": upload.id, "repo_id": upload.repo_id, "size": upload.size}
         with self._write() as conn:
-            conn.execute(sa.insert(uploads).values(**row, created_at=upload.created_at))
+            _uploads.create(conn, upload)
 
     def get_upload(self, upload_id: str) -> Upload | None:
         with self._read() as conn:
-            stmt = sa.select(uploads).where(uploads.c.id == upload_id)
-            found = conn.execute(stmt).mappings().first()
-        return None if found is None else _rows.to_upload(found)
+            return _uploads.get(conn, upload_id)
 
-    def set_upload_size(self, upload_id: str, size: int, hash_state: bytes | None = None) -> None:
-        stmt = sa.update(uploads).where(uploads.c.id == upload_id).values(
-            size=size, hash_state=hash_state
-        )
+    def advance_upload(
+        self, upload: Upload, size: int, segment: str, hash_state: bytes | None = None
+    ) -> Upload | None:
         with self._write() as conn:
-            conn.execute(stmt)
+            return _uploads.advance(conn, upload, size, segment, hash_state)
 
     def delete_upload(self, upload_id: str) -> None:
         with self._write() as conn:
@@ -401,5 +409,10 @@ def _link_blob(conn: Connection, repo_id: int, digest: str, size: int, now: floa
     blob = {"digest": digest, "size": size, "created_at": now}
     link = {"repo_id": repo_id, "digest": digest}
     conn.execute(dialects.insert_ignore(conn, blobs, ["digest"]).values(blob))
-    conn.execute(dialects.insert_ignore(conn, repo_blobs, ["repo_id", "digest"]).values(link))
+    try:
+        conn.execute(dialects.insert_ignore(conn, repo_blobs, ["repo_id", "digest"]).values(link))
+    except sa.exc.IntegrityError:
+        # The only foreign key is the repository's: it was deleted meanwhile (DeleteRepository
+        # --force). The transaction rolls back as the error leaves it.
+        raise RepositoryNotFound("repository deleted while the blob was being linked") from None
 
