@@ -30,6 +30,7 @@ from dockyard.backends.factory import (
 from dockyard.domain.errors import DockyardError
 from dockyard.services.auth import KeyRing, ensure_local_credentials, load_auth_file
 from dockyard.services.clock import Clock, SystemClock
+from dockyard.services.gc import GcConfig
 from dockyard.services.registry import Policy, Services, build_services
 from dockyard.settings import Settings, from_environment
 
@@ -64,7 +65,8 @@ def create_services(settings: Settings, clock: Clock | None = None) -> Services:
     meta.probe()
     policy = Policy(keys.accounts[0], settings.create_on_push, settings.accept_any_credentials)
     scanner = open_scanner(settings.data_dir)
-    return build_services(meta, blobs, scanner, clock or SystemClock(), keys, policy)
+    gc_config = GcConfig(settings.gc_grace, settings.upload_ttl, settings.gc_interval)
+    return build_services(meta, blobs, scanner, clock or SystemClock(), keys, policy, gc_config)
 
 
 def create_app(settings: Settings, services: Services | None = None,
@@ -74,7 +76,8 @@ def create_app(settings: Settings, services: Services | None = None,
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         tasks = [asyncio.create_task(_flush_pulls(svc, settings.pull_flush_seconds)),
-                 asyncio.create_task(_scan_worker(svc, settings.scan_poll_seconds))]
+                 asyncio.create_task(_scan_worker(svc, settings.scan_poll_seconds)),
+                 asyncio.create_task(_gc_worker(svc, settings.gc_interval))]
         try:
             yield
         finally:
@@ -144,3 +147,18 @@ async def _scan_worker(svc: Services, every: float) -> None:
         except Exception:  # the worker outlives any one failure
             log.exception("scan worker error")
         await asyncio.sleep(every)
+
+
+async def _gc_worker(svc: Services, every: float) -> None:
+    """Collect garbage every `every` seconds; the database lease lets one process at a time."""
+    if every <= 0:
+        return
+    while True:
+        await asyncio.sleep(every)
+        try:
+            report = await asyncio.to_thread(svc.gc.run)
+            if not report.skipped:
+                log.info("%s", report.summary())
+                await asyncio.to_thread(svc.storage.log_totals)
+        except Exception:  # the next pass goes on (deleting blobs are finished first)
+            log.exception("garbage collection error")

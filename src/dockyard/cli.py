@@ -7,7 +7,7 @@ import os
 import sys
 from pathlib import Path
 
-from dockyard import __version__, db_cli, scan_cli, vulndb_cli
+from dockyard import __version__, db_cli, gc_cli, scan_cli, vulndb_cli
 from dockyard.settings import Settings
 
 
@@ -37,6 +37,7 @@ def _serve_parser(sub: argparse._SubParsersAction) -> None:
     serve.add_argument("--workers", type=_positive, default=1,
                        help="worker processes sharing the port (each with its own connections; "
                             "with the embedded SQLite default they share the data directory)")
+    gc_cli.add_serve_options(serve)
 
 
 def _positive(text: str) -> int:
@@ -56,7 +57,7 @@ def serve(args: argparse.Namespace) -> int:
                         database_url=args.database_url, storage_url=args.storage_url,
                         auth_file=args.auth_file, create_on_push=args.create_on_push,
                         accept_any_credentials=args.accept_any_credentials, region=args.region,
-                        redirect_blobs=args.redirect_blobs)
+                        redirect_blobs=args.redirect_blobs, **gc_cli.serve_settings(args))
     if settings.accept_any_credentials:
         print("dockyard: WARNING: --accept-any-credentials is on: NO AUTHENTICATION. Anyone who "
               "can reach this port can read and write everything. Use only for throw-away "
@@ -99,9 +100,11 @@ def main(argv: list[str] | None = None) -> int:
     db_cli.add_parser(sub)
     vulndb_cli.add_parser(sub)
     scan_cli.add_parser(sub)
+    gc_cli.add_parser(sub)
     args = parser.parse_args(argv)
     return {"serve": serve, "db": db_cli.run, "vulndb": vulndb_cli.run,
-            "scan": scan_cli.run}[args.command](args)
+            "scan": scan_cli.run, "gc": gc_cli.run_gc,
+            "storage": gc_cli.run_storage}[args.command](args)
 
 
 if __name__ == "__main__":

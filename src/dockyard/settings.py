@@ -25,6 +25,10 @@ class Settings:
     redirect_blobs: bool = False
     pull_flush_seconds: float = 1.0
     scan_poll_seconds: float = 0.5
+    # Garbage collection (services/gc.py GcConfig has the defaults and why).
+    gc_interval: float = 3600.0
+    gc_grace: float = 24 * 3600.0
+    upload_ttl: float = 7 * 24 * 3600.0
 
     @property
     def resolved_database_url(self) -> str:

@@ -112,6 +112,10 @@ class ImageService:
     def _require_blobs(self, repo: Repository, manifest: Manifest) -> None:
         wanted = [str(d) for d in manifest.blob_digests]
         missing = self.meta.unlinked_blobs(repo.id, wanted)
+        if not missing:
+            # Locks the blobs until the push commits and revives garbage candidates; a blob
+            # being deleted counts as missing, so the client uploads it again (services/gc.py).
+            missing = self.meta.hold_blobs(wanted, self.clock.now())
         if missing:
             raise LayersNotFound(f"blob unknown to registry: {missing[0]}", digests=missing)
 

@@ -10,6 +10,7 @@ from dockyard.services.account_settings import AccountSettings
 from dockyard.services.auth import AuthService, KeyRing
 from dockyard.services.blobs import BlobService
 from dockyard.services.clock import Clock
+from dockyard.services.gc import GarbageCollector, GcConfig
 from dockyard.services.image_commands import ImageCommands
 from dockyard.services.image_queries import ImageQueries
 from dockyard.services.images import ImageService
@@ -20,6 +21,7 @@ from dockyard.services.repositories import RepositoryService
 from dockyard.services.repository_admin import RepositoryAdmin
 from dockyard.services.scan_config import ScanConfigService
 from dockyard.services.scanning import ScanService
+from dockyard.services.storage import StorageService
 from dockyard.services.uploads import UploadService
 
 
@@ -43,6 +45,8 @@ class Services:
     auth: AuthService
     calls: MetadataCalls
     default_account: str
+    gc: GarbageCollector
+    storage: StorageService
 
 
 @dataclass(frozen=True)
@@ -61,6 +65,7 @@ def build_services(
     clock: Clock,
     keys: KeyRing,
     policy: Policy,
+    gc_config: GcConfig | None = None,
 ) -> Services:
     # Keys live in the database so that every server process signs and checks alike.
     token_key = meta.secret("registry-token-key", os.urandom(32))
@@ -82,7 +87,7 @@ def build_services(
         repositories=repos,
         images=images,
         uploads=UploadService(meta, blobs, repos, clock, settings, calls),
-        blobs=BlobService(meta, blobs, repos),
+        blobs=BlobService(meta, blobs, repos, clock),
         pulls=pulls,
         exclusions=exclusions,
         queries=queries,
@@ -95,4 +100,6 @@ def build_services(
                          policy.default_account),
         calls=calls,
         default_account=policy.default_account,
+        gc=GarbageCollector(meta, blobs, clock, gc_config),
+        storage=StorageService(meta),
     )

@@ -43,6 +43,7 @@ from dockyard.ports import BlobStore, MetadataStore, UploadWriter
 from dockyard.services.account_settings import AccountSettings
 from dockyard.services.clock import Clock
 from dockyard.services.metadata_calls import MetadataCalls
+from dockyard.services.publications import Publications
 from dockyard.services.repositories import RepositoryService
 from dockyard.services.sha256_state import new_sha256, resume, state_of
 
@@ -76,6 +77,7 @@ class UploadService:
     ) -> None:
         self.meta, self.blobs, self.repos, self.clock = meta, blobs, repos, clock
         self.settings = settings
+        self.publications = Publications(meta, clock)
         self._hashes: dict[str, RunningHash] = {}
         # Metadata lookups and updates (maybe on the event loop); disk writes, fsyncs and
         # hashing always go to worker threads (`_in_thread`).
@@ -167,8 +169,8 @@ class UploadService:
         if size is None or self.blobs.stat(digest) is None:
             return False
         target = self.repos.for_push(account_id, name)
-        self.meta.link_blob(target.id, digest, size, self.clock.now())
-        return True
+        # Not a plain link: garbage collection may be deleting the blob (services/gc.py).
+        return self.meta.adopt_blob(source_repo.id, target.id, digest, self.clock.now())
 
     # -- ECR layer operations -----------------------------------------------------------------
 
@@ -272,13 +274,27 @@ class UploadService:
 
     def _publish(self, upload: Upload, digest: Digest) -> Digest:
         self._verify(upload, digest, self._final_hash(upload, digest.algorithm))
-        self.blobs.publish_upload(upload.id, str(digest), upload.size)
-        return self._finish(upload, digest, upload.size)
+        return self._publish_pinned(upload, digest, upload.size, lambda: self.blobs.publish_upload(
+            upload.id, str(digest), upload.size))
 
     def _publish_data(self, upload: Upload, digest: Digest, data: memoryview) -> Digest:
         self._verify(upload, digest, hashlib.new(digest.algorithm, data).hexdigest())
-        self.blobs.publish_data(upload.id, str(digest), data)
-        return self._finish(upload, digest, len(data))
+        return self._publish_pinned(upload, digest, len(data), lambda: self.blobs.publish_data(
+            upload.id, str(digest), data))
+
+    def _publish_pinned(
+        self, upload: Upload, digest: Digest, size: int, publish: Callable[[], None]
+    ) -> Digest:
+        """Publish with the blob pinned against garbage collection (services/publications.py)."""
+        token = self.publications.pin(str(digest), size)
+        try:
+            publish()
+        except BaseException:
+            self.publications.abandon(token, str(digest))
+            raise
+        with self.meta.atomic():
+            self.publications.release(token, str(digest))
+            return self._finish(upload, digest, size)
 
     def _verify(self, upload: Upload, digest: Digest, actual: str) -> None:
         if actual != digest.encoded:

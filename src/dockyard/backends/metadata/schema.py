@@ -10,6 +10,7 @@
     image_scans >── finding_documents             (scan findings, stored once, by key)
     inventories, jobs                             (scanning: per manifest digest; the queue)
     secrets                                       (server-wide keys, e.g. for page tokens)
+    blob_pins, leases                             (garbage collection, see services/gc.py)
 
 Deleting a repository deletes its rows explicitly, child tables first (see sql.py); nothing relies
 on ON DELETE CASCADE, which SQLite only honours when foreign keys are switched on.
@@ -67,6 +68,13 @@ blobs = sa.Table(
     sa.Column("digest", sa.String(DIGEST), primary_key=True),
     sa.Column("size", sa.BigInteger, nullable=False),
     sa.Column("created_at", sa.Double, nullable=False),
+    # Garbage collection (services/gc.py draws the state machine): live, candidate or deleting;
+    # gen changes with every state change (the sweep's compare-and-set); touched_at is the last
+    # observation (NULL: never observed since created_at).
+    sa.Column("state", sa.String(16), nullable=False, server_default="live"),
+    sa.Column("gen", sa.Integer, nullable=False, server_default="0"),
+    sa.Column("touched_at", sa.Double, nullable=True),
+    sa.Index(None, "state", "digest"),
 )
 
 repo_blobs = sa.Table(
@@ -218,6 +226,25 @@ jobs = sa.Table(
     sa.Column("claimed_by", sa.String(NAME), nullable=True),
     sa.Column("claimed_at", sa.Double, nullable=True),
     sa.Column("attempts", sa.Integer, nullable=False, server_default="0"),
+)
+
+# A blob being published by an upload: garbage collection leaves it alone while the pin lives.
+blob_pins = sa.Table(
+    "blob_pins",
+    metadata,
+    sa.Column("token", sa.String(64), primary_key=True),
+    sa.Column("digest", sa.String(DIGEST), nullable=False),
+    sa.Column("expires_at", sa.Double, nullable=False),
+    sa.Index(None, "digest"),
+)
+
+# Named leases for work one process at a time may do (the garbage collector).
+leases = sa.Table(
+    "leases",
+    metadata,
+    sa.Column("name", sa.String(64), primary_key=True),
+    sa.Column("holder", sa.String(NAME), nullable=True),
+    sa.Column("expires_at", sa.Double, nullable=False),
 )
 
 REF_MANIFEST = "manifest"

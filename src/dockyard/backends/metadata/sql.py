@@ -25,6 +25,7 @@ from sqlalchemy.engine import Connection
 from dockyard.backends.metadata import (
     _accounts,
     _admin,
+    _garbage,
     _images,
     _listing,
     _rows,
@@ -71,7 +72,7 @@ def _linked(count: int) -> sa.Select[tuple[str]]:
     )
 
 
-class SqlMetadataStore(_scans.ScanMethods):
+class SqlMetadataStore(_scans.ScanMethods, _garbage.GarbageMethods):
     """Metadata in SQL; `url` is a SQLAlchemy URL (sqlite:///PATH or postgresql://...)."""
 
     def __init__(self, url: str, create: bool = True) -> None:
