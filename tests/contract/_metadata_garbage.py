@@ -208,18 +208,9 @@ class GarbageCases:
             digest = self.link(store, repo, f"race{round_}")
             mark_all(store)
             [chosen] = store.candidates("", 10)
-            pushed = threading.Event()
-
-            def push(_: int) -> None:
-                with store.atomic():
-                    if not store.hold_blobs([digest], NOW):
-                        store.save_image(repo.id, _naming(digest), None, False, NOW)
-                        pushed.set()
-
-            run_together(2, lambda i: push(i) if i else store.claim_for_deletion(
-                [chosen], CUTOFF, NOW))
+            pushed = _race_push_and_sweep(store, repo, digest, chosen)
             deleting = state(store, digest)[0] == "deleting"
-            assert pushed.is_set() != deleting, "exactly one of push and sweep must win"
+            assert pushed != deleting, "exactly one of push and sweep must win"
             if deleting:
                 store.forget_blobs([digest])
 
@@ -229,6 +220,22 @@ class GarbageCases:
 
         with store.engine.begin() as conn:
             conn.execute(sa.delete(leases).where(leases.c.name == name))
+
+
+def _race_push_and_sweep(
+    store: SqlMetadataStore, repo: Repository, digest: str, chosen: tuple[str, int]
+) -> bool:
+    """A push naming `digest` and the sweep's claim of it, released together: pushed?"""
+    pushed = threading.Event()
+
+    def push() -> None:
+        with store.atomic():
+            if not store.hold_blobs([digest], NOW):
+                store.save_image(repo.id, _naming(digest), None, False, NOW)
+                pushed.set()
+
+    run_together(2, lambda i: push() if i else store.claim_for_deletion([chosen], CUTOFF, NOW))
+    return pushed.is_set()
 
 
 def _naming(digest: str):  # type: ignore[no-untyped-def]
