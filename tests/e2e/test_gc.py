@@ -123,7 +123,7 @@ def test_delete_repository_then_gc_frees_the_bytes(quiet_server: DockyardServer)
 
 # --------------------------------------------------------------------------- the storm
 
-THREADS, IMAGES_EACH = 4, 10
+THREADS, IMAGES_EACH = 4, 8
 STORM_ARGS = ["--workers", "2", "--gc-interval", "0.5", "--gc-grace", "1s"]
 
 
