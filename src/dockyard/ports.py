@@ -404,10 +404,6 @@ class GarbageStore(Protocol):
 
     def release_lease(self, name: str, holder: str) -> None: ...
 
-    def reset_candidates(self) -> int:
-        """Turn candidates left by an interrupted run back into live blobs."""
-        ...
-
     def mark_candidates(self, after: str, limit: int, cutoff: float, now: float,
                         dry_run: bool = False) -> tuple[str | None, int, int]:
         """Mark the unreferenced live blobs untouched since `cutoff` and not pinned at `now`
@@ -415,14 +411,11 @@ class GarbageStore(Protocol):
         at the end; blobs marked; their bytes). A dry run counts them and writes nothing."""
         ...
 
-    def candidates(self, after: str, limit: int) -> list[tuple[str, int]]:
-        """(digest, gen) of candidates after `after`, by digest."""
-        ...
-
-    def claim_for_deletion(self, candidates: Sequence[tuple[str, int]], cutoff: float,
-                           now: float) -> list[BlobClaim]:
-        """Compare-and-set: candidate (same gen, still unreferenced, unpinned and untouched
-        since `cutoff`) -> deleting, in one transaction. The blobs claimed."""
+    def claim_for_deletion(self, after: str, limit: int, cutoff: float, now: float
+                           ) -> tuple[str | None, list[BlobClaim]]:
+        """The compare-and-set candidate -> deleting over the next `limit` candidates by digest
+        after `after`, for those still unreferenced, unpinned and untouched since `cutoff`, in
+        one transaction: (last candidate looked at, or None at the end; the blobs claimed)."""
         ...
 
     def deleting(self, limit: int) -> list[BlobClaim]:

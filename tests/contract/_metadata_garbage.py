@@ -36,9 +36,13 @@ def mark_all(store: SqlMetadataStore, cutoff: float = CUTOFF, limit: int = 1000)
     return total
 
 
-def sweep_all(store: SqlMetadataStore, cutoff: float = CUTOFF) -> list[str]:
-    claimed = store.claim_for_deletion(store.candidates("", 1000), cutoff, NOW)
-    return sorted(c.digest for c in claimed)
+def sweep_all(store: SqlMetadataStore, cutoff: float = CUTOFF, limit: int = 1000) -> list[str]:
+    after: str | None = ""
+    claimed: list[str] = []
+    while after is not None:
+        after, found = store.claim_for_deletion(after, limit, cutoff, NOW)
+        claimed += [c.digest for c in found]
+    return sorted(claimed)
 
 
 class GarbageCases:
@@ -95,14 +99,19 @@ class GarbageCases:
         assert state(store, doomed) == ("deleting", 2)
         assert store.unpin_blob("t1", pinned, NOW)
 
-    def test_a_stale_generation_claims_nothing(
+    def test_sweep_works_in_windows_and_skips_revived_candidates(
         self, store: SqlMetadataStore, repo: Repository
     ) -> None:
-        digest = self.link(store, repo, "x")
+        digests = sorted(self.link(store, repo, f"w{i}") for i in range(5))
         mark_all(store)
-        [(found, gen)] = store.candidates("", 10)
-        assert store.claim_for_deletion([(found, gen - 1)], CUTOFF, NOW) == []
-        assert [c.digest for c in store.claim_for_deletion([(found, gen)], CUTOFF, NOW)] == [digest]
+        store.touch_blobs([digests[1]], NOW, 60)  # revived, then marked again: a new gen
+        assert mark_all(store, cutoff=NOW + 1) == 1
+        assert state(store, digests[1]) == ("candidate", 3)
+        after, found = store.claim_for_deletion("", 2, CUTOFF, NOW)  # touched: not garbage yet
+        assert (after, [c.digest for c in found]) == (digests[1], [digests[0]])
+        assert sweep_all(store, limit=2) == digests[2:]
+        assert sweep_all(store, cutoff=NOW + 1) == [digests[1]]
+        store.forget_blobs(digests)
 
     def test_deleting_blobs_are_gone_for_every_user(
         self, store: SqlMetadataStore, repo: Repository, make_repo
@@ -153,7 +162,7 @@ class GarbageCases:
         assert store.adopt_blob(target.id, repo.id, digest, NOW) is False  # target lacks it
         mark_all(store)
         assert store.adopt_blob(repo.id, target.id, digest, NOW) is True
-        assert state(store, digest) == ("live", 2) and store.candidates("", 10) == []
+        assert state(store, digest) == ("live", 2) and sweep_all(store) == []
         assert store.linked_blob_size(target.id, digest) == 10
 
     def test_one_lease_holder_at_a_time(self, store: SqlMetadataStore) -> None:
@@ -207,8 +216,7 @@ class GarbageCases:
         for round_ in range(12):
             digest = self.link(store, repo, f"race{round_}")
             mark_all(store)
-            [chosen] = store.candidates("", 10)
-            pushed = _race_push_and_sweep(store, repo, digest, chosen)
+            pushed = _race_push_and_sweep(store, repo, digest)
             deleting = state(store, digest)[0] == "deleting"
             assert pushed != deleting, "exactly one of push and sweep must win"
             if deleting:
@@ -222,9 +230,7 @@ class GarbageCases:
             conn.execute(sa.delete(leases).where(leases.c.name == name))
 
 
-def _race_push_and_sweep(
-    store: SqlMetadataStore, repo: Repository, digest: str, chosen: tuple[str, int]
-) -> bool:
+def _race_push_and_sweep(store: SqlMetadataStore, repo: Repository, digest: str) -> bool:
     """A push naming `digest` and the sweep's claim of it, released together: pushed?"""
     pushed = threading.Event()
 
@@ -234,7 +240,7 @@ def _race_push_and_sweep(
                 store.save_image(repo.id, _naming(digest), None, False, NOW)
                 pushed.set()
 
-    run_together(2, lambda i: push() if i else store.claim_for_deletion([chosen], CUTOFF, NOW))
+    run_together(2, lambda i: push() if i else store.claim_for_deletion("", 10, CUTOFF, NOW))
     return pushed.is_set()
 
 

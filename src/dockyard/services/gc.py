@@ -10,9 +10,9 @@ or layer) and nobody observed it within the grace period. Each blob row moves th
 
                  mark: unreferenced, unpinned,
                  untouched since now - grace
-        ┌──────┐ ─────────────────────────────> ┌───────────┐  sweep (compare-and-set on gen,
-    ──> │ live │                                │ candidate │  re-checking all of the above,
-        └──────┘ <───────────────────────────── └───────────┘  in one transaction)
+        ┌──────┐ ─────────────────────────────> ┌───────────┐  sweep: compare-and-set
+    ──> │ live │                                │ candidate │  candidate -> deleting that
+        └──────┘ <───────────────────────────── └───────────┘  re-checks all of the above
          ^    │    revive: a push naming it,          │
          │    │    HEAD / BatchCheckLayerAvailability,│
   create │    │    GET, mount, an upload publishing it v
@@ -34,8 +34,13 @@ one of two ways, never with a manifest naming missing bytes:
   completion; after that it is protected by the grace period only, like any observed blob.
 - a mount during a sweep: the mount takes the row lock and declines a deleting blob.
 - a push validated while the sweep runs: the push locks the rows it names and revives
-  candidates in its own transaction; the sweep's compare-and-set then fails (state or gen moved,
+  candidates in its own transaction; the sweep's compare-and-set then fails (the state moved,
   or image_refs now name the blob) or came first (the push is refused).
+
+Every state change bumps the row's `gen` (a revived and re-marked blob is a new candidate). The
+compare-and-set is on the state, in the statement that also re-checks references, pins and the
+last touch on locked rows, so a blob that went candidate -> live -> candidate meanwhile is judged
+on the facts at claim time (the gen check of §8.4 adds nothing to that re-check).
 
 The pass: claim the `garbage-collector` lease (one collector at a time across processes), finish
 blobs a stopped run left deleting, mark in windows of `batch` digests (SQL set operations:
@@ -49,8 +54,8 @@ a run would free.
 from __future__ import annotations
 
 import logging
-import socket
 import os
+import socket
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -158,11 +163,12 @@ class GarbageCollector:
         return count, size
 
     def _sweep(self, cutoff: float, report: GcReport, progress: Progress) -> None:
-        after = ""
-        while chosen := self.store.candidates(after, self.config.batch):
+        after: str | None = ""
+        while after is not None:
             self._keep_lease()
-            after = chosen[-1][0]
-            self._delete(self.store.claim_for_deletion(chosen, cutoff, self.clock.now()), report)
+            after, claims = self.store.claim_for_deletion(
+                after, self.config.batch, cutoff, self.clock.now())
+            self._delete(claims, report)
             progress("sweep", _position(after), report.blobs_freed)
 
     def _finish_deleting(self, report: GcReport) -> None:
@@ -174,8 +180,12 @@ class GarbageCollector:
     def _delete(self, claims: Sequence[BlobClaim], report: GcReport) -> None:
         if not claims:
             return
-        with ThreadPoolExecutor(DELETE_THREADS) as pool:  # S3 deletes are one request each
-            list(pool.map(self.blobs.delete, [c.digest for c in claims]))
+        if self.blobs.reads_are_local:
+            for claim in claims:
+                self.blobs.delete(claim.digest)
+        else:
+            with ThreadPoolExecutor(DELETE_THREADS) as pool:  # one request each (S3)
+                list(pool.map(self.blobs.delete, [c.digest for c in claims]))
         self.store.forget_blobs([c.digest for c in claims])
         report.blobs_freed += len(claims)
         report.bytes_freed += sum(c.size for c in claims)

@@ -152,51 +152,42 @@ def mark_candidates(conn: Connection, after: str, limit: int, cutoff: float, now
         stmt = sa.select(sa.func.count(), sa.func.coalesce(sa.func.sum(blobs.c.size), 0))
         count, size = conn.execute(stmt.where(garbage, blobs.c.state != DELETING)).one()
         return last, int(count), int(size)
-    chosen = (
-        sa.select(blobs.c.digest).where(garbage, blobs.c.state == LIVE)
+    chosen = sa.select(blobs.c.digest).where(garbage, blobs.c.state == LIVE)
+    marked = conn.execute(
+        sa.update(blobs)
+        .where(blobs.c.digest.in_(chosen.with_for_update(skip_locked=True).scalar_subquery()))
+        .where(blobs.c.state == LIVE)
+        .values(state=CANDIDATE, gen=blobs.c.gen + 1)
+        .returning(blobs.c.size)
+    )
+    sizes = list(marked.scalars())
+    return last, len(sizes), sum(sizes)
+
+
+def claim_for_deletion(conn: Connection, after: str, limit: int, cutoff: float, now: float
+                       ) -> tuple[str | None, list[BlobClaim]]:
+    """The compare-and-set candidate -> deleting over the next `limit` candidates, re-checking
+    every reason to keep a blob in the statement that moves it (on locked rows)."""
+    window = (
+        sa.select(blobs.c.digest).where(blobs.c.state == CANDIDATE, blobs.c.digest > after)
+        .order_by(blobs.c.digest).limit(limit).subquery()
+    )
+    last = conn.execute(sa.select(sa.func.max(window.c.digest))).scalar()
+    if last is None:
+        return None, []
+    still = (
+        sa.select(blobs.c.digest)
+        .where(blobs.c.state == CANDIDATE, blobs.c.digest > after, blobs.c.digest <= last)
+        .where(_untouched_since(cutoff), _unreferenced(), _unpinned(now))
         .with_for_update(skip_locked=True)
     )
-    found = list(conn.execute(chosen).scalars())
-    size = 0
-    for chunk in _chunks(found):
-        marked = conn.execute(
-            sa.update(blobs).where(blobs.c.digest.in_(chunk), blobs.c.state == LIVE)
-            .values(state=CANDIDATE, gen=blobs.c.gen + 1).returning(blobs.c.size)
-        )
-        size += sum(marked.scalars())
-    return last, len(found), size
-
-
-def candidates(conn: Connection, after: str, limit: int) -> list[tuple[str, int]]:
-    stmt = (
-        sa.select(blobs.c.digest, blobs.c.gen)
-        .where(blobs.c.state == CANDIDATE, blobs.c.digest > after)
-        .order_by(blobs.c.digest).limit(limit)
+    rows = conn.execute(
+        sa.update(blobs)
+        .where(blobs.c.digest.in_(still.scalar_subquery()), blobs.c.state == CANDIDATE)
+        .values(state=DELETING, gen=blobs.c.gen + 1)
+        .returning(blobs.c.digest, blobs.c.size)
     )
-    return [(d, g) for d, g in conn.execute(stmt)]
-
-
-def claim_for_deletion(conn: Connection, chosen: Sequence[tuple[str, int]], cutoff: float,
-                       now: float) -> list[BlobClaim]:
-    """The compare-and-set candidate -> deleting, re-checking every reason to keep the blob."""
-    claimed: list[BlobClaim] = []
-    for start in range(0, len(chosen), CHUNK):
-        pairs = list(chosen[start : start + CHUNK])
-        still = (
-            sa.select(blobs.c.digest)
-            .where(sa.tuple_(blobs.c.digest, blobs.c.gen).in_(pairs), blobs.c.state == CANDIDATE)
-            .where(_untouched_since(cutoff), _unreferenced(), _unpinned(now))
-            .with_for_update(skip_locked=True)
-        )
-        digests = list(conn.execute(still).scalars())
-        if digests:
-            rows = conn.execute(
-                sa.update(blobs).where(blobs.c.digest.in_(digests))
-                .values(state=DELETING, gen=blobs.c.gen + 1)
-                .returning(blobs.c.digest, blobs.c.size)
-            )
-            claimed += [BlobClaim(d, s) for d, s in rows]
-    return claimed
+    return last, [BlobClaim(d, s) for d, s in rows]
 
 
 def deleting(conn: Connection, limit: int) -> list[BlobClaim]:
@@ -207,11 +198,22 @@ def deleting(conn: Connection, limit: int) -> list[BlobClaim]:
     return [BlobClaim(d, s) for d, s in conn.execute(stmt)]
 
 
+_FORGET_LINKS = sa.delete(repo_blobs).where(repo_blobs.c.digest == sa.bindparam("b_digest"))
+_FORGET_BLOB = sa.delete(blobs).where(
+    blobs.c.digest == sa.bindparam("b_digest"), blobs.c.state == DELETING
+)
+
+
 def forget_blobs(conn: Connection, digests: Sequence[str]) -> None:
-    for chunk in _chunks(digests):
-        gone = sa.select(blobs.c.digest).where(blobs.c.digest.in_(chunk), blobs.c.state == DELETING)
-        conn.execute(sa.delete(repo_blobs).where(repo_blobs.c.digest.in_(gone)))
-        conn.execute(sa.delete(blobs).where(blobs.c.digest.in_(chunk), blobs.c.state == DELETING))
+    # One executemany per table (a prepared statement, no IN list to render). Links go only
+    # with a deleting row: nothing can link such a blob again (adopt and pin refuse it).
+    doomed = sa.select(blobs.c.digest).where(
+        blobs.c.digest == sa.bindparam("b_digest"), blobs.c.state == DELETING
+    )
+    params = [{"b_digest": d} for d in digests]
+    if params:
+        conn.execute(_FORGET_LINKS.where(sa.exists(doomed)), params)
+        conn.execute(_FORGET_BLOB, params)
 
 
 def claim_lease(conn: Connection, name: str, holder: str, now: float, seconds: float) -> bool:
@@ -299,14 +301,10 @@ class GarbageMethods:
         with self._write() as conn:
             return mark_candidates(conn, after, limit, cutoff, now, False)
 
-    def candidates(self, after: str, limit: int) -> list[tuple[str, int]]:
-        with self._read() as conn:
-            return candidates(conn, after, limit)
-
-    def claim_for_deletion(self, chosen: Sequence[tuple[str, int]], cutoff: float, now: float
-                           ) -> list[BlobClaim]:
+    def claim_for_deletion(self, after: str, limit: int, cutoff: float, now: float
+                           ) -> tuple[str | None, list[BlobClaim]]:
         with self._write() as conn:
-            return claim_for_deletion(conn, chosen, cutoff, now)
+            return claim_for_deletion(conn, after, limit, cutoff, now)
 
     def deleting(self, limit: int) -> list[BlobClaim]:
         with self._read() as conn:
