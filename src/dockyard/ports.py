@@ -423,7 +423,9 @@ class GarbageStore(Protocol):
         ...
 
     def forget_blobs(self, digests: Sequence[str]) -> None:
-        """Drop the rows (and repository links) of deleting blobs whose bytes are gone."""
+        """Drop the rows (and repository links) of deleting blobs whose bytes are gone; every
+        deleting blob between the smallest and largest of `digests` must be among them (the
+        collector forgets what it claimed, window by window, one collector at a time)."""
         ...
 
     def expired_uploads(self, before: float, after: str, limit: int) -> list[str]:

@@ -198,22 +198,18 @@ def deleting(conn: Connection, limit: int) -> list[BlobClaim]:
     return [BlobClaim(d, s) for d, s in conn.execute(stmt)]
 
 
-_FORGET_LINKS = sa.delete(repo_blobs).where(repo_blobs.c.digest == sa.bindparam("b_digest"))
-_FORGET_BLOB = sa.delete(blobs).where(
-    blobs.c.digest == sa.bindparam("b_digest"), blobs.c.state == DELETING
-)
-
-
 def forget_blobs(conn: Connection, digests: Sequence[str]) -> None:
-    # One executemany per table (a prepared statement, no IN list to render). Links go only
-    # with a deleting row: nothing can link such a blob again (adopt and pin refuse it).
-    doomed = sa.select(blobs.c.digest).where(
-        blobs.c.digest == sa.bindparam("b_digest"), blobs.c.state == DELETING
+    """Two range DELETEs (no IN list to render): every deleting row between the smallest and
+    the largest digest given goes, with its links. One collector runs at a time and forgets
+    what it claimed (or found deleting) in digest order, so those rows are exactly `digests`.
+    Links go only with a deleting row: nothing links such a blob again (adopt and pin refuse)."""
+    if not digests:
+        return
+    doomed = (blobs.c.state == DELETING) & blobs.c.digest.between(min(digests), max(digests))
+    conn.execute(
+        sa.delete(repo_blobs).where(repo_blobs.c.digest.in_(sa.select(blobs.c.digest).where(doomed)))
     )
-    params = [{"b_digest": d} for d in digests]
-    if params:
-        conn.execute(_FORGET_LINKS.where(sa.exists(doomed)), params)
-        conn.execute(_FORGET_BLOB, params)
+    conn.execute(sa.delete(blobs).where(doomed))
 
 
 def claim_lease(conn: Connection, name: str, holder: str, now: float, seconds: float) -> bool:
