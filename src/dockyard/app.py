@@ -153,12 +153,25 @@ async def _gc_worker(svc: Services, every: float) -> None:
     """Collect garbage every `every` seconds; the database lease lets one process at a time."""
     if every <= 0:
         return
+    _show_info("dockyard.gc", "dockyard.storage")
     while True:
         await asyncio.sleep(every)
         try:
             report = await asyncio.to_thread(svc.gc.run)
             if not report.skipped:
-                log.info("%s", report.summary())
+                logging.getLogger("dockyard.gc").info("%s", report.summary())
                 await asyncio.to_thread(svc.storage.log_totals)
         except Exception:  # the next pass goes on (deleting blobs are finished first)
             log.exception("garbage collection error")
+
+
+def _show_info(*names: str) -> None:
+    """Operators read what a collection freed and what is stored in the server's log: give
+    these loggers a stderr handler at INFO unless logging was configured already."""
+    for name in names:
+        logger = logging.getLogger(name)
+        if not logger.handlers and not logging.getLogger().handlers:
+            handler = logging.StreamHandler()
+            handler.setFormatter(logging.Formatter("dockyard: %(message)s"))
+            logger.addHandler(handler)
+            logger.setLevel(logging.INFO)

@@ -156,6 +156,8 @@ def test_a_push_storm_under_continuous_gc_loses_nothing(
         own = set().union(*(blob_digests(i) for _, i in deleted)) - set().union(
             *(blob_digests(i) for _, i in kept))
         assert wait_for(lambda: not own & stored(server), timeout=30), "garbage stayed"
+        assert "dockyard: garbage collection freed" in server.log_tail(200_000)
+        assert "dockyard: storage: account" in server.log_tail(200_000)
         print(f"storm on {stores_kind}: {len(kept)} kept, {len(deleted)} deleted, "
               f"{refusals} pushes refused and retried")
     finally:
