@@ -100,7 +100,8 @@ def pin_blob(conn: Connection, token: str, digest: str, size: int, now: float, l
              ) -> bool:
     row = {"digest": digest, "size": size, "created_at": now, "touched_at": now}
     conn.execute(dialects.insert_ignore(conn, blobs, ["digest"]).values(row))
-    if _lock(conn, [digest]).get(digest) == DELETING:
+    # Missing again: a deleting row that was forgotten since the insert (PostgreSQL); retry.
+    if _lock(conn, [digest]).get(digest, DELETING) == DELETING:
         return False
     _make_live(conn, [digest], now)
     conn.execute(sa.insert(blob_pins).values(token=token, digest=digest, expires_at=now + lease))
