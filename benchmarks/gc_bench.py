@@ -61,19 +61,20 @@ def fill(url: str, blobs: int, images: int, garbage: float) -> None:
     statements = [
         *(f"INSERT INTO repositories (id, account_id, name, created_at, encryption) VALUES "
           f"({r}, '000000000001', 'bench/r{r}', {old}, '{{}}')" for r in range(1, REPOS + 1)),
-        f"INSERT INTO blobs (digest, size, created_at) SELECT {digest_sql(dialect, 'i')}, 1000, "
-        f"{old} FROM ({series(dialect, blobs)}) AS n",
-        f"INSERT INTO repo_blobs (repo_id, digest) SELECT (i % {REPOS}) + 1, "
-        f"{digest_sql(dialect, 'i')} FROM ({series(dialect, blobs)}) AS n",
-        f"INSERT INTO images (id, repo_id, digest, manifest, media_type, size_bytes, pushed_at) "
-        f"SELECT i, (i % {REPOS}) + 1, {digest_sql(dialect, 'i + 1000000000')}, "
-        f"{_bytes(dialect)}, 'application/vnd.oci.image.manifest.v1+json', 2000, {old} "
-        f"FROM ({series(dialect, images)}) AS n",
-        f"INSERT INTO image_refs (image_id, digest, kind) SELECT i, "
-        f"{digest_sql(dialect, f'((i - 1) % {live - 1}) + 2')}, 'blob' "
-        f"FROM ({series(dialect, images)}) AS n",
-        f"INSERT INTO image_refs (image_id, digest, kind) SELECT i, {digest_sql(dialect, '1')}, "
-        f"'blob' FROM ({series(dialect, images)}) AS n",
+        (f"INSERT INTO blobs (digest, size, created_at) SELECT {digest_sql(dialect, 'i')}, 1000, "
+         f"{old} FROM ({series(dialect, blobs)}) AS n"),
+        (f"INSERT INTO repo_blobs (repo_id, digest) SELECT (i % {REPOS}) + 1, "
+         f"{digest_sql(dialect, 'i')} FROM ({series(dialect, blobs)}) AS n"),
+        (f"INSERT INTO images (id, repo_id, digest, manifest, media_type, size_bytes, pushed_at) "
+         f"SELECT i, (i % {REPOS}) + 1, {digest_sql(dialect, 'i + 1000000000')}, "
+         f"{_bytes(dialect)}, 'application/vnd.oci.image.manifest.v1+json', 2000, {old} "
+         f"FROM ({series(dialect, images)}) AS n"),
+        # Image i names live blob 2 + (i - 1) mod (live - 1), and blob 1 (the shared config).
+        (f"INSERT INTO image_refs (image_id, digest, kind) SELECT i, "
+         f"{digest_sql(dialect, f'((i - 1) % {live - 1}) + 2')}, 'blob' "
+         f"FROM ({series(dialect, images)}) AS n"),
+        (f"INSERT INTO image_refs (image_id, digest, kind) SELECT i, {digest_sql(dialect, '1')}, "
+         f"'blob' FROM ({series(dialect, images)}) AS n"),
     ]
     with engine.begin() as conn:
         # Bulk rows we know to be consistent: skip the per-row foreign key checks.
