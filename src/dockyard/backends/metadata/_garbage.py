@@ -11,8 +11,9 @@ services/gc.py draws the state machine; this module keeps its transitions atomic
 - A push revives a candidate by UPDATE (new row version): a sweep that read the row as a
   candidate before the push committed re-checks the new version (PostgreSQL's READ COMMITTED
   re-evaluates the WHERE of a locked, updated row) and leaves it.
-- Reachability is never loaded into Python: mark and sweep are UPDATEs over a window of at most
-  `limit` digests, with NOT EXISTS against image_refs (every image of every repository and
+- Reachability is never loaded into Python: mark and sweep each lock (SELECT ... FOR UPDATE
+  SKIP LOCKED) the matching rows of a window of at most `limit` digests and move them in the
+  same transaction, with NOT EXISTS against image_refs (every image of every repository and
   account, archived and untagged included: children and referrers are images too) and against
   live publication pins.
 """
@@ -153,22 +154,34 @@ def mark_candidates(conn: Connection, after: str, limit: int, cutoff: float, now
         stmt = sa.select(sa.func.count(), sa.func.coalesce(sa.func.sum(blobs.c.size), 0))
         count, size = conn.execute(stmt.where(garbage, blobs.c.state != DELETING)).one()
         return last, int(count), int(size)
-    chosen = sa.select(blobs.c.digest).where(garbage, blobs.c.state == LIVE)
-    marked = conn.execute(
-        sa.update(blobs)
-        .where(blobs.c.digest.in_(chosen.with_for_update(skip_locked=True).scalar_subquery()))
-        .where(blobs.c.state == LIVE)
-        .values(state=CANDIDATE, gen=blobs.c.gen + 1)
-        .returning(blobs.c.size)
+    chosen = (
+        sa.select(blobs.c.digest, blobs.c.size).where(garbage, blobs.c.state == LIVE)
+        .with_for_update(skip_locked=True)
     )
-    sizes = list(marked.scalars())
-    return last, len(sizes), sum(sizes)
+    found = conn.execute(chosen).all()
+    _set_state(conn, [d for d, _ in found], CANDIDATE)
+    return last, len(found), sum(size for _, size in found)
+
+
+_SET_STATE = (
+    sa.update(blobs).where(blobs.c.digest == sa.bindparam("b_digest"))
+    .values(state=sa.bindparam("b_state"), gen=blobs.c.gen + 1)
+)
+
+
+def _set_state(conn: Connection, digests: Sequence[str], state: str) -> None:
+    """Move rows this transaction read locked (so nothing moved them since): one executemany.
+    Not an UPDATE ... WHERE digest IN (locking subquery): planned on stale statistics, that
+    re-ran the subquery for every candidate row on PostgreSQL."""
+    if digests:
+        conn.execute(_SET_STATE, [{"b_digest": d, "b_state": state} for d in digests])
 
 
 def claim_for_deletion(conn: Connection, after: str, limit: int, cutoff: float, now: float
                        ) -> tuple[str | None, list[BlobClaim]]:
-    """The compare-and-set candidate -> deleting over the next `limit` candidates, re-checking
-    every reason to keep a blob in the statement that moves it (on locked rows)."""
+    """The compare-and-set candidate -> deleting over the next `limit` candidates: the SELECT
+    re-checks every reason to keep a blob and locks the rows it returns; they are moved in the
+    same transaction, so nothing can change them in between."""
     window = (
         sa.select(blobs.c.digest).where(blobs.c.state == CANDIDATE, blobs.c.digest > after)
         .order_by(blobs.c.digest).limit(limit).subquery()
@@ -177,18 +190,14 @@ def claim_for_deletion(conn: Connection, after: str, limit: int, cutoff: float, 
     if last is None:
         return None, []
     still = (
-        sa.select(blobs.c.digest)
+        sa.select(blobs.c.digest, blobs.c.size)
         .where(blobs.c.state == CANDIDATE, blobs.c.digest > after, blobs.c.digest <= last)
         .where(_untouched_since(cutoff), _unreferenced(), _unpinned(now))
         .with_for_update(skip_locked=True)
     )
-    rows = conn.execute(
-        sa.update(blobs)
-        .where(blobs.c.digest.in_(still.scalar_subquery()), blobs.c.state == CANDIDATE)
-        .values(state=DELETING, gen=blobs.c.gen + 1)
-        .returning(blobs.c.digest, blobs.c.size)
-    )
-    return last, [BlobClaim(d, s) for d, s in rows]
+    claimed = [BlobClaim(d, size) for d, size in conn.execute(still)]
+    _set_state(conn, [c.digest for c in claimed], DELETING)
+    return last, claimed
 
 
 def deleting(conn: Connection, limit: int) -> list[BlobClaim]:
