@@ -15,6 +15,7 @@ import datetime
 import json
 import os
 import platform
+import shlex
 import shutil
 import subprocess
 import sys
@@ -56,6 +57,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--size-mib", type=int, help="blob and image size (default 1024, quick 64)")
     p.add_argument("--dockyard-workers", type=int, default=1,
                    help="Dockyard server processes (`serve --workers`); 2 is one per core here")
+    p.add_argument("--dockyard-args", default="",
+                   help="more `serve` options, e.g. \"--gc-interval 0.1 --gc-grace 0\" to push "
+                        "while garbage collection runs back to back")
     p.add_argument("--small", type=int, default=50, help="small images in small-parallel")
     p.add_argument("--tmpdir", help="where test data and registry storage go (default: $TMPDIR)")
     p.add_argument("--results", type=Path, default=HERE / "results", help="output directory")
@@ -132,6 +136,7 @@ class Session:
         self.errors: list[dict] = []
         self.registries = registries()
         self.registries["dockyard"].workers = args.dockyard_workers
+        self.registries["dockyard"].extra_args = shlex.split(args.dockyard_args)
 
     def run(self) -> None:
         for run in range(self.args.runs):

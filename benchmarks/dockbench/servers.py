@@ -90,6 +90,7 @@ class Dockyard(Registry):
 
     ready_path = "/healthz"
     workers = 1  # `serve --workers`; run.py --dockyard-workers sets it
+    extra_args: list[str] = []  # more `serve` options; run.py --dockyard-args sets them
     # Passed when `serve --help` lists them: the benchmark compares unauthenticated registries.
     OPTIONAL_FLAGS = ("--accept-any-credentials", "--create-on-push")
     _flags: list[str] | None = None
@@ -108,6 +109,7 @@ class Dockyard(Registry):
             template += "".join(" " + f for f in self._supported_flags(env))
             if self.workers > 1:
                 template += f" --workers {self.workers}"
+            template += "".join(" " + shlex.quote(a) for a in self.extra_args)
         cmd = template.format(
             python=sys.executable, host="127.0.0.1", port=self.port, data_dir=workdir / "data"
         )

@@ -46,6 +46,7 @@ from dockyard.services.auth import (
     load_auth_file,
 )
 from dockyard.services.clock import Clock, SystemClock
+from dockyard.services.gc import GcConfig
 from dockyard.services.registry import Policy, Services, build_services
 from dockyard.services.scanning import SCAN_JOB
 from dockyard.settings import Settings, from_environment
@@ -111,8 +112,9 @@ def _open_services(settings: Settings, clock: Clock | None, create: bool) -> Ser
                     restore_seconds=settings.restore_delay)
     scanner = open_scanner(settings.data_dir)
     wall = SystemClock()
+    gc_config = GcConfig(settings.gc_grace, settings.upload_ttl, settings.gc_interval)
     return build_services(meta, blobs, scanner, clock or registry_clock(settings, wall), keys,
-                          policy, audit_sink(settings.audit_log), wall)
+                          policy, audit_sink(settings.audit_log), wall, gc_config)
 
 
 def _blob_store(url: str) -> BlobStore:
@@ -133,6 +135,7 @@ def create_app(settings: Settings, services: Services | None = None,
         tasks = [asyncio.create_task(_flush_pulls(svc, settings.pull_flush_seconds)),
                  asyncio.create_task(_scan_worker(svc, settings.scan_poll_seconds)),
                  asyncio.create_task(_lifecycle_worker(svc, settings)),
+                 asyncio.create_task(_gc_worker(svc, settings.gc_interval)),
                  asyncio.create_task(_sample_stats(svc, settings.stats_seconds)),
                  *event_tasks(svc, settings)]
         try:
@@ -272,3 +275,31 @@ async def _sample_stats(svc: Services, every: float) -> None:
         except Exception:  # a database hiccup must not stop the sampling
             log.debug("could not sample statistics", exc_info=True)
         await asyncio.sleep(every)
+
+
+async def _gc_worker(svc: Services, every: float) -> None:
+    """Collect garbage every `every` seconds; the database lease lets one process at a time."""
+    if every <= 0:
+        return
+    _show_info("dockyard.gc", "dockyard.storage")
+    while True:
+        await asyncio.sleep(every)
+        try:
+            report = await asyncio.to_thread(svc.gc.run)
+            if not report.skipped:
+                logging.getLogger("dockyard.gc").info("%s", report.summary())
+                await asyncio.to_thread(svc.storage.log_totals)
+        except Exception:  # the next pass goes on (deleting blobs are finished first)
+            log.exception("garbage collection error")
+
+
+def _show_info(*names: str) -> None:
+    """Operators read what a collection freed and what is stored in the server's log: give
+    these loggers a stderr handler at INFO unless logging was configured already."""
+    for name in names:
+        logger = logging.getLogger(name)
+        if not logger.handlers and not logging.getLogger().handlers:
+            handler = logging.StreamHandler()
+            handler.setFormatter(logging.Formatter("dockyard: %(message)s"))
+            logger.addHandler(handler)
+            logger.setLevel(logging.INFO)

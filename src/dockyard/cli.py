@@ -13,6 +13,7 @@ from dockyard import (
     config,
     config_cli,
     db_cli,
+    gc_cli,
     lifecycle_cli,
     scan_cli,
     verify_cli,
@@ -60,6 +61,7 @@ def add_serve_options(serve: argparse.ArgumentParser) -> None:
     _operations_options(serve)
     _events_options(serve)
     _connection_options(serve)
+    gc_cli.add_serve_options(serve)
     # lifecycle policies and archive (lifecycle_cli.py)
     serve.add_argument("--lifecycle-interval", type=lifecycle_cli.duration, default=86400.0,
                        help="evaluate each lifecycle policy this often: seconds or 30m, 24h, "
@@ -200,7 +202,7 @@ def _settings(args: argparse.Namespace) -> Settings:
                     config_file=str(args.config) if args.config else None,
                     audit_log=args.audit_log, test_clock=args.test_clock,
                     lifecycle_interval=args.lifecycle_interval,
-                    restore_delay=args.restore_delay)
+                    restore_delay=args.restore_delay, **gc_cli.serve_settings(args))
 
 
 def _target(settings: Settings, workers: int) -> object:
@@ -255,6 +257,7 @@ def main(argv: list[str] | None = None) -> int:
         return _fail(exc)
     return {"serve": serve, "db": db_cli.run, "vulndb": vulndb_cli.run, "scan": scan_cli.run,
             "lifecycle": lifecycle_cli.run, "verify": verify_cli.run,
+            "gc": gc_cli.run_gc, "storage": gc_cli.run_storage,
             "config": config_cli.run}[args.command](args)
 
 
@@ -268,6 +271,7 @@ def build_parser() -> argparse.ArgumentParser:
     scan_cli.add_parser(sub)
     lifecycle_cli.add_parser(sub)
     verify_cli.add_parser(sub)
+    gc_cli.add_parser(sub)
     config_cli.add_parser(sub, add_serve_options)
     for each in config.parsers(parser):
         each.formatter_class = _HelpFormatter

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager
+from dataclasses import dataclass
 from typing import Protocol
 
 from dockyard.domain.events import Delivery, OutboxEntry
@@ -575,6 +576,101 @@ class LifecycleStore(Protocol):
         ...
 
 
+# -- garbage collection (services/gc.py draws the blob state machine) ----------------------
+
+
+@dataclass(frozen=True)
+class BlobClaim:
+    """A blob the sweep moved from candidate to deleting: its bytes may now be deleted."""
+
+    digest: str
+    size: int
+
+
+@dataclass(frozen=True)
+class StorageUse:
+    """Stored bytes of one repository (or account, with repository None): the distinct blobs
+    its images name; `unique` counts only blobs no other repository (account) names."""
+
+    account_id: str
+    repository: str | None
+    blobs: int
+    total_bytes: int
+    unique_bytes: int
+
+
+class GarbageStore(Protocol):
+    """Blob reachability and the garbage collector's compare-and-set state machine."""
+
+    def touch_blobs(self, digests: Sequence[str], now: float, fresh_for: float) -> set[str]:
+        """Record that clients saw these blobs now: a candidate goes back to live, a live blob
+        last touched more than `fresh_for` seconds ago is touched again. Returns the digests
+        that are being deleted (or gone): callers treat them as absent."""
+        ...
+
+    def hold_blobs(self, digests: Sequence[str], now: float) -> list[str]:
+        """Inside a push's transaction: keep these blobs from being deleted until it commits.
+        Candidates are revived; returns the digests that are deleting or gone (refuse the push)."""
+        ...
+
+    def pin_blob(self, token: str, digest: str, size: int, now: float, lease: float) -> bool:
+        """Before publishing bytes as `digest`: create its row (live) if missing and pin it.
+        False when the blob is being deleted (wait until it is gone, then publish anew)."""
+        ...
+
+    def unpin_blob(self, token: str, digest: str, now: float) -> bool:
+        """Drop the pin and touch the blob; False if the pin or the blob was lost meanwhile
+        (the published bytes may be gone: the upload must be refused)."""
+        ...
+
+    def adopt_blob(self, source_repo_id: int, target_repo_id: int, digest: str, now: float) -> bool:
+        """A cross-repository mount: link the blob to the target if the source still links it
+        and it is not being deleted, touching it. False otherwise."""
+        ...
+
+    def claim_lease(self, name: str, holder: str, now: float, seconds: float) -> bool:
+        """Take or renew the named lease; False while another holder's lease runs."""
+        ...
+
+    def release_lease(self, name: str, holder: str) -> None: ...
+
+    def mark_candidates(self, after: str, limit: int, cutoff: float, now: float,
+                        dry_run: bool = False) -> tuple[str | None, int, int]:
+        """Mark the unreferenced live blobs untouched since `cutoff` and not pinned at `now`
+        among the next `limit` blobs by digest after `after`: (last digest looked at, or None
+        at the end; blobs marked; their bytes). A dry run counts them and writes nothing."""
+        ...
+
+    def claim_for_deletion(self, after: str, limit: int, cutoff: float, now: float
+                           ) -> tuple[str | None, list[BlobClaim]]:
+        """The compare-and-set candidate -> deleting over the next `limit` candidates by digest
+        after `after`, for those still unreferenced, unpinned and untouched since `cutoff`, in
+        one transaction: (last candidate looked at, or None at the end; the blobs claimed)."""
+        ...
+
+    def deleting(self, limit: int) -> list[BlobClaim]:
+        """Blobs already deleting (a run that stopped before forgetting them)."""
+        ...
+
+    def forget_blobs(self, digests: Sequence[str]) -> None:
+        """Drop the rows (and repository links) of deleting blobs whose bytes are gone; every
+        deleting blob between the smallest and largest of `digests` must be among them (the
+        collector forgets what it claimed, window by window, one collector at a time)."""
+        ...
+
+    def expired_uploads(self, before: float, after: str, limit: int) -> list[str]:
+        """Ids (in order, after `after`) of upload sessions started before `before`."""
+        ...
+
+    def drop_upload(self, upload_id: str) -> bool: ...
+
+    def drop_expired_pins(self, now: float) -> int: ...
+
+    def storage_use(self) -> list[StorageUse]:
+        """Per repository, then per account (repository None), in name order."""
+        ...
+
+
 class MetadataStore(
     RepositoryStore,
     BlobIndex,
@@ -589,6 +685,7 @@ class MetadataStore(
     RepositoryOverview,
     OutboxStore,
     LifecycleStore,
+    GarbageStore,
     Protocol,
 ):
     """Everything services need from the metadata database."""

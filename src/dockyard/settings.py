@@ -39,6 +39,10 @@ class Settings:
     record_metrics: bool = True  # --metrics on (served here or on --metrics-address)
     metrics_route: bool = True  # GET /metrics on the registry's port (not moved, not off)
     stats_seconds: float = 5.0  # how often gauges sampled from the database are refreshed
+    # Garbage collection (services/gc.py GcConfig has the defaults and why).
+    gc_interval: float = 3600.0
+    gc_grace: float = 24 * 3600.0
+    upload_ttl: float = 7 * 24 * 3600.0
 
     @property
     def resolved_database_url(self) -> str:

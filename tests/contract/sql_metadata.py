@@ -25,6 +25,7 @@ from dockyard.backends.metadata.schema import (
 from dockyard.backends.metadata.sql import SqlMetadataStore
 from dockyard.domain.models import ImageKey, Repository
 
+from ._metadata_garbage import GarbageCases
 from .metadata_contract import MetadataStoreContract
 from .metadata_support import NOW, make_image
 
@@ -34,7 +35,7 @@ from .metadata_support import NOW, make_image
 _SHARED_TABLES = {blobs.name, inventories.name, finding_documents.name}
 
 
-class SqlMetadataContract(MetadataStoreContract):
+class SqlMetadataContract(GarbageCases, MetadataStoreContract):
     def residue(self, store: SqlMetadataStore) -> dict[str, int]:  # type: ignore[override]
         counts: dict[str, int] = {}
         with store.engine.connect() as conn:

@@ -9,6 +9,8 @@ from dockyard.domain.digests import parse_digest
 from dockyard.domain.errors import BlobArchived, BlobNotFound, DigestInvalid, LayerInaccessible
 from dockyard.domain.ranges import ByteRange, requested_range
 from dockyard.ports import BlobStore, MetadataStore
+from dockyard.services.clock import Clock
+from dockyard.services.gc import TOUCH_FRESH
 from dockyard.services.repositories import RepositoryService
 
 
@@ -26,16 +28,23 @@ class BlobRead:
 
 
 class BlobService:
-    def __init__(self, meta: MetadataStore, blobs: BlobStore, repos: RepositoryService) -> None:
-        self.meta, self.store, self.repos = meta, blobs, repos
+    def __init__(
+        self, meta: MetadataStore, blobs: BlobStore, repos: RepositoryService, clock: Clock
+    ) -> None:
+        self.meta, self.store, self.repos, self.clock = meta, blobs, repos, clock
 
     def stat(self, account_id: str, name: str, digest_text: str) -> int:
         digest = str(parse_digest(digest_text))
         repo = self.repos.get(account_id, name)
         size = self.meta.linked_blob_size(repo.id, digest)
-        if size is None or self.store.stat(digest) is None:
+        if size is None or self._observe([digest]) or self.store.stat(digest) is None:
             raise BlobNotFound("blob unknown to registry", digest=digest)
         return size
+
+    def _observe(self, digests: list[str]) -> set[str]:
+        """Touch blobs a client saw (it may name them in a manifest without uploading them);
+        the ones garbage collection is deleting, which count as absent (services/gc.py)."""
+        return self.meta.touch_blobs(digests, self.clock.now(), TOUCH_FRESH)
 
     def open(
         self, account_id: str, name: str, digest_text: str, range_header: str | None,
@@ -71,6 +80,8 @@ class BlobService:
                 found.append((digest, None, exc.message))
                 continue
             found.append((digest, self.meta.linked_blob_size(repo.id, digest), None))
+        gone = self._observe([digest for digest, size, _ in found if size is not None])
+        found = [(d, None if d in gone else size, why) for d, size, why in found]
         archived = self.meta.archived_only_blobs(repo.id, [d for d, size, _ in found if size])
         return [(d, size, problem, "UNAVAILABLE" if size is None
                  else "ARCHIVED" if d in archived else "AVAILABLE")

@@ -134,6 +134,10 @@ class ImageService:
         wanted = list(dict.fromkeys(str(d) for d in manifest.blob_digests))
         stored = self.meta.linked_blob_sizes(repo.id, wanted)
         missing = [digest for digest in wanted if digest not in stored]
+        if not missing:
+            # Locks the blobs until the push commits and revives garbage candidates; a blob
+            # being deleted counts as missing, so the client uploads it again (services/gc.py).
+            missing = self.meta.hold_blobs(wanted, self.clock.now())
         if missing:
             raise LayersNotFound(f"blob unknown to registry: {missing[0]}", digests=missing)
         check_blob_sizes(manifest, stored)

@@ -17,6 +17,7 @@ from dockyard.services.clock import Clock
 from dockyard.services.console import ConsoleViews
 from dockyard.services.console_sessions import ConsoleSessions
 from dockyard.services.events import EventPublisher
+from dockyard.services.gc import GarbageCollector, GcConfig
 from dockyard.services.image_commands import ImageCommands
 from dockyard.services.image_queries import ImageQueries
 from dockyard.services.images import ImageService
@@ -29,6 +30,7 @@ from dockyard.services.repositories import RepositoryService
 from dockyard.services.repository_admin import RepositoryAdmin
 from dockyard.services.scan_config import ScanConfigService
 from dockyard.services.scanning import ScanService
+from dockyard.services.storage import StorageService
 from dockyard.services.uploads import UploadService
 
 
@@ -59,6 +61,8 @@ class Services:
     archive: ArchiveService
     lifecycle: LifecycleService
     previews: LifecyclePreviews
+    gc: GarbageCollector
+    storage: StorageService
 
 
 @dataclass(frozen=True)
@@ -82,6 +86,7 @@ def build_services(
     policy: Policy,
     audit_sink: Callable[[str], None] | None = None,
     wall_clock: Clock | None = None,
+    gc_config: GcConfig | None = None,
 ) -> Services:
     """`audit_sink` takes the audit log's lines (None: no audit log); `wall_clock` is the real
     time request signatures are checked against when `clock` is shifted (--test-clock)."""
@@ -113,7 +118,7 @@ def build_services(
         repositories=repos,
         images=images,
         uploads=UploadService(meta, blobs, repos, clock, settings, calls),
-        blobs=BlobService(meta, blobs, repos),
+        blobs=BlobService(meta, blobs, repos, clock),
         pulls=pulls,
         exclusions=exclusions,
         queries=queries,
@@ -132,4 +137,6 @@ def build_services(
         archive=archive,
         lifecycle=lifecycle,
         previews=LifecyclePreviews(meta, lifecycle, repos, clock, page_key),
+        gc=GarbageCollector(meta, blobs, clock, gc_config),
+        storage=StorageService(meta),
     )

@@ -52,6 +52,7 @@ from dockyard.services.account_settings import AccountSettings
 from dockyard.services.clock import Clock
 from dockyard.services.hash_cache import HashCache
 from dockyard.services.metadata_calls import MetadataCalls
+from dockyard.services.publications import Publications
 from dockyard.services.repositories import RepositoryService
 from dockyard.services.sha256_state import Sha256, new_sha256, resume, state_of
 from dockyard.services.upload_batches import BATCH, BatchReader, once, pipeline
@@ -87,6 +88,7 @@ class UploadService:
     ) -> None:
         self.meta, self.blobs, self.repos, self.clock = meta, blobs, repos, clock
         self.settings = settings
+        self.publications = Publications(meta, clock)
         self._hashes = HashCache()
         # Metadata lookups and updates (maybe on the event loop); disk writes, fsyncs and
         # hashing always go to worker threads (`_in_thread`).
@@ -193,8 +195,8 @@ class UploadService:
         if size is None or self.blobs.stat(digest) is None:
             return False
         target = self.repos.for_push(account_id, name)
-        self.meta.link_blob(target.id, digest, size, self.clock.now())
-        return True
+        # Not a plain link: garbage collection may be deleting the blob (services/gc.py).
+        return self.meta.adopt_blob(source_repo.id, target.id, digest, self.clock.now())
 
     # -- ECR layer operations -----------------------------------------------------------------
 
@@ -361,18 +363,34 @@ class UploadService:
             # Moved or ended (its repository deleted, say) while this request hashed: publish
             # nothing that no session would link.
             raise self._lost_completion(staged)
+        return self._publish_pinned(staged, digest, lambda: self._publish_segments(staged, digest))
+
+    def _publish_segments(self, staged: Staged, digest: Digest) -> None:
+        upload = staged.upload
         try:
             self.blobs.publish_upload(upload.id, staged.segments, str(digest), staged.size)
         except OSError:
             if staged.recorded and self.meta.get_upload(upload.id) != upload:
                 raise self._lost_completion(staged) from None  # it ended or moved meanwhile
             raise
-        return self._finish(staged, digest)
+
+    def _publish_pinned(self, staged: Staged, digest: Digest, publish: Callable[[], None]) -> Digest:
+        """Publish with the blob pinned against garbage collection (services/publications.py);
+        the pin is released in the transaction that ends the session."""
+        token = self.publications.pin(str(digest), staged.size)
+        try:
+            publish()
+            with self.meta.atomic():
+                self.publications.release(token, str(digest))
+                return self._finish(staged, digest)
+        except BaseException:
+            self.publications.abandon(token, str(digest))
+            raise
 
     def _publish_data(self, staged: Staged, digest: Digest, data: memoryview) -> Digest:
         self._verify(staged, digest, hashlib.new(digest.algorithm, data).hexdigest())
-        self.blobs.publish_data(staged.upload.id, str(digest), data)
-        return self._finish(staged, digest)
+        return self._publish_pinned(staged, digest, lambda: self.blobs.publish_data(
+            staged.upload.id, str(digest), data))
 
     def _verify(self, staged: Staged, digest: Digest, actual: str) -> None:
         if actual != digest.encoded:

@@ -14,6 +14,7 @@
     outbox                                        (webhook deliveries, see _outbox.py)
     lifecycle_policies, lifecycle_previews        (per repository: policy, schedule, preview)
     image_activations                             (archived images being restored)
+    blob_pins, leases                             (garbage collection, see services/gc.py)
 
 Deleting a repository deletes its rows explicitly, child tables first (see sql.py); nothing relies
 on ON DELETE CASCADE, which SQLite only honours when foreign keys are switched on.
@@ -71,6 +72,13 @@ blobs = sa.Table(
     sa.Column("digest", sa.String(DIGEST), primary_key=True),
     sa.Column("size", sa.BigInteger, nullable=False),
     sa.Column("created_at", sa.Double, nullable=False),
+    # Garbage collection (services/gc.py draws the state machine): live, candidate or deleting;
+    # gen changes with every state change (the sweep's compare-and-set); touched_at is the last
+    # observation (NULL: never observed since created_at).
+    sa.Column("state", sa.String(16), nullable=False, server_default="live"),
+    sa.Column("gen", sa.Integer, nullable=False, server_default="0"),
+    sa.Column("touched_at", sa.Double, nullable=True),
+    sa.Index(None, "state", "digest"),
 )
 
 repo_blobs = sa.Table(
@@ -240,6 +248,25 @@ console_sessions = sa.Table(
     sa.Column("created_at", sa.Double, nullable=False),
     sa.Column("expires_at", sa.Double, nullable=False),
     sa.Index(None, "expires_at"),
+)
+
+# A blob being published by an upload: garbage collection leaves it alone while the pin lives.
+blob_pins = sa.Table(
+    "blob_pins",
+    metadata,
+    sa.Column("token", sa.String(64), primary_key=True),
+    sa.Column("digest", sa.String(DIGEST), nullable=False),
+    sa.Column("expires_at", sa.Double, nullable=False),
+    sa.Index(None, "digest"),
+)
+
+# Named leases for work one process at a time may do (the garbage collector).
+leases = sa.Table(
+    "leases",
+    metadata,
+    sa.Column("name", sa.String(64), primary_key=True),
+    sa.Column("holder", sa.String(NAME), nullable=True),
+    sa.Column("expires_at", sa.Double, nullable=False),
 )
 
 REF_MANIFEST = "manifest"

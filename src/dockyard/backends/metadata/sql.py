@@ -27,6 +27,7 @@ from dockyard.backends.metadata import (
     _accounts,
     _admin,
     _console,
+    _garbage,
     _images,
     _lifecycle,
     _listing,
@@ -89,6 +90,7 @@ class SqlMetadataStore(
     _outbox.OutboxMethods,
     _lifecycle.LifecycleMethods,
     StatsMethods,
+    _garbage.GarbageMethods,
 ):
     """Metadata in SQL; `url` is a SQLAlchemy URL (sqlite:///PATH or postgresql://...)."""
 

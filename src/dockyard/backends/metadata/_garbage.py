@@ -1,0 +1,337 @@
+"""The GarbageStore port: blob states moved by compare-and-set, marked and swept in SQL.
+
+services/gc.py draws the state machine; this module keeps its transitions atomic on both engines:
+
+- Every transition that must not race takes the blob rows' locks first, in digest order
+  (`_lock`: SELECT ... ORDER BY digest FOR UPDATE on PostgreSQL; SQLite writers already hold
+  the database lock from BEGIN IMMEDIATE). Sorted locking keeps two pushes sharing layers free
+  of deadlocks.
+- The collector's own statements lock with SKIP LOCKED: it never waits for a push, so a push
+  never waits in a cycle with it. A row a push holds is simply left for the next run.
+- A push revives a candidate by UPDATE (new row version): a sweep that read the row as a
+  candidate before the push committed re-checks the new version (PostgreSQL's READ COMMITTED
+  re-evaluates the WHERE of a locked, updated row) and leaves it.
+- Reachability is never loaded into Python: mark and sweep each lock (SELECT ... FOR UPDATE
+  SKIP LOCKED) the matching rows of a window of at most `limit` digests and move them in the
+  same transaction, with NOT EXISTS against image_refs (every image of every repository and
+  account, archived and untagged included: children and referrers are images too) and against
+  live publication pins.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from contextlib import AbstractContextManager
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection
+
+from dockyard.backends.metadata import _storage_use, dialects
+from dockyard.backends.metadata.schema import (
+    REF_BLOB,
+    blob_pins,
+    blobs,
+    image_refs,
+    leases,
+    repo_blobs,
+    uploads,
+)
+from dockyard.ports import BlobClaim, StorageUse
+
+LIVE, CANDIDATE, DELETING = "live", "candidate", "deleting"
+CHUNK = 500  # digests per IN (...), well below every engine's bound-parameter limit
+
+
+def _untouched_since(cutoff: float) -> sa.ColumnElement[bool]:
+    return sa.func.coalesce(blobs.c.touched_at, blobs.c.created_at) < cutoff
+
+
+def _unreferenced() -> sa.ColumnElement[bool]:
+    refs = sa.exists().where(image_refs.c.digest == blobs.c.digest, image_refs.c.kind == REF_BLOB)
+    return ~refs
+
+
+def _unpinned(now: float) -> sa.ColumnElement[bool]:
+    pins = sa.exists().where(blob_pins.c.digest == blobs.c.digest, blob_pins.c.expires_at > now)
+    return ~pins
+
+
+def _lock(conn: Connection, digests: Sequence[str]) -> dict[str, str]:
+    """State of each existing blob among `digests`, rows locked in digest order."""
+    stmt = (
+        sa.select(blobs.c.digest, blobs.c.state)
+        .where(blobs.c.digest.in_(sorted(set(digests))))
+        .order_by(blobs.c.digest)
+        .with_for_update()
+    )
+    return dict(conn.execute(stmt).all())
+
+
+def _make_live(conn: Connection, digests: Sequence[str], now: float) -> None:
+    """Revive candidates and touch live blobs (never a deleting one)."""
+    if not digests:
+        return
+    revived_gen = sa.case((blobs.c.state == CANDIDATE, blobs.c.gen + 1), else_=blobs.c.gen)
+    conn.execute(
+        sa.update(blobs)
+        .where(blobs.c.digest.in_(digests), blobs.c.state != DELETING)
+        .values(state=LIVE, gen=revived_gen, touched_at=now)
+    )
+
+
+def touch_blobs(conn: Connection, digests: Sequence[str], now: float, fresh_for: float
+                ) -> set[str]:
+    states = _lock(conn, digests)
+    gone = {d for d in digests if states.get(d, DELETING) == DELETING}
+    stale = sa.select(blobs.c.digest).where(
+        blobs.c.digest.in_(list(states)),
+        (blobs.c.state == CANDIDATE) | _untouched_since(now - fresh_for),
+    )
+    _make_live(conn, [d for d in conn.execute(stale).scalars() if d not in gone], now)
+    return gone
+
+
+def hold_blobs(conn: Connection, digests: Sequence[str], now: float) -> list[str]:
+    states = _lock(conn, digests)
+    _make_live(conn, [d for d, state in states.items() if state == CANDIDATE], now)
+    return [d for d in digests if states.get(d, DELETING) == DELETING]
+
+
+def pin_blob(conn: Connection, token: str, digest: str, size: int, now: float, lease: float
+             ) -> bool:
+    row = {"digest": digest, "size": size, "created_at": now, "touched_at": now}
+    conn.execute(dialects.insert_ignore(conn, blobs, ["digest"]).values(row))
+    # Missing again: a deleting row that was forgotten since the insert (PostgreSQL); retry.
+    if _lock(conn, [digest]).get(digest, DELETING) == DELETING:
+        return False
+    _make_live(conn, [digest], now)
+    conn.execute(sa.insert(blob_pins).values(token=token, digest=digest, expires_at=now + lease))
+    return True
+
+
+def unpin_blob(conn: Connection, token: str, digest: str, now: float) -> bool:
+    state = _lock(conn, [digest]).get(digest, DELETING)
+    dropped = conn.execute(sa.delete(blob_pins).where(blob_pins.c.token == token)).rowcount
+    if state == DELETING or not dropped:
+        return False
+    _make_live(conn, [digest], now)
+    return True
+
+
+def adopt_blob(conn: Connection, source: int, target: int, digest: str, now: float) -> bool:
+    linked = sa.select(repo_blobs.c.digest).where(
+        repo_blobs.c.repo_id == source, repo_blobs.c.digest == digest
+    )
+    if _lock(conn, [digest]).get(digest, DELETING) == DELETING or not conn.execute(linked).first():
+        return False
+    _make_live(conn, [digest], now)
+    link = {"repo_id": target, "digest": digest}
+    conn.execute(dialects.insert_ignore(conn, repo_blobs, ["repo_id", "digest"]).values(link))
+    return True
+
+
+# -- the collector ---------------------------------------------------------------------------
+
+
+def _window_end(conn: Connection, after: str, limit: int) -> str | None:
+    window = (
+        sa.select(blobs.c.digest).where(blobs.c.digest > after).order_by(blobs.c.digest)
+        .limit(limit).subquery()
+    )
+    return conn.execute(sa.select(sa.func.max(window.c.digest))).scalar()
+
+
+def mark_candidates(conn: Connection, after: str, limit: int, cutoff: float, now: float,
+                    dry_run: bool) -> tuple[str | None, int, int]:
+    last = _window_end(conn, after, limit)
+    if last is None:
+        return None, 0, 0
+    garbage = (
+        (blobs.c.digest > after) & (blobs.c.digest <= last) & _untouched_since(cutoff)
+        & _unreferenced() & _unpinned(now)
+    )
+    if dry_run:
+        stmt = sa.select(sa.func.count(), sa.func.coalesce(sa.func.sum(blobs.c.size), 0))
+        count, size = conn.execute(stmt.where(garbage, blobs.c.state != DELETING)).one()
+        return last, int(count), int(size)
+    chosen = (
+        sa.select(blobs.c.digest, blobs.c.size).where(garbage, blobs.c.state == LIVE)
+        .with_for_update(skip_locked=True)
+    )
+    found = conn.execute(chosen).all()
+    _set_state(conn, [d for d, _ in found], CANDIDATE)
+    return last, len(found), sum(size for _, size in found)
+
+
+_SET_STATE = (
+    sa.update(blobs).where(blobs.c.digest == sa.bindparam("b_digest"))
+    .values(state=sa.bindparam("b_state"), gen=blobs.c.gen + 1)
+)
+
+
+def _set_state(conn: Connection, digests: Sequence[str], state: str) -> None:
+    """Move rows this transaction read locked (so nothing moved them since): one executemany.
+    Not an UPDATE ... WHERE digest IN (locking subquery): planned on stale statistics, that
+    re-ran the subquery for every candidate row on PostgreSQL."""
+    if digests:
+        conn.execute(_SET_STATE, [{"b_digest": d, "b_state": state} for d in digests])
+
+
+def claim_for_deletion(conn: Connection, after: str, limit: int, cutoff: float, now: float
+                       ) -> tuple[str | None, list[BlobClaim]]:
+    """The compare-and-set candidate -> deleting over the next `limit` candidates: the SELECT
+    re-checks every reason to keep a blob and locks the rows it returns; they are moved in the
+    same transaction, so nothing can change them in between."""
+    window = (
+        sa.select(blobs.c.digest).where(blobs.c.state == CANDIDATE, blobs.c.digest > after)
+        .order_by(blobs.c.digest).limit(limit).subquery()
+    )
+    last = conn.execute(sa.select(sa.func.max(window.c.digest))).scalar()
+    if last is None:
+        return None, []
+    still = (
+        sa.select(blobs.c.digest, blobs.c.size)
+        .where(blobs.c.state == CANDIDATE, blobs.c.digest > after, blobs.c.digest <= last)
+        .where(_untouched_since(cutoff), _unreferenced(), _unpinned(now))
+        .with_for_update(skip_locked=True)
+    )
+    claimed = [BlobClaim(d, size) for d, size in conn.execute(still)]
+    _set_state(conn, [c.digest for c in claimed], DELETING)
+    return last, claimed
+
+
+def deleting(conn: Connection, limit: int) -> list[BlobClaim]:
+    stmt = (
+        sa.select(blobs.c.digest, blobs.c.size).where(blobs.c.state == DELETING)
+        .order_by(blobs.c.digest).limit(limit)
+    )
+    return [BlobClaim(d, s) for d, s in conn.execute(stmt)]
+
+
+def forget_blobs(conn: Connection, digests: Sequence[str]) -> None:
+    """Two range DELETEs (no IN list to render): every deleting row between the smallest and
+    the largest digest given goes, with its links. One collector runs at a time and forgets
+    what it claimed (or found deleting) in digest order, so those rows are exactly `digests`.
+    Links go only with a deleting row: nothing links such a blob again (adopt and pin refuse)."""
+    if not digests:
+        return
+    doomed = (blobs.c.state == DELETING) & blobs.c.digest.between(min(digests), max(digests))
+    conn.execute(
+        sa.delete(repo_blobs).where(repo_blobs.c.digest.in_(sa.select(blobs.c.digest).where(doomed)))
+    )
+    conn.execute(sa.delete(blobs).where(doomed))
+
+
+def claim_lease(conn: Connection, name: str, holder: str, now: float, seconds: float) -> bool:
+    row = {"name": name, "holder": None, "expires_at": 0.0}
+    conn.execute(dialects.insert_ignore(conn, leases, ["name"]).values(row))
+    free = leases.c.holder.is_(None) | (leases.c.holder == holder) | (leases.c.expires_at < now)
+    taken = conn.execute(
+        sa.update(leases).where(leases.c.name == name, free)
+        .values(holder=holder, expires_at=now + seconds)
+    )
+    return taken.rowcount == 1
+
+
+def release_lease(conn: Connection, name: str, holder: str) -> None:
+    conn.execute(
+        sa.update(leases).where(leases.c.name == name, leases.c.holder == holder)
+        .values(holder=None, expires_at=0.0)
+    )
+
+
+def expired_uploads(conn: Connection, before: float, after: str, limit: int) -> list[str]:
+    stmt = (
+        sa.select(uploads.c.id).where(uploads.c.created_at < before, uploads.c.id > after)
+        .order_by(uploads.c.id).limit(limit)
+    )
+    return list(conn.execute(stmt).scalars())
+
+
+def _chunks(items: Sequence[str]) -> list[list[str]]:
+    return [list(items[i : i + CHUNK]) for i in range(0, len(items), CHUNK)]
+
+
+class GarbageMethods:
+    """The GarbageStore port (see ports.py), mixed into SqlMetadataStore."""
+
+    _read: Callable[[], AbstractContextManager[Connection]]  # SqlMetadataStore's transactions
+    _write: Callable[[], AbstractContextManager[Connection]]
+
+    def touch_blobs(self, digests: Sequence[str], now: float, fresh_for: float) -> set[str]:
+        if not digests:
+            return set()
+        with self._read() as conn:  # most observations find a fresh live blob: no write
+            fresh = conn.execute(
+                sa.select(sa.func.count()).where(
+                    blobs.c.digest.in_(list(digests)), blobs.c.state == LIVE,
+                    ~_untouched_since(now - fresh_for),
+                )
+            ).scalar_one()
+        if fresh == len(set(digests)):
+            return set()
+        with self._write() as conn:
+            return touch_blobs(conn, digests, now, fresh_for)
+
+    def hold_blobs(self, digests: Sequence[str], now: float) -> list[str]:
+        if not digests:
+            return []
+        with self._write() as conn:
+            return hold_blobs(conn, digests, now)
+
+    def pin_blob(self, token: str, digest: str, size: int, now: float, lease: float) -> bool:
+        with self._write() as conn:
+            return pin_blob(conn, token, digest, size, now, lease)
+
+    def unpin_blob(self, token: str, digest: str, now: float) -> bool:
+        with self._write() as conn:
+            return unpin_blob(conn, token, digest, now)
+
+    def adopt_blob(self, source_repo_id: int, target_repo_id: int, digest: str, now: float) -> bool:
+        with self._write() as conn:
+            return adopt_blob(conn, source_repo_id, target_repo_id, digest, now)
+
+    def claim_lease(self, name: str, holder: str, now: float, seconds: float) -> bool:
+        with self._write() as conn:
+            return claim_lease(conn, name, holder, now, seconds)
+
+    def release_lease(self, name: str, holder: str) -> None:
+        with self._write() as conn:
+            release_lease(conn, name, holder)
+
+    def mark_candidates(self, after: str, limit: int, cutoff: float, now: float,
+                        dry_run: bool = False) -> tuple[str | None, int, int]:
+        if dry_run:
+            with self._read() as conn:
+                return mark_candidates(conn, after, limit, cutoff, now, True)
+        with self._write() as conn:
+            return mark_candidates(conn, after, limit, cutoff, now, False)
+
+    def claim_for_deletion(self, after: str, limit: int, cutoff: float, now: float
+                           ) -> tuple[str | None, list[BlobClaim]]:
+        with self._write() as conn:
+            return claim_for_deletion(conn, after, limit, cutoff, now)
+
+    def deleting(self, limit: int) -> list[BlobClaim]:
+        with self._read() as conn:
+            return deleting(conn, limit)
+
+    def forget_blobs(self, digests: Sequence[str]) -> None:
+        with self._write() as conn:
+            forget_blobs(conn, digests)
+
+    def expired_uploads(self, before: float, after: str, limit: int) -> list[str]:
+        with self._read() as conn:
+            return expired_uploads(conn, before, after, limit)
+
+    def drop_upload(self, upload_id: str) -> bool:
+        with self._write() as conn:
+            return conn.execute(sa.delete(uploads).where(uploads.c.id == upload_id)).rowcount > 0
+
+    def drop_expired_pins(self, now: float) -> int:
+        with self._write() as conn:
+            return conn.execute(sa.delete(blob_pins).where(blob_pins.c.expires_at < now)).rowcount
+
+    def storage_use(self) -> list[StorageUse]:
+        with self._read() as conn:
+            return _storage_use.storage_use(conn)

@@ -1,0 +1,144 @@
+"""`dockyard gc` (collect garbage now) and `dockyard storage` (stored bytes per repository and
+account), plus the garbage collection options of `dockyard serve`.
+
+Both commands take the data location options of `serve` and are safe while servers run on the
+same data: the collector claims a lease in the database and every step is a compare-and-set
+(services/gc.py). `--now` judges grace periods and upload expiry as if it were that time.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from datetime import UTC, datetime
+from pathlib import Path
+
+from dockyard.config import add_config_option
+
+from dockyard.domain.durations import parse_duration
+
+
+def _duration(text: str) -> float:
+    try:
+        return parse_duration(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
+def _instant(text: str) -> float:
+    try:
+        moment = datetime.fromisoformat(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"expected an ISO 8601 time such as 2026-12-24T10:00:00Z, not {text!r}") from None
+    return (moment if moment.tzinfo else moment.replace(tzinfo=UTC)).timestamp()
+
+
+def add_serve_options(serve: argparse.ArgumentParser) -> None:
+    group = serve.add_argument_group("garbage collection")
+    _add_gc_durations(group)
+    group.add_argument("--gc-interval", type=_duration, default="1h",
+                       help="run garbage collection this often (one process at a time "
+                            "collects; 0 turns it off; default 1h)")
+
+
+def serve_settings(args: argparse.Namespace) -> dict[str, float]:
+    return {"gc_interval": args.gc_interval, "gc_grace": args.gc_grace,
+            "upload_ttl": args.upload_ttl}
+
+
+def _add_gc_durations(parser: argparse.ArgumentParser | argparse._ArgumentGroup) -> None:
+    parser.add_argument("--gc-grace", type=_duration, default="24h",
+                        help="keep unreferenced blobs this long after a client last saw them "
+                             "(default 24h)")
+    parser.add_argument("--upload-ttl", type=_duration, default="7d",
+                        help="expire upload sessions started this long ago (default 7d)")
+
+
+def _add_location(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--data-dir", type=Path, default=Path("./dockyard-data"))
+    parser.add_argument("--database-url")
+    parser.add_argument("--storage-url")
+    add_config_option(parser)
+
+
+def add_parser(sub: argparse._SubParsersAction) -> None:
+    gc = sub.add_parser("gc", help="delete blobs no image uses and expired uploads, now")
+    _add_location(gc)
+    _add_gc_durations(gc)
+    gc.add_argument("--dry-run", action="store_true", help="report what would go; delete nothing")
+    gc.add_argument("--now", type=_instant, help="judge grace and expiry as if it were this time")
+    storage = sub.add_parser("storage", help="print stored bytes per repository and account")
+    _add_location(storage)
+
+
+def _open(args: argparse.Namespace):  # type: ignore[no-untyped-def]
+    from dockyard import startup
+    from dockyard.backends.factory import open_blob_store, open_metadata_store
+    from dockyard.settings import Settings
+
+    settings = Settings(data_dir=args.data_dir, database_url=args.database_url,
+                        storage_url=args.storage_url)
+    startup.require_existing(settings)  # a wrong --data-dir creates nothing
+    blobs = open_blob_store(settings.resolved_storage_url)
+    meta = open_metadata_store(settings.resolved_database_url,
+                               migrate=settings.database_url is None)
+    meta.probe()
+    return meta, blobs
+
+
+def run_gc(args: argparse.Namespace) -> int:
+    from dockyard.backends.factory import ConfigurationError
+    from dockyard.services.clock import SystemClock
+    from dockyard.services.gc import GarbageCollector, GcConfig
+    from dockyard.services.storage import StorageService
+
+    try:
+        meta, blobs = _open(args)
+    except ConfigurationError as exc:
+        print(f"dockyard gc: {exc}", file=sys.stderr)
+        return 2
+    config = GcConfig(grace=args.gc_grace, upload_ttl=args.upload_ttl)
+    collector = GarbageCollector(meta, blobs, SystemClock(), config)
+    bar = ProgressBar() if sys.stderr.isatty() else None
+    try:
+        report = collector.run(args.dry_run, args.now, bar.show if bar else None)
+    finally:
+        if bar:
+            bar.done()
+    print(report.summary())
+    if not args.dry_run and not report.skipped:
+        logging.basicConfig(level=logging.INFO, format="dockyard: %(message)s")
+        StorageService(meta).log_totals()
+    meta.close()
+    return 1 if report.skipped else 0
+
+
+def run_storage(args: argparse.Namespace) -> int:
+    from dockyard.backends.factory import ConfigurationError
+    from dockyard.services.storage import StorageService, table
+
+    try:
+        meta, _ = _open(args)
+    except ConfigurationError as exc:
+        print(f"dockyard storage: {exc}", file=sys.stderr)
+        return 2
+    print(table(StorageService(meta).usage()))
+    meta.close()
+    return 0
+
+
+class ProgressBar:
+    """One line on a terminal, redrawn in place: phase, bar, count."""
+
+    WIDTH = 30
+
+    def show(self, phase: str, fraction: float, count: int) -> None:
+        filled = int(self.WIDTH * min(max(fraction, 0.0), 1.0))
+        bar = "#" * filled + "." * (self.WIDTH - filled)
+        sys.stderr.write(f"\r{phase:<8}[{bar}] {fraction:4.0%}  {count} ")
+        sys.stderr.flush()
+
+    def done(self) -> None:
+        sys.stderr.write("\n")
