@@ -7,6 +7,8 @@ is the root of the tree that ``procstat`` measures.
 
 from __future__ import annotations
 
+from typing import ClassVar
+
 import http.client
 import os
 import shlex
@@ -90,7 +92,7 @@ class Dockyard(Registry):
 
     ready_path = "/healthz"
     workers = 1  # `serve --workers`; run.py --dockyard-workers sets it
-    extra_args: list[str] = []  # more `serve` options; run.py --dockyard-args sets them
+    extra_args: ClassVar[list[str]] = []  # more `serve` options; run.py --dockyard-args sets them
     # Passed when `serve --help` lists them: the benchmark compares unauthenticated registries.
     OPTIONAL_FLAGS = ("--accept-any-credentials", "--create-on-push")
     _flags: list[str] | None = None

@@ -24,8 +24,8 @@ from dockyard import metrics, startup
 from dockyard.api import health
 from dockyard.api.console.routes import console
 from dockyard.api.ecr import endpoint as ecr_endpoint
-from dockyard.api.oci import disconnects as oci_disconnects
 from dockyard.api.observe import Observe
+from dockyard.api.oci import disconnects as oci_disconnects
 from dockyard.api.oci import errors as oci_errors
 from dockyard.api.oci.auth import RegistryAuth
 from dockyard.api.oci.routes import ROUTES as OCI_ROUTES

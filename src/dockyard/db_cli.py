@@ -19,8 +19,8 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from dockyard.data_dir import secure_data_dir
 from dockyard.config import add_config_option
+from dockyard.data_dir import secure_data_dir
 from dockyard.settings import Settings
 
 if TYPE_CHECKING:

@@ -15,7 +15,6 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from dockyard.config import add_config_option
-
 from dockyard.domain.durations import parse_duration
 
 

@@ -12,10 +12,9 @@ import argparse
 import sys
 import time
 from pathlib import Path
-
-from dockyard.config import add_config_option
 from typing import TextIO
 
+from dockyard.config import add_config_option
 from dockyard.domain.errors import DockyardError
 from dockyard.services.verify import VerifyReport
 

@@ -19,8 +19,8 @@ import zipfile
 from pathlib import Path
 from typing import Any
 
-from dockyard.data_dir import secure_data_dir
 from dockyard.config import add_config_option
+from dockyard.data_dir import secure_data_dir
 
 OK, SKIPPED_BAD, UNUSABLE = 0, 1, 2
 
