@@ -7,8 +7,6 @@ is the root of the tree that ``procstat`` measures.
 
 from __future__ import annotations
 
-from typing import ClassVar
-
 import http.client
 import os
 import shlex
@@ -19,6 +17,7 @@ import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import ClassVar
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 DISTRIBUTION_BIN = "/usr/bin/docker-registry"
