@@ -264,7 +264,7 @@ def test_abandoned_uploads_expire(registry: OciClient, svc: Any, client: Checked
 def _staged(svc: Any, upload_id: str) -> bool:
     store = svc.blob_store
     if hasattr(store, "root"):
-        return paths.upload_path(store.root, upload_id).exists()
+        return paths.upload_dir(store.root, upload_id).exists()
     found = store.client.list_objects_v2(Bucket=store.bucket, Prefix=store.keys.upload(upload_id))
     parts = store.client.list_multipart_uploads(Bucket=store.bucket).get("Uploads", ())
     return bool(found.get("Contents")) or bool(parts)
