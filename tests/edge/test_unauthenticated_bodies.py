@@ -21,7 +21,7 @@ from typing import Any
 import pytest
 
 from tests.edge.conftest import ecr_head, rss_bytes
-from tests.support.ecr import REGION, AccessKey, ecr_client, write_auth_file
+from tests.support.ecr import REGION, AccessKey, ecr_client, signed_request, write_auth_file
 from tests.support.server import DockyardServer
 
 pytestmark = pytest.mark.e2e
@@ -63,8 +63,6 @@ def heads(server: DockyardServer) -> list[tuple[str, bytes]]:
 
 
 def ecr_head_at(server: DockyardServer, when: dt.datetime) -> bytes:
-    from tests.support.ecr import signed_request
-
     signed = signed_request(server.url, KEY, "DescribeRepositories", b"", when=when)
     headers = {k.lower(): v for k, v in signed.headers.items()}
     headers["content-length"] = str(DECLARED)
