@@ -131,6 +131,7 @@ def test_the_access_log_of_the_ecr_api() -> None:
         wrong = AccessKey(KEY.account_id, KEY.access_key_id, "not-the-secret-at-all-000000")
         with pytest.raises(Exception, match="signature"):
             ecr_client(server.url, wrong).describe_repositories()
+        assert server.stop() == 0  # the log is written in batches; all of it by exit
         lines = access_lines(server)
         log = server.log_path.read_text()
 
