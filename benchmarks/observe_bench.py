@@ -140,8 +140,9 @@ async def main_async(args: argparse.Namespace) -> None:
 
 async def middleware_alone(requests: int) -> None:
     """The middleware's own cost around an app that does nothing: µs per request, by mode."""
-    from dockyard.api.observe import Observe
     from starlette.routing import Route
+
+    from dockyard.api.observe import Observe
 
     async def nothing(scope, receive, send):
         scope["route"] = ROUTE

@@ -29,7 +29,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from dockbench.servers import REPO_ROOT, free_port  # noqa: E402
+from dockbench.servers import REPO_ROOT, free_port
 
 
 def certificate(directory: Path) -> tuple[Path, Path]:
