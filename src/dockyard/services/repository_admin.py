@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import unicodedata
 
 from dockyard.domain.errors import (
@@ -15,6 +14,7 @@ from dockyard.domain.errors import (
 from dockyard.domain.models import Repository, RepositorySettings
 from dockyard.domain.names import validate_repository_name
 from dockyard.domain.page_tokens import decode_token, encode_token
+from dockyard.domain.policies import PolicyKind, parse_policy
 from dockyard.ports import MetadataStore
 from dockyard.services.audit import AuditAction, AuditLog, audited
 from dockyard.services.clock import Clock
@@ -39,14 +39,8 @@ def check_mutability(mode: str, filters: tuple[str, ...]) -> None:
 
 
 def check_policy(text: str) -> None:
-    try:
-        document = json.loads(text)
-    except ValueError:
-        raise ParameterInvalid("Invalid parameter at 'PolicyText' failed to satisfy constraint: "
-                               "'Invalid repository policy provided'") from None
-    if not isinstance(document, dict):
-        raise ParameterInvalid("Invalid parameter at 'PolicyText' failed to satisfy constraint: "
-                               "'Invalid repository policy provided'")
+    """The repository policy grammar (domain/policies.py), with ECR's message."""
+    parse_policy(text, PolicyKind.REPOSITORY)
 
 
 class RepositoryAdmin:
