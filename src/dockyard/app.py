@@ -111,7 +111,7 @@ def create_app(settings: Settings, services: Services | None = None,
             *OCI_ROUTES,
             console(),
         ],
-        middleware=[Middleware(RegistryAuth, auth=svc.auth)],
+        middleware=[Middleware(RegistryAuth, auth=svc.auth, access=svc.access, calls=svc.calls)],
         exception_handlers={
             DockyardError: oci_errors.handle_domain_error,
             HTTPException: oci_errors.handle_http_error,

@@ -7,13 +7,15 @@ The tree::
     │   ├── NameInvalid, TagInvalid, DigestInvalid, ManifestInvalid, RangeInvalid,
     │   │   ManifestTooLarge, DigestMismatch, SizeInvalid, ParameterInvalid, UploadInvalid
     ├── NotFound
-    │   ├── RepositoryNotFound, ImageNotFound, BlobNotFound, UploadNotFound
+    │   ├── RepositoryNotFound, ImageNotFound, BlobNotFound, UploadNotFound,
+    │   │   RegistryPolicyNotFound, TemplateNotFound
     ├── Conflict
     │   ├── LayersNotFound, ReferencedImagesNotFound, TagImmutable,
     │   │   ImageReferencedByManifestList, RepositoryAlreadyExists, RepositoryNotEmpty,
     │   │   UploadOutOfOrder, ImageAlreadyExists
     ├── Unsupported
     ├── NotAuthorized
+    ├── AccessDenied
     └── LimitExceeded
 
 Each protocol keeps its own table from class to wire code (api/oci/errors.py, api/ecr/errors.py);
@@ -124,6 +126,14 @@ class ScanNotFound(NotFound):
     pass
 
 
+class RegistryPolicyNotFound(NotFound):
+    pass
+
+
+class TemplateNotFound(NotFound):
+    pass
+
+
 class Conflict(DockyardError):
     pass
 
@@ -172,12 +182,20 @@ class ExclusionAlreadyExists(Conflict):
     pass
 
 
+class TemplateAlreadyExists(Conflict):
+    pass
+
+
 class Unsupported(DockyardError):
     pass
 
 
 class NotAuthorized(DockyardError):
     """Missing, malformed, forged or expired registry credentials."""
+
+
+class AccessDenied(DockyardError):
+    """A known caller refused by a policy (an explicit Deny, or no Allow across accounts)."""
 
 
 class LimitExceeded(DockyardError):

@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable
 from dataclasses import dataclass
 from enum import StrEnum
 from functools import lru_cache
@@ -217,8 +217,3 @@ def _glob(pattern: str, ignore_case: bool) -> re.Pattern[str]:
     parts = (".*" if ch == "*" else "." if ch == "?" else re.escape(ch) for ch in pattern)
     return re.compile("".join(parts), re.IGNORECASE if ignore_case else 0)
 
-
-def evaluate_texts(texts: Sequence[tuple[str, PolicyKind]], principal: str, action: str,
-                   resource: str) -> Decision:
-    """`allowed` over stored policy texts (stored texts were validated when they were set)."""
-    return allowed((parse_policy(text, kind) for text, kind in texts), principal, action, resource)

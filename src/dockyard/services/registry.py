@@ -8,6 +8,7 @@ from dataclasses import dataclass
 
 from dockyard.domain.webhooks import Webhook
 from dockyard.ports import BlobStore, MetadataStore, VulnerabilityScanner
+from dockyard.services.access import AccessControl
 from dockyard.services.account_settings import AccountSettings
 from dockyard.services.audit import AuditLog
 from dockyard.services.auth import AuthService, KeyRing
@@ -53,6 +54,7 @@ class Services:
     console_sessions: ConsoleSessions
     events: EventPublisher
     audit: AuditLog
+    access: AccessControl
 
 
 @dataclass(frozen=True)
@@ -119,4 +121,5 @@ def build_services(
         console_sessions=ConsoleSessions(meta, auth, clock),
         events=events,
         audit=audit,
+        access=AccessControl(meta, policy.region),
     )

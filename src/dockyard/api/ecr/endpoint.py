@@ -22,11 +22,12 @@ from starlette.requests import Request
 from starlette.types import Receive, Scope, Send
 
 from dockyard.api.ecr import model, sigv4
-from dockyard.api.ecr.context import Call
+from dockyard.api.ecr.context import Call, access_targets
 from dockyard.api.ecr.errors import error_body
 from dockyard.api.ecr.operations import OPERATIONS
 from dockyard.api.ecr.serialize import serialize_output
 from dockyard.api.ecr.validation import validate_input
+from dockyard.domain.actions import ecr_action
 from dockyard.domain.errors import DockyardError, NotAuthorized
 from dockyard.services.audit import acting_as
 from dockyard.services.auth import Caller
@@ -96,9 +97,10 @@ def _answer(request: Request, operation: str, body: bytes) -> Answer:
         caller = _authenticate(request, body)
         params = _params(body)
         echo = _echo(params, caller)
+        valid = validate_input(operation, params)
         with acting_as(caller.account_id, caller.principal):  # who the audit log names
-            result = OPERATIONS[operation](_call(request, caller),
-                                           validate_input(operation, params))
+            _authorize(request, operation, valid, caller)
+            result = OPERATIONS[operation](_call(request, caller), valid)
         return 200, _dumps(serialize_output(operation, result))
     except Exception as exc:  # noqa: BLE001 (_failure logs all but API errors)
         return _failure(operation, exc, echo)
@@ -107,12 +109,11 @@ def _answer(request: Request, operation: str, body: bytes) -> Answer:
 async def _answer_async(request: Request, operation: str, body: bytes) -> Answer:
     echo: dict[str, object] = {}
     try:
-        caller = await run_in_threadpool(_authenticate, request, body)
-        params = _params(body)
+        caller, params, valid = await run_in_threadpool(_prepare, request, body, operation)
         echo = _echo(params, caller)
         handler = OPERATIONS[operation]
         with acting_as(caller.account_id, caller.principal):
-            result = await handler(_call(request, caller), validate_input(operation, params))
+            result = await handler(_call(request, caller), valid)
         return 200, _dumps(serialize_output(operation, result))
     except Exception as exc:  # noqa: BLE001 (_failure logs all but API errors)
         return _failure(operation, exc, echo)
@@ -174,6 +175,24 @@ def _authenticate(request: Request, body: bytes) -> Caller:
         return auth.caller_for_key(key_id)
     except NotAuthorized as exc:
         raise AwsError("UnrecognizedClientException", exc.message) from None
+
+
+def _prepare(request: Request, body: bytes, operation: str) -> tuple[Caller, Any, dict[str, Any]]:
+    """Who calls, the parameters and their validated form once the caller may make the call:
+    the blocking part of an async operation, in one thread hop."""
+    caller = _authenticate(request, body)
+    params = _params(body)
+    valid = validate_input(operation, params)
+    with acting_as(caller.account_id, caller.principal):
+        _authorize(request, operation, valid, caller)
+    return caller, params, valid
+
+
+def _authorize(request: Request, operation: str, params: dict[str, Any], caller: Caller) -> None:
+    """The access check of the call (services/access.py), for each repository it names."""
+    account, names = access_targets(operation, params, caller.account_id)
+    for name in names:
+        _services(request).access.authorize(caller, account, name, ecr_action(operation))
 
 
 def _call(request: Request, caller: Caller) -> Call:

@@ -47,6 +47,10 @@ OCI_ERRORS: dict[type[e.DockyardError], tuple[int, str]] = {
     e.LayerInaccessible: (404, "BLOB_UNKNOWN"),
     e.ExclusionAlreadyExists: (409, "DENIED"),
     e.LimitExceeded: (429, "TOOMANYREQUESTS"),
+    e.AccessDenied: (403, "DENIED"),
+    e.RegistryPolicyNotFound: (404, "NAME_UNKNOWN"),
+    e.TemplateNotFound: (404, "NAME_UNKNOWN"),
+    e.TemplateAlreadyExists: (409, "DENIED"),
 }
 
 API_VERSION = {"Docker-Distribution-Api-Version": "registry/2.0"}

@@ -12,6 +12,7 @@
     secrets                                       (server-wide keys, e.g. for page tokens)
     console_sessions                              (web console sign-ins, by hash of the cookie)
     outbox                                        (webhook deliveries, see _outbox.py)
+    registry_policies, creation_templates         (per account, see _policies.py)
 
 Deleting a repository deletes its rows explicitly, child tables first (see sql.py); nothing relies
 on ON DELETE CASCADE, which SQLite only honours when foreign keys are switched on.
@@ -234,6 +235,27 @@ console_sessions = sa.Table(
     sa.Column("created_at", sa.Double, nullable=False),
     sa.Column("expires_at", sa.Double, nullable=False),
     sa.Index(None, "expires_at"),
+)
+
+# One registry policy per account (PutRegistryPolicy), as validated text.
+registry_policies = sa.Table(
+    "registry_policies",
+    metadata,
+    sa.Column("account_id", sa.String(12), primary_key=True),
+    sa.Column("policy_text", sa.Text, nullable=False),
+    sa.Column("updated_at", sa.Double, nullable=False),
+)
+
+# Repository creation templates by (account, prefix); the template's settings as one JSON
+# document (a handful of rows per account, read whole and matched in Python).
+creation_templates = sa.Table(
+    "creation_templates",
+    metadata,
+    sa.Column("account_id", sa.String(12), primary_key=True),
+    sa.Column("prefix", BinaryString(NAME), primary_key=True),
+    sa.Column("document", sa.Text, nullable=False),
+    sa.Column("created_at", sa.Double, nullable=False),
+    sa.Column("updated_at", sa.Double, nullable=False),
 )
 
 REF_MANIFEST = "manifest"

@@ -30,6 +30,7 @@ from dockyard.backends.metadata import (
     _images,
     _listing,
     _outbox,
+    _policies,
     _rows,
     _scans,
     dialects,
@@ -74,7 +75,8 @@ def _linked(count: int) -> sa.Select[tuple[str]]:
     )
 
 
-class SqlMetadataStore(_scans.ScanMethods, _console.ConsoleMethods, _outbox.OutboxMethods):
+class SqlMetadataStore(_scans.ScanMethods, _console.ConsoleMethods, _outbox.OutboxMethods,
+                       _policies.PolicyMethods):
     """Metadata in SQL; `url` is a SQLAlchemy URL (sqlite:///PATH or postgresql://...)."""
 
     def __init__(self, url: str, create: bool = True) -> None:
