@@ -23,10 +23,12 @@ from dockyard.services.images import ImageService
 from dockyard.services.metadata_calls import MetadataCalls
 from dockyard.services.pull_exclusions import PullExclusions
 from dockyard.services.pulls import PullRecorder
+from dockyard.services.registry_policies import RegistryPolicies
 from dockyard.services.repositories import RepositoryService
 from dockyard.services.repository_admin import RepositoryAdmin
 from dockyard.services.scan_config import ScanConfigService
 from dockyard.services.scanning import ScanService
+from dockyard.services.templates import TemplateService
 from dockyard.services.uploads import UploadService
 
 
@@ -55,6 +57,8 @@ class Services:
     events: EventPublisher
     audit: AuditLog
     access: AccessControl
+    registry_policies: RegistryPolicies
+    templates: TemplateService
 
 
 @dataclass(frozen=True)
@@ -96,6 +100,9 @@ def build_services(
     images.on_pushed.append(scans.on_push)
     calls = MetadataCalls(meta)
     commands = ImageCommands(meta, images, queries, clock)
+    access = AccessControl(meta, policy.region)
+    templates = TemplateService(meta, access, clock, page_key, audit)
+    repos.templates = templates
     auth = AuthService(keys, token_key, clock, policy.accept_any_credentials,
                        policy.default_account, wall_clock or clock)
     return Services(
@@ -121,5 +128,7 @@ def build_services(
         console_sessions=ConsoleSessions(meta, auth, clock),
         events=events,
         audit=audit,
-        access=AccessControl(meta, policy.region),
+        access=access,
+        registry_policies=RegistryPolicies(meta, clock, audit),
+        templates=templates,
     )

@@ -53,7 +53,7 @@ class RepositoryAdmin:
     def create(self, account_id: str, name: str, settings: RepositorySettings) -> Repository:
         validate_repository_name(name)
         check_mutability(settings.tag_mutability, settings.mutability_exclusions)
-        _check_resource_tags(settings.resource_tags)
+        check_resource_tags(settings.resource_tags)
         return self.meta.create_configured_repository(account_id, name, settings, self.clock.now())
 
     def describe(
@@ -123,7 +123,7 @@ class RepositoryAdmin:
     @audited(AuditAction.TAG_RESOURCE)
     def tag(self, account_id: str, name: str, tags: dict[str, str]) -> None:
         repo = self.repos.get(account_id, name)
-        _check_resource_tags({**self.meta.resource_tags(repo.id), **tags})
+        check_resource_tags({**self.meta.resource_tags(repo.id), **tags})
         self.meta.set_resource_tags(repo.id, tags)
 
     @audited(AuditAction.UNTAG_RESOURCE)
@@ -134,7 +134,7 @@ class RepositoryAdmin:
         self.meta.remove_resource_tags(repo.id, keys)
 
 
-def _check_resource_tags(tags: dict[str, str]) -> None:
+def check_resource_tags(tags: dict[str, str]) -> None:
     if len(tags) > MAX_RESOURCE_TAGS:
         raise TooManyTags(f"A resource can have at most {MAX_RESOURCE_TAGS} tags")
     for key, value in tags.items():
