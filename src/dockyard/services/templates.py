@@ -108,6 +108,8 @@ class TemplateService:
     @audited(AuditAction.PUT_CREATION_TEMPLATE, names_repository=False)
     def update(self, account_id: str, prefix: str, changes: dict[str, object]) -> CreationTemplate:
         current = self._get(account_id, prefix)
+        if "tag_mutability" in changes and "mutability_exclusions" not in changes:
+            changes = {**changes, "mutability_exclusions": ()}  # filters belong to the mode
         updated = dataclasses.replace(current, **changes, updated_at=self.clock.now())  # type: ignore[arg-type]
         check_template(updated)
         if not self.meta.replace_template(account_id, updated):
