@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from dockyard.api.ecr.context import Call
@@ -10,7 +11,7 @@ from dockyard.domain.templates import AppliedFor, CreationTemplate
 Params = dict[str, Any]
 
 #: request member -> CreationTemplate field, with the conversion of its value
-_FIELDS = {
+_FIELDS: dict[str, tuple[str, Callable[[Any], Any]]] = {
     "description": ("description", str),
     "imageTagMutability": ("tag_mutability", str),
     "imageTagMutabilityExclusionFilters": (
