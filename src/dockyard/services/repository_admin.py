@@ -97,6 +97,7 @@ class RepositoryAdmin:
 
     @audited(AuditAction.SET_REPOSITORY_POLICY)
     def set_policy(self, account_id: str, name: str, text: str) -> Repository:
+        self.repos.get(account_id, name)  # a missing repository is reported before the text
         check_policy(text)
         return self.update(account_id, name, policy=text)
 
