@@ -231,3 +231,22 @@ def test_root_may_repair_a_policy_that_denies_everyone(ecr_a: Any, repo: str) ->
     assert ecr_a.get_repository_policy(repositoryName=repo)["policyText"] == lockout
     ecr_a.delete_repository_policy(repositoryName=repo)
     assert ecr_a.describe_images(repositoryName=repo)["imageDetails"] == []
+
+
+def test_mount_needs_download_rights_on_the_source(
+    ecr_server: DockyardServer, ecr_a: Any, ecr_puller: Any, pushed: tuple[str, Any],
+    new_repo: Any
+) -> None:
+    name, image = pushed
+    target = new_repo(suffix="-target")
+    ecr_a.set_repository_policy(repositoryName=name, policyText=policy(
+        statement("Deny", KEY_A_PULLER.principal_arn, "ecr:GetDownloadUrlForLayer")))
+    layer = image.layers[0].digest
+    with v2_client(ecr_server.url, registry_token(ecr_puller)) as puller:
+        mount = puller.post(ociapi.with_params(ociapi.upload_url(target), mount=layer, **{
+            "from": name}))
+        assert mount.status_code == 403, ociapi.describe(mount)
+    with v2_client(ecr_server.url, registry_token(ecr_a)) as root:
+        mounted = root.post(ociapi.with_params(ociapi.upload_url(target), mount=layer, **{
+            "from": name}))
+        assert mounted.status_code == 201, ociapi.describe(mounted)

@@ -87,7 +87,17 @@ class RegistryAuth:
                 if action is not None:
                     name = found.groupdict().get("name")
                     await self.calls.run(self.access.authorize, caller, registry, name, action)
+                if kind is PathKind.UPLOADS and scope["method"] == "POST":
+                    await self._authorize_mount_source(scope, caller, registry)
                 return
+
+    async def _authorize_mount_source(self, scope: Scope, caller: Caller, registry: str) -> None:
+        """A cross-repository mount reads the `from` repository's blob: a download there."""
+        query = parse_qs(scope.get("query_string", b"").decode())
+        if "mount" in query and query.get("from"):
+            assert self.access is not None and self.calls is not None
+            await self.calls.run(self.access.authorize, caller, registry, query["from"][0],
+                                 oci_action("GET", PathKind.BLOBS))
 
 
 def _registry(scope: Scope, caller: Caller) -> str:
