@@ -45,6 +45,22 @@ OCI_ACTIONS: dict[tuple[str, PathKind], str] = {
 }
 
 
+#: The web console's changes (api/console), by form: an image action's name, or the settings
+#: form's path under `/-/settings/`. The console's read-only pages are not checked.
+CONSOLE_ACTIONS: dict[str, str] = {
+    "add-tag": "ecr:PutImage",
+    "remove-tag": "ecr:BatchDeleteImage",
+    "delete": "ecr:BatchDeleteImage",
+    "archive": "ecr:UpdateImageStorageClass",
+    "restore": "ecr:UpdateImageStorageClass",
+    "scan": "ecr:StartImageScan",
+    "settings/mutability": "ecr:PutImageTagMutability",
+    "settings/scanning": "ecr:PutImageScanningConfiguration",
+    "settings/policy": "ecr:SetRepositoryPolicy",
+    "settings/policy/delete": "ecr:DeleteRepositoryPolicy",
+}
+
+
 def ecr_action(operation: str) -> str:
     return f"ecr:{operation}"
 
