@@ -13,6 +13,7 @@ from typing import Any
 
 import httpx
 import pytest
+from botocore.exceptions import ClientError
 
 from tests.ecr.conftest import ACCOUNT_A, ACCOUNT_B, KEY_A
 from tests.support import ociapi
@@ -94,7 +95,7 @@ def test_template_operations_round_trip(ecr_a: Any, prefix: str) -> None:
     ],
 )
 def test_invalid_templates_are_refused(ecr_a: Any, prefix: str, members: dict, why: str) -> None:
-    with pytest.raises(Exception) as info:
+    with pytest.raises(ClientError) as info:
         ecr_a.create_repository_creation_template(prefix=prefix, appliedFor=["CREATE_ON_PUSH"],
                                                   **members)
     assert why in str(info.value)
