@@ -18,6 +18,11 @@ from dockyard.backends.metadata.schema import creation_templates, registry_polic
 from dockyard.domain.templates import AppliedFor, CreationTemplate
 
 
+# Read on every request by the access check: built once (see _images.py on prebuilt statements).
+_REGISTRY_POLICY = sa.select(registry_policies.c.policy_text).where(
+    registry_policies.c.account_id == sa.bindparam("b_account"))
+
+
 class PolicyMethods:
     """The RegistryPolicyStore and CreationTemplateStore ports (see ports.py)."""
 
@@ -25,10 +30,8 @@ class PolicyMethods:
     _write: Callable[[], AbstractContextManager[Connection]]
 
     def get_registry_policy(self, account_id: str) -> str | None:
-        stmt = sa.select(registry_policies.c.policy_text).where(
-            registry_policies.c.account_id == account_id)
         with self._read() as conn:
-            return conn.execute(stmt).scalar_one_or_none()
+            return conn.execute(_REGISTRY_POLICY, {"b_account": account_id}).scalar_one_or_none()
 
     def put_registry_policy(self, account_id: str, text: str, now: float) -> None:
         with self._write() as conn:
