@@ -17,7 +17,6 @@ from sqlalchemy.engine import Connection, Row
 from dockyard.backends.metadata.schema import creation_templates, registry_policies
 from dockyard.domain.templates import AppliedFor, CreationTemplate
 
-
 # Read on every request by the access check: built once (see _images.py on prebuilt statements).
 _REGISTRY_POLICY = sa.select(registry_policies.c.policy_text).where(
     registry_policies.c.account_id == sa.bindparam("b_account"))
