@@ -160,7 +160,7 @@ def create_app(settings: Settings, services: Services | None = None,
         middleware=[
             Middleware(Observe, access_log=settings.access_log, log_format=settings.log_format,
                        record_metrics=settings.record_metrics),
-            Middleware(RegistryAuth, auth=svc.auth),
+            Middleware(RegistryAuth, auth=svc.auth, access=svc.access, calls=svc.calls),
         ],
         exception_handlers={
             ClientDisconnect: oci_disconnects.handle_client_disconnect,

@@ -32,6 +32,7 @@ from dockyard.domain.models import (
     Upload,
 )
 from dockyard.domain.scanning import Finding, Inventory
+from dockyard.domain.templates import CreationTemplate
 
 
 class UploadWriter(Protocol):
@@ -671,6 +672,39 @@ class GarbageStore(Protocol):
         ...
 
 
+# -- access policies and creation templates ----------------------------------------------------
+
+
+class RegistryPolicyStore(Protocol):
+    """One registry policy per account (PutRegistryPolicy), as text validated by the service."""
+
+    def get_registry_policy(self, account_id: str) -> str | None: ...
+
+    def put_registry_policy(self, account_id: str, text: str, now: float) -> None: ...
+
+    def delete_registry_policy(self, account_id: str) -> str | None:
+        """Drop the account's policy; the text it had, None when there was none."""
+        ...
+
+
+class CreationTemplateStore(Protocol):
+    """Repository creation templates by (account, prefix)."""
+
+    def list_templates(self, account_id: str) -> list[CreationTemplate]:
+        """Every template of the account, by prefix (an account holds a handful)."""
+        ...
+
+    def create_template(self, account_id: str, template: CreationTemplate) -> bool:
+        """False when the account already has a template with this prefix."""
+        ...
+
+    def replace_template(self, account_id: str, template: CreationTemplate) -> bool:
+        """Overwrite all but created_at; False when there is no template with this prefix."""
+        ...
+
+    def delete_template(self, account_id: str, prefix: str) -> bool: ...
+
+
 class MetadataStore(
     RepositoryStore,
     BlobIndex,
@@ -686,6 +720,8 @@ class MetadataStore(
     OutboxStore,
     LifecycleStore,
     GarbageStore,
+    RegistryPolicyStore,
+    CreationTemplateStore,
     Protocol,
 ):
     """Everything services need from the metadata database."""

@@ -121,3 +121,22 @@ def test_another_account_cannot_see_or_change_the_repository(intruder, registry,
     assert post(intruder, f"{BASE}/settings/policy", policy="{}").status_code == 404
     assert tags_of(app, image.digest) == ("v1",)
     assert app.state.services.repositories.get("111111111111", REPO).policy is None
+
+
+def test_console_changes_obey_repository_policies(browser, registry, app):
+    image = push(registry, "v1")
+    root = "arn:aws:iam::111111111111:root"
+    deny = json.dumps({"Version": "2012-10-17", "Statement": [{
+        "Effect": "Deny", "Principal": {"AWS": root},
+        "Action": ["ecr:BatchDeleteImage", "ecr:PutImageTagMutability"]}]})
+    post(browser, f"{BASE}/settings/policy", policy=deny)
+    refused = post(browser, f"{BASE}/images/{image.digest}/delete")
+    assert refused.status_code == 403 and "with an explicit deny" in refused.text
+    assert post(browser, f"{BASE}/settings/mutability",
+                mutability="IMMUTABLE").status_code == 403
+    assert tags_of(app, image.digest) == ("v1",)
+    assert post(browser, f"{BASE}/images/{image.digest}/add-tag", tag="ok").status_code == 303
+    # The root may always repair its policies (services/access.py).
+    assert post(browser, f"{BASE}/settings/policy/delete").status_code == 303
+    assert post(browser, f"{BASE}/images/{image.digest}/delete").status_code == 303
+    assert tags_of(app, image.digest) == ()

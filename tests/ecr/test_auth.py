@@ -325,17 +325,16 @@ def test_account_b_cannot_see_account_a(ecr_a: Any, ecr_b: Any, a_side: tuple[st
             kwargs["registryId"] = ACCOUNT_A
         else:
             kwargs.update(registryId=ACCOUNT_A, repositoryName=name)
-        with ecr_error("RepositoryNotFoundException"):
+        # As on ECR: another account's registry is addressed, and refused without a policy.
+        with ecr_error("AccessDeniedException") as info:
             getattr(ecr_b, call)(**kwargs)
+        assert "because no resource-based policy allows" in str(info.value)
     assert all(r["repositoryName"] != name for r in ecr_b.describe_repositories()["repositories"])
     with pytest.raises(ClientError) as info:
         ecr_b.list_tags_for_resource(
             resourceArn=f"arn:aws:ecr:{REGION}:{ACCOUNT_A}:repository/{name}"
         )
-    assert info.value.response["Error"]["Code"] in {
-        "RepositoryNotFoundException",
-        "InvalidParameterException",
-    }
+    assert info.value.response["Error"]["Code"] == "AccessDeniedException"
     # Nothing of A's was touched.
     (detail,) = ecr_a.describe_images(repositoryName=name)["imageDetails"]
     assert (detail["imageDigest"], detail["imageTags"]) == (image.digest, ["v1"])

@@ -80,6 +80,8 @@ SIGV4_ERRORS = frozenset(
         "InvalidSignatureException",
         "UnrecognizedClientException",
         "ExpiredTokenException",
+        # AWS's common errors (every API reference lists them): IAM authorization refusals.
+        "AccessDeniedException",
     }
 )
 

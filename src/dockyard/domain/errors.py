@@ -8,14 +8,16 @@ The tree::
     │   │   ManifestTooLarge, DigestMismatch, SizeInvalid, ParameterInvalid, UploadInvalid
     ├── NotFound
     │   ├── RepositoryNotFound, ImageNotFound, BlobNotFound, UploadNotFound,
-    │   │   LifecyclePolicyNotFound, LifecyclePreviewNotFound
+    │   │   LifecyclePolicyNotFound, LifecyclePreviewNotFound, RegistryPolicyNotFound,
+    │   │   TemplateNotFound
     ├── Conflict
     │   ├── LayersNotFound, ReferencedImagesNotFound, TagImmutable,
     │   │   ImageReferencedByManifestList, RepositoryAlreadyExists, RepositoryNotEmpty,
     │   │   UploadOutOfOrder, ImageAlreadyExists, LifecyclePreviewInProgress,
-    │   │   ImageArchived, BlobArchived
+    │   │   ImageArchived, BlobArchived, TemplateAlreadyExists
     ├── Unsupported
     ├── NotAuthorized
+    ├── AccessDenied
     └── LimitExceeded
 
 Each protocol keeps its own table from class to wire code (api/oci/errors.py, api/ecr/errors.py);
@@ -138,6 +140,14 @@ class LifecyclePreviewNotFound(NotFound):
     pass
 
 
+class RegistryPolicyNotFound(NotFound):
+    pass
+
+
+class TemplateNotFound(NotFound):
+    pass
+
+
 class Conflict(DockyardError):
     pass
 
@@ -198,12 +208,20 @@ class BlobArchived(Conflict):
     """Only archived images of the repository use the blob: its bytes cannot be read."""
 
 
+class TemplateAlreadyExists(Conflict):
+    pass
+
+
 class Unsupported(DockyardError):
     pass
 
 
 class NotAuthorized(DockyardError):
     """Missing, malformed, forged or expired registry credentials."""
+
+
+class AccessDenied(DockyardError):
+    """A known caller refused by a policy (an explicit Deny, or no Allow across accounts)."""
 
 
 class LimitExceeded(DockyardError):

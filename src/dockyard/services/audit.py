@@ -45,6 +45,10 @@ class AuditAction(StrEnum):
     UNTAG_RESOURCE = "UntagResource"
     PUT_ACCOUNT_SETTING = "PutAccountSetting"
     PUT_SCANNING_CONFIGURATION = "PutRegistryScanningConfiguration"
+    PUT_REGISTRY_POLICY = "PutRegistryPolicy"
+    DELETE_REGISTRY_POLICY = "DeleteRegistryPolicy"
+    PUT_CREATION_TEMPLATE = "PutRepositoryCreationTemplate"  # created or updated
+    DELETE_CREATION_TEMPLATE = "DeleteRepositoryCreationTemplate"
     LIFECYCLE_ACTION = "LifecycleAction"
     GC_SWEEP = "GarbageCollection"
 
@@ -66,6 +70,11 @@ def acting_as(account: str, principal: str) -> Iterator[None]:
         yield
     finally:
         _ACTOR.reset(token)
+
+
+def current_actor() -> Actor | None:
+    """Who the adapters said is acting (None in background work that did not say)."""
+    return _ACTOR.get()
 
 
 @dataclass

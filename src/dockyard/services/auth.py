@@ -51,6 +51,9 @@ class AccessKey:
 class Caller:
     account_id: str
     principal: str
+    #: The registry a `/v2/` token was issued for (GetAuthorizationToken's registryIds), when
+    #: it names another account's; None: the caller's own.
+    registry_id: str | None = None
 
 
 def root_principal(account_id: str) -> str:
@@ -207,10 +210,15 @@ class AuthService:
 
     # -- registry tokens (GetAuthorizationToken) -------------------------------------------------
 
-    def issue_registry_token(self, account_id: str, principal: str) -> tuple[str, float]:
+    def issue_registry_token(self, account_id: str, principal: str,
+                             registry_id: str | None = None) -> tuple[str, float]:
+        """A token for `account_id`'s `principal`; `registry_id` names the registry it
+        addresses when that is another account's (access is checked at each request)."""
         expires = self.clock.now() + TOKEN_LIFETIME
         claims = {"a": account_id, "p": principal, "e": round(expires, 3),
                   "n": secrets.token_hex(8)}
+        if registry_id and registry_id != account_id:
+            claims["r"] = registry_id
         password = self._sign(Purpose.REGISTRY_TOKEN, json.dumps(claims, separators=(",", ":")))
         return base64.b64encode(f"AWS:{password}".encode()).decode(), expires
 
@@ -224,7 +232,7 @@ class AuthService:
         claims = self._claims(Purpose.REGISTRY_TOKEN, password, ("a", "p", "e"))
         if claims["e"] < self.clock.now():
             raise NotAuthorized("expired registry token")
-        return Caller(claims["a"], claims["p"])
+        return Caller(claims["a"], claims["p"], claims.get("r"))
 
     # -- signed download URLs (GetDownloadUrlForLayer) ------------------------------------------
 

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 
 from dockyard.domain.webhooks import Webhook
 from dockyard.ports import BlobStore, MetadataStore, VulnerabilityScanner
+from dockyard.services.access import AccessControl
 from dockyard.services.account_settings import AccountSettings
 from dockyard.services.archive import ArchiveService
 from dockyard.services.audit import AuditLog
@@ -26,11 +27,13 @@ from dockyard.services.lifecycle_preview import LifecyclePreviews
 from dockyard.services.metadata_calls import MetadataCalls
 from dockyard.services.pull_exclusions import PullExclusions
 from dockyard.services.pulls import PullRecorder
+from dockyard.services.registry_policies import RegistryPolicies
 from dockyard.services.repositories import RepositoryService
 from dockyard.services.repository_admin import RepositoryAdmin
 from dockyard.services.scan_config import ScanConfigService
 from dockyard.services.scanning import ScanService
 from dockyard.services.storage import StorageService
+from dockyard.services.templates import TemplateService
 from dockyard.services.uploads import UploadService
 
 
@@ -63,6 +66,9 @@ class Services:
     previews: LifecyclePreviews
     gc: GarbageCollector
     storage: StorageService
+    access: AccessControl
+    registry_policies: RegistryPolicies
+    templates: TemplateService
 
 
 @dataclass(frozen=True)
@@ -109,6 +115,11 @@ def build_services(
     images.on_repushed.append(archive.on_repushed)
     lifecycle = LifecycleService(meta, repos, archive, clock)
     commands = ImageCommands(meta, images, queries, clock, archive)
+    access = AccessControl(meta, policy.region)
+    templates = TemplateService(meta, access, clock, page_key, audit)
+    repos.templates = templates
+    templates.apply_lifecycle_policy = lambda repo, text: meta.put_lifecycle_policy(
+        repo.id, text, clock.now())
     auth = AuthService(keys, token_key, clock, policy.accept_any_credentials,
                        policy.default_account, wall_clock or clock)
     return Services(
@@ -139,4 +150,7 @@ def build_services(
         previews=LifecyclePreviews(meta, lifecycle, repos, clock, page_key),
         gc=GarbageCollector(meta, blobs, clock, gc_config),
         storage=StorageService(meta),
+        access=access,
+        registry_policies=RegistryPolicies(meta, clock, audit),
+        templates=templates,
     )

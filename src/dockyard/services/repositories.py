@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+from typing import Protocol
+
 from dockyard.domain.errors import RepositoryAlreadyExists, RepositoryNotFound
 from dockyard.domain.models import Repository
 from dockyard.domain.names import validate_repository_name
+from dockyard.domain.templates import AppliedFor, CreationTemplate
 from dockyard.ports import MetadataStore
 from dockyard.services.audit import AuditAction, AuditLog
 from dockyard.services.clock import Clock
@@ -16,11 +19,26 @@ def not_found(account_id: str, name: str) -> RepositoryNotFound:
     )
 
 
+class TemplateCreator(Protocol):
+    """ECR's create on push (services/templates.py)."""
+
+    def template_for(self, account_id: str, name: str,
+                     applied_for: AppliedFor) -> CreationTemplate | None: ...
+
+    def create_repository_for(self, account_id: str, name: str,
+                              applied_for: AppliedFor) -> Repository | None: ...
+
+
 class RepositoryService:
+    """A push to an unknown repository creates it when a CREATE_ON_PUSH creation template
+    matches (ECR's create on push, `templates`), else when the server runs with
+    --create-on-push (the local-development shortcut, a plain repository)."""
+
     def __init__(self, meta: MetadataStore, clock: Clock, create_on_push: bool,
                  audit: AuditLog | None = None) -> None:
         self.meta, self.clock, self.create_on_push = meta, clock, create_on_push
         self.audit = audit or AuditLog(None, clock)
+        self.templates: TemplateCreator | None = None  # set by build_services
 
     def get(self, account_id: str, name: str) -> Repository:
         validate_repository_name(name)
@@ -33,7 +51,7 @@ class RepositoryService:
         """The repository a push names, None if it does not exist but may be created."""
         validate_repository_name(name)
         repo = self.meta.get_repository(account_id, name)
-        if repo is None and not self.create_on_push:
+        if repo is None and not self.create_on_push and self._template(account_id, name) is None:
             raise not_found(account_id, name)
         return repo
 
@@ -48,9 +66,19 @@ class RepositoryService:
         repo = self.meta.get_repository(account_id, name)
         if repo is not None:
             return repo
+        if self.templates is not None:
+            created = self.templates.create_repository_for(account_id, name,
+                                                           AppliedFor.CREATE_ON_PUSH)
+            if created is not None:
+                return created
         if not self.create_on_push:
             raise not_found(account_id, name)
         return self._create_or_get(account_id, name)
+
+    def _template(self, account_id: str, name: str) -> CreationTemplate | None:
+        if self.templates is None:
+            return None
+        return self.templates.template_for(account_id, name, AppliedFor.CREATE_ON_PUSH)
 
     def _create_or_get(self, account_id: str, name: str) -> Repository:
         try:

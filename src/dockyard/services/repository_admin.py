@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import unicodedata
 
 from dockyard.domain.errors import (
@@ -15,6 +14,7 @@ from dockyard.domain.errors import (
 from dockyard.domain.models import Repository, RepositorySettings
 from dockyard.domain.names import validate_repository_name
 from dockyard.domain.page_tokens import decode_token, encode_token
+from dockyard.domain.policies import PolicyKind, parse_policy
 from dockyard.ports import MetadataStore
 from dockyard.services.audit import AuditAction, AuditLog, audited
 from dockyard.services.clock import Clock
@@ -39,14 +39,8 @@ def check_mutability(mode: str, filters: tuple[str, ...]) -> None:
 
 
 def check_policy(text: str) -> None:
-    try:
-        document = json.loads(text)
-    except (ValueError, RecursionError):  # RecursionError: nested deeper than the parser goes
-        raise ParameterInvalid("Invalid parameter at 'PolicyText' failed to satisfy constraint: "
-                               "'Invalid repository policy provided'") from None
-    if not isinstance(document, dict):
-        raise ParameterInvalid("Invalid parameter at 'PolicyText' failed to satisfy constraint: "
-                               "'Invalid repository policy provided'")
+    """The repository policy grammar (domain/policies.py), with ECR's message."""
+    parse_policy(text, PolicyKind.REPOSITORY)
 
 
 class RepositoryAdmin:
@@ -59,7 +53,7 @@ class RepositoryAdmin:
     def create(self, account_id: str, name: str, settings: RepositorySettings) -> Repository:
         validate_repository_name(name)
         check_mutability(settings.tag_mutability, settings.mutability_exclusions)
-        _check_resource_tags(settings.resource_tags)
+        check_resource_tags(settings.resource_tags)
         return self.meta.create_configured_repository(account_id, name, settings, self.clock.now())
 
     def describe(
@@ -103,6 +97,7 @@ class RepositoryAdmin:
 
     @audited(AuditAction.SET_REPOSITORY_POLICY)
     def set_policy(self, account_id: str, name: str, text: str) -> Repository:
+        self.repos.get(account_id, name)  # a missing repository is reported before the text
         check_policy(text)
         return self.update(account_id, name, policy=text)
 
@@ -129,7 +124,7 @@ class RepositoryAdmin:
     @audited(AuditAction.TAG_RESOURCE)
     def tag(self, account_id: str, name: str, tags: dict[str, str]) -> None:
         repo = self.repos.get(account_id, name)
-        _check_resource_tags({**self.meta.resource_tags(repo.id), **tags})
+        check_resource_tags({**self.meta.resource_tags(repo.id), **tags})
         self.meta.set_resource_tags(repo.id, tags)
 
     @audited(AuditAction.UNTAG_RESOURCE)
@@ -140,7 +135,7 @@ class RepositoryAdmin:
         self.meta.remove_resource_tags(repo.id, keys)
 
 
-def _check_resource_tags(tags: dict[str, str]) -> None:
+def check_resource_tags(tags: dict[str, str]) -> None:
     if len(tags) > MAX_RESOURCE_TAGS:
         raise TooManyTags(f"A resource can have at most {MAX_RESOURCE_TAGS} tags")
     for key, value in tags.items():

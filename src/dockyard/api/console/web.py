@@ -27,7 +27,9 @@ from starlette.responses import HTMLResponse, RedirectResponse, Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from dockyard.domain import errors
+from dockyard.domain.actions import CONSOLE_ACTIONS
 from dockyard.domain.models import ConsoleSession
+from dockyard.services.auth import Caller
 from dockyard.services.console_sessions import csrf_matches
 from dockyard.services.registry import Services
 
@@ -42,6 +44,7 @@ _STATUS: tuple[tuple[type[errors.DockyardError], int], ...] = (
     (errors.NotFound, 404),
     (errors.Conflict, 409),
     (errors.NotAuthorized, 403),
+    (errors.AccessDenied, 403),
     (errors.LimitExceeded, 429),
     (errors.InvalidInput, 400),
     (errors.Unsupported, 400),
@@ -164,11 +167,24 @@ def action(handler: Action) -> Callable[[Request], Awaitable[Response]]:
                           message="This form has expired or did not come from this console. "
                                   "Go back, reload the page and try again.")
         try:
+            await run_in_threadpool(_authorize, request, session)
             return await run_in_threadpool(handler, request, session, form)
         except errors.DockyardError as exc:
             return error_page(request, exc, session)
 
     return endpoint
+
+
+def _authorize(request: Request, session: ConsoleSession) -> None:
+    """The access check of a console change (services/access.py), as the APIs make it."""
+    name = request.path_params.get("name")
+    if name is None:
+        return
+    key = request.path_params.get("action") or request.url.path.split("/-/", 1)[-1]
+    wanted = CONSOLE_ACTIONS.get(key)
+    if wanted is not None:
+        services(request).access.authorize(
+            Caller(session.account_id, session.principal), session.account_id, name, wanted)
 
 
 def redirect(path: str, **query: str) -> RedirectResponse:

@@ -7,7 +7,6 @@ from typing import Any
 
 from dockyard.domain.errors import ParameterInvalid
 from dockyard.services.registry import Services
-from dockyard.services.repositories import not_found
 
 
 @dataclass(frozen=True)
@@ -19,11 +18,9 @@ class Call:
     base_url: str
 
     def account(self, params: dict[str, Any]) -> str:
-        """The registry an operation targets; another account's registry looks empty."""
-        registry = params.get("registryId")
-        if registry and registry != self.account_id:
-            raise not_found(registry, params.get("repositoryName", ""))
-        return self.account_id
+        """The registry an operation targets (`registryId`, default the caller's); the endpoint
+        checked the caller's access to it before the handler ran (access_targets)."""
+        return params.get("registryId") or self.account_id
 
     def repository_arn(self, name: str, account_id: str | None = None) -> str:
         return f"arn:aws:ecr:{self.region}:{account_id or self.account_id}:repository/{name}"
@@ -41,6 +38,25 @@ class Call:
         if kind != "repository" or not name:
             raise _invalid_arn()
         return name
+
+
+def access_targets(operation: str, params: dict[str, Any],
+                   caller_account: str) -> tuple[str, list[str | None]]:
+    """The registry a call addresses and the repositories it names (None: the registry as a
+    whole), for the access check: `repositoryName`, each of DescribeRepositories'
+    `repositoryNames`, or the repository of a `resourceArn`."""
+    account = params.get("registryId") or caller_account
+    if isinstance(params.get("repositoryName"), str):
+        return account, [params["repositoryName"]]
+    if operation == "DescribeRepositories" and params.get("repositoryNames"):
+        return account, list(params["repositoryNames"])
+    arn = params.get("resourceArn")
+    if isinstance(arn, str):
+        parts = arn.split(":", 5)
+        kind, _, name = parts[-1].partition("/")
+        if len(parts) == 6 and kind == "repository" and name:
+            return parts[4], [name]
+    return account, [None]
 
 
 def _invalid_arn() -> ParameterInvalid:

@@ -29,7 +29,7 @@ from starlette.requests import ClientDisconnect, Request
 from starlette.types import Receive, Scope, Send
 
 from dockyard.api.ecr import model, sigv4
-from dockyard.api.ecr.context import Call
+from dockyard.api.ecr.context import Call, access_targets
 from dockyard.api.ecr.errors import error_body
 from dockyard.api.ecr.operations import OPERATIONS
 from dockyard.api.ecr.serialize import serialize_output
@@ -42,6 +42,7 @@ from dockyard.api.observe import (
     SCOPE_REPOSITORY,
     SCOPE_REQUEST_ID,
 )
+from dockyard.domain.actions import ecr_action
 from dockyard.domain.errors import DockyardError, NotAuthorized, ParameterInvalid
 from dockyard.services.audit import acting_as
 from dockyard.services.auth import Caller
@@ -139,9 +140,10 @@ def _answer(request: Request, operation: str, presented: sigv4.Presented, body: 
         params = _params(body)
         echo = _echo(params, caller)
         _tell_access_log(request, echo)
+        valid = validate_input(operation, params)
         with acting_as(caller.account_id, caller.principal):  # who the audit log names
-            result = OPERATIONS[operation](_call(request, caller),
-                                           validate_input(operation, params))
+            _authorize(request, operation, valid, caller)
+            result = OPERATIONS[operation](_call(request, caller), valid)
         return 200, _dumps(serialize_output(operation, result))
     except Exception as exc:  # noqa: BLE001 (_failure logs all but API errors)
         return _failure(operation, exc, echo)
@@ -152,13 +154,13 @@ async def _answer_async(
 ) -> Answer:
     echo: dict[str, object] = {}
     try:
-        caller = await run_in_threadpool(_authenticate, request, presented, body)
-        params = _params(body)
+        caller, params, valid = await run_in_threadpool(_prepare, request, presented, body,
+                                                        operation)
         echo = _echo(params, caller)
         _tell_access_log(request, echo)
         handler = OPERATIONS[operation]
         with acting_as(caller.account_id, caller.principal):
-            result = await handler(_call(request, caller), validate_input(operation, params))
+            result = await handler(_call(request, caller), valid)
         return 200, _dumps(serialize_output(operation, result))
     except Exception as exc:  # noqa: BLE001 (_failure logs all but API errors)
         return _failure(operation, exc, echo)
@@ -277,6 +279,25 @@ def _authenticate(request: Request, presented: sigv4.Presented, body: bytes) -> 
 def _tell_access_log(request: Request, echo: dict[str, object]) -> None:
     if "repositoryName" in echo:
         request.scope[SCOPE_REPOSITORY] = echo["repositoryName"]
+
+
+def _prepare(request: Request, presented: sigv4.Presented, body: bytes, operation: str
+             ) -> tuple[Caller, Any, dict[str, Any]]:
+    """Who calls, the parameters and their validated form once the caller may make the call:
+    the blocking part of an async operation, in one thread hop."""
+    caller = _authenticate(request, presented, body)
+    params = _params(body)
+    valid = validate_input(operation, params)
+    with acting_as(caller.account_id, caller.principal):
+        _authorize(request, operation, valid, caller)
+    return caller, params, valid
+
+
+def _authorize(request: Request, operation: str, params: dict[str, Any], caller: Caller) -> None:
+    """The access check of the call (services/access.py), for each repository it names."""
+    account, names = access_targets(operation, params, caller.account_id)
+    for name in names:
+        _services(request).access.authorize(caller, account, name, ecr_action(operation))
 
 
 def _call(request: Request, caller: Caller) -> Call:

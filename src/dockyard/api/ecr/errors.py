@@ -52,14 +52,22 @@ ECR_ERRORS: dict[type[e.DockyardError], str] = {
     e.LifecyclePreviewInProgress: "LifecyclePolicyPreviewInProgressException",
     e.ImageArchived: "ImageArchivedException",
     e.BlobArchived: "LayerInaccessibleException",
+    e.AccessDenied: "AccessDeniedException",
+    e.RegistryPolicyNotFound: "RegistryPolicyNotFoundException",
+    e.TemplateNotFound: "TemplateNotFoundException",
+    e.TemplateAlreadyExists: "TemplateAlreadyExistsException",
 }
+
+#: AWS's common errors: any operation of any service may answer them (IAM authorization runs
+#: before the operation), so they are sent whatever the operation's model declares.
+COMMON_ERRORS = frozenset({"AccessDeniedException"})
 
 FALLBACK = "InvalidParameterException"
 
 
 def error_type(operation: str | None, exc: e.DockyardError) -> str:
     name = ECR_ERRORS[type(exc)]
-    if operation is None or not model.has_operation(operation):
+    if operation is None or name in COMMON_ERRORS or not model.has_operation(operation):
         return name
     return name if name in model.error_shape_names(operation) else FALLBACK
 

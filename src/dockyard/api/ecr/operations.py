@@ -14,8 +14,10 @@ from dockyard.api.ecr import ops_account as account
 from dockyard.api.ecr import ops_images as images
 from dockyard.api.ecr import ops_layers as layers
 from dockyard.api.ecr import ops_lifecycle as lifecycle
+from dockyard.api.ecr import ops_policies as policies
 from dockyard.api.ecr import ops_repositories as repos
 from dockyard.api.ecr import ops_scanning as scanning
+from dockyard.api.ecr import ops_templates as templates
 
 Handler = Callable[..., Any]
 
@@ -66,4 +68,13 @@ OPERATIONS: dict[str, Handler] = {
     "RegisterPullTimeUpdateExclusion": account.register_pull_time_update_exclusion,
     "DeregisterPullTimeUpdateExclusion": account.deregister_pull_time_update_exclusion,
     "ListPullTimeUpdateExclusions": account.list_pull_time_update_exclusions,
+    # registry policy (enforced with repository policies by services/access.py)
+    "PutRegistryPolicy": policies.put_registry_policy,
+    "GetRegistryPolicy": policies.get_registry_policy,
+    "DeleteRegistryPolicy": policies.delete_registry_policy,
+    # repository creation templates
+    "CreateRepositoryCreationTemplate": templates.create_repository_creation_template,
+    "DescribeRepositoryCreationTemplates": templates.describe_repository_creation_templates,
+    "UpdateRepositoryCreationTemplate": templates.update_repository_creation_template,
+    "DeleteRepositoryCreationTemplate": templates.delete_repository_creation_template,
 }

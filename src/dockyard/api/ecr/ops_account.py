@@ -9,9 +9,28 @@ from dockyard.api.ecr.context import Call
 Params = dict[str, Any]
 
 def get_authorization_token(call: Call, p: Params) -> Params:
-    token, expires = call.services.auth.issue_registry_token(call.account_id, call.principal)
-    data = {"authorizationToken": token, "expiresAt": expires, "proxyEndpoint": call.base_url}
-    return {"authorizationData": [data for _ in p.get("registryIds") or [call.account_id]]}
+    """One token per registry asked for; a token for another account's registry addresses it on
+    any host (access is checked at each `/v2/` request, services/access.py)."""
+    return {"authorizationData": [_token(call, registry)
+                                  for registry in p.get("registryIds") or [call.account_id]]}
+
+
+def _token(call: Call, registry: str) -> Params:
+    token, expires = call.services.auth.issue_registry_token(call.account_id, call.principal,
+                                                             registry)
+    return {"authorizationToken": token, "expiresAt": expires,
+            "proxyEndpoint": registry_endpoint(call.base_url, registry)}
+
+
+def registry_endpoint(base_url: str, registry: str) -> str:
+    """The base URL naming `registry`: a host `<account>.<rest>` (as ECR's
+    `<account>.dkr.ecr.<region>.amazonaws.com`) gets the registry's account; any other host
+    stays as it is (the token itself then names the registry)."""
+    scheme, _, host = base_url.partition("://")
+    first, dot, rest = host.partition(".")
+    if dot and len(first) == 12 and first.isdigit():
+        return f"{scheme}://{registry}.{rest}"
+    return base_url
 
 
 def describe_registry(call: Call, p: Params) -> Params:

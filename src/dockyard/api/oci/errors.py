@@ -54,6 +54,10 @@ OCI_ERRORS: dict[type[e.DockyardError], tuple[int, str]] = {
     e.ImageArchived: (404, "MANIFEST_UNKNOWN"),
     # An archived image's layers exist but may not be read until it is restored.
     e.BlobArchived: (403, "DENIED"),
+    e.AccessDenied: (403, "DENIED"),
+    e.RegistryPolicyNotFound: (404, "NAME_UNKNOWN"),
+    e.TemplateNotFound: (404, "NAME_UNKNOWN"),
+    e.TemplateAlreadyExists: (409, "DENIED"),
 }
 
 API_VERSION = {"Docker-Distribution-Api-Version": "registry/2.0"}

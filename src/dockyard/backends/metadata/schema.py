@@ -15,6 +15,7 @@
     lifecycle_policies, lifecycle_previews        (per repository: policy, schedule, preview)
     image_activations                             (archived images being restored)
     blob_pins, leases                             (garbage collection, see services/gc.py)
+    registry_policies, creation_templates         (per account, see _policies.py)
 
 Deleting a repository deletes its rows explicitly, child tables first (see sql.py); nothing relies
 on ON DELETE CASCADE, which SQLite only honours when foreign keys are switched on.
@@ -267,6 +268,27 @@ leases = sa.Table(
     sa.Column("name", sa.String(64), primary_key=True),
     sa.Column("holder", sa.String(NAME), nullable=True),
     sa.Column("expires_at", sa.Double, nullable=False),
+)
+
+# One registry policy per account (PutRegistryPolicy), as validated text.
+registry_policies = sa.Table(
+    "registry_policies",
+    metadata,
+    sa.Column("account_id", sa.String(12), primary_key=True),
+    sa.Column("policy_text", sa.Text, nullable=False),
+    sa.Column("updated_at", sa.Double, nullable=False),
+)
+
+# Repository creation templates by (account, prefix); the template's settings as one JSON
+# document (a handful of rows per account, read whole and matched in Python).
+creation_templates = sa.Table(
+    "creation_templates",
+    metadata,
+    sa.Column("account_id", sa.String(12), primary_key=True),
+    sa.Column("prefix", BinaryString(NAME), primary_key=True),
+    sa.Column("document", sa.Text, nullable=False),
+    sa.Column("created_at", sa.Double, nullable=False),
+    sa.Column("updated_at", sa.Double, nullable=False),
 )
 
 REF_MANIFEST = "manifest"

@@ -32,6 +32,7 @@ from dockyard.backends.metadata import (
     _lifecycle,
     _listing,
     _outbox,
+    _policies,
     _rows,
     _scans,
     _uploads,
@@ -91,6 +92,7 @@ class SqlMetadataStore(
     _lifecycle.LifecycleMethods,
     StatsMethods,
     _garbage.GarbageMethods,
+    _policies.PolicyMethods,
 ):
     """Metadata in SQL; `url` is a SQLAlchemy URL (sqlite:///PATH or postgresql://...)."""
 
