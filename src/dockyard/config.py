@@ -54,6 +54,18 @@ class Config:
     tables: dict[str, Any] = field(default_factory=dict)
 
 
+def add_store_options(parser: argparse.ArgumentParser) -> None:
+    """Where the data is, as `serve` takes it: the tools that work on a server's data share these
+    (and the --config file)."""
+    parser.add_argument("--data-dir", type=Path, default=Path("./dockyard-data"),
+                        help="the data directory of the server whose data this works on")
+    parser.add_argument("--database-url",
+                        help="metadata database (default: the SQLite file in --data-dir)")
+    parser.add_argument("--storage-url",
+                        help="blob storage (default: the blobs directory in --data-dir)")
+    add_config_option(parser)
+
+
 def add_config_option(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--config", type=Path, metavar="PATH",
                         help="TOML file of options (keys are the long option names with "

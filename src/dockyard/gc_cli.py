@@ -12,9 +12,8 @@ import argparse
 import logging
 import sys
 from datetime import UTC, datetime
-from pathlib import Path
 
-from dockyard.config import add_config_option
+from dockyard.config import add_store_options
 from dockyard.domain.durations import parse_duration
 
 
@@ -56,10 +55,7 @@ def _add_gc_durations(parser: argparse.ArgumentParser | argparse._ArgumentGroup)
 
 
 def _add_location(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--data-dir", type=Path, default=Path("./dockyard-data"))
-    parser.add_argument("--database-url")
-    parser.add_argument("--storage-url")
-    add_config_option(parser)
+    add_store_options(parser)
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:

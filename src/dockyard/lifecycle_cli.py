@@ -19,9 +19,8 @@ import re
 import socket
 import sys
 from datetime import UTC, datetime
-from pathlib import Path
 
-from dockyard.config import add_config_option
+from dockyard.config import add_store_options
 
 _UNITS = {"": 1, "s": 1, "m": 60, "h": 3600, "d": 86400}
 
@@ -53,10 +52,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     run = actions.add_parser("run", help="evaluate every lifecycle policy now and apply it")
     run.add_argument("--now", type=instant,
                      help="evaluate as if this were the time (ISO 8601; default: the clock)")
-    run.add_argument("--data-dir", type=Path, default=Path("./dockyard-data"))
-    run.add_argument("--database-url")
-    run.add_argument("--storage-url")
-    add_config_option(run)
+    add_store_options(run)
 
 
 def run(args: argparse.Namespace) -> int:

@@ -11,10 +11,9 @@ from __future__ import annotations
 import argparse
 import sys
 import time
-from pathlib import Path
 from typing import TextIO
 
-from dockyard.config import add_config_option
+from dockyard.config import add_store_options
 from dockyard.domain.errors import DockyardError
 from dockyard.services.verify import VerifyReport
 
@@ -24,10 +23,7 @@ MB = 1_000_000
 def add_parser(sub: argparse._SubParsersAction) -> None:
     verify = sub.add_parser("verify", help="re-hash stored blobs; report (and quarantine) "
                                            "any whose bytes do not match their digest")
-    verify.add_argument("--data-dir", type=Path, default=Path("./dockyard-data"))
-    verify.add_argument("--database-url")
-    verify.add_argument("--storage-url")
-    add_config_option(verify)
+    add_store_options(verify)
     verify.add_argument("--repository", help="only the blobs linked to this repository")
     verify.add_argument("--account", help="registry id of --repository (default: the first)")
     verify.add_argument("--sample", type=_positive, help="check only N blobs chosen at random")
