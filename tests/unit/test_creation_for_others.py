@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from dockyard.app import create_services
-from dockyard.domain.errors import AccessDenied
+from dockyard.domain.errors import AccessDenied, LifecyclePolicyInvalid
 from dockyard.domain.templates import AppliedFor, CreationTemplate
 from dockyard.services.audit import acting_as
 from dockyard.services.registry import Services
@@ -56,14 +56,33 @@ def test_a_replication_template_shapes_the_repository(services: Services) -> Non
     assert again is not None and again.id == repo.id  # exists: returned as it is
 
 
+LIFECYCLE = json.dumps({"rules": [{"rulePriority": 1, "selection": {
+    "tagStatus": "untagged", "countType": "imageCountMoreThan", "countNumber": 5},
+    "action": {"type": "expire"}}]})
+
+
 def test_lifecycle_policy_goes_through_the_hook(services: Services) -> None:
-    text = json.dumps({"rules": []})
+    text = LIFECYCLE
     services.templates.create(A, CreationTemplate("ROOT", (AppliedFor.CREATE_ON_PUSH,),
                                                   lifecycle_policy=text))
     applied: list[tuple[str, str]] = []
     services.templates.apply_lifecycle_policy = lambda repo, t: applied.append((repo.name, t))
     services.templates.create_repository_for(A, "any/name", AppliedFor.CREATE_ON_PUSH)
     assert applied == [("any/name", text)]
+
+
+def test_the_template_s_lifecycle_policy_is_the_new_repository_s(services: Services) -> None:
+    services.templates.create(A, CreationTemplate("ROOT", (AppliedFor.CREATE_ON_PUSH,),
+                                                  lifecycle_policy=LIFECYCLE))
+    services.templates.create_repository_for(A, "with/policy", AppliedFor.CREATE_ON_PUSH)
+    _, record = services.lifecycle.get_policy(A, "with/policy")
+    assert record.text == LIFECYCLE
+
+
+def test_a_template_with_an_invalid_lifecycle_policy_is_refused(services: Services) -> None:
+    with pytest.raises(LifecyclePolicyInvalid):
+        services.templates.create(A, CreationTemplate("ROOT", (AppliedFor.CREATE_ON_PUSH,),
+                                                      lifecycle_policy='{"rules": []}'))
 
 
 def test_registry_allows_registry_level_actions(services: Services) -> None:
