@@ -57,9 +57,35 @@ def current(engine: Engine) -> str | None:
         return MigrationContext.configure(conn).get_current_revision()
 
 
-def upgrade(engine: Engine, target: str = "head") -> tuple[str | None, str | None]:
-    """Migrate forward to `target` under the migration lock: (revision before, revision after)."""
-    return _migrate(engine, lambda cfg: command.upgrade(cfg, target))
+def upgrade(
+    engine: Engine, target: str = "head", *, replay: bool = False
+) -> tuple[str | None, str | None]:
+    """Migrate forward to `target` under the migration lock: (revision before, revision after).
+
+    A brand-new, empty SQLite database going to head is created from the models and stamped at
+    head instead (much faster than replaying every migration: `dockyard.testing` starts a fresh
+    one each time); tests/contract/test_migrations.py checks both paths give the same schema.
+    `replay` runs every migration even then (the tests that check the migrations themselves).
+    """
+    def run(cfg: Config) -> None:
+        conn = cfg.attributes["connection"]
+        if target == "head" and not replay and fresh_sqlite(conn):
+            create_at_head(conn, cfg)
+        else:
+            command.upgrade(cfg, target)
+
+    return _migrate(engine, run)
+
+
+def fresh_sqlite(conn: Connection) -> bool:
+    """An SQLite database with no table at all (no revision either): nothing to migrate from."""
+    return conn.dialect.name == "sqlite" and not sa.inspect(conn).get_table_names()
+
+
+def create_at_head(conn: Connection, cfg: Config) -> None:
+    """The head schema, straight from the models, recorded as head for later migrations."""
+    models.create_all(conn)
+    command.stamp(cfg, "head")
 
 
 def downgrade(engine: Engine, target: str) -> tuple[str | None, str | None]:
