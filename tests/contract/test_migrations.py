@@ -6,6 +6,9 @@ start-up rules (the embedded default migrates itself; a named database must alre
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -13,7 +16,7 @@ import pytest
 import sqlalchemy as sa
 
 from dockyard.backends.factory import ConfigurationError, open_metadata_store
-from dockyard.backends.metadata import dialects, migrate
+from dockyard.backends.metadata import dialects, migrate, revision
 from dockyard.backends.metadata.schema import metadata
 from dockyard.cli import main
 from tests.support.postgres import PostgresCluster
@@ -264,7 +267,9 @@ def test_a_fresh_sqlite_database_from_the_models_equals_one_from_the_migrations(
     fast, replayed = (dialects.create_engine(f"sqlite:///{tmp_path / name}.db")
                       for name in ("fast", "replayed"))
     try:
-        assert migrate.upgrade(fast) == (None, migrate.head())
+        assert revision.create_fresh(fast)
+        assert not revision.create_fresh(fast)  # only ever an empty database
+        assert migrate.upgrade(fast) == (migrate.head(), migrate.head())  # nothing left to do
         assert migrate.upgrade(replayed, replay=True) == (None, migrate.head())
         assert migrate.current(fast) == migrate.current(replayed) == migrate.head()
         assert tables(fast) == set(metadata.tables)
@@ -285,5 +290,38 @@ def test_a_database_with_tables_is_migrated_not_recreated(tmp_path: Path) -> Non
         migrate.upgrade(engine, "0001")
         assert migrate.upgrade(engine) == ("0001", migrate.head())
         assert migrate.drift(engine) == []
+    finally:
+        engine.dispose()
+
+
+def test_the_fast_head_is_alembics_head(tmp_path: Path) -> None:
+    assert revision.head_revision() == migrate.head()
+    engine = dialects.create_engine(f"sqlite:///{tmp_path / 'db.db'}")
+    try:
+        assert not revision.at_head(engine)
+        assert migrate.upgrade(engine) == (None, migrate.head())  # `db upgrade` takes it too
+        assert revision.at_head(engine)
+    finally:
+        engine.dispose()
+
+
+def test_an_embedded_store_starts_without_alembic(tmp_path: Path) -> None:
+    """A new embedded database, and the same one at its next start: Alembic is never imported."""
+    script = (
+        "import sys\n"
+        "from dockyard.backends.factory import open_metadata_store\n"
+        f"url = 'sqlite:///{tmp_path / 'meta.db'}'\n"
+        "for _ in range(2):\n"
+        "    open_metadata_store(url, migrate=True).close()\n"
+        "print(sorted(m for m in sys.modules if m.split('.')[0] in ('alembic', 'mako')))\n"
+    )
+    src = Path(__file__).resolve().parents[2] / "src"
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
+                          env={**os.environ, "PYTHONPATH": str(src)}, timeout=120, check=False)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "[]"
+    engine = dialects.create_engine(f"sqlite:///{tmp_path / 'meta.db'}")
+    try:
+        assert migrate.current(engine) == migrate.head() and migrate.drift(engine) == []
     finally:
         engine.dispose()

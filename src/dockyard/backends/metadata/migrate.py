@@ -25,14 +25,14 @@ from alembic.script import ScriptDirectory
 from alembic.util import CommandError
 from sqlalchemy.engine import Connection, Engine
 
-from dockyard.backends.metadata import dialects
+from dockyard.backends.metadata import dialects, revision
+from dockyard.backends.metadata.revision import SchemaNotCurrent
 from dockyard.backends.metadata.schema import metadata as models
 
 SCRIPT_LOCATION = Path(__file__).with_name("migrations")
 
 
-class SchemaNotCurrent(RuntimeError):
-    """The database's schema revision is not the one this code needs; the message says why."""
+__all__ = ["SchemaNotCurrent", "current", "downgrade", "drift", "head", "require_head", "upgrade"]
 
 
 def config(connection: Connection | None = None) -> Config:
@@ -62,30 +62,20 @@ def upgrade(
 ) -> tuple[str | None, str | None]:
     """Migrate forward to `target` under the migration lock: (revision before, revision after).
 
-    A brand-new, empty SQLite database going to head is created from the models and stamped at
+    A brand-new, empty SQLite database going to head is created from the models and recorded at
     head instead (much faster than replaying every migration: `dockyard.testing` starts a fresh
     one each time); tests/contract/test_migrations.py checks both paths give the same schema.
     `replay` runs every migration even then (the tests that check the migrations themselves).
     """
     def run(cfg: Config) -> None:
         conn = cfg.attributes["connection"]
-        if target == "head" and not replay and fresh_sqlite(conn):
-            create_at_head(conn, cfg)
+        fast = target == "head" and not replay and revision.head_revision() == head()
+        if fast and revision.fresh_sqlite(conn):
+            revision.create_at_head(conn)  # see revision.py
         else:
             command.upgrade(cfg, target)
 
     return _migrate(engine, run)
-
-
-def fresh_sqlite(conn: Connection) -> bool:
-    """An SQLite database with no table at all (no revision either): nothing to migrate from."""
-    return conn.dialect.name == "sqlite" and not sa.inspect(conn).get_table_names()
-
-
-def create_at_head(conn: Connection, cfg: Config) -> None:
-    """The head schema, straight from the models, recorded as head for later migrations."""
-    models.create_all(conn)
-    command.stamp(cfg, "head")
 
 
 def downgrade(engine: Engine, target: str) -> tuple[str | None, str | None]:
