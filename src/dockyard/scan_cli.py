@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import argparse
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -81,11 +81,11 @@ class LayerProgress:
         self._layers = _layer_digests(image)
         self._opened = 0
 
-    def read(self, digest: str) -> Any:
+    def read(self, digest: str, offset: int = 0, length: int | None = None) -> Iterator[bytes]:
         if digest in self._layers:
             self._bar("layers", self._opened, len(self._layers))
             self._opened += 1
-        return self._blobs.read(digest)
+        return self._blobs.read(digest, offset, length)
 
     def finish(self) -> None:
         if self._opened:  # nothing opened: the inventory was cached, no bar at all

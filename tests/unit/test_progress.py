@@ -12,6 +12,7 @@ import os
 import pty
 import subprocess
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -151,9 +152,9 @@ class FakeBlobs:
     def __init__(self) -> None:
         self.read_digests: list[str] = []
 
-    def read(self, digest: str) -> bytes:
+    def read(self, digest: str, offset: int = 0, length: int | None = None) -> Iterator[bytes]:
         self.read_digests.append(digest)
-        return b""
+        return iter([b""])
 
     def exists(self, digest: str) -> bool:
         return True
