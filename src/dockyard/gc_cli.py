@@ -85,6 +85,7 @@ def _open(args: argparse.Namespace):  # type: ignore[no-untyped-def]
 
 def run_gc(args: argparse.Namespace) -> int:
     from dockyard.backends.factory import ConfigurationError
+    from dockyard.progress import Progress
     from dockyard.services.clock import SystemClock
     from dockyard.services.gc import GarbageCollector, GcConfig
     from dockyard.services.storage import StorageService
@@ -96,12 +97,8 @@ def run_gc(args: argparse.Namespace) -> int:
         return 2
     config = GcConfig(grace=args.gc_grace, upload_ttl=args.upload_ttl)
     collector = GarbageCollector(meta, blobs, SystemClock(), config)
-    bar = ProgressBar() if sys.stderr.isatty() else None
-    try:
-        report = collector.run(args.dry_run, args.now, bar.show if bar else None)
-    finally:
-        if bar:
-            bar.done()
+    with Progress() as bar:
+        report = collector.run(args.dry_run, args.now, bar.fraction)
     print(report.summary())
     if not args.dry_run and not report.skipped:
         logging.basicConfig(level=logging.INFO, format="dockyard: %(message)s")
@@ -123,17 +120,3 @@ def run_storage(args: argparse.Namespace) -> int:
     meta.close()
     return 0
 
-
-class ProgressBar:
-    """One line on a terminal, redrawn in place: phase, bar, count."""
-
-    WIDTH = 30
-
-    def show(self, phase: str, fraction: float, count: int) -> None:
-        filled = int(self.WIDTH * min(max(fraction, 0.0), 1.0))
-        bar = "#" * filled + "." * (self.WIDTH - filled)
-        sys.stderr.write(f"\r{phase:<8}[{bar}] {fraction:4.0%}  {count} ")
-        sys.stderr.flush()
-
-    def done(self) -> None:
-        sys.stderr.write("\n")

@@ -9,11 +9,16 @@ from __future__ import annotations
 
 import argparse
 import sys
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 from dockyard.config import add_config_option
 from dockyard.domain.errors import DockyardError
+from dockyard.domain.manifests import parse_manifest
+from dockyard.domain.models import Image
 from dockyard.domain.scanning import UNSUPPORTED_IMAGE, Finding, ScanFailed
+from dockyard.ports import BlobStore
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
@@ -32,6 +37,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     from dockyard.app import create_services
     from dockyard.backends.factory import ConfigurationError
+    from dockyard.progress import Progress
     from dockyard.services.scan_inventory import load_or_build_inventory
     from dockyard.settings import Settings
 
@@ -50,7 +56,10 @@ def run(args: argparse.Namespace) -> int:
     name, reference = _split(args.image)
     try:
         image = svc.images.find(account, name, reference)
-        inventory = load_or_build_inventory(svc.meta, svc.scans.scanner, svc.blob_store, image)
+        with Progress() as bar:
+            blobs = LayerProgress(svc.blob_store, image, bar)
+            inventory = load_or_build_inventory(svc.meta, svc.scans.scanner, blobs, image)
+            blobs.finish()
         if inventory.distro is None and not (args.enhanced and inventory.packages):
             raise ScanFailed(UNSUPPORTED_IMAGE)
         found = svc.scans.scanner.match(inventory, args.enhanced)
@@ -62,6 +71,36 @@ def run(args: argparse.Namespace) -> int:
           f"{len(found)} findings")
     print(_table(found))
     return 0
+
+
+class LayerProgress:
+    """The blob store, counting layers as the scanner opens them (the bar advances per layer)."""
+
+    def __init__(self, blobs: BlobStore, image: Image, bar: Callable[[str, int, int], None]):
+        self._blobs, self._bar = blobs, bar
+        self._layers = _layer_digests(image)
+        self._opened = 0
+
+    def read(self, digest: str, offset: int = 0, length: int | None = None) -> Iterator[bytes]:
+        if digest in self._layers:
+            self._bar("layers", self._opened, len(self._layers))
+            self._opened += 1
+        return self._blobs.read(digest, offset, length)
+
+    def finish(self) -> None:
+        if self._opened:  # nothing opened: the inventory was cached, no bar at all
+            self._bar("layers", self._opened, len(self._layers))
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._blobs, name)
+
+
+def _layer_digests(image: Image) -> set[str]:
+    try:
+        manifest = parse_manifest(image.manifest or b"", image.media_type or None)
+    except DockyardError:  # the scanner reports a bad manifest itself
+        return set()
+    return {str(layer.digest) for layer in manifest.layers}
 
 
 def _split(text: str) -> tuple[str, str]:

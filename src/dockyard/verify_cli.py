@@ -11,10 +11,10 @@ from __future__ import annotations
 import argparse
 import sys
 import time
-from typing import TextIO
 
 from dockyard.config import add_store_options
 from dockyard.domain.errors import DockyardError
+from dockyard.progress import Progress
 from dockyard.services.verify import VerifyReport
 
 MB = 1_000_000
@@ -54,7 +54,8 @@ def run(args: argparse.Namespace) -> int:
     except DockyardError as exc:
         print(f"dockyard verify: {exc.message}", file=sys.stderr)
         return 2
-    report = verifier.verify(digests, args.repair, ProgressBar(sys.stderr))
+    with Progress() as bar:
+        report = verifier.verify(digests, args.repair, VerifyProgress(bar))
     _print_report(report, time.monotonic() - started, args.repair)
     return 0 if report.clean else 1
 
@@ -77,35 +78,24 @@ def _print_report(report: VerifyReport, seconds: float, repair: bool) -> None:
           f"({rate:,.0f} MB/s): {verdict}")
 
 
-class ProgressBar:
-    """A one-line bar on a terminal, redrawn at most ten times a second; silent otherwise."""
 
-    WIDTH = 30
+class VerifyProgress:
+    """The verifier's progress calls, shown as blobs done and megabytes read."""
 
-    def __init__(self, out: TextIO) -> None:
-        self._out, self._live = out, out.isatty()
+    def __init__(self, bar: Progress) -> None:
+        self._bar = bar
         self._total = self._done = self._bytes = 0
-        self._drawn = 0.0
 
     def start(self, blobs: int) -> None:
         self._total = blobs
 
     def advance(self, nbytes: int) -> None:
         self._bytes += nbytes
-        self._draw()
+        self._show()
 
     def blob_done(self) -> None:
         self._done += 1
-        self._draw(final=self._done == self._total)
+        self._show()
 
-    def _draw(self, final: bool = False) -> None:
-        now = time.monotonic()
-        if not self._live or (not final and now - self._drawn < 0.1):
-            return
-        self._drawn = now
-        filled = self.WIDTH * self._done // max(self._total, 1)
-        bar = "#" * filled + "-" * (self.WIDTH - filled)
-        end = "\n" if final else ""
-        self._out.write(f"\r[{bar}] {self._done}/{self._total} blobs, "
-                        f"{self._bytes / MB:,.0f} MB{end}")
-        self._out.flush()
+    def _show(self) -> None:
+        self._bar("verify", self._done, self._total, f" blobs, {self._bytes / MB:,.0f} MB")

@@ -48,10 +48,13 @@ def run(args: argparse.Namespace) -> int:
 
 def _import(args: argparse.Namespace) -> int:
     from dockyard.backends.scanner.osv_index import import_sources
+    from dockyard.progress import Progress
 
     secure_data_dir(args.data_dir)
     try:
-        report = import_sources(args.paths, args.data_dir, replace=args.replace)
+        with Progress() as bar:
+            report = import_sources(args.paths, args.data_dir, replace=args.replace,
+                                    progress=bar)
     except (OSError, ValueError, zipfile.BadZipFile, sqlite3.DatabaseError) as exc:
         print(f"dockyard vulndb import: {exc}", file=sys.stderr)
         return UNUSABLE

@@ -6,6 +6,9 @@ start-up rules (the embedded default migrates itself; a named database must alre
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -13,7 +16,7 @@ import pytest
 import sqlalchemy as sa
 
 from dockyard.backends.factory import ConfigurationError, open_metadata_store
-from dockyard.backends.metadata import dialects, migrate
+from dockyard.backends.metadata import dialects, migrate, revision
 from dockyard.backends.metadata.schema import metadata
 from dockyard.cli import main
 from tests.support.postgres import PostgresCluster
@@ -47,7 +50,9 @@ def tables(engine: sa.Engine) -> set[str]:
 
 
 def test_empty_database_to_head(engine: sa.Engine) -> None:
-    assert migrate.upgrade(engine) == (None, migrate.head())
+    # replay: every migration runs, also on SQLite (whose empty databases otherwise take the
+    # models' fast path), so the drift check below compares the migrations with the models.
+    assert migrate.upgrade(engine, replay=True) == (None, migrate.head())
     assert migrate.current(engine) == migrate.head()
     assert tables(engine) == set(metadata.tables)
     assert migrate.drift(engine) == []
@@ -233,3 +238,90 @@ def test_0004_adds_an_empty_hash_state_to_upload_sessions(engine: sa.Engine) -> 
     migrate.downgrade(engine, "0003")
     with engine.connect() as conn:
         assert conn.execute(sa.select(old.c.id, old.c.size)).all() == [("u1", 10)]
+
+
+def schema_of(engine: sa.Engine) -> dict[str, object]:
+    """Everything SQLAlchemy's inspector reports about each table, in a comparable form."""
+    with engine.connect() as conn:
+        inspector = sa.inspect(conn)
+        return {table: {
+            "columns": [(c["name"], str(c["type"]), c["nullable"], c.get("default"),
+                         c.get("primary_key")) for c in inspector.get_columns(table)],
+            "primary key": inspector.get_pk_constraint(table)["constrained_columns"],
+            "indexes": sorted((i["name"], tuple(i["column_names"]), bool(i["unique"]))
+                              for i in inspector.get_indexes(table)),
+            "unique": sorted((u["name"], tuple(u["column_names"]))
+                             for u in inspector.get_unique_constraints(table)),
+            "foreign keys": sorted((tuple(f["constrained_columns"]), f["referred_table"],
+                                    tuple(f["referred_columns"]), str(f.get("options")))
+                                   for f in inspector.get_foreign_keys(table)),
+            "checks": sorted(str(c["sqltext"]) for c in inspector.get_check_constraints(table)),
+        } for table in sorted(inspector.get_table_names())}
+
+
+def test_a_fresh_sqlite_database_from_the_models_equals_one_from_the_migrations(
+    tmp_path: Path,
+) -> None:
+    """The fast path (create_all + stamp, for a brand-new embedded database) and replaying every
+    migration give the same tables, columns, keys and indexes, and the same revision."""
+    fast, replayed = (dialects.create_engine(f"sqlite:///{tmp_path / name}.db")
+                      for name in ("fast", "replayed"))
+    try:
+        assert revision.create_fresh(fast)
+        assert not revision.create_fresh(fast)  # only ever an empty database
+        assert migrate.upgrade(fast) == (migrate.head(), migrate.head())  # nothing left to do
+        assert migrate.upgrade(replayed, replay=True) == (None, migrate.head())
+        assert migrate.current(fast) == migrate.current(replayed) == migrate.head()
+        assert tables(fast) == set(metadata.tables)
+        assert schema_of(fast) == schema_of(replayed)
+        migrate.require_head(fast)
+        assert migrate.drift(fast) == []
+        assert migrate.downgrade(fast, "base") == (migrate.head(), None)  # later migrations work
+        assert tables(fast) == set()
+    finally:
+        fast.dispose()
+        replayed.dispose()
+
+
+def test_a_database_with_tables_is_migrated_not_recreated(tmp_path: Path) -> None:
+    """Only an empty database takes the fast path: one at an older revision is upgraded."""
+    engine = dialects.create_engine(f"sqlite:///{tmp_path / 'old.db'}")
+    try:
+        migrate.upgrade(engine, "0001")
+        assert migrate.upgrade(engine) == ("0001", migrate.head())
+        assert migrate.drift(engine) == []
+    finally:
+        engine.dispose()
+
+
+def test_the_fast_head_is_alembics_head(tmp_path: Path) -> None:
+    assert revision.head_revision() == migrate.head()
+    engine = dialects.create_engine(f"sqlite:///{tmp_path / 'db.db'}")
+    try:
+        assert not revision.at_head(engine)
+        assert migrate.upgrade(engine) == (None, migrate.head())  # `db upgrade` takes it too
+        assert revision.at_head(engine)
+    finally:
+        engine.dispose()
+
+
+def test_an_embedded_store_starts_without_alembic(tmp_path: Path) -> None:
+    """A new embedded database, and the same one at its next start: Alembic is never imported."""
+    script = (
+        "import sys\n"
+        "from dockyard.backends.factory import open_metadata_store\n"
+        f"url = 'sqlite:///{tmp_path / 'meta.db'}'\n"
+        "for _ in range(2):\n"
+        "    open_metadata_store(url, migrate=True).close()\n"
+        "print(sorted(m for m in sys.modules if m.split('.')[0] in ('alembic', 'mako')))\n"
+    )
+    src = Path(__file__).resolve().parents[2] / "src"
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
+                          env={**os.environ, "PYTHONPATH": str(src)}, timeout=120, check=False)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "[]"
+    engine = dialects.create_engine(f"sqlite:///{tmp_path / 'meta.db'}")
+    try:
+        assert migrate.current(engine) == migrate.head() and migrate.drift(engine) == []
+    finally:
+        engine.dispose()

@@ -7,6 +7,8 @@ in the test's process through the CLI's entry point (a subprocess each time cost
 
 from __future__ import annotations
 
+import io
+import sys
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
@@ -52,6 +54,22 @@ def verify(
     return run
 
 
+class FakeTerminal(io.StringIO):
+    def isatty(self) -> bool:
+        return True
+
+
+def on_a_terminal(verify: Callable[..., Outcome]) -> str:
+    """What `dockyard verify` draws on stderr when stderr is a terminal."""
+    terminal = FakeTerminal()
+    saved, sys.stderr = sys.stderr, terminal
+    try:
+        assert verify().returncode == 0
+    finally:
+        sys.stderr = saved
+    return terminal.getvalue()
+
+
 def corrupt(server: DockyardServer, digest: str, data: bytes) -> None:
     """Change a stored blob's bytes behind the registry's back (bit rot, a bad disk)."""
     if server.storage_url:
@@ -73,6 +91,7 @@ def test_verify_finds_and_quarantines_a_corrupt_blob(server: DockyardServer, ver
         assert clean.returncode == 0, clean.stdout + clean.stderr
         assert "verified 3 blobs" in clean.stdout and "all intact" in clean.stdout
         assert clean.stderr == ""  # no progress bar when stderr is not a terminal
+        assert "verify   [" + "#" * 30 + "] 100%  3/3 blobs, 3 MB" in on_a_terminal(verify)
 
         bad = ociapi.sha256_digest(blobs[1])
         corrupt(server, bad, blobs[1][:-1] + b"!")

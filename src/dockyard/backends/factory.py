@@ -63,7 +63,7 @@ def database_errors(url: str) -> Iterator[None]:
     import sqlalchemy as sa
 
     from dockyard.backends.metadata.dialects import display_url
-    from dockyard.backends.metadata.migrate import SchemaNotCurrent
+    from dockyard.backends.metadata.revision import SchemaNotCurrent
 
     try:
         yield

@@ -17,6 +17,7 @@ await the blob store) get the SigV4 check in a thread and then run on the loop (
 
 from __future__ import annotations
 
+import functools
 import inspect
 import json
 import logging
@@ -56,7 +57,6 @@ CONTENT_TYPE_HEADER = CONTENT_TYPE.encode()
 #: tripled it (non-ASCII as \uXXXX), with room to spare; AWS's own limits are smaller.
 MAX_BODY = {"UploadLayerPart": 28 * 1024 * 1024}
 MAX_OTHER_BODY = 16 * 1024 * 1024
-SERVICE_PREFIX = model.target_prefix() + "."
 
 Answer = tuple[int, bytes]  # HTTP status, JSON body
 _LONE_SURROGATE_ESCAPE = re.compile(rb"\\u[dD][89a-fA-F]")
@@ -176,9 +176,17 @@ def _failure(operation: str | None, exc: Exception, echo: dict[str, object]) -> 
     return 500, _dumps({"__type": "ServerException", "message": "internal error"})
 
 
+@functools.cache
+def _service_prefix() -> str:
+    """`AmazonEC2ContainerRegistry_V20150921.`; on first use, so botocore's model loads with the
+    first ECR call rather than at every server's start."""
+    return model.target_prefix() + "."
+
+
 def _operation(request: Request) -> str:
     target = request.headers.get("x-amz-target", "")
-    name = target[len(SERVICE_PREFIX):] if target.startswith(SERVICE_PREFIX) else ""
+    prefix = _service_prefix()
+    name = target[len(prefix):] if target.startswith(prefix) else ""
     if name not in OPERATIONS:
         what = f"operation {name} is not implemented by Dockyard" if name else "unknown target"
         raise AwsError("UnknownOperationException", f"{what}: {target!r}")

@@ -21,8 +21,6 @@ from __future__ import annotations
 import functools
 from typing import Any
 
-import botocore.loaders
-
 __all__ = [
     "error_shape_names",
     "has_operation",
@@ -43,6 +41,8 @@ Shape = dict[str, Any]
 @functools.cache
 def service_model() -> dict[str, Any]:
     """The whole `service-2` document, loaded from the installed botocore on first use."""
+    import botocore.loaders  # here: importing botocore costs a server's start a few tenths
+
     return botocore.loaders.Loader().load_service_model("ecr", "service-2")
 
 

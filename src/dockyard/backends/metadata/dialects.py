@@ -30,7 +30,7 @@ from typing import Any, TypeVar
 
 import sqlalchemy as sa
 from sqlalchemy import event
-from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.dialects import sqlite
 from sqlalchemy.engine import URL, Connection, Dialect, Engine, RootTransaction, make_url
 from sqlalchemy.sql.dml import Insert
 from sqlalchemy.types import TypeEngine
@@ -150,16 +150,24 @@ def per_dialect(build: Callable[[Connection], T]) -> Callable[[Connection], T]:
     return for_connection
 
 
+def _insert_module(conn: Connection) -> Any:
+    """The dialect's module with ON CONFLICT; PostgreSQL's imported only when used (it costs an
+    embedded server's start a few tenths of a second)."""
+    if conn.dialect.name == "postgresql":
+        from sqlalchemy.dialects import postgresql
+
+        return postgresql
+    return sqlite
+
+
 def insert_ignore(conn: Connection, table: sa.Table, key: list[str]) -> Insert:
     """INSERT that silently skips a row whose `key` columns already exist."""
-    module = postgresql if conn.dialect.name == "postgresql" else sqlite
-    return module.insert(table).on_conflict_do_nothing(index_elements=key)
+    return _insert_module(conn).insert(table).on_conflict_do_nothing(index_elements=key)
 
 
 def upsert(conn: Connection, table: sa.Table, key: list[str], update: list[str]) -> Insert:
     """INSERT that overwrites the `update` columns of a row whose `key` columns already exist."""
-    module = postgresql if conn.dialect.name == "postgresql" else sqlite
-    stmt = module.insert(table)
+    stmt = _insert_module(conn).insert(table)
     return stmt.on_conflict_do_update(
         index_elements=key, set_={name: stmt.excluded[name] for name in update}
     )

@@ -25,14 +25,14 @@ from alembic.script import ScriptDirectory
 from alembic.util import CommandError
 from sqlalchemy.engine import Connection, Engine
 
-from dockyard.backends.metadata import dialects
+from dockyard.backends.metadata import dialects, revision
+from dockyard.backends.metadata.revision import SchemaNotCurrent
 from dockyard.backends.metadata.schema import metadata as models
 
 SCRIPT_LOCATION = Path(__file__).with_name("migrations")
 
 
-class SchemaNotCurrent(RuntimeError):
-    """The database's schema revision is not the one this code needs; the message says why."""
+__all__ = ["SchemaNotCurrent", "current", "downgrade", "drift", "head", "require_head", "upgrade"]
 
 
 def config(connection: Connection | None = None) -> Config:
@@ -57,9 +57,25 @@ def current(engine: Engine) -> str | None:
         return MigrationContext.configure(conn).get_current_revision()
 
 
-def upgrade(engine: Engine, target: str = "head") -> tuple[str | None, str | None]:
-    """Migrate forward to `target` under the migration lock: (revision before, revision after)."""
-    return _migrate(engine, lambda cfg: command.upgrade(cfg, target))
+def upgrade(
+    engine: Engine, target: str = "head", *, replay: bool = False
+) -> tuple[str | None, str | None]:
+    """Migrate forward to `target` under the migration lock: (revision before, revision after).
+
+    A brand-new, empty SQLite database going to head is created from the models and recorded at
+    head instead (much faster than replaying every migration: `dockyard.testing` starts a fresh
+    one each time); tests/contract/test_migrations.py checks both paths give the same schema.
+    `replay` runs every migration even then (the tests that check the migrations themselves).
+    """
+    def run(cfg: Config) -> None:
+        conn = cfg.attributes["connection"]
+        fast = target == "head" and not replay and revision.head_revision() == head()
+        if fast and revision.fresh_sqlite(conn):
+            revision.create_at_head(conn)  # see revision.py
+        else:
+            command.upgrade(cfg, target)
+
+    return _migrate(engine, run)
 
 
 def downgrade(engine: Engine, target: str) -> tuple[str | None, str | None]:

@@ -37,7 +37,7 @@ from dockyard.backends.metadata import (
     _scans,
     _uploads,
     dialects,
-    migrate,
+    revision,
 )
 from dockyard.backends.metadata._stats import StatsMethods
 from dockyard.backends.metadata.schema import (
@@ -105,8 +105,11 @@ class SqlMetadataStore(
         self._write_lock = threading.Lock() if self.calls_are_local else None
         # The connection of the atomic() block in progress in this thread or task, if any.
         self._atomic: ContextVar[Connection | None] = ContextVar("atomic", default=None)
-        if create:
-            # The migrations create or update the schema, under their lock (see migrate.py).
+        # A new file, or one already at head: no Alembic at all (see revision.py). Otherwise
+        # the migrations create or update the schema, under their lock (see migrate.py).
+        if create and not (revision.create_fresh(self.engine) or revision.at_head(self.engine)):
+            from dockyard.backends.metadata import migrate
+
             migrate.upgrade(self.engine)
 
     @contextmanager
@@ -151,7 +154,10 @@ class SqlMetadataStore(
 
     def probe(self) -> None:
         """Raise with what to fix when the database is unreachable or not at our schema revision."""
-        migrate.require_head(self.engine)
+        if not revision.at_head(self.engine):  # at head: the usual case, answered without Alembic
+            from dockyard.backends.metadata import migrate
+
+            migrate.require_head(self.engine)
 
     def close(self) -> None:
         self.engine.dispose()

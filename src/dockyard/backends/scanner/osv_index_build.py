@@ -26,7 +26,7 @@ import os
 import sqlite3
 import tempfile
 import zipfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -44,6 +44,13 @@ __all__ = ["DB_NAME", "ImportReport", "Limits", "clean_record", "import_sources"
 DB_NAME = "vulndb.sqlite"
 DEFAULT_LIMITS = Limits()
 SCHEMA_VERSION = "1"
+RECORD_BATCH = 1000  # records between progress reports within one file
+ImportProgress = Callable[[str, int, int, str], None]  # phase, files done, files, detail
+
+
+def _silent(phase: str, done: int, total: int, detail: str) -> None:
+    pass
+
 
 SCHEMA = """
 CREATE TABLE vulns(id TEXT PRIMARY KEY, modified TEXT, published TEXT, summary TEXT,
@@ -86,12 +93,14 @@ def import_sources(
     replace: bool = False,
     now: datetime | None = None,
     limits: Limits = DEFAULT_LIMITS,
+    progress: ImportProgress | None = None,
 ) -> ImportReport:
     """Import OSV records from `paths` into `<data_dir>/vulndb.sqlite`, atomically.
 
     Records are upserted by id into a copy of the current index (or an empty one when
     `replace`); withdrawn records remove the id. Raises FileNotFoundError/ValueError for a
     source that is not a zip, directory or .json file, before anything is written.
+    `progress(phase, files_done, files, detail)` is called per file and per record batch.
     """
     for path in paths:
         if not (path.is_dir() or path.is_file()):
@@ -105,7 +114,7 @@ def import_sources(
         os.close(fd)
         tmp = Path(tmp_name)
         try:
-            _build(tmp, target, paths, replace, stamp, limits, report)
+            _build(tmp, target, paths, replace, stamp, limits, report, progress or _silent)
             _publish(tmp, target)
         finally:
             tmp.unlink(missing_ok=True)
@@ -120,6 +129,7 @@ def _build(
     stamp: str,
     limits: Limits,
     report: ImportReport,
+    progress: ImportProgress,
 ) -> None:
     conn = sqlite3.connect(tmp)
     try:
@@ -136,8 +146,10 @@ def _build(
         if replace or not target.exists():
             conn.executescript(SCHEMA)
         with conn:
-            for path in paths:
-                _import_one(conn, path, stamp, limits, report)
+            for done, path in enumerate(paths):
+                progress("import", done, len(paths), f"  {path.name}")
+                _import_one(conn, path, stamp, limits, report, _per_batch(progress, done, paths))
+            progress("import", len(paths), len(paths), f"  {report.imported} records")
             _recompute(conn, stamp, int(generation) + 1)
         report.generation = int(generation) + 1
     finally:
@@ -168,11 +180,24 @@ class _import_lock:
         os.close(self.fd)
 
 
+def _per_batch(progress: ImportProgress, done: int, paths: list[Path]) -> Callable[[int], None]:
+    """Reports a file's running record count (the bar itself still counts files)."""
+    return lambda records: progress("import", done, len(paths), f"  {paths[done].name}: "
+                                                                f"{records} records")
+
+
 def _import_one(
-    conn: sqlite3.Connection, path: Path, stamp: str, limits: Limits, report: ImportReport
+    conn: sqlite3.Connection,
+    path: Path,
+    stamp: str,
+    limits: Limits,
+    report: ImportReport,
+    batch_done: Callable[[int], None],
 ) -> None:
     before = (report.imported, report.skipped_bad, report.skipped_withdrawn)
-    for where, raw in read_records(path, limits, report):
+    for count, (where, raw) in enumerate(read_records(path, limits, report), 1):
+        if count % RECORD_BATCH == 0:
+            batch_done(count)
         if report.imported + report.skipped_withdrawn >= limits.records:
             report.bad(str(path), f"record limit {limits.records} reached; rest ignored")
             break
