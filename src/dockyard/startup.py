@@ -42,6 +42,8 @@ def prepared(data_dir: Path) -> Iterator[None]:
 def require_existing(settings: Settings) -> None:
     """Refuse, rather than create, a data directory or database that is not there."""
     where = settings.data_dir
+    if settings.database_url is not None and settings.storage_url is not None:
+        return  # both stores are named: the data directory holds nothing this needs
     if not where.is_dir():
         raise ConfigurationError(f"no data directory at {where} (pass the --data-dir of a "
                                  "server, or --database-url and --storage-url)")

@@ -40,12 +40,17 @@ def _positive(text: str) -> int:
 
 def run(args: argparse.Namespace) -> int:
     from dockyard.app import create_services
+    from dockyard.backends.factory import ConfigurationError
     from dockyard.services.verify import BlobVerifier
     from dockyard.settings import Settings
 
     settings = Settings(data_dir=args.data_dir, database_url=args.database_url,
                         storage_url=args.storage_url)
-    svc = create_services(settings, create=False)
+    try:
+        svc = create_services(settings, create=False)
+    except ConfigurationError as exc:
+        print(f"dockyard verify: {exc}", file=sys.stderr)
+        return 2
     verifier = BlobVerifier(svc.meta, svc.blob_store, svc.repositories)
     started = time.monotonic()
     try:

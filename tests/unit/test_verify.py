@@ -8,9 +8,11 @@ from pathlib import Path
 import pytest
 
 from dockyard import cli
+from dockyard.app import create_services
 from dockyard.backends.blobs.filesystem import FilesystemBlobStore
 from dockyard.backends.blobs.memory import MemoryBlobStore
 from dockyard.services.verify import BlobVerifier
+from dockyard.settings import Settings
 
 
 def digest_of(data: bytes) -> str:
@@ -84,6 +86,10 @@ def test_the_filesystem_store_hashes_what_is_on_disk(tmp_path: Path) -> None:
 
 def test_the_cli_exit_status_and_summary(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
     data_dir = tmp_path / "data"
+    assert cli.main(["verify", "--data-dir", str(data_dir)]) == 2  # no server's data there
+    assert not data_dir.exists()  # and a wrong --data-dir creates nothing
+    create_services(Settings(data_dir=data_dir)).meta.close()  # what a server's first start makes
+    capsys.readouterr()
     assert cli.main(["verify", "--data-dir", str(data_dir)]) == 0
     assert "verified 0 blobs" in capsys.readouterr().out
     blobs = FilesystemBlobStore(data_dir / "blobs")
