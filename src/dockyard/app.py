@@ -114,7 +114,7 @@ def _open_services(settings: Settings, clock: Clock | None, create: bool) -> Ser
     wall = SystemClock()
     gc_config = GcConfig(settings.gc_grace, settings.upload_ttl, settings.gc_interval)
     return build_services(meta, blobs, scanner, clock or registry_clock(settings, wall), keys,
-                          policy, audit_sink(settings.audit_log), wall, gc_config)
+                          policy, audit_sink(settings.audit_log), wall, gc_config, metrics)
 
 
 def _blob_store(url: str) -> BlobStore:

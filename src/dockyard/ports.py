@@ -728,3 +728,29 @@ class OperationalStats(Protocol):
     def pool_status(self) -> tuple[int, int]:
         """Connections checked out of this process's pool, and the pool's size."""
         ...
+
+
+# -- run reports (metrics of background work) ---------------------------------------------------
+
+
+class RunMetrics(Protocol):
+    """Where background runs report their outcome (dockyard/metrics.py implements it)."""
+
+    def lifecycle_finished(self, outcome: str, actions: dict[str, int] | None = None) -> None:
+        """One lifecycle evaluation of a repository ended (`ok` or `failed`), with the number
+        of images per action word (`expire`, `transition`)."""
+        ...
+
+    def gc_finished(self, outcome: str, deleted_blobs: int = 0, deleted_bytes: int = 0) -> None:
+        """One garbage collection pass ended (`ok`, `dry_run` or `failed`)."""
+        ...
+
+
+class NoRunMetrics:
+    """Reports nowhere: the default for services built without a metrics sink (tools, tests)."""
+
+    def lifecycle_finished(self, outcome: str, actions: dict[str, int] | None = None) -> None:
+        pass
+
+    def gc_finished(self, outcome: str, deleted_blobs: int = 0, deleted_bytes: int = 0) -> None:
+        pass
