@@ -288,7 +288,7 @@ async def _gc_worker(svc: Services, every: float) -> None:
             report = await asyncio.to_thread(svc.gc.run)
             if not report.skipped:
                 logging.getLogger("dockyard.gc").info("%s", report.summary())
-                await asyncio.to_thread(svc.storage.log_totals)
+                await asyncio.to_thread(svc.storage.after_collection, report)
         except Exception:  # the next pass goes on (deleting blobs are finished first)
             log.exception("garbage collection error")
 

@@ -116,13 +116,14 @@ def run_gc(args: argparse.Namespace) -> int:
     print(report.summary())
     if not args.dry_run and not report.skipped:
         logging.basicConfig(level=logging.INFO, format="dockyard: %(message)s")
-        StorageService(meta).log_totals()
+        StorageService(meta, meta, clock).after_collection(report)
     meta.close()
     return 1 if report.skipped else 0
 
 
 def run_storage(args: argparse.Namespace) -> int:
     from dockyard.backends.factory import ConfigurationError
+    from dockyard.services.clock import SystemClock
     from dockyard.services.storage import StorageService, table
 
     try:
@@ -130,7 +131,7 @@ def run_storage(args: argparse.Namespace) -> int:
     except ConfigurationError as exc:
         print(f"dockyard storage: {exc}", file=sys.stderr)
         return 2
-    print(table(StorageService(meta).usage()))
+    print(table(StorageService(meta, meta, SystemClock()).usage()))
     meta.close()
     return 0
 

@@ -671,6 +671,33 @@ class GarbageStore(Protocol):
         ...
 
 
+# -- storage history (the console's storage page) ----------------------------------------------
+
+
+@dataclass(frozen=True)
+class GcRunRecord:
+    """What one garbage collection freed, kept for the console."""
+
+    finished_at: float
+    blobs_freed: int
+    bytes_freed: int
+    uploads_expired: int
+
+
+class StorageHistory(Protocol):
+    """What collections freed and each account's stored bytes after them, over time."""
+
+    def record_collection(self, run: GcRunRecord, totals: Sequence[tuple[str, int]]) -> None:
+        """Keep one collection and (account, stored bytes) after it, in one transaction; an
+        account recorded before and absent from `totals` now stores 0."""
+        ...
+
+    def last_collection(self) -> GcRunRecord | None: ...
+
+    def storage_history(self, account_id: str, limit: int) -> list[tuple[float, int]]:
+        """The account's newest `limit` (recorded_at, total_bytes) samples, oldest first."""
+        ...
+
 class MetadataStore(
     RepositoryStore,
     BlobIndex,
@@ -686,6 +713,7 @@ class MetadataStore(
     OutboxStore,
     LifecycleStore,
     GarbageStore,
+    StorageHistory,
     Protocol,
 ):
     """Everything services need from the metadata database."""
@@ -728,6 +756,7 @@ class OperationalStats(Protocol):
     def pool_status(self) -> tuple[int, int]:
         """Connections checked out of this process's pool, and the pool's size."""
         ...
+
 
 
 # -- run reports (metrics of background work) ---------------------------------------------------

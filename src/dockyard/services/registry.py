@@ -140,5 +140,5 @@ def build_services(
         lifecycle=lifecycle,
         previews=LifecyclePreviews(meta, lifecycle, repos, clock, page_key),
         gc=GarbageCollector(meta, blobs, clock, gc_config, audit, run_metrics),
-        storage=StorageService(meta),
+        storage=StorageService(meta, meta, clock),
     )

@@ -15,6 +15,7 @@
     lifecycle_policies, lifecycle_previews        (per repository: policy, schedule, preview)
     image_activations                             (archived images being restored)
     blob_pins, leases                             (garbage collection, see services/gc.py)
+    gc_runs, storage_totals                       (what collections freed; stored bytes over time)
 
 Deleting a repository deletes its rows explicitly, child tables first (see sql.py); nothing relies
 on ON DELETE CASCADE, which SQLite only honours when foreign keys are switched on.
@@ -267,6 +268,27 @@ leases = sa.Table(
     sa.Column("name", sa.String(64), primary_key=True),
     sa.Column("holder", sa.String(NAME), nullable=True),
     sa.Column("expires_at", sa.Double, nullable=False),
+)
+
+# What each garbage collection freed, and the stored bytes of each account after it: the
+# console's "last collection" and storage-over-time plot (services/storage.py). One row per
+# collection and per account and collection; reads take the newest rows by index.
+gc_runs = sa.Table(
+    "gc_runs",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("finished_at", sa.Double, nullable=False),
+    sa.Column("blobs_freed", sa.BigInteger, nullable=False),
+    sa.Column("bytes_freed", sa.BigInteger, nullable=False),
+    sa.Column("uploads_expired", sa.BigInteger, nullable=False),
+)
+
+storage_totals = sa.Table(
+    "storage_totals",
+    metadata,
+    sa.Column("account_id", sa.String(12), primary_key=True),
+    sa.Column("recorded_at", sa.Double, primary_key=True),
+    sa.Column("total_bytes", sa.BigInteger, nullable=False),
 )
 
 REF_MANIFEST = "manifest"

@@ -34,6 +34,7 @@ from dockyard.backends.metadata import (
     _outbox,
     _rows,
     _scans,
+    _storage_history,
     _uploads,
     dialects,
     migrate,
@@ -91,6 +92,7 @@ class SqlMetadataStore(
     _lifecycle.LifecycleMethods,
     StatsMethods,
     _garbage.GarbageMethods,
+    _storage_history.StorageHistoryMethods,
 ):
     """Metadata in SQL; `url` is a SQLAlchemy URL (sqlite:///PATH or postgresql://...)."""
 
