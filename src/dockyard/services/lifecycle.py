@@ -45,6 +45,7 @@ RUN_LEASE_SECONDS = 600.0
 RUNS_PER_CLAIM = 10
 DAY = 86400.0
 PRINCIPAL = "dockyard:lifecycle"
+EVENT_CHUNK = 500  # archived images loaded per query for their events
 
 
 @dataclass
@@ -162,8 +163,9 @@ class LifecycleService:
                 self.events.image_deleted(repo.account_id, repo.name, action.image.digest,
                                           action.image.tags)
         archived = [a.image.digest for a in actions if a.type is ActionType.TRANSITION]
-        for image in self.meta.images_by_digests(repo.id, archived) if archived else ():
-            self.events.storage_class_changed(repo.account_id, repo.name, image)
+        for start in range(0, len(archived), EVENT_CHUNK):  # bounded IN lists
+            for image in self.meta.images_by_digests(repo.id, archived[start:start + EVENT_CHUNK]):
+                self.events.storage_class_changed(repo.account_id, repo.name, image)
 
     def _audit(self, repo: Repository, action: Action) -> None:
         self.audit.record(
