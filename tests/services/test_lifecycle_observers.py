@@ -125,3 +125,11 @@ def test_a_failed_run_writes_no_events_and_reports_failure(svc: Services, clock:
     assert svc.meta.lifecycle_facts(repo.id) == before
     assert outbox(svc) == [] and lines == []
     assert sink.lifecycle == [("failed", None)]
+
+
+def test_the_server_wires_the_registry_s_own_observers(svc: Services) -> None:
+    from dockyard import metrics
+
+    assert svc.lifecycle.events is svc.events and svc.lifecycle.audit is svc.audit
+    assert svc.lifecycle.metrics is metrics and svc.gc.metrics is metrics
+    assert svc.gc.audit is svc.audit
