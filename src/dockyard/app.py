@@ -114,7 +114,7 @@ def _open_services(settings: Settings, clock: Clock | None, create: bool) -> Ser
     wall = SystemClock()
     gc_config = GcConfig(settings.gc_grace, settings.upload_ttl, settings.gc_interval)
     return build_services(meta, blobs, scanner, clock or registry_clock(settings, wall), keys,
-                          policy, audit_sink(settings.audit_log), wall, gc_config)
+                          policy, audit_sink(settings.audit_log), wall, gc_config, metrics)
 
 
 def _blob_store(url: str) -> BlobStore:
@@ -288,7 +288,7 @@ async def _gc_worker(svc: Services, every: float) -> None:
             report = await asyncio.to_thread(svc.gc.run)
             if not report.skipped:
                 logging.getLogger("dockyard.gc").info("%s", report.summary())
-                await asyncio.to_thread(svc.storage.log_totals)
+                await asyncio.to_thread(svc.storage.after_collection, report)
         except Exception:  # the next pass goes on (deleting blobs are finished first)
             log.exception("garbage collection error")
 

@@ -64,6 +64,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     _add_gc_durations(gc)
     gc.add_argument("--dry-run", action="store_true", help="report what would go; delete nothing")
     gc.add_argument("--now", type=_instant, help="judge grace and expiry as if it were this time")
+    gc.add_argument("--audit-log", metavar="PATH",
+                    help="append the collection's audit line to PATH ('-' = stderr), as serve")
     storage = sub.add_parser("storage", help="print stored bytes per repository and account")
     _add_location(storage)
 
@@ -84,31 +86,37 @@ def _open(args: argparse.Namespace):  # type: ignore[no-untyped-def]
 
 
 def run_gc(args: argparse.Namespace) -> int:
+    from dockyard import metrics
     from dockyard.backends.factory import ConfigurationError
+    from dockyard.events_setup import audit_sink
     from dockyard.progress import Progress
+    from dockyard.services.audit import AuditLog
     from dockyard.services.clock import SystemClock
     from dockyard.services.gc import GarbageCollector, GcConfig
     from dockyard.services.storage import StorageService
 
     try:
+        sink = audit_sink(args.audit_log)
         meta, blobs = _open(args)
     except ConfigurationError as exc:
         print(f"dockyard gc: {exc}", file=sys.stderr)
         return 2
     config = GcConfig(grace=args.gc_grace, upload_ttl=args.upload_ttl)
-    collector = GarbageCollector(meta, blobs, SystemClock(), config)
+    clock = SystemClock()
+    collector = GarbageCollector(meta, blobs, clock, config, AuditLog(sink, clock), metrics)
     with Progress() as bar:
         report = collector.run(args.dry_run, args.now, bar.fraction)
     print(report.summary())
     if not args.dry_run and not report.skipped:
         logging.basicConfig(level=logging.INFO, format="dockyard: %(message)s")
-        StorageService(meta).log_totals()
+        StorageService(meta, meta, clock).after_collection(report)
     meta.close()
     return 1 if report.skipped else 0
 
 
 def run_storage(args: argparse.Namespace) -> int:
     from dockyard.backends.factory import ConfigurationError
+    from dockyard.services.clock import SystemClock
     from dockyard.services.storage import StorageService, table
 
     try:
@@ -116,7 +124,7 @@ def run_storage(args: argparse.Namespace) -> int:
     except ConfigurationError as exc:
         print(f"dockyard storage: {exc}", file=sys.stderr)
         return 2
-    print(table(StorageService(meta).usage()))
+    print(table(StorageService(meta, meta, SystemClock()).usage()))
     meta.close()
     return 0
 

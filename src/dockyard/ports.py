@@ -705,6 +705,34 @@ class CreationTemplateStore(Protocol):
     def delete_template(self, account_id: str, prefix: str) -> bool: ...
 
 
+# -- storage history (the console's storage page) ----------------------------------------------
+
+
+@dataclass(frozen=True)
+class GcRunRecord:
+    """What one garbage collection freed, kept for the console."""
+
+    finished_at: float
+    blobs_freed: int
+    bytes_freed: int
+    uploads_expired: int
+
+
+class StorageHistory(Protocol):
+    """What collections freed and each account's stored bytes after them, over time."""
+
+    def record_collection(self, run: GcRunRecord, totals: Sequence[tuple[str, int]]) -> None:
+        """Keep one collection and (account, stored bytes) after it, in one transaction; an
+        account recorded before and absent from `totals` now stores 0."""
+        ...
+
+    def last_collection(self) -> GcRunRecord | None: ...
+
+    def storage_history(self, account_id: str, limit: int) -> list[tuple[float, int]]:
+        """The account's newest `limit` (recorded_at, total_bytes) samples, oldest first."""
+        ...
+
+
 class MetadataStore(
     RepositoryStore,
     BlobIndex,
@@ -722,6 +750,7 @@ class MetadataStore(
     GarbageStore,
     RegistryPolicyStore,
     CreationTemplateStore,
+    StorageHistory,
     Protocol,
 ):
     """Everything services need from the metadata database."""
@@ -764,3 +793,30 @@ class OperationalStats(Protocol):
     def pool_status(self) -> tuple[int, int]:
         """Connections checked out of this process's pool, and the pool's size."""
         ...
+
+
+
+# -- run reports (metrics of background work) ---------------------------------------------------
+
+
+class RunMetrics(Protocol):
+    """Where background runs report their outcome (dockyard/metrics.py implements it)."""
+
+    def lifecycle_finished(self, outcome: str, actions: dict[str, int] | None = None) -> None:
+        """One lifecycle evaluation of a repository ended (`ok` or `failed`), with the number
+        of images per action word (`expire`, `transition`)."""
+        ...
+
+    def gc_finished(self, outcome: str, deleted_blobs: int = 0, deleted_bytes: int = 0) -> None:
+        """One garbage collection pass ended (`ok`, `dry_run` or `failed`)."""
+        ...
+
+
+class NoRunMetrics:
+    """Reports nowhere: the default for services built without a metrics sink (tools, tests)."""
+
+    def lifecycle_finished(self, outcome: str, actions: dict[str, int] | None = None) -> None:
+        pass
+
+    def gc_finished(self, outcome: str, deleted_blobs: int = 0, deleted_bytes: int = 0) -> None:
+        pass

@@ -277,3 +277,60 @@ def test_one_collector_at_a_time(registry: OciClient, svc: Any) -> None:
         type(svc.gc)(svc.meta, svc.blob_store, svc.clock).run(now=later()))
     outer = svc.gc.run(now=later())
     assert inner[0].skipped and outer.blobs_freed == 3
+
+
+# -- what a pass reports -----------------------------------------------------------------------
+
+
+def _sample(name: str, **labels: str) -> float:
+    from prometheus_client import REGISTRY
+    return REGISTRY.get_sample_value(name, labels or None) or 0.0
+
+
+def test_a_pass_is_audited_and_counted(registry: OciClient, svc: Any) -> None:
+    import json
+
+    from dockyard.services.audit import AuditLog
+
+    assert svc.gc.audit is svc.audit  # the app's own audit log (its lines go to --audit-log)
+    lines: list[str] = []
+    svc.gc.audit = AuditLog(lines.append, svc.clock)
+    gone = pushed_then_deleted(registry, "gone")
+    runs_ok = _sample("dockyard_gc_runs_total", outcome="ok")
+    dry_runs = _sample("dockyard_gc_runs_total", outcome="dry_run")
+    freed = _sample("dockyard_gc_deleted_bytes_total")
+
+    svc.gc.run(dry_run=True, now=later())
+    assert lines == []  # a dry run changes nothing: no audit line, counted as dry_run only
+    assert _sample("dockyard_gc_runs_total", outcome="dry_run") == dry_runs + 1
+    report = svc.gc.run(now=later())
+
+    size = sum(len(b.data) for b in gone.blobs)
+    assert [json.loads(line) for line in lines] == [{
+        "time": lines and json.loads(lines[0])["time"], "account": None,
+        "principal": "dockyard:gc", "action": "GarbageCollection", "repository": None,
+        "digest": None, "tags": [], "result": "SUCCESS",
+        "details": {"blobs": 3, "bytes": size, "uploads_expired": report.uploads_expired}}]
+    assert _sample("dockyard_gc_runs_total", outcome="ok") == runs_ok + 1
+    assert _sample("dockyard_gc_deleted_bytes_total") == freed + size
+
+
+def test_a_failed_pass_is_audited_as_failed(registry: OciClient, svc: Any) -> None:
+    import json
+
+    from dockyard.services.audit import AuditLog
+
+    lines: list[str] = []
+    svc.gc.audit = AuditLog(lines.append, svc.clock)
+    pushed_then_deleted(registry, "gone")
+    failed = _sample("dockyard_gc_runs_total", outcome="failed")
+
+    def refuse(digest: str) -> None:
+        raise OSError("disk on fire")
+
+    svc.gc.blobs = DeleteHook(svc.gc.blobs, refuse)
+    with pytest.raises(OSError):
+        svc.gc.run(now=later())
+    assert [json.loads(line)["result"] for line in lines] == ["FAILED"]
+    assert json.loads(lines[0])["error"] == "OSError"
+    assert _sample("dockyard_gc_runs_total", outcome="failed") == failed + 1

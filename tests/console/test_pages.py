@@ -120,12 +120,6 @@ def test_storage_page_counts_shared_blobs_once_for_the_account(browser, registry
     assert "copy/app" in page and "team/app" in page
 
 
-def test_lifecycle_page_is_a_clear_placeholder(browser, registry):
-    push(registry, "v1")
-    page = browser.get(f"/ui/repositories/{REPO}/-/lifecycle")
-    assert page.status_code == 200 and "arrive with the lifecycle service" in page.text
-
-
 def test_index_shows_its_platforms_and_an_image_its_referrers(browser, registry):
     amd = build_image([{"a.txt": b"amd"}], platform=Platform("amd64"))
     arm = build_image([{"a.txt": b"arm"}], platform=Platform("arm64", variant="v8"))

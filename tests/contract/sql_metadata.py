@@ -26,16 +26,19 @@ from dockyard.backends.metadata.sql import SqlMetadataStore
 from dockyard.domain.models import ImageKey, Repository
 
 from ._metadata_garbage import GarbageCases
+from ._metadata_storage_history import StorageHistoryCases
 from .metadata_contract import MetadataStoreContract
 from .metadata_support import NOW, make_image
 
 # Blobs are a global, deduplicated index that outlives repositories until garbage collection.
 # So is the inventory cache, keyed by manifest digest, and so are finding documents (shared by
 # scans, removed by delete_unused_findings, which the scan cases test).
-_SHARED_TABLES = {blobs.name, inventories.name, finding_documents.name}
+# Registry-wide rows no repository owns (storage history: what collections freed, per account).
+_SHARED_TABLES = {blobs.name, inventories.name, finding_documents.name, "gc_runs",
+                  "storage_totals"}
 
 
-class SqlMetadataContract(GarbageCases, MetadataStoreContract):
+class SqlMetadataContract(GarbageCases, StorageHistoryCases, MetadataStoreContract):
     def residue(self, store: SqlMetadataStore) -> dict[str, int]:  # type: ignore[override]
         counts: dict[str, int] = {}
         with store.engine.connect() as conn:

@@ -89,7 +89,8 @@ def test_preview_equals_execution(svc: Services, clock: FixedClock) -> None:
     before = {f.digest: f for f in svc.meta.lifecycle_facts(repo.id)}
     logger, seen = logging.getLogger("dockyard.lifecycle"), Records()
     logger.addHandler(seen)
-    level, logger.level = logger.level, logging.INFO
+    level = logger.level
+    logger.setLevel(logging.INFO)  # not `.level =`: setLevel clears the isEnabledFor cache
     try:
         report = svc.lifecycle.run_all("test")
     finally:

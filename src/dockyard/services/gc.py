@@ -60,12 +60,14 @@ from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
-from dockyard.ports import BlobClaim, BlobStore, GarbageStore
+from dockyard.ports import BlobClaim, BlobStore, GarbageStore, NoRunMetrics, RunMetrics
+from dockyard.services.audit import AuditAction, AuditLog
 from dockyard.services.clock import Clock
 
 log = logging.getLogger("dockyard.gc")
 
 LEASE_NAME = "garbage-collector"
+PRINCIPAL = "dockyard:gc"
 LEASE_SECONDS = 600.0  # renewed every batch; a collector that died frees it after this
 #: Observations within this many seconds of the last touch do not write again (a HEAD storm
 #: stays read-only); the grace period should be well above it.
@@ -110,9 +112,12 @@ class LeaseLost(RuntimeError):
 
 class GarbageCollector:
     def __init__(self, store: GarbageStore, blobs: BlobStore, clock: Clock,
-                 config: GcConfig | None = None) -> None:
+                 config: GcConfig | None = None, audit: AuditLog | None = None,
+                 metrics: RunMetrics | None = None) -> None:
         self.store, self.blobs, self.clock = store, blobs, clock
         self.config = config or GcConfig()
+        self.audit = audit or AuditLog(None, clock)
+        self.metrics = metrics or NoRunMetrics()
         self.holder = f"{socket.gethostname()}:{os.getpid()}:{id(self):x}"
         #: Called after marking, before sweeping (tests pause here to interleave a push).
         self.between_mark_and_sweep: Callable[[], None] | None = None
@@ -129,10 +134,27 @@ class GarbageCollector:
             return report
         try:
             self._pass(report, now, progress or _silent)
+        except Exception as exc:
+            self._reported(report, type(exc).__name__)
+            raise
         finally:
             if not dry_run:
                 self.store.release_lease(LEASE_NAME, self.holder)
+        self._reported(report, None)
         return report
+
+    def _reported(self, report: GcReport, error: str | None) -> None:
+        """Metrics for every pass that ran; an audit line for every pass that could delete
+        (a dry run changes nothing). A failed pass reports what it freed before failing."""
+        outcome = "failed" if error else "dry_run" if report.dry_run else "ok"
+        freed = (0, 0) if report.dry_run else (report.blobs_freed, report.bytes_freed)
+        self.metrics.gc_finished(outcome, *freed)
+        if report.dry_run:
+            return
+        self.audit.record(AuditAction.GC_SWEEP, principal=PRINCIPAL,
+                          result="FAILED" if error else "SUCCESS", error=error,
+                          details={"blobs": report.blobs_freed, "bytes": report.bytes_freed,
+                                   "uploads_expired": report.uploads_expired})
 
     def _pass(self, report: GcReport, now: float, progress: Progress) -> None:
         cutoff = now - self.config.grace

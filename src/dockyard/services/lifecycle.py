@@ -12,6 +12,13 @@ BatchDeleteImage does, leaving bytes to garbage collection; transition archives 
 is logged, once committed, at info level on the "dockyard.lifecycle" logger with repository, digest, tags, rule
 priority and action (fields under `extra["lifecycle"]` for structured handlers).
 
+Each action also reaches the other observers:
+
+    inside the transaction   events: "ECR Image Action" DELETE per tag of an expired image (as
+                             BatchDeleteImage), UPDATE_STORAGE_CLASS per tag of an archived one
+    after the commit         audit: one LifecycleAction line per image (principal dockyard:lifecycle)
+                             metrics: lifecycle_finished(ok|failed, {expire: n, transition: m})
+
 Leases and lastEvaluatedAt use the wall clock; `now` (dockyard lifecycle run --now) only moves
 the moment the policy is evaluated at.
 """
@@ -25,9 +32,11 @@ from dockyard.domain.errors import LifecyclePolicyNotFound
 from dockyard.domain.lifecycle import Action, evaluate
 from dockyard.domain.lifecycle_policy import ActionType, parse_policy
 from dockyard.domain.models import LifecyclePolicyRecord, Repository
-from dockyard.ports import MetadataStore
+from dockyard.ports import MetadataStore, NoRunMetrics, RunMetrics
 from dockyard.services.archive import ArchiveService
+from dockyard.services.audit import AuditAction, AuditLog
 from dockyard.services.clock import Clock
+from dockyard.services.events import EventPublisher
 from dockyard.services.repositories import RepositoryService
 
 log = logging.getLogger("dockyard.lifecycle")
@@ -35,6 +44,8 @@ log = logging.getLogger("dockyard.lifecycle")
 RUN_LEASE_SECONDS = 600.0
 RUNS_PER_CLAIM = 10
 DAY = 86400.0
+PRINCIPAL = "dockyard:lifecycle"
+EVENT_CHUNK = 500  # archived images loaded per query for their events
 
 
 @dataclass
@@ -54,8 +65,11 @@ def policy_not_found(repo: Repository) -> LifecyclePolicyNotFound:
 
 class LifecycleService:
     def __init__(self, meta: MetadataStore, repos: RepositoryService, archive: ArchiveService,
-                 clock: Clock) -> None:
+                 clock: Clock, events: EventPublisher, audit: AuditLog,
+                 metrics: RunMetrics | None = None) -> None:
         self.meta, self.repos, self.archive, self.clock = meta, repos, archive, clock
+        self.events, self.audit = events, audit
+        self.metrics = metrics or NoRunMetrics()
 
     # -- the policy ------------------------------------------------------------------------
 
@@ -116,10 +130,13 @@ class LifecycleService:
         except Exception:  # one broken repository must not stop the others
             log.exception("lifecycle evaluation of %s failed", record.repository_name)
             report.failed.append(record.repository_name)
+            self.metrics.lifecycle_finished("failed")
         else:
+            counts = _counts(actions)
             report.repositories += 1
-            report.expired += sum(a.type is ActionType.EXPIRE for a in actions)
-            report.transitioned += sum(a.type is ActionType.TRANSITION for a in actions)
+            report.expired += counts[ActionType.EXPIRE]
+            report.transitioned += counts[ActionType.TRANSITION]
+            self.metrics.lifecycle_finished("ok", {str(k): n for k, n in counts.items()})
         finally:
             self.meta.finish_lifecycle_run(record.repo_id, worker, self.clock.now())
 
@@ -131,9 +148,37 @@ class LifecycleService:
             # Archived as of the evaluation's time, so --now runs stay consistent.
             self.meta.archive_images(repo.id, _ids(actions, ActionType.TRANSITION), now)
             self.meta.expire_images(repo.id, _ids(actions, ActionType.EXPIRE))
+            self._publish(repo, actions)
         for action in actions:  # logged once they are committed
             _log(repo, action)
+            self._audit(repo, action)
         return actions
+
+    def _publish(self, repo: Repository, actions: list[Action]) -> None:
+        """The events of the applied actions, in the transaction that applied them."""
+        if not self.events.webhooks:
+            return  # nothing would be written: spare loading the archived images
+        for action in actions:
+            if action.type is ActionType.EXPIRE:
+                self.events.image_deleted(repo.account_id, repo.name, action.image.digest,
+                                          action.image.tags)
+        archived = [a.image.digest for a in actions if a.type is ActionType.TRANSITION]
+        for start in range(0, len(archived), EVENT_CHUNK):  # bounded IN lists
+            for image in self.meta.images_by_digests(repo.id, archived[start:start + EVENT_CHUNK]):
+                self.events.storage_class_changed(repo.account_id, repo.name, image)
+
+    def _audit(self, repo: Repository, action: Action) -> None:
+        self.audit.record(
+            AuditAction.LIFECYCLE_ACTION, account=repo.account_id, repository=repo.name,
+            digest=action.image.digest, tags=action.image.tags, principal=PRINCIPAL,
+            details={"action": action.type.upper(), "rule_priority": action.rule_priority})
+
+
+def _counts(actions: list[Action]) -> dict[ActionType, int]:
+    counts = dict.fromkeys(ActionType, 0)
+    for action in actions:
+        counts[action.type] += 1
+    return counts
 
 
 def _ids(actions: list[Action], kind: ActionType) -> list[int]:

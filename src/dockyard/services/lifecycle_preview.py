@@ -66,6 +66,11 @@ def encode_results(actions: list[Action]) -> str:
     return json.dumps(rows, separators=(",", ":"))
 
 
+def entries_of(actions: list[Action]) -> list[PreviewEntry]:
+    """The preview rows of `actions`, as a stored preview decodes them."""
+    return decode_results(encode_results(actions))
+
+
 def decode_results(text: str | None) -> list[PreviewEntry]:
     return [PreviewEntry(d, tuple(t), p, a, r, s) for d, t, p, a, r, s in json.loads(text or "[]")]
 
@@ -97,6 +102,14 @@ class LifecyclePreviews:
         else:
             self.run(repo.id, text)
         return repo, text
+
+    def evaluate_now(self, account_id: str, name: str, text: str
+                     ) -> tuple[Repository, list[PreviewEntry]]:
+        """What `text` would do to the repository now, computed in this thread and not stored
+        (the console shows it before the policy is saved): the same plan() as a preview or a
+        run, so the same images and rules."""
+        repo = self.repos.get(account_id, name)
+        return repo, entries_of(self.lifecycle.plan(repo.id, text, self.clock.now()))
 
     def run(self, repo_id: int, text: str) -> None:
         try:

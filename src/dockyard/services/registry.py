@@ -7,7 +7,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from dockyard.domain.webhooks import Webhook
-from dockyard.ports import BlobStore, MetadataStore, VulnerabilityScanner
+from dockyard.ports import BlobStore, MetadataStore, RunMetrics, VulnerabilityScanner
 from dockyard.services.access import AccessControl
 from dockyard.services.account_settings import AccountSettings
 from dockyard.services.archive import ArchiveService
@@ -93,9 +93,11 @@ def build_services(
     audit_sink: Callable[[str], None] | None = None,
     wall_clock: Clock | None = None,
     gc_config: GcConfig | None = None,
+    run_metrics: RunMetrics | None = None,
 ) -> Services:
     """`audit_sink` takes the audit log's lines (None: no audit log); `wall_clock` is the real
-    time request signatures are checked against when `clock` is shifted (--test-clock)."""
+    time request signatures are checked against when `clock` is shifted (--test-clock);
+    `run_metrics` receives the outcomes of lifecycle runs and garbage collections."""
     # Keys live in the database so that every server process signs and checks alike.
     token_key = meta.secret("registry-token-key", os.urandom(32))
     page_key = meta.secret("page-token-key", os.urandom(32))
@@ -113,7 +115,7 @@ def build_services(
     calls = MetadataCalls(meta)
     archive = ArchiveService(meta, clock, policy.restore_seconds)
     images.on_repushed.append(archive.on_repushed)
-    lifecycle = LifecycleService(meta, repos, archive, clock)
+    lifecycle = LifecycleService(meta, repos, archive, clock, events, audit, run_metrics)
     commands = ImageCommands(meta, images, queries, clock, archive)
     access = AccessControl(meta, policy.region)
     templates = TemplateService(meta, access, clock, page_key, audit)
@@ -148,8 +150,8 @@ def build_services(
         archive=archive,
         lifecycle=lifecycle,
         previews=LifecyclePreviews(meta, lifecycle, repos, clock, page_key),
-        gc=GarbageCollector(meta, blobs, clock, gc_config),
-        storage=StorageService(meta),
+        gc=GarbageCollector(meta, blobs, clock, gc_config, audit, run_metrics),
+        storage=StorageService(meta, meta, clock),
         access=access,
         registry_policies=RegistryPolicies(meta, clock, audit),
         templates=templates,

@@ -4,13 +4,19 @@ A repository's bytes are the distinct blobs its images name; "unique" bytes are 
 other repository (what deleting the repository and collecting garbage would free), "shared"
 the rest. Per account likewise, across its repositories. The numbers come from the metadata
 store in one SQL pass (backends/metadata/_storage_use.py).
+
+After each real collection (`after_collection`, called by the server's GC task and `dockyard
+gc`) what it freed and every account's stored bytes are kept (StorageHistory), for the
+console's "last collection" and its storage-over-time plot, and the totals are logged.
 """
 
 from __future__ import annotations
 
 import logging
 
-from dockyard.ports import GarbageStore, StorageUse
+from dockyard.ports import GarbageStore, GcRunRecord, StorageHistory, StorageUse
+from dockyard.services.clock import Clock
+from dockyard.services.gc import GcReport
 
 log = logging.getLogger("dockyard.storage")
 
@@ -18,15 +24,44 @@ log = logging.getLogger("dockyard.storage")
 LOGGED_REPOSITORIES = 20
 
 
+#: Samples the console's plot shows (one per collection: an hourly GC draws 10 days).
+HISTORY_SAMPLES = 240
+
+
 class StorageService:
-    def __init__(self, store: GarbageStore) -> None:
-        self.store = store
+    def __init__(self, store: GarbageStore, history: StorageHistory, clock: Clock) -> None:
+        self.store, self.history, self.clock = store, history, clock
 
     def usage(self) -> list[StorageUse]:
         return self.store.storage_use()
 
-    def log_totals(self) -> None:
+    def account_usage(self, account_id: str) -> tuple[StorageUse | None, list[StorageUse]]:
+        """The account's total and its repositories, largest first."""
+        mine = [u for u in self.usage() if u.account_id == account_id]
+        total = next((u for u in mine if u.repository is None), None)
+        return total, sorted((u for u in mine if u.repository), key=lambda u: -u.total_bytes)
+
+    def after_collection(self, report: GcReport) -> None:
+        """Keep what a real collection freed and the accounts' totals after it; log them."""
+        if report.dry_run or report.skipped:
+            return
         uses = self.usage()
+        totals = [(u.account_id, u.total_bytes) for u in uses if u.repository is None]
+        self.history.record_collection(GcRunRecord(
+            self.clock.now(), report.blobs_freed, report.bytes_freed, report.uploads_expired),
+            totals)
+        self._log(uses)
+
+    def last_collection(self) -> GcRunRecord | None:
+        return self.history.last_collection()
+
+    def history_of(self, account_id: str) -> list[tuple[float, int]]:
+        return self.history.storage_history(account_id, HISTORY_SAMPLES)
+
+    def log_totals(self) -> None:
+        self._log(self.usage())
+
+    def _log(self, uses: list[StorageUse]) -> None:
         for use in [u for u in uses if u.repository is None]:
             log.info("storage: %s", describe(use))
         repos = sorted((u for u in uses if u.repository is not None), key=lambda u: -u.total_bytes)

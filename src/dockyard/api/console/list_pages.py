@@ -9,6 +9,7 @@ from __future__ import annotations
 from starlette.requests import Request
 from starlette.responses import Response
 
+from dockyard.api.console.charts import storage_line
 from dockyard.api.console.web import page, render, services
 from dockyard.domain.models import ConsoleSession
 from dockyard.services.console import IMAGE_STATUSES, ORDERS, TAG_STATUSES, ImageFilter
@@ -42,6 +43,9 @@ def images(request: Request, session: ConsoleSession) -> Response:
 
 @page
 def storage(request: Request, session: ConsoleSession) -> Response:
-    account, found = services(request).console.storage(session.account_id,
-                                                       request.query_params.get("page"))
-    return render(request, "storage.html", session=session, account=account, page=found)
+    svc = services(request)
+    account, found = svc.console.storage(session.account_id, request.query_params.get("page"))
+    total, repositories = svc.storage.account_usage(session.account_id)
+    return render(request, "storage.html", session=session, account=account, page=found,
+                  total=total, usage=repositories, last_gc=svc.storage.last_collection(),
+                  chart=storage_line(svc.storage.history_of(session.account_id)))

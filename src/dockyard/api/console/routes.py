@@ -11,7 +11,13 @@ from starlette.routing import BaseRoute, Mount, Route, Router
 from starlette.staticfiles import StaticFiles
 from starlette.types import Receive, Scope, Send
 
-from dockyard.api.console import auth_pages, image_pages, list_pages, settings_pages
+from dockyard.api.console import (
+    auth_pages,
+    image_pages,
+    lifecycle_pages,
+    list_pages,
+    settings_pages,
+)
 from dockyard.api.console.web import PREFIX, SecurityHeaders, render
 
 REPO = "/repositories/{name:path}/-"
@@ -34,7 +40,10 @@ ROUTES: list[BaseRoute] = [
     Route(REPO + "/settings/scanning", settings_pages.put_scanning, methods=["POST"]),
     Route(REPO + "/settings/policy", settings_pages.set_policy, methods=["POST"]),
     Route(REPO + "/settings/policy/delete", settings_pages.delete_policy, methods=["POST"]),
-    Route(REPO + "/lifecycle", settings_pages.lifecycle),
+    Route(REPO + "/lifecycle", lifecycle_pages.lifecycle),
+    Route(REPO + "/lifecycle", lifecycle_pages.save, methods=["POST"]),
+    Route(REPO + "/lifecycle/preview", lifecycle_pages.preview, methods=["POST"]),
+    Route(REPO + "/lifecycle/delete", lifecycle_pages.delete, methods=["POST"]),
     Mount("/static", StaticFiles(directory=Path(__file__).parent / "static"), name="static"),
 ]
 

@@ -1,4 +1,4 @@
-"""Repository settings: tag mutability, scanning, repository policy; the lifecycle placeholder.
+"""Repository settings: tag mutability, scanning, repository policy (lifecycle: lifecycle_pages).
 
 Each form goes through ECR's input validation for the operation it stands for (so an unknown
 mutability or a malformed filter gets PutImageTagMutability's message) and then the same
@@ -66,9 +66,3 @@ def delete_policy(request: Request, session: ConsoleSession, form: dict[str, str
     services(request).admin.delete_policy(session.account_id, name)
     return _back(name, "policy-deleted")
 
-
-@page
-def lifecycle(request: Request, session: ConsoleSession) -> Response:
-    """A placeholder until the lifecycle service lands (see the module docstring of the page)."""
-    repo = services(request).repositories.get(session.account_id, request.path_params["name"])
-    return render(request, "lifecycle.html", session=session, repo=repo)

@@ -16,6 +16,7 @@
     image_activations                             (archived images being restored)
     blob_pins, leases                             (garbage collection, see services/gc.py)
     registry_policies, creation_templates         (per account, see _policies.py)
+    gc_runs, storage_totals                       (what collections freed; stored bytes over time)
 
 Deleting a repository deletes its rows explicitly, child tables first (see sql.py); nothing relies
 on ON DELETE CASCADE, which SQLite only honours when foreign keys are switched on.
@@ -289,6 +290,27 @@ creation_templates = sa.Table(
     sa.Column("document", sa.Text, nullable=False),
     sa.Column("created_at", sa.Double, nullable=False),
     sa.Column("updated_at", sa.Double, nullable=False),
+)
+
+# What each garbage collection freed, and the stored bytes of each account after it: the
+# console's "last collection" and storage-over-time plot (services/storage.py). One row per
+# collection and per account and collection; reads take the newest rows by index.
+gc_runs = sa.Table(
+    "gc_runs",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("finished_at", sa.Double, nullable=False),
+    sa.Column("blobs_freed", sa.BigInteger, nullable=False),
+    sa.Column("bytes_freed", sa.BigInteger, nullable=False),
+    sa.Column("uploads_expired", sa.BigInteger, nullable=False),
+)
+
+storage_totals = sa.Table(
+    "storage_totals",
+    metadata,
+    sa.Column("account_id", sa.String(12), primary_key=True),
+    sa.Column("recorded_at", sa.Double, primary_key=True),
+    sa.Column("total_bytes", sa.BigInteger, nullable=False),
 )
 
 REF_MANIFEST = "manifest"

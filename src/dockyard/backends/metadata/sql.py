@@ -35,6 +35,7 @@ from dockyard.backends.metadata import (
     _policies,
     _rows,
     _scans,
+    _storage_history,
     _uploads,
     dialects,
     revision,
@@ -93,6 +94,7 @@ class SqlMetadataStore(
     StatsMethods,
     _garbage.GarbageMethods,
     _policies.PolicyMethods,
+    _storage_history.StorageHistoryMethods,
 ):
     """Metadata in SQL; `url` is a SQLAlchemy URL (sqlite:///PATH or postgresql://...)."""
 
