@@ -69,7 +69,7 @@ class ImageQueries:
         scope = _scope("DescribeImages", repo, listing)
         after = self._position(listing.token, scope)
         limit = listing.max_results or DEFAULT_PAGE
-        found = self.meta.list_images(repo.id, after and ImageKey(**after), limit + 1,
+        found = self.meta.list_images(repo.id, ImageKey(**after) if after else None, limit + 1,
                                       listing.tag_status, listing.image_status)
         return repo, self._page(found, limit, scope, lambda i: {"pushed_at": i.pushed_at, "id": i.id})
 
@@ -78,7 +78,7 @@ class ImageQueries:
         scope = _scope("ListImages", repo, listing)
         after = self._position(listing.token, scope)
         limit = listing.max_results or DEFAULT_PAGE
-        found = self.meta.list_image_entries(repo.id, after and ImageEntryKey(**after), limit + 1,
+        found = self.meta.list_image_entries(repo.id, ImageEntryKey(**after) if after else None, limit + 1,
                                              listing.tag_status, listing.image_status)
         return self._page(found, limit, scope, _entry_position)
 

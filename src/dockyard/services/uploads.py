@@ -374,7 +374,7 @@ class UploadService:
                 raise self._lost_completion(staged) from None  # it ended or moved meanwhile
             raise
 
-    def _publish_pinned(self, staged: Staged, digest: Digest, publish: Callable[[], None]) -> Digest:
+    def _publish_pinned(self, staged: Staged, digest: Digest, publish: Callable[[], object]) -> Digest:
         """Publish with the blob pinned against garbage collection (services/publications.py);
         the pin is released in the transaction that ends the session."""
         token = self.publications.pin(str(digest), staged.size)
