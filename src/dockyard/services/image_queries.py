@@ -7,7 +7,9 @@ an image that existed for the whole listing.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 from dockyard.domain.digests import parse_digest
 from dockyard.domain.errors import DigestInvalid, ImageNotFound, ParameterInvalid, TagInvalid
@@ -39,7 +41,7 @@ class Failure:
 
 @dataclass(frozen=True)
 class Page:
-    items: list
+    items: list[Any]  # Image or ImageEntry, as the query says
     next_token: str | None
 
 
@@ -115,10 +117,11 @@ class ImageQueries:
             by_tag = {tag: by_digest.get(image.digest, image) for tag, image in by_tag.items()}
         return [(i, _match(i, by_tag, by_digest)) for i in ids]
 
-    def _position(self, token: str | None, scope: dict[str, object]) -> dict | None:
+    def _position(self, token: str | None, scope: dict[str, object]) -> dict[str, Any] | None:
         return decode_token(self.token_key, token, scope) if token else None
 
-    def _page(self, found: list, limit: int, scope: dict[str, object], position) -> Page:
+    def _page(self, found: list[Any], limit: int, scope: dict[str, object],
+              position: Callable[[Any], dict[str, Any]]) -> Page:
         if len(found) <= limit:
             return Page(found, None)
         items = found[:limit]
