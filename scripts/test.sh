@@ -30,6 +30,18 @@ fi
 PY=${PYTHON:-python3}
 "$PY" -m pip install -q --disable-pip-version-check -e '.[test]'
 
+# Guard rails first, failing fast: lint, the layering contracts (pyproject.toml
+# [tool.importlinter], checked against this tree's src) and types ([tool.mypy]).
+guard() {
+  local what=$1; shift
+  echo "== $what"
+  "$@" || { echo "FAILED: $what (see above; nothing else was run)" >&2; exit 1; }
+}
+guard "ruff check" "$PY" -m ruff check src tests benchmarks
+guard "import contracts (lint-imports)" env PYTHONPATH="src${PYTHONPATH:+:$PYTHONPATH}" "$PY" -c \
+  'import sys; from importlinter.cli import lint_imports_command; sys.exit(lint_imports_command())'
+guard "mypy" "$PY" -m mypy
+
 # axe-core for the console's accessibility checks, cached outside the repository (never
 # committed); tests/console/browser.py reads it from here.
 export DOCKYARD_TEST_CACHE=${DOCKYARD_TEST_CACHE:-$HOME/.cache/dockyard-tests}

@@ -24,7 +24,8 @@ class BodyBatchingProtocol(HttpToolsProtocol):
         if type(self.cycle) is RequestResponseCycle:
             # The cycle is built inside uvicorn's handler; only how it holds the body changes.
             self.cycle.__class__ = _BatchedBodyCycle
-            self.cycle.pieces, self.cycle.held = [], 0
+            # mypy still sees the uvicorn class, which has no such attributes
+            self.cycle.pieces, self.cycle.held = [], 0  # type: ignore[attr-defined]
 
     def on_body(self, body: bytes) -> None:
         cycle = self.cycle

@@ -222,7 +222,8 @@ class LineWriter:
     MAX_PENDING = 256
 
     def __init__(self, stream: TextIO) -> None:
-        self.stream, self.pending = stream, []
+        self.stream = stream
+        self.pending: list[str] = []
         atexit.register(self.flush)
 
     def write(self, line: str) -> None:

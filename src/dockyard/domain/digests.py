@@ -25,7 +25,7 @@ class Digest:
         return hashlib.new(self.algorithm)
 
 
-def parse_digest(text: str) -> Digest:
+def parse_digest(text: object) -> Digest:
     """Parse and validate a digest string; anything we cannot verify is `DigestInvalid`."""
     if not isinstance(text, str) or not _GRAMMAR.fullmatch(text):
         raise DigestInvalid(f"invalid digest: {text!r}")

@@ -35,7 +35,8 @@ def decode_token(key: bytes, token: str, scope: dict[str, Any]) -> dict[str, Any
     document = json.loads(body)
     if document.get("s") != json.loads(json.dumps(scope)):
         raise _invalid()
-    return document["p"]
+    position: dict[str, Any] = document["p"]
+    return position
 
 
 def _unbase64(token: str) -> bytes:

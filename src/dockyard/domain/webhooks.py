@@ -20,6 +20,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 from dataclasses import dataclass
+from typing import Any
 from urllib.parse import urlparse
 
 from dockyard.domain.events import DetailType, Event
@@ -57,7 +58,7 @@ class Webhook:
         return (event.repository or "").startswith(self.repository_prefix)
 
 
-def parse_webhooks(tables: list[dict]) -> list[Webhook]:
+def parse_webhooks(tables: list[dict[str, Any]]) -> list[Webhook]:
     """The `[[webhooks]]` tables of a configuration file, checked."""
     hooks = [_parse_one(table, f"[[webhooks]] #{n}") for n, table in enumerate(tables, 1)]
     names = [hook.name for hook in hooks]
@@ -91,21 +92,22 @@ def _parse_one(table: object, where: str) -> Webhook:
     )  # fmt: skip
 
 
-def _text(table: dict, key: str, where: str) -> str:
+def _text(table: dict[str, Any], key: str, where: str) -> str:
     value = table.get(key)
     if not isinstance(value, str) or not value:
         raise WebhookConfigError(f"{where}: {key!r} is required (a non-empty string)")
     return value
 
 
-def _texts(table: dict, key: str, where: str) -> set[str]:
+def _texts(table: dict[str, Any], key: str, where: str) -> set[str]:
     value = table.get(key, [])
     if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
         raise WebhookConfigError(f"{where}: {key!r} must be a list of strings")
     return set(value)
 
 
-def _number(table: dict, key: str, where: str, default: float, kind: type) -> int | float:
+def _number(table: dict[str, Any], key: str, where: str, default: float,
+            kind: type[int | float]) -> int | float:
     value = table.get(key, default)
     if isinstance(value, bool) or not isinstance(value, int | float) or value <= 0 or \
             (kind is int and not isinstance(value, int)):
@@ -121,4 +123,5 @@ def signature(secret: str, body: bytes) -> str:
 def backoff(attempts: int, base: float = BACKOFF_BASE) -> float:
     """Seconds to wait after the `attempts`-th failed try: base, 2 base, 4 base, ... capped at
     ten minutes."""
-    return min(BACKOFF_CAP, base * 2 ** min(max(0, attempts - 1), 30))
+    delay: float = base * 2 ** min(max(0, attempts - 1), 30)  # `int ** int` is Any to mypy
+    return min(BACKOFF_CAP, delay)

@@ -26,6 +26,7 @@ import tomllib
 from dataclasses import dataclass
 from enum import StrEnum
 from pathlib import Path
+from typing import Any
 
 from dockyard.domain.errors import NotAuthorized
 from dockyard.ports import AccountStore
@@ -86,7 +87,7 @@ def load_auth_file(path: Path) -> KeyRing:
     return parse_auth_document(document, str(path))
 
 
-def parse_auth_document(document: dict, source: str) -> KeyRing:
+def parse_auth_document(document: dict[str, Any], source: str) -> KeyRing:
     """The keys of an auth document (a parsed auth file); `source` names it in errors."""
     keys: dict[str, AccessKey] = {}
     for number, account in enumerate(document.get("accounts", []), 1):
@@ -105,7 +106,7 @@ def parse_auth_document(document: dict, source: str) -> KeyRing:
     return KeyRing(list(keys.values()))
 
 
-def _access_key(entry: dict, account_id: str, where: str) -> AccessKey:
+def _access_key(entry: dict[str, Any], account_id: str, where: str) -> AccessKey:
     return AccessKey(str(_field(entry, "access_key_id", where)),
                      str(_field(entry, "secret_access_key", where)), account_id,
                      str(entry.get("principal_arn", "")))
@@ -253,7 +254,7 @@ class AuthService:
         body = _b64(text.encode())
         return f"{body}.{_b64(self._mac(purpose, body))}"
 
-    def _claims(self, purpose: Purpose, signed: str, names: tuple[str, ...]) -> dict:
+    def _claims(self, purpose: Purpose, signed: str, names: tuple[str, ...]) -> dict[str, Any]:
         """The claims of a credential signed for `purpose`, which must hold `names`."""
         claims = _json_object(self._verify(purpose, signed))
         if not all(name in claims for name in names) or not _is_number(claims["e"]):
@@ -284,7 +285,7 @@ def _basic_credentials(authorization: str | None) -> tuple[str, str]:
     return user, password
 
 
-def _json_object(data: bytes) -> dict:
+def _json_object(data: bytes) -> dict[str, Any]:
     try:
         found = json.loads(data)
     except ValueError:

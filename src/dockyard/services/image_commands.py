@@ -4,6 +4,7 @@ UpdateImageStorageClass and ListImageReferrers, with ECR's per-item failure sema
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 from dockyard.domain.digests import digest_of
 from dockyard.domain.errors import (
@@ -139,7 +140,7 @@ class ImageCommands:
         return [d for _, d in page], encode_token(self.queries.token_key, scope, position)
 
 
-def _after(image: Image, position: dict | None) -> bool:
+def _after(image: Image, position: dict[str, Any] | None) -> bool:
     if position is None:
         return True
     return (image.pushed_at, image.id) > (position["pushed_at"], position["id"])

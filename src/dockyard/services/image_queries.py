@@ -7,7 +7,9 @@ an image that existed for the whole listing.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 from dockyard.domain.digests import parse_digest
 from dockyard.domain.errors import DigestInvalid, ImageNotFound, ParameterInvalid, TagInvalid
@@ -39,7 +41,7 @@ class Failure:
 
 @dataclass(frozen=True)
 class Page:
-    items: list
+    items: list[Any]  # Image or ImageEntry, as the query says
     next_token: str | None
 
 
@@ -69,7 +71,7 @@ class ImageQueries:
         scope = _scope("DescribeImages", repo, listing)
         after = self._position(listing.token, scope)
         limit = listing.max_results or DEFAULT_PAGE
-        found = self.meta.list_images(repo.id, after and ImageKey(**after), limit + 1,
+        found = self.meta.list_images(repo.id, ImageKey(**after) if after else None, limit + 1,
                                       listing.tag_status, listing.image_status)
         return repo, self._page(found, limit, scope, lambda i: {"pushed_at": i.pushed_at, "id": i.id})
 
@@ -78,7 +80,7 @@ class ImageQueries:
         scope = _scope("ListImages", repo, listing)
         after = self._position(listing.token, scope)
         limit = listing.max_results or DEFAULT_PAGE
-        found = self.meta.list_image_entries(repo.id, after and ImageEntryKey(**after), limit + 1,
+        found = self.meta.list_image_entries(repo.id, ImageEntryKey(**after) if after else None, limit + 1,
                                              listing.tag_status, listing.image_status)
         return self._page(found, limit, scope, _entry_position)
 
@@ -115,10 +117,11 @@ class ImageQueries:
             by_tag = {tag: by_digest.get(image.digest, image) for tag, image in by_tag.items()}
         return [(i, _match(i, by_tag, by_digest)) for i in ids]
 
-    def _position(self, token: str | None, scope: dict[str, object]) -> dict | None:
+    def _position(self, token: str | None, scope: dict[str, object]) -> dict[str, Any] | None:
         return decode_token(self.token_key, token, scope) if token else None
 
-    def _page(self, found: list, limit: int, scope: dict[str, object], position) -> Page:
+    def _page(self, found: list[Any], limit: int, scope: dict[str, object],
+              position: Callable[[Any], dict[str, Any]]) -> Page:
         if len(found) <= limit:
             return Page(found, None)
         items = found[:limit]

@@ -90,7 +90,8 @@ class RepositoryAdmin:
         repo = self.repos.get(account_id, name)
         if "tag_mutability" in changes:
             check_mutability(str(changes["tag_mutability"]),
-                             tuple(changes.get("mutability_exclusions") or ()))
+                             # `changes` is untyped until issue 12's typed change set
+                             tuple(changes.get("mutability_exclusions") or ()))  # type: ignore[arg-type]
         return self.meta.update_repository(repo.id, changes)
 
     # -- policies -----------------------------------------------------------------------------

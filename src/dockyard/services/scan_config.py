@@ -36,7 +36,8 @@ class ScanConfigService:
         return config
 
     def scan_type(self, account_id: str) -> str:
-        return self.get(account_id)["scanType"]
+        scan_type: str = self.get(account_id)["scanType"]
+        return scan_type
 
     def rule_for(self, repo: Repository) -> dict[str, Any] | None:
         return rule_for(self.get(repo.account_id), repo)
@@ -44,7 +45,8 @@ class ScanConfigService:
 
 def rule_for(config: dict[str, Any], repo: Repository) -> dict[str, Any] | None:
     """The first registry rule whose filters match the repository."""
-    for rule in config["rules"]:
+    rules: list[dict[str, Any]] = config["rules"]
+    for rule in rules:
         filters = tuple(f["filter"] for f in rule.get("repositoryFilters", []))
         if matches_any(repo.name, filters):
             return rule

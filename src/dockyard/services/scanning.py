@@ -180,7 +180,7 @@ class ScanService:
         # At start-up every process sees "a change"; only real changes cause rescans.
         return 0 if first_look else self.rescan_enhanced()
 
-    def run(self, task: dict, started_at: float | None) -> None:
+    def run(self, task: dict[str, Any], started_at: float | None) -> None:
         """Carry out one scan job; every failure ends in a FAILED status with a reason.
 
         `started_at` is the start time of the image's last scan (None if it has none)."""
@@ -340,7 +340,7 @@ def finding_to_dict(finding: Finding) -> dict[str, object]:
     return data
 
 
-def finding_from_dict(data: dict) -> Finding:
+def finding_from_dict(data: dict[str, Any]) -> Finding:
     values = dict(data)
     values["package"] = Package(**values["package"])
     values["aliases"] = tuple(values.get("aliases", ()))

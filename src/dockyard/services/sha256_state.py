@@ -82,7 +82,8 @@ class ResumableSha256:
     @property
     def hashed(self) -> int:
         """Bytes hashed so far, as the state records them."""
-        return ((self._context.Nh << 32) | self._context.Nl) // 8
+        hashed: int = ((self._context.Nh << 32) | self._context.Nl) // 8  # ctypes fields: Any
+        return hashed
 
     def update(self, data: Any, /) -> None:
         if isinstance(data, bytes):  # ctypes passes a pointer to the bytes' own buffer

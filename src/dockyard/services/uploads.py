@@ -32,7 +32,7 @@ import re
 import uuid
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 from dockyard.domain.digests import Digest, parse_digest
 from dockyard.domain.errors import (
@@ -72,7 +72,10 @@ class Staged:
     recorded: bool = True  # False for a one-request upload, which has no session row
 
 
-async def _in_thread(fn: Callable[..., Any], *args: Any) -> Any:
+_T = TypeVar("_T")
+
+
+async def _in_thread(fn: Callable[..., _T], *args: Any) -> _T:
     return await asyncio.to_thread(fn, *args)
 
 
@@ -374,7 +377,7 @@ class UploadService:
                 raise self._lost_completion(staged) from None  # it ended or moved meanwhile
             raise
 
-    def _publish_pinned(self, staged: Staged, digest: Digest, publish: Callable[[], None]) -> Digest:
+    def _publish_pinned(self, staged: Staged, digest: Digest, publish: Callable[[], object]) -> Digest:
         """Publish with the blob pinned against garbage collection (services/publications.py);
         the pin is released in the transaction that ends the session."""
         token = self.publications.pin(str(digest), staged.size)

@@ -77,10 +77,11 @@ def error_body(
 ) -> dict[str, object]:
     """The error document; `request` (registryId, repositoryName, uploadId) fills extra members."""
     body: dict[str, object] = {"__type": error_type(operation, exc), "message": exc.message}
-    if body["__type"] == "InvalidLayerPartException" and isinstance(exc.detail.get("size"), int):
+    size = exc.detail.get("size")
+    if body["__type"] == "InvalidLayerPartException" and isinstance(size, int):
         # The members of InvalidLayerPartException tell the client where to resume.
         for member in ("registryId", "repositoryName", "uploadId"):
             if request and request.get(member):
                 body[member] = request[member]
-        body["lastValidByteReceived"] = max(int(exc.detail["size"]) - 1, 0)
+        body["lastValidByteReceived"] = max(size - 1, 0)
     return body

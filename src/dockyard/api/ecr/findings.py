@@ -90,7 +90,7 @@ class ImageContext:
     region: str
     repository_name: str
     image_digest: str
-    scanned_at: datetime
+    scanned_at: datetime | None
     image_tags: tuple[str, ...] = ()
     pushed_at: datetime | None = None
     platform: str = ""  # e.g. DEBIAN_12, ALPINE_LINUX_3_19

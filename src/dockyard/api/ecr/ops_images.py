@@ -56,6 +56,7 @@ def batch_get_image(call: Call, p: Params) -> Params:
         if failure:
             failures.append(_failure(image_id, failure))
             continue
+        assert not isinstance(found, Failure)  # for mypy: `failure` was falsy, so an Image
         svc.pulls.record(account, call.principal, found.id, svc.clock.now())
         images.append(shapes.image(repo, found, image_id.tag))
     return {"images": images, "failures": failures}

@@ -225,7 +225,9 @@ def _parse_authorization(header: str, table: Mapping[str, list[str]]) -> _Author
             "Credential must have exactly 5 slash-delimited elements, "
             f"e.g. keyid/date/region/service/term, got '{params['Credential']}'",
         )
-    return _Authorization(header, *parts, params["SignedHeaders"], params["Signature"])
+    access_key, date, region, service, terminator = parts
+    return _Authorization(header, access_key, date, region, service, terminator,
+                          params["SignedHeaders"], params["Signature"])
 
 
 def _auth_params(header: str, rest: str) -> dict[str, str]:

@@ -18,7 +18,7 @@ small statement costs in Python.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import replace
 from typing import Any
 
@@ -197,7 +197,7 @@ def load_images(
     return images_with_tags(conn, conn.execute(stmt).mappings().all())
 
 
-def images_with_tags(conn: Connection, rows: Sequence[Mapping[str, Any]]) -> list[Image]:
+def images_with_tags(conn: Connection, rows: Sequence[sa.RowMapping]) -> list[Image]:
     """An image per row of image columns, with its (sorted) tags, fetched in one query."""
     tag_map = tags_by_image(conn, dict.fromkeys(row["id"] for row in rows))
     return [_rows.to_image(row, tag_map.get(row["id"], ())) for row in rows]

@@ -15,7 +15,7 @@ for the whole listing, whatever is pushed or deleted between them.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from typing import Any
 
 import sqlalchemy as sa
@@ -121,7 +121,7 @@ def set_image_status(
     return found[0] if found else None
 
 
-def _by_id(conn: Connection, rows: Sequence[Mapping[str, Any]]) -> dict[int, Image]:
+def _by_id(conn: Connection, rows: Sequence[sa.RowMapping]) -> dict[int, Image]:
     """One image (tags filled) per distinct image of rows that may repeat an image."""
     distinct = list({row["id"]: row for row in rows}.values())
     return {image.id: image for image in _images.images_with_tags(conn, distinct)}

@@ -7,15 +7,19 @@ server notices a new import through the index's generation and uses it without a
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from dockyard.domain.scanning import Finding, Inventory
 from dockyard.ports import BlobStore
+
+if TYPE_CHECKING:  # imported lazily at run time (see _index)
+    from dockyard.backends.scanner.osv_index import VulnIndex
 
 
 class OsvScanner:
     def __init__(self, data_dir: Path) -> None:
         self.data_dir = Path(data_dir)
-        self._opened = None
+        self._opened: VulnIndex | None = None
 
     def inventory(self, manifest: bytes, media_type: str, blobs: BlobStore) -> Inventory:
         from dockyard.backends.scanner.inventory import Limits, build_inventory

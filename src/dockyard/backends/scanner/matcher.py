@@ -101,8 +101,9 @@ def _match_sources(
     groups = _group(hits, records)
     borrowed = _borrowed(index, [cve for cve, _, _, _ in groups if cve.startswith("CVE-")])
     per_source: dict[_SourceKey, list[Finding]] = {source: [] for source in todo}
-    for (cve, *source), group in groups.items():
-        per_source[tuple(source)].append(_finding(cve, group, borrowed.get(cve, []), policy))
+    for key, group in groups.items():
+        cve, source = key[0], key[1:]
+        per_source[source].append(_finding(cve, group, borrowed.get(cve, []), policy))
     if len(index.memo) > _MEMO_LIMIT:
         index.memo.clear()
     for source, found in per_source.items():
@@ -164,7 +165,7 @@ def _keys(package: Package) -> list[tuple[str, str]]:
 def _hits(
     package: Package, rows: dict[tuple[str, str], list[AffectedRow]], index: VulnIndex
 ) -> list[tuple[AffectedRow, Verdict]]:
-    found = []
+    found: list[tuple[AffectedRow, Verdict]] = []
     for key in _keys(package):
         memo_key = (key, package.match_version)
         cached = index.memo.get(memo_key)
