@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from dataclasses import dataclass
+from collections.abc import Callable, Collection
+from dataclasses import dataclass, replace
 
 from dockyard.domain.digests import Digest, digest_of, is_digest, parse_digest
 from dockyard.domain.errors import (
@@ -15,6 +15,7 @@ from dockyard.domain.errors import (
     TagImmutable,
     TagInvalid,
 )
+from dockyard.domain.manifest_conversion import Unconvertible, negotiate
 from dockyard.domain.manifests import Manifest, check_blob_sizes, parse_manifest
 from dockyard.domain.models import Image, NewImage, Repository, SavedImage
 from dockyard.domain.names import validate_tag
@@ -179,6 +180,25 @@ class ImageService:
         image = self.find(account_id, name, reference)
         self.pulls.record(account_id, principal, image.id, self.clock.now())
         return image
+
+    def as_accepted(self, image: Image, by_digest: bool, accepted: Collection[str]) -> Image:
+        """The image as a client accepting `accepted` manifest types gets it (ECR's rule).
+
+        By tag, a stored type the client does not accept is converted between Docker schema 2
+        and OCI when it can be (the served digest is that of the converted bytes), else the
+        image is not found. By digest, the stored bytes are served as they are.
+        """
+        if by_digest:
+            return image
+        assert image.manifest is not None
+        try:
+            converted = negotiate(image.manifest, image.media_type, accepted)
+        except Unconvertible as exc:
+            raise ImageNotFound(f"{IMAGE_NOT_FOUND}: {exc}") from None
+        if converted is None:
+            return image
+        return replace(image, manifest=converted.body, media_type=converted.media_type,
+                       digest=str(digest_of(converted.body, "sha256")))
 
     # -- delete -----------------------------------------------------------------------------
 
