@@ -11,7 +11,7 @@ import httpx
 import pytest
 
 from tests.ecr.conftest import ACCOUNT_A
-from tests.support import ociapi
+from tests.support import ociapi, schema1
 from tests.support.ecr import (
     ecr_error,
     push_ecr,
@@ -673,3 +673,29 @@ def test_batch_get_image_refuses_what_cannot_be_converted(
         acceptedMediaTypes=["application/vnd.docker.distribution.manifest.v1+json"])
     assert answer["images"] == []
     assert [f["failureCode"] for f in answer["failures"]] == ["ImageNotFound"]
+
+
+# ---------------------------------------------------------------- Docker schema 1 through ECR
+
+
+def test_schema1_put_image_describe_and_get_back(ecr_a: Any, repo: str) -> None:
+    """A signed schema 1 manifest (the media type given, as it names none itself): size is the
+    sum of its distinct blobs as stored; DescribeImages names its media type; BatchGetImage
+    returns its JWS text unchanged under the digest of its signed payload."""
+    one, two = b"schema1 layer" * 100, b"second layer"
+    digests = [upload_layer_ecr(ecr_a, repo, data) for data in (one, two)]
+    unsigned = schema1.payload(repo, "old", [digests[0], digests[1], digests[0]])
+    body = schema1.signed(unsigned).decode()
+    put = ecr_a.put_image(repositoryName=repo, imageManifest=body, imageTag="old",
+                          imageManifestMediaType=schema1.SIGNED)
+    assert put["image"]["imageId"] == {"imageTag": "old", "imageDigest": schema1.digest(unsigned)}
+    detail = ecr_a.describe_images(repositoryName=repo, imageIds=[{"imageTag": "old"}])
+    (image,) = detail["imageDetails"]
+    assert image["imageManifestMediaType"] == schema1.SIGNED
+    assert image["imageSizeInBytes"] == len(one) + len(two)
+    got = ecr_a.batch_get_image(repositoryName=repo, imageIds=[{"imageTag": "old"}],
+                                acceptedMediaTypes=[schema1.SIGNED, schema1.UNSIGNED])
+    assert got["images"][0]["imageManifest"] == body
+    refused = ecr_a.batch_get_image(repositoryName=repo, imageIds=[{"imageTag": "old"}],
+                                    acceptedMediaTypes=[MediaTypes.DOCKER_MANIFEST])
+    assert [f["failureCode"] for f in refused["failures"]] == ["ImageNotFound"]

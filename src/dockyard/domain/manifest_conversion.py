@@ -20,10 +20,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from dockyard.domain.manifests import DOCKER_LIST, DOCKER_MANIFEST, OCI_INDEX, OCI_MANIFEST
+from dockyard.domain.schema1 import SCHEMA1_TYPES
 
-SCHEMA1_MANIFEST = "application/vnd.docker.distribution.manifest.v1+json"
-SCHEMA1_SIGNED = "application/vnd.docker.distribution.manifest.v1+prettyjws"
-SCHEMA1_TYPES = frozenset({SCHEMA1_MANIFEST, SCHEMA1_SIGNED})
 ALL_MANIFEST_TYPES = frozenset({DOCKER_MANIFEST, DOCKER_LIST, OCI_MANIFEST, OCI_INDEX}) | SCHEMA1_TYPES
 
 # Docker name -> OCI name, for everything a Docker schema 2 manifest or list may reference.
