@@ -6,10 +6,10 @@ from __future__ import annotations
 import json
 
 import pytest
+from tests.support import schema1
 
 from dockyard.domain.errors import ManifestInvalid
 from dockyard.domain.manifests import check_blob_sizes, parse_manifest
-from tests.support import schema1
 
 A, B = "sha256:" + "a" * 64, "sha256:" + "b" * 64
 
