@@ -43,10 +43,10 @@ def blob_sums(document: dict[str, Any]) -> list[Digest]:
         raise ManifestInvalid("a schema 1 manifest needs one history entry per fsLayers entry")
     digests = []
     for layer in layers:
-        if not isinstance(layer, dict):
-            raise ManifestInvalid("fsLayers: each entry must be an object")
+        if not isinstance(layer, dict) or not isinstance(layer.get("blobSum"), str):
+            raise ManifestInvalid("fsLayers: each entry must be an object with a blobSum")
         try:
-            digests.append(parse_digest(layer.get("blobSum")))
+            digests.append(parse_digest(layer["blobSum"]))
         except DigestInvalid as exc:
             raise ManifestInvalid(f"fsLayers: {exc.message}") from None
     return digests

@@ -51,10 +51,11 @@ def batch_get_image(call: Call, p: Params) -> Params:
     repo = svc.repositories.get(account, p["repositoryName"])
     accepted = p.get("acceptedMediaTypes")
     images, failures = [], []
-    for image_id, found in svc.queries.resolve_each(repo, shapes.image_ids_in(p), True):
-        failure = found if isinstance(found, Failure) else _unservable(found)
-        if failure is None and not isinstance(found, Failure):
-            found, failure = _as_accepted(call, found, image_id, accepted)
+    for image_id, resolved in svc.queries.resolve_each(repo, shapes.image_ids_in(p), True):
+        if isinstance(resolved, Failure):
+            failures.append(_failure(image_id, resolved))
+            continue
+        found, failure = _as_accepted(call, resolved, image_id, accepted)
         if failure:
             failures.append(_failure(image_id, failure))
             continue
@@ -72,6 +73,9 @@ def _unservable(found: Image) -> Failure | None:
 def _as_accepted(call: Call, found: Image, image_id: ImageId, accepted: list[str] | None
                  ) -> tuple[Image, Failure | None]:
     """The image converted for `acceptedMediaTypes` by the images service's one rule."""
+    unservable = _unservable(found)
+    if unservable:
+        return found, unservable
     try:
         return call.services.images.as_accepted(found, image_id.digest is not None,
                                                 accepted or []), None
