@@ -9,7 +9,6 @@ import os
 import socket
 import threading
 from collections.abc import Iterator
-from pathlib import Path
 
 import httpx
 import pytest
