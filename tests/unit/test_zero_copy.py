@@ -4,15 +4,22 @@ and HEAD keep their HTTP semantics; a large blob exercises the wait for a full s
 
 from __future__ import annotations
 
+import datetime
 import hashlib
 import os
 import socket
 import threading
 from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
 
 import httpx
 import pytest
 import uvicorn
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import NameOID
 
 from dockyard.api import zero_copy
 from dockyard.api.http_protocol import BodyBatchingProtocol
@@ -22,25 +29,33 @@ from dockyard.settings import Settings
 NAME = "team/app"
 
 
-@pytest.fixture(scope="module")
-def base_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    settings = Settings(data_dir=tmp_path_factory.mktemp("zc") / "data", create_on_push=True,
-                        accept_any_credentials=True)
+@contextmanager
+def serving(root: Path, **tls: str) -> Iterator[str]:
+    """The dockyard app under uvicorn in a thread of this process; its base URL."""
+    settings = Settings(data_dir=root / "data", create_on_push=True, accept_any_credentials=True)
     sock = socket.socket()
     sock.bind(("127.0.0.1", 0))
     config = uvicorn.Config(create_app(settings), http=BodyBatchingProtocol, loop="uvloop",
-                            log_level="warning", lifespan="on")
+                            log_level="warning", lifespan="on", **tls)  # type: ignore[arg-type]
     server = uvicorn.Server(config)
     thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
     thread.start()
-    url = f"http://127.0.0.1:{sock.getsockname()[1]}"
+    scheme = "https" if tls else "http"
     for _ in range(200):
         if server.started:
             break
         threading.Event().wait(0.05)
-    yield url
-    server.should_exit = True
-    thread.join(10)
+    try:
+        yield f"{scheme}://127.0.0.1:{sock.getsockname()[1]}"
+    finally:
+        server.should_exit = True
+        thread.join(10)
+
+
+@pytest.fixture(scope="module")
+def base_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    with serving(tmp_path_factory.mktemp("zc")) as url:
+        yield url
 
 
 def push(client: httpx.Client, data: bytes) -> str:
@@ -79,3 +94,30 @@ def test_a_client_that_leaves_midway_does_not_break_the_server(base_url: str) ->
         with client.stream("GET", f"/v2/{NAME}/blobs/{digest}") as response:
             next(response.iter_raw(65536))
         assert client.get(f"/v2/{NAME}/blobs/{digest}").content == data
+
+
+def self_signed(root: Path) -> dict[str, str]:
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "127.0.0.1")])
+    now = datetime.datetime.now(datetime.UTC)
+    cert = (x509.CertificateBuilder().subject_name(name).issuer_name(name)
+            .public_key(key.public_key()).serial_number(x509.random_serial_number())
+            .not_valid_before(now - datetime.timedelta(minutes=5))
+            .not_valid_after(now + datetime.timedelta(days=1)).sign(key, hashes.SHA256()))
+    (root / "tls.crt").write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    (root / "tls.key").write_bytes(key.private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+        serialization.NoEncryption()))
+    return {"ssl_certfile": str(root / "tls.crt"), "ssl_keyfile": str(root / "tls.key")}
+
+
+def test_tls_connections_keep_the_streaming_path(tmp_path: Path) -> None:
+    data = os.urandom(3 * 1024 * 1024 + 1)
+    with serving(tmp_path, **self_signed(tmp_path)) as url, httpx.Client(
+            base_url=url, auth=("AWS", "x"), timeout=30, verify=False) as client:
+        digest = push(client, data)
+        before = zero_copy.Counters.sends
+        assert client.get(f"/v2/{NAME}/blobs/{digest}").content == data
+        part = client.get(f"/v2/{NAME}/blobs/{digest}", headers={"Range": "bytes=5-9"})
+        assert (part.status_code, part.content) == (206, data[5:10])
+        assert zero_copy.Counters.sends == before
