@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Protocol, runtime_checkable
 
 from dockyard.domain.events import Delivery, OutboxEntry
 from dockyard.domain.lifecycle import ImageFacts
@@ -820,3 +820,16 @@ class NoRunMetrics:
 
     def gc_finished(self, outcome: str, deleted_blobs: int = 0, deleted_bytes: int = 0) -> None:
         pass
+
+
+# -- zero-copy reads ------------------------------------------------------------------------------
+
+
+@runtime_checkable
+class LocalBlobFiles(Protocol):
+    """A blob store whose published blobs are plain local files, which the server may hand to
+    the kernel (`sendfile`) instead of reading them into Python."""
+
+    def local_file(self, digest: str) -> str:
+        """The path of a published blob's file (which may have gone since: open it and see)."""
+        ...

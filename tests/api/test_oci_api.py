@@ -15,6 +15,7 @@ from .oci_client import (
     DOCKER_LIST,
     DOCKER_MANIFEST,
     NAME,
+    OCI_INDEX,
     OCI_MANIFEST,
     OTHER,
     Manifest,
@@ -191,8 +192,8 @@ def test_foreign_layers_need_not_be_pushed(registry: OciClient, client) -> None:
 @pytest.mark.parametrize(
     ("accept", "served"),
     [
-        (DOCKER_MANIFEST, False),
-        (f"{DOCKER_MANIFEST}, {DOCKER_LIST}", False),
+        ("application/vnd.docker.distribution.manifest.v1+json", False),  # no schema 1 made
+        (f"{DOCKER_LIST}, {OCI_INDEX}", False),  # an image is never served as a list
         (OCI_MANIFEST, True),
         (f"{DOCKER_MANIFEST}, {OCI_MANIFEST};q=0.5", True),
         (f"{DOCKER_MANIFEST}, */*", True),

@@ -3,6 +3,7 @@ BatchDeleteImage, ListImageReferrers and UpdateImageStorageClass (spec section 7
 
 from __future__ import annotations
 
+import json
 import time
 from typing import Any
 
@@ -10,7 +11,7 @@ import httpx
 import pytest
 
 from tests.ecr.conftest import ACCOUNT_A
-from tests.support import ociapi
+from tests.support import ociapi, schema1
 from tests.support.ecr import (
     ecr_error,
     push_ecr,
@@ -630,3 +631,71 @@ def test_update_storage_class_errors(ecr_a: Any, repo: str) -> None:
         ecr_a.update_image_storage_class(
             repositoryName=repo, imageId={"imageTag": "x"}, targetStorageClass="GLACIER"
         )
+
+
+# ---------------------------------------------------------- BatchGetImage: acceptedMediaTypes
+
+
+@pytest.mark.parametrize("flavor", ["docker", "oci"])
+def test_batch_get_image_converts_by_tag_for_accepted_media_types(
+    ecr_a: Any, v2_a: httpx.Client, repo: str, flavor: str
+) -> None:
+    """By tag, the stored format is converted to the accepted one (ECR's §9.4 table), with the
+    digest of the converted bytes; by digest, it is never converted."""
+    stored = small_image(f"bgi-accept-{flavor}", flavor=flavor, layers=2)
+    push_v2(v2_a, repo, stored, "t")
+    wanted = (MediaTypes.OCI_MANIFEST if flavor == "docker" else MediaTypes.DOCKER_MANIFEST)
+    answer = ecr_a.batch_get_image(
+        repositoryName=repo, acceptedMediaTypes=[wanted],
+        imageIds=[{"imageTag": "t"}, {"imageDigest": stored.digest}])
+    assert answer["failures"] == []
+    by_tag, by_digest = answer["images"]
+    converted = by_tag["imageManifest"].encode()
+    assert by_tag["imageManifestMediaType"] == wanted
+    assert by_tag["imageId"] == {"imageTag": "t", "imageDigest": ociapi.sha256_digest(converted)}
+    document = json.loads(converted)
+    assert document["mediaType"] == wanted
+    assert [layer["digest"] for layer in document["layers"]] == [
+        layer.digest for layer in stored.layers]
+    assert by_digest["imageManifest"].encode() == stored.manifest.data
+    assert by_digest["imageManifestMediaType"] == stored.manifest.media_type
+    v2 = v2_a.get(f"/v2/{repo}/manifests/t", headers={"Accept": wanted})
+    assert v2.content == converted  # both protocols serve the same conversion
+
+
+def test_batch_get_image_refuses_what_cannot_be_converted(
+    ecr_a: Any, v2_a: httpx.Client, repo: str
+) -> None:
+    stored = small_image("bgi-accept-none")
+    push_v2(v2_a, repo, stored, "t")
+    answer = ecr_a.batch_get_image(
+        repositoryName=repo, imageIds=[{"imageTag": "t"}],
+        acceptedMediaTypes=["application/vnd.docker.distribution.manifest.v1+json"])
+    assert answer["images"] == []
+    assert [f["failureCode"] for f in answer["failures"]] == ["ImageNotFound"]
+
+
+# ---------------------------------------------------------------- Docker schema 1 through ECR
+
+
+def test_schema1_put_image_describe_and_get_back(ecr_a: Any, repo: str) -> None:
+    """A signed schema 1 manifest (the media type given, as it names none itself): size is the
+    sum of its distinct blobs as stored; DescribeImages names its media type; BatchGetImage
+    returns its JWS text unchanged under the digest of its signed payload."""
+    one, two = b"schema1 layer" * 100, b"second layer"
+    digests = [upload_layer_ecr(ecr_a, repo, data) for data in (one, two)]
+    unsigned = schema1.payload(repo, "old", [digests[0], digests[1], digests[0]])
+    body = schema1.signed(unsigned).decode()
+    put = ecr_a.put_image(repositoryName=repo, imageManifest=body, imageTag="old",
+                          imageManifestMediaType=schema1.SIGNED)
+    assert put["image"]["imageId"] == {"imageTag": "old", "imageDigest": schema1.digest(unsigned)}
+    detail = ecr_a.describe_images(repositoryName=repo, imageIds=[{"imageTag": "old"}])
+    (image,) = detail["imageDetails"]
+    assert image["imageManifestMediaType"] == schema1.SIGNED
+    assert image["imageSizeInBytes"] == len(one) + len(two)
+    got = ecr_a.batch_get_image(repositoryName=repo, imageIds=[{"imageTag": "old"}],
+                                acceptedMediaTypes=[schema1.SIGNED, schema1.UNSIGNED])
+    assert got["images"][0]["imageManifest"] == body
+    refused = ecr_a.batch_get_image(repositoryName=repo, imageIds=[{"imageTag": "old"}],
+                                    acceptedMediaTypes=[MediaTypes.DOCKER_MANIFEST])
+    assert [f["failureCode"] for f in refused["failures"]] == ["ImageNotFound"]

@@ -10,7 +10,11 @@ have gathered (or it ended, or the client went away), and without the extra copy
 
 from __future__ import annotations
 
+from typing import Any
+
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol, RequestResponseCycle
+
+from dockyard.api import zero_copy
 
 HAND_OVER = 256 * 1024
 # Reading pauses while this much waits for the app; it must be above HAND_OVER, or reading
@@ -26,6 +30,8 @@ class BodyBatchingProtocol(HttpToolsProtocol):
             self.cycle.__class__ = _BatchedBodyCycle
             # mypy still sees the uvicorn class, which has no such attributes
             self.cycle.pieces, self.cycle.held = [], 0  # type: ignore[attr-defined]
+            if self.transport.get_extra_info("sslcontext") is None:  # TLS: bytes pass through it
+                self.scope.setdefault("extensions", {})[zero_copy.EXTENSION] = {}
 
     def on_body(self, body: bytes) -> None:
         cycle = self.cycle
@@ -48,6 +54,23 @@ class _BatchedBodyCycle(RequestResponseCycle):
 
     pieces: list[bytes]
     held: int
+
+    async def send(self, message: Any) -> None:
+        if message["type"] != zero_copy.EXTENSION:
+            await super().send(message)
+            return
+        if self.disconnected or not self.response_started or self.response_complete:
+            return
+        count = message["count"]
+        if self.scope["method"] != "HEAD":
+            sent = await zero_copy.send_file(self.transport, message["file"], message["offset"],
+                                             count)
+            if sent != count:  # the client left, or the file shrank: the response cannot end
+                self.transport.close()
+                return
+        # uvicorn's own bookkeeping ends the response (Content-Length met, keep-alive or close).
+        self.expected_content_length -= count
+        await super().send({"type": "http.response.body", "body": b"", "more_body": False})
 
     async def receive(self):  # type: ignore[override]
         if self.waiting_for_100_continue and not self.transport.is_closing():

@@ -1,8 +1,8 @@
 """Manifest parsing: what a manifest references, what it weighs, what kind of artifact it is.
 
-Manifests are kept byte-for-byte; this module only reads them. Four media types are accepted
-(Docker schema 2 manifest and list, OCI manifest and index); anything else, including the
-obsolete signed schema 1, is refused with `ManifestInvalid`.
+Manifests are kept byte-for-byte; this module only reads them. Accepted: Docker schema 2
+manifest and list, OCI manifest and index, and the obsolete Docker schema 1, signed or not
+(`schema1.py`); anything else is refused with `ManifestInvalid`.
 """
 
 from __future__ import annotations
@@ -15,6 +15,7 @@ from typing import Any
 
 from dockyard.domain.digests import Digest, parse_digest
 from dockyard.domain.errors import DigestInvalid, ManifestInvalid, ManifestTooLarge
+from dockyard.domain.schema1 import LAYER_TYPE, blob_sums, schema1_media_type, signed_payload
 
 DOCKER_MANIFEST = "application/vnd.docker.distribution.manifest.v2+json"
 DOCKER_LIST = "application/vnd.docker.distribution.manifest.list.v2+json"
@@ -58,6 +59,14 @@ class Manifest:
     subject: Descriptor | None
     artifact_type: str | None
     annotations: dict[str, str]
+    # Schema 1 only: a signed manifest's digest is that of its payload, not of its JWS bytes;
+    # and its layers name no sizes, so the image's size comes from the stored blobs.
+    signed_payload: bytes | None = None
+    sizes_from_store: bool = False
+
+    def digest_source(self, body: bytes) -> bytes:
+        """The bytes whose digest is this manifest's digest (`body` is what was pushed)."""
+        return body if self.signed_payload is None else self.signed_payload
 
     @property
     def is_index(self) -> bool:
@@ -92,9 +101,11 @@ def parse_manifest(body: bytes, content_type: str | None = None) -> Manifest:
     if len(body) > MAX_MANIFEST_BYTES:
         raise ManifestTooLarge(f"manifest is {len(body)} bytes; the limit is {MAX_MANIFEST_BYTES}")
     document = _load_json(body)
+    if document.get("schemaVersion") == 1:
+        return _parse_schema1(body, document)
     media_type = _media_type(document, _bare(content_type))
     if document.get("schemaVersion") != 2:
-        raise ManifestInvalid("schemaVersion must be 2")
+        raise ManifestInvalid("schemaVersion must be 1 or 2")
     if media_type in INDEX_TYPES:
         return _parse_index(document, media_type)
     return _parse_image(document, media_type)
@@ -106,6 +117,8 @@ def check_blob_sizes(manifest: Manifest, stored: Mapping[str, int]) -> None:
     The image's size (ECR's imageSizeInBytes) is summed from these descriptors, so a manifest
     that claims a 1 TB config for a 15-byte blob would make it a lie.
     """
+    if manifest.sizes_from_store:
+        return
     for descriptor in manifest.blob_descriptors:
         size = stored.get(str(descriptor.digest))
         if size is not None and size != descriptor.size:
@@ -190,6 +203,16 @@ def _parse_image(document: dict[str, Any], media_type: str) -> Manifest:
     if manifest.own_size > MAX_SIZE:
         raise ManifestInvalid(f"the image's size exceeds {MAX_SIZE} bytes")
     return manifest
+
+
+def _parse_schema1(body: bytes, document: dict[str, Any]) -> Manifest:
+    """Schema 1: each distinct `blobSum` once, as a layer of unknown (store-given) size."""
+    layers = tuple(Descriptor(LAYER_TYPE, digest, 0) for digest in dict.fromkeys(blob_sums(document)))
+    return Manifest(
+        media_type=schema1_media_type(document), config=None, layers=layers, children=(),
+        subject=None, artifact_type=None, annotations={},
+        signed_payload=signed_payload(body, document), sizes_from_store=True,
+    )
 
 
 def _parse_index(document: dict[str, Any], media_type: str) -> Manifest:

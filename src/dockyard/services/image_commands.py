@@ -50,13 +50,13 @@ class ImageCommands:
 
     def put_image(self, account_id: str, name: str, manifest: bytes, media_type: str | None,
                   tag: str | None, digest: str | None) -> PushedManifest:
-        actual = str(digest_of(manifest))
-        if digest and digest != actual:
-            raise ImageDigestMismatch(f"Manifest digest {actual} does not match the provided "
-                                      f"digest {digest}")
         if media_type is None and declared_media_type(manifest) is None:
             raise ParameterInvalid("image manifest mediatype not provided in manifest or parameter")
         parsed = parse_manifest(manifest, media_type)
+        actual = str(digest_of(parsed.digest_source(manifest)))
+        if digest and digest != actual:
+            raise ImageDigestMismatch(f"Manifest digest {actual} does not match the provided "
+                                      f"digest {digest}")
         # One transaction from the repository lookup to the scan queued on push: the checks see
         # what the save writes on, and a push costs one BEGIN and one COMMIT. Audited after it.
         with self.images.audit.recording(AuditAction.PUSH_IMAGE, account=account_id,

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from dataclasses import dataclass
+from collections.abc import Callable, Collection
+from dataclasses import dataclass, replace
 
 from dockyard.domain.digests import Digest, digest_of, is_digest, parse_digest
 from dockyard.domain.errors import (
@@ -15,6 +15,7 @@ from dockyard.domain.errors import (
     TagImmutable,
     TagInvalid,
 )
+from dockyard.domain.manifest_conversion import Unconvertible, negotiate
 from dockyard.domain.manifests import Manifest, check_blob_sizes, parse_manifest
 from dockyard.domain.models import Image, NewImage, Repository, SavedImage
 from dockyard.domain.names import validate_tag
@@ -87,14 +88,14 @@ class ImageService:
         """Store a parsed manifest in a repository that exists, in one transaction, audited."""
         with self.audit.recording(AuditAction.PUSH_IMAGE, account=repo.account_id,
                                   repository=repo.name, tags=[ref.tag] if ref.tag else []) as entry:
-            entry.digest = _digest_of(body, ref.digest)
+            entry.digest = _digest_of(manifest.digest_source(body), ref.digest)
             return self.store_push(repo, ref, manifest, body)
 
     def store_push(self, repo: Repository, ref: Reference, manifest: Manifest, body: bytes
                    ) -> PushedManifest:
         """`push` without its audit line, for a caller whose transaction encloses this one: it
         audits once its own transaction has committed (PutImage)."""
-        digest = _digest_of(body, ref.digest)
+        digest = _digest_of(manifest.digest_source(body), ref.digest)
         with self.meta.atomic():
             new = self._new_image(repo, digest, body, manifest)
             may_move = ref.tag is None or not tag_is_immutable(repo, ref.tag)
@@ -117,20 +118,21 @@ class ImageService:
             )
 
     def _new_image(self, repo: Repository, digest: str, body: bytes, manifest: Manifest) -> NewImage:
-        self._require_blobs(repo, manifest)
+        stored = self._require_blobs(repo, manifest)
         return NewImage(
             digest=digest,
             manifest=body,
             media_type=manifest.media_type,
             artifact_media_type=None if manifest.is_index else manifest.artifact_media_type,
-            size_bytes=self._size_of(repo, manifest),
+            size_bytes=self._size_of(repo, manifest, stored),
             subject_digest=str(manifest.subject.digest) if manifest.subject else None,
             child_digests=tuple(str(c.digest) for c in manifest.children),
             blob_digests=tuple(str(d) for d in manifest.blob_digests),
         )
 
-    def _require_blobs(self, repo: Repository, manifest: Manifest) -> None:
-        """Every blob is linked to the repository and is the size its descriptor says."""
+    def _require_blobs(self, repo: Repository, manifest: Manifest) -> dict[str, int]:
+        """Every blob is linked to the repository and is the size its descriptor says; the
+        stored sizes by digest."""
         wanted = list(dict.fromkeys(str(d) for d in manifest.blob_digests))
         stored = self.meta.linked_blob_sizes(repo.id, wanted)
         missing = [digest for digest in wanted if digest not in stored]
@@ -141,9 +143,13 @@ class ImageService:
         if missing:
             raise LayersNotFound(f"blob unknown to registry: {missing[0]}", digests=missing)
         check_blob_sizes(manifest, stored)
+        return dict(stored)
 
-    def _size_of(self, repo: Repository, manifest: Manifest) -> int:
-        """ECR's imageSizeInBytes; for an index, the largest of its children."""
+    def _size_of(self, repo: Repository, manifest: Manifest, stored: dict[str, int]) -> int:
+        """ECR's imageSizeInBytes; for an index, the largest of its children; for schema 1,
+        which names no sizes, the sum of its distinct blobs as stored."""
+        if manifest.sizes_from_store:
+            return sum(stored[str(d)] for d in dict.fromkeys(manifest.blob_digests))
         if not manifest.is_index:
             return manifest.own_size
         wanted = list(dict.fromkeys(str(c.digest) for c in manifest.children))
@@ -179,6 +185,25 @@ class ImageService:
         image = self.find(account_id, name, reference)
         self.pulls.record(account_id, principal, image.id, self.clock.now())
         return image
+
+    def as_accepted(self, image: Image, by_digest: bool, accepted: Collection[str]) -> Image:
+        """The image as a client accepting `accepted` manifest types gets it (ECR's rule).
+
+        By tag, a stored type the client does not accept is converted between Docker schema 2
+        and OCI when it can be (the served digest is that of the converted bytes), else the
+        image is not found. By digest, the stored bytes are served as they are.
+        """
+        if by_digest:
+            return image
+        assert image.manifest is not None
+        try:
+            converted = negotiate(image.manifest, image.media_type, accepted)
+        except Unconvertible as exc:
+            raise ImageNotFound(f"{IMAGE_NOT_FOUND}: {exc}") from None
+        if converted is None:
+            return image
+        return replace(image, manifest=converted.body, media_type=converted.media_type,
+                       digest=str(digest_of(converted.body, "sha256")))
 
     # -- delete -----------------------------------------------------------------------------
 

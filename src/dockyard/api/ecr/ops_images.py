@@ -7,7 +7,7 @@ from typing import Any
 
 from dockyard.api.ecr import shapes
 from dockyard.api.ecr.context import Call
-from dockyard.domain.errors import ParameterInvalid
+from dockyard.domain.errors import ImageNotFound, ParameterInvalid
 from dockyard.domain.models import Image, Repository
 from dockyard.services.image_queries import Failure, ImageId, Listing
 
@@ -51,8 +51,11 @@ def batch_get_image(call: Call, p: Params) -> Params:
     repo = svc.repositories.get(account, p["repositoryName"])
     accepted = p.get("acceptedMediaTypes")
     images, failures = [], []
-    for image_id, found in svc.queries.resolve_each(repo, shapes.image_ids_in(p), True):
-        failure = found if isinstance(found, Failure) else _unservable(found, accepted)
+    for image_id, resolved in svc.queries.resolve_each(repo, shapes.image_ids_in(p), True):
+        if isinstance(resolved, Failure):
+            failures.append(_failure(image_id, resolved))
+            continue
+        found, failure = _as_accepted(call, resolved, image_id, accepted)
         if failure:
             failures.append(_failure(image_id, failure))
             continue
@@ -62,13 +65,23 @@ def batch_get_image(call: Call, p: Params) -> Params:
     return {"images": images, "failures": failures}
 
 
-def _unservable(found: Image, accepted: list[str] | None) -> Failure | None:
+def _unservable(found: Image) -> Failure | None:
     if found.status != "ACTIVE":
         return Failure("ImageInaccessible", "The image is archived; restore it first")
-    if accepted and found.media_type not in accepted:
-        return Failure("ImageNotFound", "Requested image not found in any of the accepted media "
-                       f"types (stored as {found.media_type}; Dockyard does not convert manifests)")
     return None
+
+
+def _as_accepted(call: Call, found: Image, image_id: ImageId, accepted: list[str] | None
+                 ) -> tuple[Image, Failure | None]:
+    """The image converted for `acceptedMediaTypes` by the images service's one rule."""
+    unservable = _unservable(found)
+    if unservable:
+        return found, unservable
+    try:
+        return call.services.images.as_accepted(found, image_id.digest is not None,
+                                                accepted or []), None
+    except ImageNotFound as exc:
+        return found, Failure("ImageNotFound", exc.message)
 
 
 def _failure(image_id: ImageId, failure: Failure) -> Params:

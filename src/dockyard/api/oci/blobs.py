@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import AsyncIterator, Iterator
 
 from starlette.concurrency import iterate_in_threadpool
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response, StreamingResponse
+from starlette.types import Receive, Scope, Send
 
 from dockyard.api.oci import context as ctx
 from dockyard.api.oci.errors import API_VERSION
+from dockyard.ports import LocalBlobFiles
 from dockyard.services.blobs import BlobRead
 
 
@@ -25,9 +28,12 @@ async def head_or_get_blob(request: Request) -> Response:
     headers = _headers(read)
     if request.method == "HEAD":
         return Response(b"", 200, headers=headers, media_type="application/octet-stream")
+    status = 206 if read.range else 200
+    sendable = _open_for_zero_copy(request, svc.blob_store, read)
+    if sendable is not None:
+        return ZeroCopyResponse(sendable, read, status, headers)
     chunks = read.chunks(svc.blob_store)
     stream = _inline(chunks) if svc.blob_store.reads_are_local else iterate_in_threadpool(chunks)
-    status = 206 if read.range else 200
     return StreamingResponse(stream, status, headers=headers, media_type="application/octet-stream")
 
 
@@ -40,6 +46,40 @@ def _headers(read: BlobRead) -> dict[str, str]:
         headers["Content-Length"] = str(read.range.length)
         headers["Content-Range"] = f"bytes {read.range.start}-{read.range.end}/{read.size}"
     return headers
+
+
+ZERO_COPY = "http.response.zerocopysend"  # ASGI extension the server offers (api/zero_copy.py)
+
+
+def _open_for_zero_copy(request: Request, store: object, read: BlobRead) -> int | None:
+    """A descriptor of the blob's file when the server can send it without copying, else None
+    (TLS, a store that is not local files, or the file gone: the usual path says so)."""
+    if ZERO_COPY not in request.scope.get("extensions", {}) or not isinstance(store, LocalBlobFiles):
+        return None
+    try:
+        return os.open(store.local_file(read.digest), os.O_RDONLY | getattr(os, "O_CLOEXEC", 0))
+    except OSError:
+        return None
+
+
+class ZeroCopyResponse(Response):
+    """Headers as any blob response; the body is `count` bytes of an open file, handed to the
+    server by descriptor (which this response closes)."""
+
+    def __init__(self, fd: int, read: BlobRead, status: int, headers: dict[str, str]) -> None:
+        super().__init__(None, status, headers=headers, media_type="application/octet-stream")
+        self.fd = fd
+        self.offset = read.range.start if read.range else 0
+        self.count = read.range.length if read.range else read.size
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        try:
+            await send({"type": "http.response.start", "status": self.status_code,
+                        "headers": self.raw_headers})
+            await send({"type": ZERO_COPY, "file": self.fd, "offset": self.offset,
+                        "count": self.count})
+        finally:
+            os.close(self.fd)
 
 
 async def _inline(chunks: Iterator[bytes]) -> AsyncIterator[bytes]:

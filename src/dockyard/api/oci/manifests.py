@@ -8,14 +8,6 @@ from starlette.responses import Response
 from dockyard.api.oci import context as ctx
 from dockyard.api.oci.errors import API_VERSION
 from dockyard.domain.digests import is_digest
-from dockyard.domain.errors import ImageNotFound
-from dockyard.domain.manifests import MANIFEST_TYPES
-from dockyard.domain.models import Image
-
-SCHEMA1 = {
-    "application/vnd.docker.distribution.manifest.v1+json",
-    "application/vnd.docker.distribution.manifest.v1+prettyjws",
-}
 
 
 async def get_manifest(request: Request) -> Response:
@@ -26,29 +18,13 @@ async def get_manifest(request: Request) -> Response:
     else:
         image = await ctx.quick_call(request, svc.images.pull, account, name, reference,
                                      ctx.principal(request))
-    _negotiate(request, image, reference)
+    accepted = [part for value in request.headers.getlist("accept") for part in value.split(",")]
+    image = svc.images.as_accepted(image, is_digest(reference), accepted)
     assert image.manifest is not None
     headers = {**API_VERSION, "Docker-Content-Digest": image.digest, "ETag": f'"{image.digest}"'}
     headers["Content-Length"] = str(len(image.manifest))
     body = b"" if request.method == "HEAD" else image.manifest
     return Response(body, 200, headers=headers, media_type=image.media_type)
-
-
-def _negotiate(request: Request, image: Image, reference: str) -> None:
-    """Refuse a tag fetch when the client lists manifest types and the stored one is not among them.
-
-    Dockyard never converts manifests; a pull by digest always gets the stored bytes.
-    """
-    if is_digest(reference):
-        return
-    accepted = {part.split(";")[0].strip() for part in request.headers.getlist("accept")
-                for part in part.split(",")}
-    listed = accepted & (MANIFEST_TYPES | SCHEMA1)
-    if listed and "*/*" not in accepted and image.media_type not in accepted:
-        raise ImageNotFound(
-            f"manifest of type {image.media_type} is not among the accepted types "
-            f"{sorted(listed)}"
-        )
 
 
 async def put_manifest(request: Request) -> Response:

@@ -104,6 +104,9 @@ class FilesystemBlobStore:
     def redirect_url(self, digest: str) -> str | None:
         return None
 
+    def local_file(self, digest: str) -> str:
+        return str(paths.blob_path(self.root, digest))
+
     def delete(self, digest: str) -> None:
         paths.blob_path(self.root, digest).unlink(missing_ok=True)
 
