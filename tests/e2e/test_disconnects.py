@@ -77,7 +77,10 @@ def assert_quiet_log(server: DockyardServer, count: int) -> None:
 def staged_bytes(server: DockyardServer) -> dict[str, int]:
     """Size of every staging file of the filesystem store ({} when blobs live elsewhere)."""
     uploads = Path(server.data_dir, "blobs", "uploads")
-    return {p.name: p.stat().st_size for p in uploads.iterdir()} if uploads.is_dir() else {}
+    if not uploads.is_dir():
+        return {}
+    # An upload is a directory of segments, one per acknowledged chunk (backends/blobs/paths.py).
+    return {p.name: sum(f.stat().st_size for f in p.iterdir()) for p in uploads.iterdir()}
 
 
 def assert_nothing_staged_beyond(server: DockyardServer, acknowledged: dict[str, int]) -> None:
