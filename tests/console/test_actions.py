@@ -79,8 +79,11 @@ def test_delete_archive_restore_and_scan(browser, registry, app):
     post(browser, f"{BASE}/images/{keep.digest}/archive")
     assert "archived" in browser.get(f"{BASE}/images/{keep.digest}").text
     refused = post(browser, f"{BASE}/images/{keep.digest}/scan")
-    assert refused.status_code == 400 and "restore it first" in refused.text
+    assert refused.status_code == 409 and "restore it first" in refused.text
     post(browser, f"{BASE}/images/{keep.digest}/restore")
+    # A restore goes through ACTIVATING; the server's background tick finishes it.
+    assert post(browser, f"{BASE}/images/{keep.digest}/scan").status_code == 409
+    app.state.services.archive.finish_restores()
     assert post(browser, f"{BASE}/images/{keep.digest}/scan").status_code == 303
     again = post(browser, f"{BASE}/images/{keep.digest}/scan")
     assert again.status_code == 429 and "quota" in again.text
