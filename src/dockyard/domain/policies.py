@@ -28,6 +28,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from enum import StrEnum
 from functools import lru_cache
+from typing import Any
 
 from dockyard.domain.errors import ParameterInvalid
 
@@ -173,7 +174,7 @@ def _actions(value: object, kind: PolicyKind) -> tuple[str, ...]:
     return tuple(action.lower() for action in actions)
 
 
-def _resources(item: dict, kind: PolicyKind) -> tuple[str, ...] | None:
+def _resources(item: dict[str, Any], kind: PolicyKind) -> tuple[str, ...] | None:
     if kind is PolicyKind.REPOSITORY:
         if "Resource" in item:
             raise _invalid(kind, "a repository policy may not name a Resource")
