@@ -177,6 +177,43 @@ def test_scan_from_the_console_and_read_the_findings(signed_in, server, axe):
     assert packages == {"tar"}
 
 
+LIFECYCLE_POLICY = (
+    '{"rules": [{"rulePriority": 3, "description": "old releases", "selection": '
+    '{"tagStatus": "tagged", "tagPrefixList": ["v"], "countType": "imageCountMoreThan", '
+    '"countNumber": 1}, "action": {"type": "expire"}}]}'
+)
+
+
+def test_edit_a_lifecycle_policy_and_check_its_preview(signed_in, server, axe, tmp_path):
+    driver = signed_in
+    newer = write_layout(tmp_path / "newer", {"v2": build_image([{"app.txt": b"v2"}])})
+    Skopeo().copy(f"oci:{newer}:v2", f"docker://{server.address}/{PLAIN}:v2")
+    page = f"{server.url}/ui/repositories/{PLAIN}/-/lifecycle"
+    driver.get(page)
+    policy = driver.find_element(By.ID, "policy")
+    policy.clear()
+    rule = ('{"rulePriority": 1, "selection": {"tagStatus": "any", "countType": '
+            '"imageCountMoreThan", "countNumber": 1}, "action": {"type": "expire"}}')
+    policy.send_keys(f'{{"rules": [{rule}, {rule}]}}')  # two rules of one priority
+    driver.find_element(By.XPATH, "//button[normalize-space()='Save policy']").click()
+    error = driver.find_element(By.CSS_SELECTOR, "p.error").text
+    assert "Lifecycle policy validation failure" in error  # the API's own message
+    policy = driver.find_element(By.ID, "policy")
+    policy.clear()
+    policy.send_keys(LIFECYCLE_POLICY)
+    driver.find_element(By.XPATH, "//button[normalize-space()='Preview']").click()
+    assert_accessible(driver, axe)
+    rows = driver.find_elements(By.CSS_SELECTOR, "tr.preview-row")
+    assert len(rows) == 1  # of the two images tagged v*, the older one (v1)
+    cells = [cell.text for cell in rows[0].find_elements(By.TAG_NAME, "td")]
+    assert cells[3:5] == ["EXPIRE", "3"] and "v1" in cells[1]
+    driver.find_element(By.XPATH, "//button[normalize-space()='Save policy']").click()
+    assert driver.find_element(By.CSS_SELECTOR, "p.notice").text == "Lifecycle policy saved."
+    assert '"rulePriority": 3' in driver.find_element(By.ID, "policy").get_attribute("value")
+    driver.get(f"{server.url}/ui/repositories/{PLAIN}/-/images")  # a preview expires nothing
+    assert driver.find_elements(By.CSS_SELECTOR, "tbody th a")
+
+
 def test_settings_storage_and_lifecycle_pages_are_accessible(signed_in, server, axe):
     driver = signed_in
     for path in (f"/ui/repositories/{PLAIN}/-/settings", f"/ui/repositories/{PLAIN}/-/lifecycle",

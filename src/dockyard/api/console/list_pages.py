@@ -46,6 +46,10 @@ def storage(request: Request, session: ConsoleSession) -> Response:
     svc = services(request)
     account, found = svc.console.storage(session.account_id, request.query_params.get("page"))
     total, repositories = svc.storage.account_usage(session.account_id)
+    history = svc.storage.history_of(session.account_id)
+    # A collection is registry-wide; what the page tells of it is this account's share only
+    # (its stored bytes at the collection before and at the last one), as the API scopes all.
+    change = tuple(size for _, size in history[-2:]) if history else ()
     return render(request, "storage.html", session=session, account=account, page=found,
                   total=total, usage=repositories, last_gc=svc.storage.last_collection(),
-                  chart=storage_line(svc.storage.history_of(session.account_id)))
+                  change=change, chart=storage_line(history))
