@@ -21,8 +21,9 @@ from __future__ import annotations
 from functools import lru_cache
 from typing import Protocol
 
-from dockyard.domain.errors import AccessDenied
+from dockyard.domain.errors import AccessDenied, NameInvalid
 from dockyard.domain.models import Repository
+from dockyard.domain.names import validate_repository_name
 from dockyard.domain.policies import (
     Decision,
     Policy,
@@ -85,10 +86,21 @@ class AccessControl:
         registry_text = self.meta.get_registry_policy(account)
         if registry_text:
             found.append(_parsed(registry_text, PolicyKind.REGISTRY))
-        repo = self.meta.get_repository(account, repository) if repository else None
+        # A malformed name names no repository (the handler answers NAME_INVALID); it is not
+        # looked up, as a database may refuse its characters (NUL on PostgreSQL).
+        repo = (self.meta.get_repository(account, repository)
+                if repository and _is_repository_name(repository) else None)
         if repo is not None and repo.policy:
             found.append(_parsed(repo.policy, PolicyKind.REPOSITORY))
         return found
+
+
+def _is_repository_name(name: str) -> bool:
+    try:
+        validate_repository_name(name)
+    except NameInvalid:
+        return False
+    return True
 
 
 @lru_cache(maxsize=512)
