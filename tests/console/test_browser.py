@@ -18,7 +18,8 @@ from pathlib import Path
 import pytest
 from selenium.common.exceptions import NoAlertPresentException
 from selenium.webdriver.common.by import By
-from selenium.webdriver.support.ui import Select
+from selenium.webdriver.support import expected_conditions as EC
+from selenium.webdriver.support.ui import Select, WebDriverWait
 
 from tests.console.browser import axe_run, axe_source, chromium, describe_violations
 from tests.support import fixture_images as fx
@@ -89,7 +90,7 @@ def signed_in(server: DockyardServer, driver, axe):
     driver.find_element(By.ID, "access_key_id").send_keys(key["access_key_id"])
     driver.find_element(By.ID, "secret").send_keys(key["secret_access_key"])
     driver.find_element(By.CSS_SELECTOR, "form button[type=submit]").click()
-    assert driver.current_url == f"{server.url}/ui/repositories"
+    WebDriverWait(driver, 30).until(EC.url_to_be(f"{server.url}/ui/repositories"))
     assert key["secret_access_key"] not in driver.page_source
     return driver
 
@@ -121,7 +122,7 @@ def test_browse_repositories_and_images(signed_in, server, axe):
     pull = driver.find_element(By.CSS_SELECTOR, ".copyable code").text
     assert pull == f"docker pull {server.address}/{PLAIN}:TAG"
     driver.find_element(By.CSS_SELECTOR, "tbody th a").click()
-    assert "/-/images/sha256:" in driver.current_url
+    WebDriverWait(driver, 30).until(EC.url_contains("/-/images/sha256:"))
     assert_accessible(driver, axe)
 
 
@@ -139,13 +140,14 @@ def test_remove_a_tag_with_confirmation(signed_in, server, axe):
     driver = signed_in
     driver.get(f"{server.url}/ui/repositories/{PLAIN}/-/images")
     driver.find_element(By.CSS_SELECTOR, "tbody th a").click()
+    WebDriverWait(driver, 30).until(EC.url_contains("/-/images/sha256:"))
     image_url = driver.current_url
     Select(driver.find_element(By.ID, "old-tag")).select_by_visible_text("doomed")
     driver.find_element(By.XPATH, "//button[normalize-space()='Remove tag…']").click()
-    assert "/confirm?action=remove-tag" in driver.current_url
+    WebDriverWait(driver, 30).until(EC.url_contains("/confirm?action=remove-tag"))
     assert_accessible(driver, axe)
     driver.find_element(By.XPATH, "//button[normalize-space()='Yes, remove tag']").click()
-    assert driver.current_url == image_url + "?done=remove-tag"
+    WebDriverWait(driver, 30).until(EC.url_to_be(image_url + "?done=remove-tag"))
     assert driver.find_element(By.CSS_SELECTOR, "p.notice").text == "The tag was removed."
     tags = [e.text for e in driver.find_elements(By.CSS_SELECTOR, "dl.facts .tag")]
     assert tags == ["v1"]
@@ -157,7 +159,7 @@ def test_scan_from_the_console_and_read_the_findings(signed_in, server, axe):
     driver.find_element(By.CSS_SELECTOR, "tbody th a").click()
     driver.find_element(By.XPATH, "//button[normalize-space()='Start scan…']").click()
     driver.find_element(By.XPATH, "//button[normalize-space()='Yes, start scan']").click()
-    assert driver.current_url.endswith("?done=scan")
+    WebDriverWait(driver, 30).until(EC.url_contains("?done=scan"))
     deadline = time.monotonic() + 60
     while not driver.find_elements(By.LINK_TEXT, "Findings"):
         assert time.monotonic() < deadline, "the scan did not complete within 60 s"
@@ -208,6 +210,7 @@ def test_edit_a_lifecycle_policy_and_check_its_preview(signed_in, server, axe, t
     cells = [cell.text for cell in rows[0].find_elements(By.TAG_NAME, "td")]
     assert cells[3:5] == ["EXPIRE", "3"] and "v1" in cells[1]
     driver.find_element(By.XPATH, "//button[normalize-space()='Save policy']").click()
+    WebDriverWait(driver, 30).until(EC.url_contains("done=saved"))
     assert driver.find_element(By.CSS_SELECTOR, "p.notice").text == "Lifecycle policy saved."
     assert '"rulePriority": 3' in driver.find_element(By.ID, "policy").get_attribute("value")
     driver.get(f"{server.url}/ui/repositories/{PLAIN}/-/images")  # a preview expires nothing
@@ -253,5 +256,5 @@ def test_sign_out(signed_in, server):
     driver.find_element(By.XPATH, "//button[normalize-space()='Sign out']").click()
     assert driver.current_url.startswith(f"{server.url}/ui/sign-in")
     driver.get(f"{server.url}/ui/repositories")
-    assert "/ui/sign-in" in driver.current_url
+    WebDriverWait(driver, 30).until(EC.url_contains("/ui/sign-in"))
 
