@@ -15,22 +15,24 @@ from __future__ import annotations
 import argparse
 import logging
 import os
-import re
 import socket
 import sys
 from datetime import UTC, datetime
 
 from dockyard.config import add_store_options
-
-_UNITS = {"": 1, "s": 1, "m": 60, "h": 3600, "d": 86400}
+from dockyard.domain.durations import parse_duration
 
 
 def duration(text: str) -> float:
-    found = re.fullmatch(r"(\d+(?:\.\d+)?)([smhd]?)", text.strip())
-    if not found or float(found[1]) <= 0:
+    """A positive duration, in the grammar of domain/durations.py."""
+    try:
+        seconds = parse_duration(text)
+    except ValueError:
+        seconds = 0.0
+    if seconds <= 0:
         raise argparse.ArgumentTypeError(
             f"expected a positive duration such as 3600, 90s, 30m, 24h or 7d, not {text!r}")
-    return float(found[1]) * _UNITS[found[2]]
+    return seconds
 
 
 def duration_or_zero(text: str) -> float:
