@@ -89,7 +89,7 @@ def signed_in(server: DockyardServer, driver, axe):
     assert_accessible(driver, axe)
     driver.find_element(By.ID, "access_key_id").send_keys(key["access_key_id"])
     driver.find_element(By.ID, "secret").send_keys(key["secret_access_key"])
-    driver.find_element(By.CSS_SELECTOR, "form button[type=submit]").click()
+    follow(driver, By.CSS_SELECTOR, "form button[type=submit]")
     WebDriverWait(driver, 30).until(EC.url_to_be(f"{server.url}/ui/repositories"))
     assert key["secret_access_key"] not in driver.page_source
     return driver
@@ -105,8 +105,16 @@ def assert_no_alert(driver) -> None:
         driver.switch_to.alert.text  # noqa: B018 (reading it is the check)
 
 
+def follow(driver, by: str, selector: str) -> None:
+    """Click a link or a form's button and wait until the browser has left the page: a click
+    only starts the page load, and reading the page before it finishes reads the old one."""
+    page = driver.find_element(By.TAG_NAME, "html")
+    driver.find_element(by, selector).click()
+    WebDriverWait(driver, 30).until(EC.staleness_of(page))
+
+
 def open_link(driver, text: str) -> None:
-    driver.find_element(By.LINK_TEXT, text).click()
+    follow(driver, By.LINK_TEXT, text)
 
 
 def test_browse_repositories_and_images(signed_in, server, axe):
@@ -121,7 +129,7 @@ def test_browse_repositories_and_images(signed_in, server, axe):
     assert tags == {"v1", "doomed"}
     pull = driver.find_element(By.CSS_SELECTOR, ".copyable code").text
     assert pull == f"docker pull {server.address}/{PLAIN}:TAG"
-    driver.find_element(By.CSS_SELECTOR, "tbody th a").click()
+    follow(driver, By.CSS_SELECTOR, "tbody th a")
     WebDriverWait(driver, 30).until(EC.url_contains("/-/images/sha256:"))
     assert_accessible(driver, axe)
 
@@ -129,7 +137,7 @@ def test_browse_repositories_and_images(signed_in, server, axe):
 def test_hostile_label_is_text_and_runs_nothing(signed_in, server, axe):
     driver = signed_in
     driver.get(f"{server.url}/ui/repositories/{PLAIN}/-/images")
-    driver.find_element(By.CSS_SELECTOR, "tbody th a").click()
+    follow(driver, By.CSS_SELECTOR, "tbody th a")
     cells = driver.find_elements(By.CSS_SELECTOR, "table.labels td")
     assert XSS_LABEL in [cell.text for cell in cells]
     assert driver.find_elements(By.CSS_SELECTOR, "main img") == []
@@ -139,14 +147,14 @@ def test_hostile_label_is_text_and_runs_nothing(signed_in, server, axe):
 def test_remove_a_tag_with_confirmation(signed_in, server, axe):
     driver = signed_in
     driver.get(f"{server.url}/ui/repositories/{PLAIN}/-/images")
-    driver.find_element(By.CSS_SELECTOR, "tbody th a").click()
+    follow(driver, By.CSS_SELECTOR, "tbody th a")
     WebDriverWait(driver, 30).until(EC.url_contains("/-/images/sha256:"))
     image_url = driver.current_url
     Select(driver.find_element(By.ID, "old-tag")).select_by_visible_text("doomed")
-    driver.find_element(By.XPATH, "//button[normalize-space()='Remove tag…']").click()
+    follow(driver, By.XPATH, "//button[normalize-space()='Remove tag…']")
     WebDriverWait(driver, 30).until(EC.url_contains("/confirm?action=remove-tag"))
     assert_accessible(driver, axe)
-    driver.find_element(By.XPATH, "//button[normalize-space()='Yes, remove tag']").click()
+    follow(driver, By.XPATH, "//button[normalize-space()='Yes, remove tag']")
     WebDriverWait(driver, 30).until(EC.url_to_be(image_url + "?done=remove-tag"))
     assert driver.find_element(By.CSS_SELECTOR, "p.notice").text == "The tag was removed."
     tags = [e.text for e in driver.find_elements(By.CSS_SELECTOR, "dl.facts .tag")]
@@ -156,9 +164,9 @@ def test_remove_a_tag_with_confirmation(signed_in, server, axe):
 def test_scan_from_the_console_and_read_the_findings(signed_in, server, axe):
     driver = signed_in
     driver.get(f"{server.url}/ui/repositories/{SCANNED}/-/images")
-    driver.find_element(By.CSS_SELECTOR, "tbody th a").click()
-    driver.find_element(By.XPATH, "//button[normalize-space()='Start scan…']").click()
-    driver.find_element(By.XPATH, "//button[normalize-space()='Yes, start scan']").click()
+    follow(driver, By.CSS_SELECTOR, "tbody th a")
+    follow(driver, By.XPATH, "//button[normalize-space()='Start scan…']")
+    follow(driver, By.XPATH, "//button[normalize-space()='Yes, start scan']")
     WebDriverWait(driver, 30).until(EC.url_contains("?done=scan"))
     deadline = time.monotonic() + 60
     while not driver.find_elements(By.LINK_TEXT, "Findings"):
@@ -173,7 +181,7 @@ def test_scan_from_the_console_and_read_the_findings(signed_in, server, axe):
         "textContent")
     assert chart.startswith("Findings by severity:")
     driver.find_element(By.ID, "package").send_keys("tar")
-    driver.find_element(By.XPATH, "//button[normalize-space()='Filter']").click()
+    follow(driver, By.XPATH, "//button[normalize-space()='Filter']")
     packages = {row.find_elements(By.TAG_NAME, "td")[1].text
                 for row in driver.find_elements(By.CSS_SELECTOR, "tbody tr")}
     assert packages == {"tar"}
@@ -197,19 +205,19 @@ def test_edit_a_lifecycle_policy_and_check_its_preview(signed_in, server, axe, t
     rule = ('{"rulePriority": 1, "selection": {"tagStatus": "any", "countType": '
             '"imageCountMoreThan", "countNumber": 1}, "action": {"type": "expire"}}')
     policy.send_keys(f'{{"rules": [{rule}, {rule}]}}')  # two rules of one priority
-    driver.find_element(By.XPATH, "//button[normalize-space()='Save policy']").click()
+    follow(driver, By.XPATH, "//button[normalize-space()='Save policy']")
     error = driver.find_element(By.CSS_SELECTOR, "p.error").text
     assert "Lifecycle policy validation failure" in error  # the API's own message
     policy = driver.find_element(By.ID, "policy")
     policy.clear()
     policy.send_keys(LIFECYCLE_POLICY)
-    driver.find_element(By.XPATH, "//button[normalize-space()='Preview']").click()
+    follow(driver, By.XPATH, "//button[normalize-space()='Preview']")
     assert_accessible(driver, axe)
     rows = driver.find_elements(By.CSS_SELECTOR, "tr.preview-row")
     assert len(rows) == 1  # of the two images tagged v*, the older one (v1)
     cells = [cell.text for cell in rows[0].find_elements(By.TAG_NAME, "td")]
     assert cells[3:5] == ["EXPIRE", "3"] and "v1" in cells[1]
-    driver.find_element(By.XPATH, "//button[normalize-space()='Save policy']").click()
+    follow(driver, By.XPATH, "//button[normalize-space()='Save policy']")
     WebDriverWait(driver, 30).until(EC.url_contains("done=saved"))
     assert driver.find_element(By.CSS_SELECTOR, "p.notice").text == "Lifecycle policy saved."
     assert '"rulePriority": 3' in driver.find_element(By.ID, "policy").get_attribute("value")
@@ -253,7 +261,7 @@ def test_the_accessibility_check_sees_a_violation(signed_in, server, axe):
 def test_sign_out(signed_in, server):
     driver = signed_in
     driver.get(f"{server.url}/ui/repositories")
-    driver.find_element(By.XPATH, "//button[normalize-space()='Sign out']").click()
+    follow(driver, By.XPATH, "//button[normalize-space()='Sign out']")
     assert driver.current_url.startswith(f"{server.url}/ui/sign-in")
     driver.get(f"{server.url}/ui/repositories")
     WebDriverWait(driver, 30).until(EC.url_contains("/ui/sign-in"))

@@ -385,10 +385,15 @@ class UploadService:
             publish()
             with self.meta.atomic():
                 self.publications.release(token, str(digest))
-                return self._finish(staged, digest)
+                self._finish(staged, digest)
         except BaseException:
             self.publications.abandon(token, str(digest))
             raise
+        # Only once the session's end is committed: a racing completion that finds its
+        # staging gone must also find the session gone, or it cannot tell why.
+        if staged.segments:  # publish_data drops what it staged itself
+            self.blobs.abort_upload(staged.upload.id)
+        return digest
 
     def _publish_data(self, staged: Staged, digest: Digest, data: memoryview) -> Digest:
         self._verify(staged, digest, hashlib.new(digest.algorithm, data).hexdigest())
@@ -401,8 +406,8 @@ class UploadService:
                 self._discard(staged.upload)
             raise DigestMismatch(f"provided digest {digest} does not match uploaded content")
 
-    def _finish(self, staged: Staged, digest: Digest) -> Digest:
-        """End the session (compare-and-set) and link the published blob; drop the staging."""
+    def _finish(self, staged: Staged, digest: Digest) -> None:
+        """End the session (compare-and-set) and link the published blob."""
         upload = staged.upload
         generation = upload.generation if staged.recorded else None
         finished = self.meta.finish_upload(
@@ -411,9 +416,6 @@ class UploadService:
         if not finished:
             raise self._lost_completion(staged)
         self._hashes.forget(upload.id, upload.generation)
-        if staged.segments:  # publish_data drops what it staged itself
-            self.blobs.abort_upload(upload.id)
-        return digest
 
     def _final_hash(self, staged: Staged, algorithm: str) -> str:
         if staged.hasher is not None and algorithm == "sha256":
