@@ -53,8 +53,8 @@ if [ $# -gt 0 ]; then
 fi
 # Everything on the embedded default (SQLite + files); contract suites also cover PostgreSQL
 # and S3 (moto) there.
-"$PY" -m pytest
+"$PY" -m pytest --durations=15
 # Then the end-to-end suites (and the fuzzing of a real server) again on PostgreSQL + S3, the
 # scale-out deployment.
-exec "$PY" -m pytest tests/e2e tests/ecr tests/fuzz/test_fuzz_server.py \
+exec "$PY" -m pytest --durations=15 tests/e2e tests/ecr tests/fuzz/test_fuzz_server.py \
   --e2e-database=postgres --e2e-storage=s3
