@@ -82,28 +82,31 @@ def _open(args: argparse.Namespace):  # type: ignore[no-untyped-def]
     meta = open_metadata_store(settings.resolved_database_url,
                                migrate=settings.database_url is None)
     meta.probe()
-    return meta, blobs
+    return meta, blobs, settings.resolved_storage_url
 
 
 def run_gc(args: argparse.Namespace) -> int:
     from dockyard import metrics
-    from dockyard.backends.factory import ConfigurationError
+    from dockyard.backends.factory import ConfigurationError, blobs_are_local
     from dockyard.events_setup import audit_sink
     from dockyard.progress import Progress
     from dockyard.services.audit import AuditLog
     from dockyard.services.clock import SystemClock
     from dockyard.services.gc import GarbageCollector, GcConfig
+    from dockyard.services.placement import Placement
     from dockyard.services.storage import StorageService
 
     try:
         sink = audit_sink(args.audit_log)
-        meta, blobs = _open(args)
+        meta, blobs, blobs_url = _open(args)
     except ConfigurationError as exc:
         print(f"dockyard gc: {exc}", file=sys.stderr)
         return 2
     config = GcConfig(grace=args.gc_grace, upload_ttl=args.upload_ttl)
     clock = SystemClock()
-    collector = GarbageCollector(meta, blobs, clock, config, AuditLog(sink, clock), metrics)
+    placement = Placement(local_blobs=blobs_are_local(blobs_url))
+    collector = GarbageCollector(meta, blobs, clock, config, AuditLog(sink, clock), metrics,
+                                 placement)
     with Progress() as bar:
         report = collector.run(args.dry_run, args.now, bar.fraction)
     print(report.summary())

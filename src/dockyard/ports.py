@@ -64,9 +64,6 @@ class BlobStore(Protocol):
     written again once its writer closed it, so bytes that were hashed stay the bytes.
     """
 
-    #: True when reads are cheap enough to run on the event loop (local page cache).
-    reads_are_local: bool
-
     def probe(self) -> None:
         """Raise with a helpful message if the store cannot be used."""
         ...
@@ -754,16 +751,6 @@ class MetadataStore(
     Protocol,
 ):
     """Everything services need from the metadata database."""
-
-    #: True when the database runs in this process with no network between (SQLite): a call
-    #: of bounded size costs less than handing it to a worker thread (see services/metadata_calls.py).
-    calls_are_local: bool
-
-    @property
-    def writing(self) -> bool:
-        """True while a write transaction of this process is open, where calls are local: a call
-        run on the event loop now could wait for it, so it goes to a thread instead."""
-        ...
 
     def probe(self) -> None: ...
 

@@ -5,11 +5,15 @@ from __future__ import annotations
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import TYPE_CHECKING
 from urllib.parse import urlparse
 
 from dockyard.backends.blobs.filesystem import FilesystemBlobStore
 from dockyard.backends.blobs.memory import MemoryBlobStore
-from dockyard.ports import BlobStore, MetadataStore, VulnerabilityScanner
+from dockyard.ports import BlobStore, VulnerabilityScanner
+
+if TYPE_CHECKING:
+    from dockyard.backends.metadata.sql import SqlMetadataStore
 
 
 class ConfigurationError(RuntimeError):
@@ -35,6 +39,16 @@ def open_blob_store(url: str) -> BlobStore:
     )
 
 
+def blobs_are_local(url: str) -> bool:
+    """Whether the blob store at `url` keeps its bytes in this machine's files (or memory)."""
+    return urlparse(url).scheme in ("file", "memory")
+
+
+def database_in_process(url: str) -> bool:
+    """Whether the metadata database at `url` runs inside this process (SQLite)."""
+    return urlparse(url).scheme.split("+")[0] == "sqlite"
+
+
 def open_scanner(data_dir: Path) -> VulnerabilityScanner:
     """The offline scanner: layer inventories plus the OSV index in the data directory."""
     from dockyard.backends.scanner.engine import OsvScanner
@@ -42,7 +56,7 @@ def open_scanner(data_dir: Path) -> VulnerabilityScanner:
     return OsvScanner(data_dir)
 
 
-def open_metadata_store(url: str, *, migrate: bool = False) -> MetadataStore:
+def open_metadata_store(url: str, *, migrate: bool = False) -> SqlMetadataStore:
     """The SQL store at `url`, its schema at head: upgraded there if `migrate`, else required.
 
     Only the embedded default migrates by itself; a database the operator named is upgraded by

@@ -11,6 +11,7 @@ from dockyard.domain.ranges import ByteRange, requested_range
 from dockyard.ports import BlobStore, MetadataStore
 from dockyard.services.clock import Clock
 from dockyard.services.gc import TOUCH_FRESH
+from dockyard.services.placement import bounded
 from dockyard.services.repositories import RepositoryService
 
 
@@ -46,6 +47,7 @@ class BlobService:
         the ones garbage collection is deleting, which count as absent (services/gc.py)."""
         return self.meta.touch_blobs(digests, self.clock.now(), TOUCH_FRESH)
 
+    @bounded
     def open(
         self, account_id: str, name: str, digest_text: str, range_header: str | None,
         redirect: bool, reading: bool = False,
@@ -99,6 +101,7 @@ class BlobService:
                                     f"any image in the repository with name '{name}'")
         return read
 
+    @bounded
     def unlink(self, account_id: str, name: str, digest_text: str) -> None:
         """Remove the blob from the repository; bytes go when garbage collection finds no user."""
         digest = str(parse_digest(digest_text))

@@ -24,6 +24,7 @@ from dockyard.ports import MetadataStore
 from dockyard.services.audit import AuditAction, AuditLog
 from dockyard.services.clock import Clock
 from dockyard.services.events import EventPublisher
+from dockyard.services.placement import bounded
 from dockyard.services.pulls import PullRecorder
 from dockyard.services.repositories import RepositoryService
 
@@ -72,6 +73,7 @@ class ImageService:
 
     # -- push -------------------------------------------------------------------------------
 
+    @bounded
     def put_manifest(
         self, account_id: str, name: str, reference: str, body: bytes, content_type: str | None
     ) -> PushedManifest:
@@ -161,6 +163,7 @@ class ImageService:
 
     # -- pull -------------------------------------------------------------------------------
 
+    @bounded
     def find(self, account_id: str, name: str, reference: str, with_manifest: bool = True) -> Image:
         repo = self.repos.get(account_id, name)
         try:
@@ -178,6 +181,7 @@ class ImageService:
             raise ImageNotFound(IMAGE_NOT_FOUND)
         return image
 
+    @bounded
     def pull(
         self, account_id: str, name: str, reference: str, principal: str | None = None
     ) -> Image:
@@ -207,6 +211,7 @@ class ImageService:
 
     # -- delete -----------------------------------------------------------------------------
 
+    @bounded
     def delete(self, account_id: str, name: str, reference: str) -> None:
         ref = Reference.parse(reference)
         repo = self.repos.get(account_id, name)

@@ -24,7 +24,7 @@ from dockyard.services.image_queries import ImageQueries
 from dockyard.services.images import ImageService
 from dockyard.services.lifecycle import LifecycleService
 from dockyard.services.lifecycle_preview import LifecyclePreviews
-from dockyard.services.metadata_calls import MetadataCalls
+from dockyard.services.placement import Placement
 from dockyard.services.pull_exclusions import PullExclusions
 from dockyard.services.pulls import PullRecorder
 from dockyard.services.registry_policies import RegistryPolicies
@@ -55,7 +55,7 @@ class Services:
     settings: AccountSettings
     scan_config: ScanConfigService
     auth: AuthService
-    calls: MetadataCalls
+    placement: Placement
     default_account: str
     console: ConsoleViews
     console_sessions: ConsoleSessions
@@ -94,10 +94,13 @@ def build_services(
     wall_clock: Clock | None = None,
     gc_config: GcConfig | None = None,
     run_metrics: RunMetrics | None = None,
+    placement: Placement | None = None,
 ) -> Services:
     """`audit_sink` takes the audit log's lines (None: no audit log); `wall_clock` is the real
     time request signatures are checked against when `clock` is shifted (--test-clock);
-    `run_metrics` receives the outcomes of lifecycle runs and garbage collections."""
+    `run_metrics` receives the outcomes of lifecycle runs and garbage collections; `placement`
+    says where calls run (default: every call in a worker thread)."""
+    placement = placement or Placement()
     # Keys live in the database so that every server process signs and checks alike.
     token_key = meta.secret("registry-token-key", os.urandom(32))
     page_key = meta.secret("page-token-key", os.urandom(32))
@@ -112,7 +115,6 @@ def build_services(
     settings = AccountSettings(meta, audit)
     scans = ScanService(meta, blobs, scanner, queries, scan_config, clock, events)
     images.on_pushed.append(scans.on_push)
-    calls = MetadataCalls(meta)
     archive = ArchiveService(meta, clock, policy.restore_seconds)
     images.on_repushed.append(archive.on_repushed)
     lifecycle = LifecycleService(meta, repos, archive, clock, events, audit, run_metrics)
@@ -130,7 +132,7 @@ def build_services(
         clock=clock,
         repositories=repos,
         images=images,
-        uploads=UploadService(meta, blobs, repos, clock, settings, calls),
+        uploads=UploadService(meta, blobs, repos, clock, settings, placement),
         blobs=BlobService(meta, blobs, repos, clock),
         pulls=pulls,
         exclusions=exclusions,
@@ -141,7 +143,7 @@ def build_services(
         settings=settings,
         scan_config=scan_config,
         auth=auth,
-        calls=calls,
+        placement=placement,
         default_account=policy.default_account,
         console=ConsoleViews(meta, queries, commands, scans, blobs),
         console_sessions=ConsoleSessions(meta, auth, clock),
@@ -150,7 +152,7 @@ def build_services(
         archive=archive,
         lifecycle=lifecycle,
         previews=LifecyclePreviews(meta, lifecycle, repos, clock, page_key),
-        gc=GarbageCollector(meta, blobs, clock, gc_config, audit, run_metrics),
+        gc=GarbageCollector(meta, blobs, clock, gc_config, audit, run_metrics, placement),
         storage=StorageService(meta, meta, clock),
         access=access,
         registry_policies=RegistryPolicies(meta, clock, audit),

@@ -11,6 +11,7 @@ from dockyard.domain.templates import AppliedFor, CreationTemplate
 from dockyard.ports import MetadataStore
 from dockyard.services.audit import AuditAction, AuditLog
 from dockyard.services.clock import Clock
+from dockyard.services.placement import bounded
 
 
 def not_found(account_id: str, name: str) -> RepositoryNotFound:
@@ -47,6 +48,7 @@ class RepositoryService:
             raise not_found(account_id, name)
         return repo
 
+    @bounded
     def find_for_push(self, account_id: str, name: str) -> Repository | None:
         """The repository a push names, None if it does not exist but may be created."""
         validate_repository_name(name)

@@ -3,9 +3,7 @@
 from __future__ import annotations
 
 import os
-from collections.abc import AsyncIterator, Iterator
 
-from starlette.concurrency import iterate_in_threadpool
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response, StreamingResponse
 from starlette.types import Receive, Scope, Send
@@ -18,7 +16,7 @@ from dockyard.services.blobs import BlobRead
 
 async def head_or_get_blob(request: Request) -> Response:
     svc = ctx.services(request)
-    read: BlobRead = await ctx.quick_call(
+    read: BlobRead = await ctx.run(
         request, svc.blobs.open, ctx.account(request), ctx.name(request),
         request.path_params["digest"], request.headers.get("range"),
         request.method == "GET" and request.app.state.redirect_blobs, request.method == "GET",
@@ -33,8 +31,7 @@ async def head_or_get_blob(request: Request) -> Response:
     if sendable is not None:
         return ZeroCopyResponse(sendable, read, status, headers)
     chunks = read.chunks(svc.blob_store)
-    stream = _inline(chunks) if svc.blob_store.reads_are_local else iterate_in_threadpool(chunks)
-    return StreamingResponse(stream, status, headers=headers, media_type="application/octet-stream")
+    return StreamingResponse(svc.placement.stream(chunks), status, headers=headers, media_type="application/octet-stream")
 
 
 def _headers(read: BlobRead) -> dict[str, str]:
@@ -82,16 +79,8 @@ class ZeroCopyResponse(Response):
             os.close(self.fd)
 
 
-async def _inline(chunks: Iterator[bytes]) -> AsyncIterator[bytes]:
-    # Local reads run on the loop: a cached 1 MiB takes well under a millisecond, and a cold
-    # range is read ahead by the kernel well before it is asked for (file_reads.py); a thread
-    # hop per chunk costs more.
-    for chunk in chunks:
-        yield chunk
-
-
 async def delete_blob(request: Request) -> Response:
     svc = ctx.services(request)
-    await ctx.quick_call(request, svc.blobs.unlink, ctx.account(request), ctx.name(request),
+    await ctx.run(request, svc.blobs.unlink, ctx.account(request), ctx.name(request),
                          request.path_params["digest"])
     return Response(b"", 202, headers=API_VERSION)

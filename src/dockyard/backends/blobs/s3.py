@@ -77,8 +77,6 @@ CONFLICT_ATTEMPTS = 3  # conditional puts answered 409 (a concurrent write of th
 
 
 class S3BlobStore:
-    reads_are_local = False
-
     def __init__(self, options: S3Options) -> None:
         self.options = options
         self.bucket = options.bucket
