@@ -17,7 +17,7 @@ import tomllib
 from collections.abc import Callable
 from pathlib import Path
 
-from dockyard.backends.factory import ConfigurationError
+from dockyard.backends.configuration import ConfigurationError
 from dockyard.backends.webhook_http import UrllibWebhookSender
 from dockyard.domain.webhooks import Webhook, WebhookConfigError, parse_webhooks
 from dockyard.services.clock import Clock, OffsetClock

@@ -1,4 +1,7 @@
-"""Backends chosen by URL. An unknown scheme is an error at start-up, never a silent fallback."""
+"""Backends chosen by URL. An unknown scheme is an error at start-up, never a silent fallback.
+
+`ConfigurationError` lives in backends/configuration.py (re-exported here).
+"""
 
 from __future__ import annotations
 
@@ -10,14 +13,14 @@ from urllib.parse import urlparse
 
 from dockyard.backends.blobs.filesystem import FilesystemBlobStore
 from dockyard.backends.blobs.memory import MemoryBlobStore
+from dockyard.backends.configuration import ConfigurationError
 from dockyard.ports import BlobStore, VulnerabilityScanner
+
+__all__ = ["ConfigurationError", "blobs_are_local", "database_in_process", "open_blob_store",
+           "open_metadata_store", "open_scanner"]
 
 if TYPE_CHECKING:
     from dockyard.backends.metadata.sql import SqlMetadataStore
-
-
-class ConfigurationError(RuntimeError):
-    """Settings that cannot work; the message says what to fix."""
 
 
 def open_blob_store(url: str) -> BlobStore:
