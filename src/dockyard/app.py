@@ -48,9 +48,9 @@ from dockyard.services.auth import (
     load_auth_file,
 )
 from dockyard.services.clock import Clock, SystemClock
+from dockyard.services.composition import Policy, Services, build_services
 from dockyard.services.gc import GcConfig
 from dockyard.services.placement import Placement
-from dockyard.services.registry import Policy, Services, build_services
 from dockyard.services.scanning import SCAN_JOB
 from dockyard.settings import Settings, from_environment
 

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from dockyard.domain.digests import parse_digest
 from dockyard.domain.errors import BlobArchived, BlobNotFound, DigestInvalid, LayerInaccessible
 from dockyard.domain.ranges import ByteRange, requested_range
-from dockyard.ports import BlobStore, MetadataStore
+from dockyard.ports import BlobStore, LocalBlobFiles, MetadataStore
 from dockyard.services.clock import Clock
 from dockyard.services.gc import TOUCH_FRESH
 from dockyard.services.placement import bounded
@@ -33,6 +33,17 @@ class BlobService:
         self, meta: MetadataStore, blobs: BlobStore, repos: RepositoryService, clock: Clock
     ) -> None:
         self.meta, self.store, self.repos, self.clock = meta, blobs, repos, clock
+
+    def chunks(self, read: BlobRead) -> Iterator[bytes]:
+        """The bytes `open` found, in chunks of about 1 MiB."""
+        return read.chunks(self.store)
+
+    def local_file(self, read: BlobRead) -> str | None:
+        """The path of the blob's local file, when the store keeps plain files (the server
+        may then hand it to the kernel); None otherwise."""
+        if not isinstance(self.store, LocalBlobFiles):
+            return None
+        return self.store.local_file(read.digest)
 
     def stat(self, account_id: str, name: str, digest_text: str) -> int:
         digest = str(parse_digest(digest_text))

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Collection
+from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass, replace
 
 from dockyard.domain.digests import Digest, digest_of, is_digest, parse_digest
@@ -52,10 +52,15 @@ class PushedManifest:
     manifest: Manifest
 
 
+#: Told (repository, image) inside a push's transaction (see ImageService.__init__).
+PushListener = Callable[[Repository, Image], None]
+
+
 class ImageService:
     def __init__(
         self, meta: MetadataStore, repos: RepositoryService, pulls: PullRecorder, clock: Clock,
         events: EventPublisher | None = None, audit: AuditLog | None = None,
+        on_pushed: Sequence[PushListener] = (), on_repushed: Sequence[PushListener] = (),
     ) -> None:
         self.meta, self.repos, self.pulls, self.clock = meta, repos, pulls, clock
         self.events = events or EventPublisher(meta, (), clock, "")
@@ -66,10 +71,10 @@ class ImageService:
         # there rather than from a cache: one indexed lookup in a transaction the push holds
         # anyway, and a configuration just written through any server process applies to the
         # very next push everywhere (a per-process cache could not promise that).
-        self.on_pushed: list[Callable[[Repository, Image], None]] = []
+        self.on_pushed = tuple(on_pushed)
         # Called, in the same transaction, when a push names an image that already exists
         # (e.g. pushing an archived image again restores it).
-        self.on_repushed: list[Callable[[Repository, Image], None]] = []
+        self.on_repushed = tuple(on_repushed)
 
     # -- push -------------------------------------------------------------------------------
 
@@ -187,8 +192,12 @@ class ImageService:
     ) -> Image:
         """A manifest fetch that counts as a pull (recorded write-behind)."""
         image = self.find(account_id, name, reference)
-        self.pulls.record(account_id, principal, image.id, self.clock.now())
+        self.record_pull(account_id, principal, image)
         return image
+
+    def record_pull(self, account_id: str, principal: str | None, image: Image) -> None:
+        """Count a pull of `image` now (BatchGetImage resolves its images itself)."""
+        self.pulls.record(account_id, principal, image.id, self.clock.now())
 
     def as_accepted(self, image: Image, by_digest: bool, accepted: Collection[str]) -> Image:
         """The image as a client accepting `accepted` manifest types gets it (ECR's rule).

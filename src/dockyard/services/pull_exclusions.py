@@ -24,12 +24,15 @@ class PullExclusions:
         self._cache: dict[str, tuple[float, frozenset[str]]] = {}
         self._lock = threading.Lock()
 
-    def register(self, account_id: str, principal: str) -> None:
+    def register(self, account_id: str, principal: str) -> float:
+        """Exclude `principal`'s pulls from pull times; when the exclusion was made."""
         if len(self.accounts.list_pull_exclusions(account_id, None, MAX_EXCLUSIONS)) >= MAX_EXCLUSIONS:
             raise LimitExceeded(f"An account can have at most {MAX_EXCLUSIONS} exclusions")
-        if not self.accounts.add_pull_exclusion(account_id, principal, self.clock.now()):
+        now = self.clock.now()
+        if not self.accounts.add_pull_exclusion(account_id, principal, now):
             raise ExclusionAlreadyExists(f"The principal '{principal}' is already excluded")
         self._forget(account_id)
+        return now
 
     def deregister(self, account_id: str, principal: str) -> None:
         if not self.accounts.remove_pull_exclusion(account_id, principal):

@@ -36,10 +36,10 @@ class RepositoryService:
     --create-on-push (the local-development shortcut, a plain repository)."""
 
     def __init__(self, meta: MetadataStore, clock: Clock, create_on_push: bool,
-                 audit: AuditLog | None = None) -> None:
+                 audit: AuditLog | None = None, templates: TemplateCreator | None = None) -> None:
         self.meta, self.clock, self.create_on_push = meta, clock, create_on_push
         self.audit = audit or AuditLog(None, clock)
-        self.templates: TemplateCreator | None = None  # set by build_services
+        self.templates = templates
 
     def get(self, account_id: str, name: str) -> Repository:
         validate_repository_name(name)

@@ -83,13 +83,14 @@ def _check_lifecycle_text(text: str) -> None:
 
 class TemplateService:
     def __init__(self, meta: _Store, access: AccessControl, clock: Clock, token_key: bytes,
-                 audit: AuditLog) -> None:
+                 audit: AuditLog,
+                 apply_lifecycle_policy: Callable[[Repository, str], None] | None = None) -> None:
         self.meta, self.access, self.clock = meta, access, clock
         self.token_key, self.audit = token_key, audit
-        #: (repository, lifecycle policy text) -> None; set by the composition root where a
-        #: lifecycle service exists. Unset, a template's lifecycle policy is kept on the
+        #: (repository, lifecycle policy text) -> None, given by the composition root where
+        #: lifecycle storage exists. None: a template's lifecycle policy is kept on the
         #: template only (see the module doc).
-        self.apply_lifecycle_policy: Callable[[Repository, str], None] | None = None
+        self.apply_lifecycle_policy = apply_lifecycle_policy
 
     # -- the ECR operations -------------------------------------------------------------------
 

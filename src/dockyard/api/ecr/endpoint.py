@@ -48,7 +48,7 @@ from dockyard.domain.actions import ecr_action
 from dockyard.domain.errors import DockyardError, NotAuthorized, ParameterInvalid
 from dockyard.services.audit import acting_as
 from dockyard.services.auth import Caller
-from dockyard.services.registry import Services
+from dockyard.services.composition import Services
 
 log = logging.getLogger("dockyard.ecr")
 CONTENT_TYPE = "application/x-amz-json-1.1"

@@ -49,8 +49,8 @@ def put_account_setting(call: Call, p: Params) -> Params:
 
 
 def register_pull_time_update_exclusion(call: Call, p: Params) -> Params:
-    call.services.exclusions.register(call.account_id, p["principalArn"])
-    return {"principalArn": p["principalArn"], "createdAt": call.services.clock.now()}
+    created = call.services.exclusions.register(call.account_id, p["principalArn"])
+    return {"principalArn": p["principalArn"], "createdAt": created}
 
 
 def deregister_pull_time_update_exclusion(call: Call, p: Params) -> Params:

@@ -62,7 +62,7 @@ def batch_get_image(call: Call, p: Params) -> Params:
             failures.append(_failure(image_id, failure))
             continue
         assert not isinstance(found, Failure)  # for mypy: `failure` was falsy, so an Image
-        svc.pulls.record(account, call.principal, found.id, svc.clock.now())
+        svc.images.record_pull(account, call.principal, found)
         images.append(shapes.image(repo, found, image_id.tag))
     return {"images": images, "failures": failures}
 

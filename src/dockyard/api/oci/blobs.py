@@ -10,7 +10,6 @@ from starlette.types import Receive, Scope, Send
 
 from dockyard.api.oci import context as ctx
 from dockyard.api.oci.errors import API_VERSION
-from dockyard.ports import LocalBlobFiles
 from dockyard.services.blobs import BlobRead
 
 
@@ -27,10 +26,10 @@ async def head_or_get_blob(request: Request) -> Response:
     if request.method == "HEAD":
         return Response(b"", 200, headers=headers, media_type="application/octet-stream")
     status = 206 if read.range else 200
-    sendable = _open_for_zero_copy(request, svc.blob_store, read)
+    sendable = _open_for_zero_copy(request, svc.blobs.local_file(read))
     if sendable is not None:
         return ZeroCopyResponse(sendable, read, status, headers)
-    chunks = read.chunks(svc.blob_store)
+    chunks = svc.blobs.chunks(read)
     return StreamingResponse(svc.placement.stream(chunks), status, headers=headers, media_type="application/octet-stream")
 
 
@@ -48,13 +47,13 @@ def _headers(read: BlobRead) -> dict[str, str]:
 ZERO_COPY = "http.response.zerocopysend"  # ASGI extension the server offers (api/zero_copy.py)
 
 
-def _open_for_zero_copy(request: Request, store: object, read: BlobRead) -> int | None:
+def _open_for_zero_copy(request: Request, path: str | None) -> int | None:
     """A descriptor of the blob's file when the server can send it without copying, else None
     (TLS, a store that is not local files, or the file gone: the usual path says so)."""
-    if ZERO_COPY not in request.scope.get("extensions", {}) or not isinstance(store, LocalBlobFiles):
+    if ZERO_COPY not in request.scope.get("extensions", {}) or path is None:
         return None
     try:
-        return os.open(store.local_file(read.digest), os.O_RDONLY | getattr(os, "O_CLOEXEC", 0))
+        return os.open(path, os.O_RDONLY | getattr(os, "O_CLOEXEC", 0))
     except OSError:
         return None
 

@@ -10,7 +10,7 @@ from starlette.requests import Request
 from dockyard.domain.errors import ManifestTooLarge
 from dockyard.domain.manifests import MAX_MANIFEST_BYTES
 from dockyard.domain.numbers import parse_decimal
-from dockyard.services.registry import Services
+from dockyard.services.composition import Services
 
 T = TypeVar("T")
 

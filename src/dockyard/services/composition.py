@@ -27,6 +27,7 @@ from dockyard.services.lifecycle_preview import LifecyclePreviews
 from dockyard.services.placement import Placement
 from dockyard.services.pull_exclusions import PullExclusions
 from dockyard.services.pulls import PullRecorder
+from dockyard.services.readiness import Readiness
 from dockyard.services.registry_policies import RegistryPolicies
 from dockyard.services.repositories import RepositoryService
 from dockyard.services.repository_admin import RepositoryAdmin
@@ -37,8 +38,11 @@ from dockyard.services.templates import TemplateService
 from dockyard.services.uploads import UploadService
 
 
-@dataclass
+@dataclass(frozen=True)
 class Services:
+    """The use cases the adapters call, built once. `meta`, `blob_store` and `clock` are for the
+    composition root, the CLI tools and tests: an adapter never uses them (a unit test checks)."""
+
     meta: MetadataStore
     blob_store: BlobStore
     clock: Clock
@@ -69,6 +73,7 @@ class Services:
     access: AccessControl
     registry_policies: RegistryPolicies
     templates: TemplateService
+    readiness: Readiness
 
 
 @dataclass(frozen=True)
@@ -106,24 +111,23 @@ def build_services(
     page_key = meta.secret("page-token-key", os.urandom(32))
     audit = AuditLog(audit_sink, clock)
     events = EventPublisher(meta, policy.webhooks, clock, policy.region)
-    repos = RepositoryService(meta, clock, policy.create_on_push, audit)
+    access = AccessControl(meta, policy.region)
+    # Lifecycle storage is written directly: LifecycleService needs the repositories, which
+    # need the templates (no cycle of services).
+    templates = TemplateService(meta, access, clock, page_key, audit, lambda repo, text:
+                                meta.put_lifecycle_policy(repo.id, text, clock.now()))
+    repos = RepositoryService(meta, clock, policy.create_on_push, audit, templates)
     exclusions = PullExclusions(meta, clock, page_key)
     pulls = PullRecorder(meta, exclusions)
-    images = ImageService(meta, repos, pulls, clock, events, audit)
     queries = ImageQueries(meta, repos, page_key)
     scan_config = ScanConfigService(meta, audit)
     settings = AccountSettings(meta, audit)
     scans = ScanService(meta, blobs, scanner, queries, scan_config, clock, events)
-    images.on_pushed.append(scans.on_push)
     archive = ArchiveService(meta, clock, policy.restore_seconds)
-    images.on_repushed.append(archive.on_repushed)
+    images = ImageService(meta, repos, pulls, clock, events, audit,
+                          on_pushed=(scans.on_push,), on_repushed=(archive.on_repushed,))
     lifecycle = LifecycleService(meta, repos, archive, clock, events, audit, run_metrics)
     commands = ImageCommands(meta, images, queries, clock, archive)
-    access = AccessControl(meta, policy.region)
-    templates = TemplateService(meta, access, clock, page_key, audit)
-    repos.templates = templates
-    templates.apply_lifecycle_policy = lambda repo, text: meta.put_lifecycle_policy(
-        repo.id, text, clock.now())
     auth = AuthService(keys, token_key, clock, policy.accept_any_credentials,
                        policy.default_account, wall_clock or clock)
     return Services(
@@ -157,4 +161,5 @@ def build_services(
         access=access,
         registry_policies=RegistryPolicies(meta, clock, audit),
         templates=templates,
+        readiness=Readiness(meta, blobs),
     )
