@@ -45,6 +45,8 @@ from dockyard.domain.errors import (
     UploadOutOfOrder,
 )
 from dockyard.domain.models import Repository, Upload
+from dockyard.ingest.batches import BATCH, BatchReader, once, pipeline
+from dockyard.ingest.sha256_state import Sha256, new_sha256, resume, state_of
 from dockyard.ports import BlobStore, MetadataStore
 from dockyard.services.account_settings import AccountSettings
 from dockyard.services.clock import Clock
@@ -52,8 +54,6 @@ from dockyard.services.hash_cache import HashCache
 from dockyard.services.placement import Placement, bounded
 from dockyard.services.publications import Publications
 from dockyard.services.repositories import RepositoryService
-from dockyard.services.sha256_state import Sha256, new_sha256, resume, state_of
-from dockyard.services.upload_batches import BATCH, BatchReader, once, pipeline
 
 _UPLOAD_ID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
 
