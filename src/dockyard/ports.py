@@ -25,6 +25,7 @@ from dockyard.domain.models import (
     LifecyclePreviewRecord,
     NewImage,
     Repository,
+    RepositoryChanges,
     RepositorySettings,
     RepositorySummary,
     SavedImage,
@@ -245,7 +246,7 @@ class RepositoryAdmin(Protocol):
         """Repositories by name order, strictly after `after`; only `names` when given."""
         ...
 
-    def update_repository(self, repo_id: int, changes: dict[str, object]) -> Repository:
+    def update_repository(self, repo_id: int, changes: RepositoryChanges) -> Repository:
         """Change any of tag_mutability, mutability_exclusions, scan_on_push, policy."""
         ...
 

@@ -11,7 +11,7 @@ from dockyard.domain.errors import (
     ResourceTagInvalid,
     TooManyTags,
 )
-from dockyard.domain.models import Repository, RepositorySettings
+from dockyard.domain.models import Repository, RepositoryChanges, RepositorySettings, Unchanged
 from dockyard.domain.names import validate_repository_name
 from dockyard.domain.page_tokens import decode_token, encode_token
 from dockyard.domain.policies import PolicyKind, parse_policy
@@ -86,12 +86,12 @@ class RepositoryAdmin:
         return repo
 
     @audited(AuditAction.UPDATE_REPOSITORY)
-    def update(self, account_id: str, name: str, **changes: object) -> Repository:
+    def update(self, account_id: str, name: str, changes: RepositoryChanges) -> Repository:
         repo = self.repos.get(account_id, name)
-        if "tag_mutability" in changes:
-            check_mutability(str(changes["tag_mutability"]),
-                             # `changes` is untyped until issue 12's typed change set
-                             tuple(changes.get("mutability_exclusions") or ()))  # type: ignore[arg-type]
+        if not isinstance(changes.tag_mutability, Unchanged):
+            exclusions = changes.mutability_exclusions
+            check_mutability(changes.tag_mutability,
+                             () if isinstance(exclusions, Unchanged) else exclusions)
         return self.meta.update_repository(repo.id, changes)
 
     # -- policies -----------------------------------------------------------------------------
@@ -100,7 +100,7 @@ class RepositoryAdmin:
     def set_policy(self, account_id: str, name: str, text: str) -> Repository:
         self.repos.get(account_id, name)  # a missing repository is reported before the text
         check_policy(text)
-        return self.update(account_id, name, policy=text)
+        return self.update(account_id, name, RepositoryChanges(policy=text))
 
     def get_policy(self, account_id: str, name: str) -> Repository:
         repo = self.repos.get(account_id, name)
@@ -114,7 +114,7 @@ class RepositoryAdmin:
     @audited(AuditAction.DELETE_REPOSITORY_POLICY)
     def delete_policy(self, account_id: str, name: str) -> Repository:
         repo = self.get_policy(account_id, name)
-        self.meta.update_repository(repo.id, {"policy": None})
+        self.meta.update_repository(repo.id, RepositoryChanges(policy=None))
         return repo
 
     # -- resource tags ------------------------------------------------------------------------

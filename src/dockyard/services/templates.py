@@ -27,7 +27,7 @@ from dockyard.domain.errors import (
     TemplateNotFound,
 )
 from dockyard.domain.lifecycle_policy import parse_policy as parse_lifecycle_policy
-from dockyard.domain.models import Repository, RepositorySettings
+from dockyard.domain.models import Repository, RepositoryChanges, RepositorySettings
 from dockyard.domain.page_tokens import decode_token, encode_token
 from dockyard.domain.policies import PolicyKind, parse_policy
 from dockyard.domain.templates import AppliedFor, CreationTemplate, matching_template
@@ -192,7 +192,8 @@ class TemplateService:
         repo = self.meta.create_configured_repository(account_id, name, settings,
                                                       self.clock.now())
         if template.repository_policy:
-            repo = self.meta.update_repository(repo.id, {"policy": template.repository_policy})
+            repo = self.meta.update_repository(
+                repo.id, RepositoryChanges(policy=template.repository_policy))
         if template.lifecycle_policy and self.apply_lifecycle_policy is not None:
             self.apply_lifecycle_policy(repo, template.lifecycle_policy)
         return repo

@@ -59,6 +59,7 @@ from dockyard.domain.models import (
     ImageKey,
     NewImage,
     Repository,
+    RepositoryChanges,
     RepositorySettings,
     SavedImage,
     Upload,
@@ -209,7 +210,7 @@ class SqlMetadataStore(
         with self._read() as conn:
             return _admin.list_repositories(conn, account_id, names, after, limit)
 
-    def update_repository(self, repo_id: int, changes: dict[str, object]) -> Repository:
+    def update_repository(self, repo_id: int, changes: RepositoryChanges) -> Repository:
         with self._write() as conn:
             return _admin.update_repository(conn, repo_id, changes)
 
