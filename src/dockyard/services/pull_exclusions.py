@@ -9,7 +9,7 @@ from __future__ import annotations
 import threading
 
 from dockyard.domain.errors import ExclusionAlreadyExists, ExclusionNotFound, LimitExceeded
-from dockyard.domain.page_tokens import decode_token, encode_token
+from dockyard.domain.page_tokens import Pager
 from dockyard.ports import AccountStore
 from dockyard.services.clock import Clock
 
@@ -42,13 +42,11 @@ class PullExclusions:
     def page(
         self, account_id: str, token: str | None, max_results: int | None
     ) -> tuple[list[str], str | None]:
-        scope = {"op": "ListPullTimeUpdateExclusions", "account": account_id}
-        after = decode_token(self.token_key, token, scope)["after"] if token else None
+        pager = Pager(self.token_key, {"op": "ListPullTimeUpdateExclusions", "account": account_id})
+        after = pager.position(token)
         limit = max_results or DEFAULT_PAGE
-        found = self.accounts.list_pull_exclusions(account_id, after, limit + 1)
-        if len(found) <= limit:
-            return found, None
-        return found[:limit], encode_token(self.token_key, scope, {"after": found[limit - 1]})
+        found = self.accounts.list_pull_exclusions(account_id, after["after"] if after else None, limit + 1)
+        return pager.page(found, limit, lambda last: {"after": last})
 
     def is_excluded(self, account_id: str, principal: str) -> bool:
         now = self.clock.now()

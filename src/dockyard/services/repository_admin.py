@@ -13,7 +13,7 @@ from dockyard.domain.errors import (
 )
 from dockyard.domain.models import Repository, RepositoryChanges, RepositorySettings, Unchanged
 from dockyard.domain.names import validate_repository_name
-from dockyard.domain.page_tokens import decode_token, encode_token
+from dockyard.domain.page_tokens import Pager
 from dockyard.domain.policies import PolicyKind, parse_policy
 from dockyard.ports import MetadataStore
 from dockyard.services.audit import AuditAction, AuditLog, audited
@@ -66,13 +66,11 @@ class RepositoryAdmin:
             if missing:
                 raise not_found(account_id, missing[0])
             return found, None
-        scope = {"op": "DescribeRepositories", "account": account_id}
-        after = decode_token(self.token_key, token, scope)["name"] if token else None
+        pager = Pager(self.token_key, {"op": "DescribeRepositories", "account": account_id})
+        after = pager.position(token)
         limit = max_results or DEFAULT_PAGE
-        found = self.meta.list_repositories(account_id, None, after, limit + 1)
-        if len(found) <= limit:
-            return found, None
-        return found[:limit], encode_token(self.token_key, scope, {"name": found[limit - 1].name})
+        found = self.meta.list_repositories(account_id, None, after["name"] if after else None, limit + 1)
+        return pager.page(found, limit, lambda last: {"name": last.name})
 
     @audited(AuditAction.DELETE_REPOSITORY)
     def delete(self, account_id: str, name: str, force: bool) -> Repository:

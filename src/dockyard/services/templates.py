@@ -28,7 +28,7 @@ from dockyard.domain.errors import (
 )
 from dockyard.domain.lifecycle_policy import parse_policy as parse_lifecycle_policy
 from dockyard.domain.models import Repository, RepositoryChanges, RepositorySettings
-from dockyard.domain.page_tokens import decode_token, encode_token
+from dockyard.domain.page_tokens import Pager
 from dockyard.domain.policies import PolicyKind, parse_policy
 from dockyard.domain.templates import AppliedFor, CreationTemplate, matching_template
 from dockyard.ports import CreationTemplateStore, RepositoryAdmin
@@ -133,16 +133,12 @@ class TemplateService:
         found = self.meta.list_templates(account_id)
         if prefixes:
             found = [t for t in found if t.prefix in set(prefixes)]
-        scope = {"op": "DescribeRepositoryCreationTemplates", "account": account_id,
-                 "prefixes": sorted(prefixes or [])}
-        if token:
-            after = decode_token(self.token_key, token, scope)["prefix"]
-            found = [t for t in found if t.prefix > after]
-        limit = max_results or DEFAULT_PAGE
-        if len(found) <= limit:
-            return found, None
-        page = found[:limit]
-        return page, encode_token(self.token_key, scope, {"prefix": page[-1].prefix})
+        pager = Pager(self.token_key, {"op": "DescribeRepositoryCreationTemplates",
+                                       "account": account_id, "prefixes": sorted(prefixes or [])})
+        after = pager.position(token)
+        if after:
+            found = [t for t in found if t.prefix > after["prefix"]]
+        return pager.page(found, max_results or DEFAULT_PAGE, lambda last: {"prefix": last.prefix})
 
     def _get(self, account_id: str, prefix: str) -> CreationTemplate:
         for template in self.meta.list_templates(account_id):
