@@ -11,9 +11,14 @@ from __future__ import annotations
 import argparse
 import logging
 import sys
+from typing import TYPE_CHECKING
 
 from dockyard.arguments import duration, instant
 from dockyard.config import add_store_options
+
+if TYPE_CHECKING:
+    from dockyard.backends.metadata.sql import SqlMetadataStore
+    from dockyard.ports import BlobStore
 
 
 def add_serve_options(serve: argparse.ArgumentParser) -> None:
@@ -53,7 +58,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     _add_location(storage)
 
 
-def _open(args: argparse.Namespace):  # type: ignore[no-untyped-def]
+def _open(args: argparse.Namespace) -> tuple[SqlMetadataStore, BlobStore, str]:
+    """The stores the options name, and the blob store's URL."""
     from dockyard import startup
     from dockyard.backends.factory import open_blob_store, open_metadata_store
     from dockyard.settings import Settings
@@ -107,7 +113,7 @@ def run_storage(args: argparse.Namespace) -> int:
     from dockyard.services.storage import StorageService, table
 
     try:
-        meta, _ = _open(args)
+        meta, _, _ = _open(args)
     except ConfigurationError as exc:
         print(f"dockyard storage: {exc}", file=sys.stderr)
         return 2
