@@ -106,13 +106,15 @@ def write_real_blobs(root: Path, blobs: int, garbage: float, count: int) -> None
 
 def run_pass(url: str, store_url: str) -> dict[str, float]:
     """One GC pass in this process; timings and this process's peak RSS."""
-    from dockyard.backends.factory import open_blob_store, open_metadata_store
+    from dockyard.backends.factory import blobs_are_local, open_blob_store, open_metadata_store
     from dockyard.services.clock import SystemClock
     from dockyard.services.gc import GarbageCollector, GcConfig
+    from dockyard.services.placement import Placement
 
     meta = open_metadata_store(url, migrate=False)
     collector = GarbageCollector(meta, open_blob_store(store_url), SystemClock(),
-                                 GcConfig(grace=DAY))
+                                 GcConfig(grace=DAY),
+                                 placement=Placement(local_blobs=blobs_are_local(store_url)))
     phases: dict[str, float] = {}
 
     def progress(phase: str, fraction: float, count: int) -> None:

@@ -10,7 +10,7 @@ import socket
 import sys
 import time
 import tomllib
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from typing import cast
 
 from starlette.applications import Starlette
@@ -31,6 +31,8 @@ from dockyard.api.oci.auth import RegistryAuth
 from dockyard.api.oci.routes import ROUTES as OCI_ROUTES
 from dockyard.backends.factory import (
     ConfigurationError,
+    blobs_are_local,
+    database_in_process,
     open_blob_store,
     open_metadata_store,
     open_scanner,
@@ -46,8 +48,9 @@ from dockyard.services.auth import (
     load_auth_file,
 )
 from dockyard.services.clock import Clock, SystemClock
+from dockyard.services.composition import Policy, Services, build_services
 from dockyard.services.gc import GcConfig
-from dockyard.services.registry import Policy, Services, build_services
+from dockyard.services.placement import Placement
 from dockyard.services.scanning import SCAN_JOB
 from dockyard.settings import Settings, from_environment
 
@@ -86,20 +89,22 @@ def load_keys(settings: Settings, accounts: AccountStore, create: bool = True) -
 
 
 def create_services(settings: Settings, clock: Clock | None = None, *,
-                    create: bool = True) -> Services:
+                    create: bool = True, single_process: bool = True) -> Services:
     """The services over the configured stores. With `create` (a server) the data directory,
     the embedded database and the first credentials are made if missing, and removed again if
-    start-up fails; without (`dockyard scan`) they must already exist."""
+    start-up fails; without (`dockyard scan`) they must already exist. `single_process`: False
+    in each process of `serve --workers N`."""
     if not create:
         startup.require_existing(settings)
-        return _open_services(settings, clock, create=False)
+        return _open_services(settings, clock, False, single_process)
     make_private_by_default()  # what start-up creates is private from the first file on
     with startup.prepared(settings.data_dir):
         secure_data_dir(settings.data_dir)
-        return _open_services(settings, clock, create=True)
+        return _open_services(settings, clock, True, single_process)
 
 
-def _open_services(settings: Settings, clock: Clock | None, create: bool) -> Services:
+def _open_services(settings: Settings, clock: Clock | None, create: bool,
+                   single_process: bool) -> Services:
     # The stores first: credentials are made (and announced) only once they work.
     blobs = _blob_store(settings.resolved_storage_url)
     # Only the embedded default (no --database-url) migrates itself: zero setup on one machine.
@@ -113,8 +118,21 @@ def _open_services(settings: Settings, clock: Clock | None, create: bool) -> Ser
     scanner = open_scanner(settings.data_dir)
     wall = SystemClock()
     gc_config = GcConfig(settings.gc_grace, settings.upload_ttl, settings.gc_interval)
+    placement = call_placement(settings, single_process, busy=lambda: meta.writing)
     return build_services(meta, blobs, scanner, clock or registry_clock(settings, wall), keys,
-                          policy, audit_sink(settings.audit_log), wall, gc_config, metrics)
+                          policy, audit_sink(settings.audit_log), wall, gc_config, metrics,
+                          placement)
+
+
+def call_placement(settings: Settings, single_process: bool,
+                   busy: Callable[[], bool]) -> Placement:
+    """Where calls run (services/placement.py). Bounded calls run on the event loop only on the
+    embedded default in one process: a store across the network (PostgreSQL, S3) would stall
+    the loop for a round trip, and with several processes on one SQLite file a writer may wait
+    for another process's lock. `busy` tells whether a write of this process is open."""
+    local_blobs = blobs_are_local(settings.resolved_storage_url)
+    inline = single_process and local_blobs and database_in_process(settings.resolved_database_url)
+    return Placement(inline=inline, local_blobs=local_blobs, busy=busy)
 
 
 def _blob_store(url: str) -> BlobStore:
@@ -128,7 +146,7 @@ def _blob_store(url: str) -> BlobStore:
 
 def create_app(settings: Settings, services: Services | None = None,
                single_process: bool = True) -> Starlette:
-    svc = services or create_services(settings)
+    svc = services or create_services(settings, single_process=single_process)
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
@@ -160,7 +178,7 @@ def create_app(settings: Settings, services: Services | None = None,
         middleware=[
             Middleware(Observe, access_log=settings.access_log, log_format=settings.log_format,
                        record_metrics=settings.record_metrics),
-            Middleware(RegistryAuth, auth=svc.auth, access=svc.access, calls=svc.calls),
+            Middleware(RegistryAuth, auth=svc.auth, access=svc.access, placement=svc.placement),
         ],
         exception_handlers={
             ClientDisconnect: oci_disconnects.handle_client_disconnect,
@@ -171,7 +189,6 @@ def create_app(settings: Settings, services: Services | None = None,
     )
     app.state.services = svc
     app.state.redirect_blobs = settings.redirect_blobs
-    svc.calls.inline = inline_calls(svc, single_process)
     app.state.region = settings.region
     return app
 
@@ -181,15 +198,6 @@ def _operator_routes(settings: Settings) -> list[Route]:
     if settings.metrics_route:
         routes.append(Route("/metrics", health.metrics_endpoint))
     return routes
-
-
-def inline_calls(svc: Services, single_process: bool) -> bool:
-    """Whether bounded metadata calls may run on the event loop (services/metadata_calls.py):
-    only on the embedded default in one process. A store across the network (PostgreSQL, S3)
-    would stall the loop for a round trip, and with several processes on one SQLite file a
-    writer may wait for another process's lock, so those keep threads.
-    """
-    return single_process and svc.meta.calls_are_local and svc.blob_store.reads_are_local
 
 
 def app_from_environment() -> Starlette:

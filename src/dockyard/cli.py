@@ -19,6 +19,7 @@ from dockyard import (
     verify_cli,
     vulndb_cli,
 )
+from dockyard.arguments import duration, positive_duration
 from dockyard.settings import Settings
 
 if TYPE_CHECKING:
@@ -63,10 +64,10 @@ def add_serve_options(serve: argparse.ArgumentParser) -> None:
     _connection_options(serve)
     gc_cli.add_serve_options(serve)
     # lifecycle policies and archive (lifecycle_cli.py)
-    serve.add_argument("--lifecycle-interval", type=lifecycle_cli.duration, default=86400.0,
+    serve.add_argument("--lifecycle-interval", type=positive_duration, default=86400.0,
                        help="evaluate each lifecycle policy this often: seconds or 30m, 24h, "
                             "7d (default 24h)")
-    serve.add_argument("--restore-delay", type=lifecycle_cli.duration_or_zero, default=0.0,
+    serve.add_argument("--restore-delay", type=duration, default=0.0,
                        help="how long an image restored from archive stays ACTIVATING "
                             "(default 0: ACTIVE within about a second)")
 
@@ -162,7 +163,7 @@ def _positive(text: str) -> int:
 
 def serve(args: argparse.Namespace) -> int:
     from dockyard import server
-    from dockyard.backends.factory import ConfigurationError
+    from dockyard.backends.configuration import ConfigurationError
 
     settings = _settings(args)
     if settings.accept_any_credentials:

@@ -44,7 +44,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from dockyard.backends.factory import ConfigurationError
+    from dockyard.backends.configuration import ConfigurationError
 
     if args.db_command == "revision":
         return _revision(args.message)

@@ -17,12 +17,12 @@ import tomllib
 from collections.abc import Callable
 from pathlib import Path
 
-from dockyard.backends.factory import ConfigurationError
+from dockyard.backends.configuration import ConfigurationError
 from dockyard.backends.webhook_http import UrllibWebhookSender
 from dockyard.domain.webhooks import Webhook, WebhookConfigError, parse_webhooks
 from dockyard.services.clock import Clock, OffsetClock
+from dockyard.services.composition import Services
 from dockyard.services.event_dispatch import WebhookDispatcher
-from dockyard.services.registry import Services
 from dockyard.settings import Settings
 
 log = logging.getLogger("dockyard.events")

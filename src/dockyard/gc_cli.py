@@ -11,32 +11,20 @@ from __future__ import annotations
 import argparse
 import logging
 import sys
-from datetime import UTC, datetime
+from typing import TYPE_CHECKING
 
+from dockyard.arguments import duration, instant
 from dockyard.config import add_store_options
-from dockyard.domain.durations import parse_duration
 
-
-def _duration(text: str) -> float:
-    try:
-        return parse_duration(text)
-    except ValueError as exc:
-        raise argparse.ArgumentTypeError(str(exc)) from None
-
-
-def _instant(text: str) -> float:
-    try:
-        moment = datetime.fromisoformat(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(
-            f"expected an ISO 8601 time such as 2026-12-24T10:00:00Z, not {text!r}") from None
-    return (moment if moment.tzinfo else moment.replace(tzinfo=UTC)).timestamp()
+if TYPE_CHECKING:
+    from dockyard.backends.metadata.sql import SqlMetadataStore
+    from dockyard.ports import BlobStore
 
 
 def add_serve_options(serve: argparse.ArgumentParser) -> None:
     group = serve.add_argument_group("garbage collection")
     _add_gc_durations(group)
-    group.add_argument("--gc-interval", type=_duration, default="1h",
+    group.add_argument("--gc-interval", type=duration, default="1h",
                        help="run garbage collection this often (one process at a time "
                             "collects; 0 turns it off; default 1h)")
 
@@ -47,10 +35,10 @@ def serve_settings(args: argparse.Namespace) -> dict[str, float]:
 
 
 def _add_gc_durations(parser: argparse.ArgumentParser | argparse._ArgumentGroup) -> None:
-    parser.add_argument("--gc-grace", type=_duration, default="24h",
+    parser.add_argument("--gc-grace", type=duration, default="24h",
                         help="keep unreferenced blobs this long after a client last saw them "
                              "(default 24h)")
-    parser.add_argument("--upload-ttl", type=_duration, default="7d",
+    parser.add_argument("--upload-ttl", type=duration, default="7d",
                         help="expire upload sessions started this long ago (default 7d)")
 
 
@@ -63,14 +51,15 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     _add_location(gc)
     _add_gc_durations(gc)
     gc.add_argument("--dry-run", action="store_true", help="report what would go; delete nothing")
-    gc.add_argument("--now", type=_instant, help="judge grace and expiry as if it were this time")
+    gc.add_argument("--now", type=instant, help="judge grace and expiry as if it were this time")
     gc.add_argument("--audit-log", metavar="PATH",
                     help="append the collection's audit line to PATH ('-' = stderr), as serve")
     storage = sub.add_parser("storage", help="print stored bytes per repository and account")
     _add_location(storage)
 
 
-def _open(args: argparse.Namespace):  # type: ignore[no-untyped-def]
+def _open(args: argparse.Namespace) -> tuple[SqlMetadataStore, BlobStore, str]:
+    """The stores the options name, and the blob store's URL."""
     from dockyard import startup
     from dockyard.backends.factory import open_blob_store, open_metadata_store
     from dockyard.settings import Settings
@@ -82,28 +71,32 @@ def _open(args: argparse.Namespace):  # type: ignore[no-untyped-def]
     meta = open_metadata_store(settings.resolved_database_url,
                                migrate=settings.database_url is None)
     meta.probe()
-    return meta, blobs
+    return meta, blobs, settings.resolved_storage_url
 
 
 def run_gc(args: argparse.Namespace) -> int:
     from dockyard import metrics
-    from dockyard.backends.factory import ConfigurationError
+    from dockyard.backends.configuration import ConfigurationError
+    from dockyard.backends.factory import blobs_are_local
     from dockyard.events_setup import audit_sink
     from dockyard.progress import Progress
     from dockyard.services.audit import AuditLog
     from dockyard.services.clock import SystemClock
     from dockyard.services.gc import GarbageCollector, GcConfig
+    from dockyard.services.placement import Placement
     from dockyard.services.storage import StorageService
 
     try:
         sink = audit_sink(args.audit_log)
-        meta, blobs = _open(args)
+        meta, blobs, blobs_url = _open(args)
     except ConfigurationError as exc:
         print(f"dockyard gc: {exc}", file=sys.stderr)
         return 2
     config = GcConfig(grace=args.gc_grace, upload_ttl=args.upload_ttl)
     clock = SystemClock()
-    collector = GarbageCollector(meta, blobs, clock, config, AuditLog(sink, clock), metrics)
+    placement = Placement(local_blobs=blobs_are_local(blobs_url))
+    collector = GarbageCollector(meta, blobs, clock, config, AuditLog(sink, clock), metrics,
+                                 placement)
     with Progress() as bar:
         report = collector.run(args.dry_run, args.now, bar.fraction)
     print(report.summary())
@@ -115,12 +108,12 @@ def run_gc(args: argparse.Namespace) -> int:
 
 
 def run_storage(args: argparse.Namespace) -> int:
-    from dockyard.backends.factory import ConfigurationError
+    from dockyard.backends.configuration import ConfigurationError
     from dockyard.services.clock import SystemClock
     from dockyard.services.storage import StorageService, table
 
     try:
-        meta, _ = _open(args)
+        meta, _, _ = _open(args)
     except ConfigurationError as exc:
         print(f"dockyard storage: {exc}", file=sys.stderr)
         return 2

@@ -17,35 +17,9 @@ import logging
 import os
 import socket
 import sys
-from datetime import UTC, datetime
 
+from dockyard.arguments import instant
 from dockyard.config import add_store_options
-from dockyard.domain.durations import parse_duration
-
-
-def duration(text: str) -> float:
-    """A positive duration, in the grammar of domain/durations.py."""
-    try:
-        seconds = parse_duration(text)
-    except ValueError:
-        seconds = 0.0
-    if seconds <= 0:
-        raise argparse.ArgumentTypeError(
-            f"expected a positive duration such as 3600, 90s, 30m, 24h or 7d, not {text!r}")
-    return seconds
-
-
-def duration_or_zero(text: str) -> float:
-    return 0.0 if text.strip() in {"0", "0s"} else duration(text)
-
-
-def instant(text: str) -> float:
-    try:
-        parsed = datetime.fromisoformat(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(
-            f"expected an ISO 8601 time such as 2027-01-31T12:00:00Z, not {text!r}") from None
-    return (parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)).timestamp()
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
@@ -59,7 +33,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from dockyard.app import create_services
-    from dockyard.backends.factory import ConfigurationError
+    from dockyard.backends.configuration import ConfigurationError
     from dockyard.settings import Settings
 
     logging.basicConfig(level=logging.INFO, format="%(message)s", stream=sys.stderr)

@@ -25,6 +25,7 @@ from dockyard.domain.models import (
     LifecyclePreviewRecord,
     NewImage,
     Repository,
+    RepositoryChanges,
     RepositorySettings,
     RepositorySummary,
     SavedImage,
@@ -63,9 +64,6 @@ class BlobStore(Protocol):
     wrote them; the metadata store keeps the chain (`Upload.segments`). A segment is never
     written again once its writer closed it, so bytes that were hashed stay the bytes.
     """
-
-    #: True when reads are cheap enough to run on the event loop (local page cache).
-    reads_are_local: bool
 
     def probe(self) -> None:
         """Raise with a helpful message if the store cannot be used."""
@@ -248,7 +246,7 @@ class RepositoryAdmin(Protocol):
         """Repositories by name order, strictly after `after`; only `names` when given."""
         ...
 
-    def update_repository(self, repo_id: int, changes: dict[str, object]) -> Repository:
+    def update_repository(self, repo_id: int, changes: RepositoryChanges) -> Repository:
         """Change any of tag_mutability, mutability_exclusions, scan_on_push, policy."""
         ...
 
@@ -754,16 +752,6 @@ class MetadataStore(
     Protocol,
 ):
     """Everything services need from the metadata database."""
-
-    #: True when the database runs in this process with no network between (SQLite): a call
-    #: of bounded size costs less than handing it to a worker thread (see services/metadata_calls.py).
-    calls_are_local: bool
-
-    @property
-    def writing(self) -> bool:
-        """True while a write transaction of this process is open, where calls are local: a call
-        run on the event loop now could wait for it, so it goes to a thread instead."""
-        ...
 
     def probe(self) -> None: ...
 

@@ -36,7 +36,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from dockyard.app import create_services
-    from dockyard.backends.factory import ConfigurationError
+    from dockyard.backends.configuration import ConfigurationError
     from dockyard.progress import Progress
     from dockyard.services.scan_inventory import load_or_build_inventory
     from dockyard.settings import Settings

@@ -27,7 +27,7 @@ import uvicorn
 
 from dockyard.api.connection_guard import GuardedProtocol
 from dockyard.api.connection_limits import ConnectionLimits
-from dockyard.backends.factory import ConfigurationError
+from dockyard.backends.configuration import ConfigurationError
 
 BACKLOG = 2048  # uvicorn's default
 

@@ -18,7 +18,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from dockyard.backends.factory import ConfigurationError
+from dockyard.backends.configuration import ConfigurationError
 from dockyard.services.auth import CREDENTIALS_FILE
 from dockyard.settings import Settings
 

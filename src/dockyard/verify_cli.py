@@ -40,7 +40,7 @@ def _positive(text: str) -> int:
 
 def run(args: argparse.Namespace) -> int:
     from dockyard.app import create_services
-    from dockyard.backends.factory import ConfigurationError
+    from dockyard.backends.configuration import ConfigurationError
     from dockyard.services.verify import BlobVerifier
     from dockyard.settings import Settings
 

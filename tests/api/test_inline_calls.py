@@ -14,7 +14,7 @@ def test_a_push_waiting_for_a_long_write_does_not_stall_the_server(
     client: CheckedClient, registry: OciClient
 ) -> None:
     meta = client.app.state.services.meta
-    assert client.app.state.services.calls.inline  # (the scan worker may be writing: not asserted idle)
+    assert client.app.state.services.placement.inline  # (the scan worker may be writing: not asserted idle)
     manifest = image("wait")
     for blob in manifest.blobs:
         registry.push_blob(NAME, blob.data)

@@ -11,7 +11,7 @@ import pytest
 import sqlalchemy as sa
 
 from dockyard.app import create_app
-from dockyard.services import sha256_state
+from dockyard.ingest import sha256_state
 from dockyard.settings import Settings
 
 from .conftest import CheckedClient, registry_token

@@ -7,7 +7,7 @@ from collections.abc import Callable
 import pytest
 
 from dockyard.domain.errors import RepositoryAlreadyExists
-from dockyard.domain.models import Repository, RepositorySettings
+from dockyard.domain.models import Repository, RepositoryChanges, RepositorySettings
 from dockyard.ports import MetadataStore
 
 from .metadata_support import NOW, fresh_account, make_image, walk
@@ -81,41 +81,36 @@ class AdminCases:
         assert store.list_repositories(account, [], None, 10) == []
 
     def test_update_repository_settings(self, store: MetadataStore, repo: Repository) -> None:
-        updated = store.update_repository(
-            repo.id,
-            {
-                "tag_mutability": "IMMUTABLE",
-                "mutability_exclusions": ["v*", "latest"],
-                "scan_on_push": True,
-            },
-        )
+        updated = store.update_repository(repo.id, RepositoryChanges(
+            tag_mutability="IMMUTABLE", mutability_exclusions=("v*", "latest"), scan_on_push=True))
         assert (updated.id, updated.name, updated.created_at) == (repo.id, repo.name, NOW)
         assert updated.tag_mutability == "IMMUTABLE"
         assert updated.mutability_exclusions == ("v*", "latest")
         assert updated.scan_on_push is True
         assert updated.policy is None
         assert store.get_repository(repo.account_id, repo.name) == updated
-        again = store.update_repository(repo.id, {"mutability_exclusions": ()})
+        again = store.update_repository(repo.id, RepositoryChanges(mutability_exclusions=()))
         assert again.mutability_exclusions == () and again.tag_mutability == "IMMUTABLE"
 
     def test_update_repository_policy(self, store: MetadataStore, repo: Repository) -> None:
         policy = '{"Version": "2012-10-17", "Statement": []}'
-        assert store.update_repository(repo.id, {"policy": policy}).policy == policy
+        assert store.update_repository(repo.id, RepositoryChanges(policy=policy)).policy == policy
         found = store.get_repository(repo.account_id, repo.name)
         assert found is not None and found.policy == policy
-        cleared = store.update_repository(repo.id, {"policy": None})
+        cleared = store.update_repository(repo.id, RepositoryChanges(policy=None))
         assert cleared == repo
 
     def test_update_repository_without_changes(
         self, store: MetadataStore, repo: Repository
     ) -> None:
-        assert store.update_repository(repo.id, {}) == repo
+        assert store.update_repository(repo.id, RepositoryChanges()) == repo
 
-    def test_update_repository_rejects_unknown_settings(
+    def test_update_repository_rejects_values_of_the_wrong_type(
         self, store: MetadataStore, repo: Repository
     ) -> None:
-        with pytest.raises(ValueError, match="name"):
-            store.update_repository(repo.id, {"name": "renamed"})
+        with pytest.raises(TypeError, match="policy"):
+            store.update_repository(repo.id, RepositoryChanges(
+                scan_on_push=True, policy=42))  # type: ignore[arg-type]
         assert store.get_repository(repo.account_id, repo.name) == repo
 
     def test_has_images(

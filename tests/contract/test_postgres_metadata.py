@@ -48,8 +48,8 @@ class TestPostgresMetadataStore(SqlMetadataContract):
     def test_plain_postgresql_url_uses_psycopg_3(self, store: SqlMetadataStore) -> None:
         assert store.engine.dialect.driver == "psycopg"
 
-    def test_calls_are_not_local_and_writes_are_not_tracked(self, store: SqlMetadataStore) -> None:
-        assert store.calls_are_local is False  # a round trip: calls stay in worker threads
+    def test_writes_are_not_tracked(self, store: SqlMetadataStore) -> None:
+        # A round trip: calls stay in worker threads (app.call_placement), so nothing asks.
         with store.atomic():
             assert store.writing is False
 

@@ -16,7 +16,7 @@ import pytest
 from dockyard.app import create_services
 from dockyard.domain.errors import ImageAlreadyExists, LayersNotFound
 from dockyard.domain.models import Repository, RepositorySettings
-from dockyard.services.registry import Services
+from dockyard.services.composition import Services
 from dockyard.settings import Settings
 
 from .metadata_support import NOW, OCI_MANIFEST, fresh_name, sha
@@ -69,7 +69,7 @@ def test_a_failing_push_listener_undoes_the_push(services: Services) -> None:
     def refuse(*_: object) -> None:
         raise RuntimeError("listener failed")
 
-    services.images.on_pushed.append(refuse)
+    services.images.on_pushed = (*services.images.on_pushed, refuse)
     with pytest.raises(RuntimeError, match="listener failed"):
         _put(services, repo, manifest, "v1")
     assert services.meta.get_image_by_tag(repo.id, "v1") is None

@@ -65,7 +65,7 @@ class TestSqliteMetadataStore(SqlMetadataContract):
     def test_writing_says_whether_a_write_of_this_process_is_open(
         self, store: SqlMetadataStore, repo: Repository
     ) -> None:
-        assert store.calls_are_local and not store.writing
+        assert not store.writing
         seen = []
         with store.atomic():
             seen.append(store.writing)

@@ -14,10 +14,10 @@ from dockyard.app import create_services
 from dockyard.domain.webhooks import Webhook
 from dockyard.services.audit import AuditLog
 from dockyard.services.clock import FixedClock
+from dockyard.services.composition import Services
 from dockyard.services.events import EventPublisher
 from dockyard.services.lifecycle import LifecycleService
 from dockyard.services.lifecycle_preview import decode_results
-from dockyard.services.registry import Services
 from dockyard.settings import Settings
 from tests.services.test_lifecycle_service import POLICY, fill
 

@@ -16,9 +16,9 @@ from dockyard.domain.errors import LifecyclePreviewInProgress
 from dockyard.domain.manifests import parse_manifest
 from dockyard.domain.models import Repository
 from dockyard.services.clock import FixedClock
+from dockyard.services.composition import Services
 from dockyard.services.images import Reference
 from dockyard.services.lifecycle_preview import decode_results
-from dockyard.services.registry import Services
 from dockyard.settings import Settings
 from tests.contract.metadata_support import make_image
 

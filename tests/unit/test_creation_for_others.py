@@ -12,7 +12,7 @@ from dockyard.app import create_services
 from dockyard.domain.errors import AccessDenied, LifecyclePolicyInvalid
 from dockyard.domain.templates import AppliedFor, CreationTemplate
 from dockyard.services.audit import acting_as
-from dockyard.services.registry import Services
+from dockyard.services.composition import Services
 from dockyard.settings import Settings
 
 A, B = "111111111111", "222222222222"

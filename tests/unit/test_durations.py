@@ -6,8 +6,8 @@ import argparse
 
 import pytest
 
+from dockyard.arguments import duration, instant, positive_duration
 from dockyard.domain.durations import parse_duration
-from dockyard.gc_cli import _instant
 
 
 @pytest.mark.parametrize(("text", "seconds"), [
@@ -25,8 +25,17 @@ def test_bad_durations_say_what_is_accepted(text: str) -> None:
 
 
 def test_now_is_utc_unless_it_says_otherwise() -> None:
-    assert _instant("2026-12-24T00:00:00Z") == 1798070400.0
-    assert _instant("2026-12-24T00:00:00") == 1798070400.0
-    assert _instant("2026-12-24T01:00:00+01:00") == 1798070400.0
+    assert instant("2026-12-24T00:00:00Z") == 1798070400.0
+    assert instant("2026-12-24T00:00:00") == 1798070400.0
+    assert instant("2026-12-24T01:00:00+01:00") == 1798070400.0
     with pytest.raises(argparse.ArgumentTypeError, match="ISO 8601"):
-        _instant("yesterday")
+        instant("yesterday")
+
+
+def test_command_line_durations_share_one_grammar() -> None:
+    assert duration("0") == 0.0 and duration("2h") == 7200.0
+    assert positive_duration("90s") == 90.0
+    with pytest.raises(argparse.ArgumentTypeError, match="positive duration"):
+        positive_duration("0s")
+    with pytest.raises(argparse.ArgumentTypeError, match="such as 90s, 15m, 1h or 7d"):
+        duration("1w")

@@ -26,7 +26,7 @@ async def healthz(request: Request) -> Response:
 
 async def readyz(request: Request) -> Response:
     services = request.app.state.services
-    checks = {"database": services.meta.probe, "blob_store": services.blob_store.probe}
+    checks = services.readiness.checks()
     results = await asyncio.gather(*(_check(probe) for probe in checks.values()))
     report = dict(zip(checks, results, strict=True))
     ready = all(result == "ok" for result in report.values())

@@ -1,19 +1,26 @@
-"""Backends chosen by URL. An unknown scheme is an error at start-up, never a silent fallback."""
+"""Backends chosen by URL. An unknown scheme is an error at start-up, never a silent fallback.
+
+`ConfigurationError` lives in backends/configuration.py (re-exported here).
+"""
 
 from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import TYPE_CHECKING
 from urllib.parse import urlparse
 
 from dockyard.backends.blobs.filesystem import FilesystemBlobStore
 from dockyard.backends.blobs.memory import MemoryBlobStore
-from dockyard.ports import BlobStore, MetadataStore, VulnerabilityScanner
+from dockyard.backends.configuration import ConfigurationError
+from dockyard.ports import BlobStore, VulnerabilityScanner
 
+__all__ = ["ConfigurationError", "blobs_are_local", "database_in_process", "open_blob_store",
+           "open_metadata_store", "open_scanner"]
 
-class ConfigurationError(RuntimeError):
-    """Settings that cannot work; the message says what to fix."""
+if TYPE_CHECKING:
+    from dockyard.backends.metadata.sql import SqlMetadataStore
 
 
 def open_blob_store(url: str) -> BlobStore:
@@ -35,6 +42,16 @@ def open_blob_store(url: str) -> BlobStore:
     )
 
 
+def blobs_are_local(url: str) -> bool:
+    """Whether the blob store at `url` keeps its bytes in this machine's files (or memory)."""
+    return urlparse(url).scheme in ("file", "memory")
+
+
+def database_in_process(url: str) -> bool:
+    """Whether the metadata database at `url` runs inside this process (SQLite)."""
+    return urlparse(url).scheme.split("+")[0] == "sqlite"
+
+
 def open_scanner(data_dir: Path) -> VulnerabilityScanner:
     """The offline scanner: layer inventories plus the OSV index in the data directory."""
     from dockyard.backends.scanner.engine import OsvScanner
@@ -42,7 +59,7 @@ def open_scanner(data_dir: Path) -> VulnerabilityScanner:
     return OsvScanner(data_dir)
 
 
-def open_metadata_store(url: str, *, migrate: bool = False) -> MetadataStore:
+def open_metadata_store(url: str, *, migrate: bool = False) -> SqlMetadataStore:
     """The SQL store at `url`, its schema at head: upgraded there if `migrate`, else required.
 
     Only the embedded default migrates by itself; a database the operator named is upgraded by

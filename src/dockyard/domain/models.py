@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
+from enum import Enum
 
 
 @dataclass(frozen=True)
@@ -81,6 +82,30 @@ class RepositorySettings:
     scan_on_push: bool = False
     encryption: dict[str, str] = field(default_factory=lambda: {"encryptionType": "AES256"})
     resource_tags: dict[str, str] = field(default_factory=dict)
+
+
+class Unchanged(Enum):
+    """A setting a change set leaves as it is (None may be a value: no policy)."""
+
+    UNCHANGED = "unchanged"
+
+
+UNCHANGED = Unchanged.UNCHANGED
+
+
+@dataclass(frozen=True)
+class RepositoryChanges:
+    """The settings of a repository one call changes; the others keep their values."""
+
+    tag_mutability: str | Unchanged = UNCHANGED
+    mutability_exclusions: tuple[str, ...] | Unchanged = UNCHANGED
+    scan_on_push: bool | Unchanged = UNCHANGED
+    policy: str | None | Unchanged = UNCHANGED
+
+    def changed(self) -> dict[str, object]:
+        """Setting name -> new value, for the settings this set changes."""
+        return {f.name: getattr(self, f.name) for f in fields(self)
+                if getattr(self, f.name) is not UNCHANGED}
 
 
 @dataclass(frozen=True)

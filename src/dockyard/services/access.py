@@ -34,6 +34,7 @@ from dockyard.domain.policies import (
 )
 from dockyard.ports import RegistryPolicyStore
 from dockyard.services.auth import Caller, root_principal
+from dockyard.services.placement import bounded
 
 POLICY_REPAIR = frozenset({
     "ecr:setrepositorypolicy", "ecr:getrepositorypolicy", "ecr:deleterepositorypolicy",
@@ -49,6 +50,7 @@ class AccessControl:
     def __init__(self, meta: _Store, region: str) -> None:
         self.meta, self.region = meta, region
 
+    @bounded
     def authorize(self, caller: Caller, account: str, repository: str | None,
                   action: str) -> None:
         """Return when `caller` may do `action` to `account`'s `repository` (None: the

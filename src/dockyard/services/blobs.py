@@ -8,9 +8,10 @@ from dataclasses import dataclass
 from dockyard.domain.digests import parse_digest
 from dockyard.domain.errors import BlobArchived, BlobNotFound, DigestInvalid, LayerInaccessible
 from dockyard.domain.ranges import ByteRange, requested_range
-from dockyard.ports import BlobStore, MetadataStore
+from dockyard.ports import BlobStore, LocalBlobFiles, MetadataStore
 from dockyard.services.clock import Clock
 from dockyard.services.gc import TOUCH_FRESH
+from dockyard.services.placement import bounded
 from dockyard.services.repositories import RepositoryService
 
 
@@ -33,6 +34,17 @@ class BlobService:
     ) -> None:
         self.meta, self.store, self.repos, self.clock = meta, blobs, repos, clock
 
+    def chunks(self, read: BlobRead) -> Iterator[bytes]:
+        """The bytes `open` found, in chunks of about 1 MiB."""
+        return read.chunks(self.store)
+
+    def local_file(self, read: BlobRead) -> str | None:
+        """The path of the blob's local file, when the store keeps plain files (the server
+        may then hand it to the kernel); None otherwise."""
+        if not isinstance(self.store, LocalBlobFiles):
+            return None
+        return self.store.local_file(read.digest)
+
     def stat(self, account_id: str, name: str, digest_text: str) -> int:
         digest = str(parse_digest(digest_text))
         repo = self.repos.get(account_id, name)
@@ -46,6 +58,7 @@ class BlobService:
         the ones garbage collection is deleting, which count as absent (services/gc.py)."""
         return self.meta.touch_blobs(digests, self.clock.now(), TOUCH_FRESH)
 
+    @bounded
     def open(
         self, account_id: str, name: str, digest_text: str, range_header: str | None,
         redirect: bool, reading: bool = False,
@@ -99,6 +112,7 @@ class BlobService:
                                     f"any image in the repository with name '{name}'")
         return read
 
+    @bounded
     def unlink(self, account_id: str, name: str, digest_text: str) -> None:
         """Remove the blob from the repository; bytes go when garbage collection finds no user."""
         digest = str(parse_digest(digest_text))

@@ -21,7 +21,7 @@ from typing import Any
 from dockyard.domain.errors import DockyardError
 from dockyard.domain.manifests import Manifest, parse_manifest
 from dockyard.domain.models import AccountStorage, Image, ImageKey, Repository, ScanRecord
-from dockyard.domain.page_tokens import decode_token, encode_token
+from dockyard.domain.page_tokens import Pager
 from dockyard.ports import BlobStore, RepositoryOverview
 from dockyard.services.image_commands import ImageCommands
 from dockyard.services.image_queries import ImageId, ImageQueries, Listing, Page, image_not_found
@@ -85,13 +85,12 @@ class ConsoleViews:
         self.scans, self.blobs = scans, blobs
 
     def repositories(self, account_id: str, search: str, token: str | None) -> Page:
-        scope = {"op": "console-repositories", "account": account_id, "search": search}
-        after = decode_token(self.queries.token_key, token, scope)["name"] if token else None
-        found = self.overview.repository_summaries(account_id, search, after, PAGE + 1)
-        if len(found) <= PAGE:
-            return Page(found, None)
-        last = found[PAGE - 1].repository.name
-        return Page(found[:PAGE], encode_token(self.queries.token_key, scope, {"name": last}))
+        pager = Pager(self.queries.token_key,
+                      {"op": "console-repositories", "account": account_id, "search": search})
+        after = pager.position(token)
+        found = self.overview.repository_summaries(account_id, search, after["name"] if after else None,
+                                                   PAGE + 1)
+        return Page(*pager.page(found, PAGE, lambda last: {"name": last.repository.name}))
 
     def images(self, account_id: str, name: str, wanted: ImageFilter) -> ImagesPage:
         wanted = wanted.checked()
@@ -106,17 +105,15 @@ class ConsoleViews:
     def _newest_first(self, account_id: str, name: str, listing: Listing
                       ) -> tuple[Repository, Page]:
         repo = self.queries.repos.get(account_id, name)
-        scope = {"op": "console-images-newest", "repo": repo.id, "account": repo.account_id,
-                 "tag": listing.tag_status, "status": listing.image_status}
-        key = self.queries.token_key
-        before = ImageKey(**decode_token(key, listing.token, scope)) if listing.token else None
-        found = self.overview.images_newest_first(repo.id, before, PAGE + 1, listing.tag_status,
+        pager = Pager(self.queries.token_key, {
+            "op": "console-images-newest", "repo": repo.id, "account": repo.account_id,
+            "tag": listing.tag_status, "status": listing.image_status})
+        before = pager.position(listing.token)
+        found = self.overview.images_newest_first(repo.id, ImageKey(**before) if before else None,
+                                                  PAGE + 1, listing.tag_status,
                                                   listing.image_status)
-        if len(found) <= PAGE:
-            return repo, Page(found, None)
-        last = found[PAGE - 1]
-        position = {"pushed_at": last.pushed_at, "id": last.id}
-        return repo, Page(found[:PAGE], encode_token(key, scope, position))
+        return repo, Page(*pager.page(found, PAGE,
+                                      lambda last: {"pushed_at": last.pushed_at, "id": last.id}))
 
     def image(self, account_id: str, name: str, digest: str) -> ImageView:
         repo = self.queries.repos.get(account_id, name)

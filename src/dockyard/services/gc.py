@@ -57,12 +57,12 @@ import logging
 import os
 import socket
 from collections.abc import Callable, Sequence
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 from dockyard.ports import BlobClaim, BlobStore, GarbageStore, NoRunMetrics, RunMetrics
 from dockyard.services.audit import AuditAction, AuditLog
 from dockyard.services.clock import Clock
+from dockyard.services.placement import Placement
 
 log = logging.getLogger("dockyard.gc")
 
@@ -74,7 +74,6 @@ LEASE_SECONDS = 600.0  # renewed every batch; a collector that died frees it aft
 TOUCH_FRESH = 60.0
 #: How long a publication pin protects a blob; unpin refuses the upload if it ran out.
 PIN_LEASE = 6 * 3600.0
-DELETE_THREADS = 8
 
 Progress = Callable[[str, float, int], None]  # phase, fraction done (0..1), items so far
 
@@ -113,8 +112,9 @@ class LeaseLost(RuntimeError):
 class GarbageCollector:
     def __init__(self, store: GarbageStore, blobs: BlobStore, clock: Clock,
                  config: GcConfig | None = None, audit: AuditLog | None = None,
-                 metrics: RunMetrics | None = None) -> None:
+                 metrics: RunMetrics | None = None, placement: Placement | None = None) -> None:
         self.store, self.blobs, self.clock = store, blobs, clock
+        self.placement = placement or Placement()  # deletes: in parallel unless local files
         self.config = config or GcConfig()
         self.audit = audit or AuditLog(None, clock)
         self.metrics = metrics or NoRunMetrics()
@@ -202,12 +202,7 @@ class GarbageCollector:
     def _delete(self, claims: Sequence[BlobClaim], report: GcReport) -> None:
         if not claims:
             return
-        if self.blobs.reads_are_local:
-            for claim in claims:
-                self.blobs.delete(claim.digest)
-        else:
-            with ThreadPoolExecutor(DELETE_THREADS) as pool:  # one request each (S3)
-                list(pool.map(self.blobs.delete, [c.digest for c in claims]))
+        self.placement.each(self.blobs.delete, [c.digest for c in claims])
         self.store.forget_blobs([c.digest for c in claims])
         report.blobs_freed += len(claims)
         report.bytes_freed += sum(c.size for c in claims)

@@ -13,7 +13,7 @@ from __future__ import annotations
 import threading
 from collections import OrderedDict
 
-from dockyard.services.sha256_state import Sha256
+from dockyard.ingest.sha256_state import Sha256
 
 CAPACITY = 4096  # a few hundred bytes each
 

@@ -16,7 +16,7 @@ from dockyard.domain.errors import (
 )
 from dockyard.domain.manifests import declared_media_type, parse_manifest
 from dockyard.domain.models import Image, Repository
-from dockyard.domain.page_tokens import decode_token, encode_token
+from dockyard.domain.page_tokens import Pager
 from dockyard.domain.rules import tag_is_immutable
 from dockyard.ports import MetadataStore
 from dockyard.services.archive import ArchiveService
@@ -127,17 +127,15 @@ class ImageCommands:
         repo = self.images.repos.get(account_id, name)
         scope = {"op": "ListImageReferrers", "repo": repo.id, "subject": subject,
                  "types": sorted(artifact_types), "status": artifact_status}
-        after = decode_token(self.queries.token_key, token, scope) if token else None
+        pager = Pager(self.queries.token_key, scope)
+        after = pager.position(token)
         found = [(image, descriptor) for image in self.meta.referrers(repo.id, subject)
                  if _after(image, after)
                  and _wanted(descriptor := referrer_descriptor(image), image, artifact_types,
                              artifact_status)]
-        page = found[:limit]
-        if len(found) <= limit:
-            return [d for _, d in page], None
-        last = page[-1][0]
-        position = {"pushed_at": last.pushed_at, "id": last.id}
-        return [d for _, d in page], encode_token(self.queries.token_key, scope, position)
+        page, following = pager.page(
+            found, limit, lambda last: {"pushed_at": last[0].pushed_at, "id": last[0].id})
+        return [d for _, d in page], following
 
 
 def _after(image: Image, position: dict[str, Any] | None) -> bool:

@@ -7,7 +7,6 @@ an image that existed for the whole listing.
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -15,7 +14,7 @@ from dockyard.domain.digests import parse_digest
 from dockyard.domain.errors import DigestInvalid, ImageNotFound, ParameterInvalid, TagInvalid
 from dockyard.domain.models import Image, ImageEntry, ImageEntryKey, ImageKey, Repository
 from dockyard.domain.names import validate_tag
-from dockyard.domain.page_tokens import decode_token, encode_token
+from dockyard.domain.page_tokens import Pager
 from dockyard.ports import MetadataStore
 from dockyard.services.repositories import RepositoryService
 
@@ -68,21 +67,22 @@ class ImageQueries:
 
     def describe(self, account_id: str, name: str, listing: Listing) -> tuple[Repository, Page]:
         repo = self.repos.get(account_id, name)
-        scope = _scope("DescribeImages", repo, listing)
-        after = self._position(listing.token, scope)
+        pager = Pager(self.token_key, _scope("DescribeImages", repo, listing))
+        after = pager.position(listing.token)
         limit = listing.max_results or DEFAULT_PAGE
         found = self.meta.list_images(repo.id, ImageKey(**after) if after else None, limit + 1,
                                       listing.tag_status, listing.image_status)
-        return repo, self._page(found, limit, scope, lambda i: {"pushed_at": i.pushed_at, "id": i.id})
+        return repo, Page(*pager.page(found, limit,
+                                      lambda i: {"pushed_at": i.pushed_at, "id": i.id}))
 
     def list_ids(self, account_id: str, name: str, listing: Listing) -> Page:
         repo = self.repos.get(account_id, name)
-        scope = _scope("ListImages", repo, listing)
-        after = self._position(listing.token, scope)
+        pager = Pager(self.token_key, _scope("ListImages", repo, listing))
+        after = pager.position(listing.token)
         limit = listing.max_results or DEFAULT_PAGE
         found = self.meta.list_image_entries(repo.id, ImageEntryKey(**after) if after else None, limit + 1,
                                              listing.tag_status, listing.image_status)
-        return self._page(found, limit, scope, _entry_position)
+        return Page(*pager.page(found, limit, _entry_position))
 
     def lookup(
         self, account_id: str, name: str, ids: list[ImageId], tag_status: str = "ANY"
@@ -117,15 +117,6 @@ class ImageQueries:
             by_tag = {tag: by_digest.get(image.digest, image) for tag, image in by_tag.items()}
         return [(i, _match(i, by_tag, by_digest)) for i in ids]
 
-    def _position(self, token: str | None, scope: dict[str, object]) -> dict[str, Any] | None:
-        return decode_token(self.token_key, token, scope) if token else None
-
-    def _page(self, found: list[Any], limit: int, scope: dict[str, object],
-              position: Callable[[Any], dict[str, Any]]) -> Page:
-        if len(found) <= limit:
-            return Page(found, None)
-        items = found[:limit]
-        return Page(items, encode_token(self.token_key, scope, position(items[-1])))
 
 
 def _scope(operation: str, repo: Repository, listing: Listing) -> dict[str, object]:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Collection
+from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass, replace
 
 from dockyard.domain.digests import Digest, digest_of, is_digest, parse_digest
@@ -24,6 +24,7 @@ from dockyard.ports import MetadataStore
 from dockyard.services.audit import AuditAction, AuditLog
 from dockyard.services.clock import Clock
 from dockyard.services.events import EventPublisher
+from dockyard.services.placement import bounded
 from dockyard.services.pulls import PullRecorder
 from dockyard.services.repositories import RepositoryService
 
@@ -51,10 +52,15 @@ class PushedManifest:
     manifest: Manifest
 
 
+#: Told (repository, image) inside a push's transaction (see ImageService.__init__).
+PushListener = Callable[[Repository, Image], None]
+
+
 class ImageService:
     def __init__(
         self, meta: MetadataStore, repos: RepositoryService, pulls: PullRecorder, clock: Clock,
         events: EventPublisher | None = None, audit: AuditLog | None = None,
+        on_pushed: Sequence[PushListener] = (), on_repushed: Sequence[PushListener] = (),
     ) -> None:
         self.meta, self.repos, self.pulls, self.clock = meta, repos, pulls, clock
         self.events = events or EventPublisher(meta, (), clock, "")
@@ -65,13 +71,14 @@ class ImageService:
         # there rather than from a cache: one indexed lookup in a transaction the push holds
         # anyway, and a configuration just written through any server process applies to the
         # very next push everywhere (a per-process cache could not promise that).
-        self.on_pushed: list[Callable[[Repository, Image], None]] = []
+        self.on_pushed = tuple(on_pushed)
         # Called, in the same transaction, when a push names an image that already exists
         # (e.g. pushing an archived image again restores it).
-        self.on_repushed: list[Callable[[Repository, Image], None]] = []
+        self.on_repushed = tuple(on_repushed)
 
     # -- push -------------------------------------------------------------------------------
 
+    @bounded
     def put_manifest(
         self, account_id: str, name: str, reference: str, body: bytes, content_type: str | None
     ) -> PushedManifest:
@@ -161,6 +168,7 @@ class ImageService:
 
     # -- pull -------------------------------------------------------------------------------
 
+    @bounded
     def find(self, account_id: str, name: str, reference: str, with_manifest: bool = True) -> Image:
         repo = self.repos.get(account_id, name)
         try:
@@ -178,13 +186,18 @@ class ImageService:
             raise ImageNotFound(IMAGE_NOT_FOUND)
         return image
 
+    @bounded
     def pull(
         self, account_id: str, name: str, reference: str, principal: str | None = None
     ) -> Image:
         """A manifest fetch that counts as a pull (recorded write-behind)."""
         image = self.find(account_id, name, reference)
-        self.pulls.record(account_id, principal, image.id, self.clock.now())
+        self.record_pull(account_id, principal, image)
         return image
+
+    def record_pull(self, account_id: str, principal: str | None, image: Image) -> None:
+        """Count a pull of `image` now (BatchGetImage resolves its images itself)."""
+        self.pulls.record(account_id, principal, image.id, self.clock.now())
 
     def as_accepted(self, image: Image, by_digest: bool, accepted: Collection[str]) -> Image:
         """The image as a client accepting `accepted` manifest types gets it (ECR's rule).
@@ -207,6 +220,7 @@ class ImageService:
 
     # -- delete -----------------------------------------------------------------------------
 
+    @bounded
     def delete(self, account_id: str, name: str, reference: str) -> None:
         ref = Reference.parse(reference)
         repo = self.repos.get(account_id, name)

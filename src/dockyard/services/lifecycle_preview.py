@@ -26,7 +26,7 @@ from dockyard.domain.errors import (
 from dockyard.domain.lifecycle import Action
 from dockyard.domain.lifecycle_policy import parse_policy
 from dockyard.domain.models import LifecyclePreviewRecord, Repository
-from dockyard.domain.page_tokens import decode_token, encode_token
+from dockyard.domain.page_tokens import Pager
 from dockyard.ports import MetadataStore
 from dockyard.services.clock import Clock
 from dockyard.services.image_queries import ImageId
@@ -138,13 +138,10 @@ class LifecyclePreviews:
         chosen = [e for e in entries if _wanted(e, image_ids, tag_status)]
         if image_ids is not None:
             return PreviewPage(repo, preview, chosen, None, expiring, len(entries) - expiring)
-        scope = {"op": "GetLifecyclePolicyPreview", "repo": repo.id,
-                 "started": preview.started_at, "tag": tag_status}
-        start = decode_token(self.page_key, token, scope)["offset"] if token else 0
-        end = start + (limit or DEFAULT_PAGE)
-        following = (encode_token(self.page_key, scope, {"offset": end})
-                     if end < len(chosen) else None)
-        return PreviewPage(repo, preview, chosen[start:end], following, expiring,
+        pager = Pager(self.page_key, {"op": "GetLifecyclePolicyPreview", "repo": repo.id,
+                                      "started": preview.started_at, "tag": tag_status})
+        page, following = pager.window(chosen, token, limit or DEFAULT_PAGE)
+        return PreviewPage(repo, preview, page, following, expiring,
                            len(entries) - expiring)
 
 

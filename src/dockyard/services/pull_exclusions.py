@@ -9,7 +9,7 @@ from __future__ import annotations
 import threading
 
 from dockyard.domain.errors import ExclusionAlreadyExists, ExclusionNotFound, LimitExceeded
-from dockyard.domain.page_tokens import decode_token, encode_token
+from dockyard.domain.page_tokens import Pager
 from dockyard.ports import AccountStore
 from dockyard.services.clock import Clock
 
@@ -24,12 +24,15 @@ class PullExclusions:
         self._cache: dict[str, tuple[float, frozenset[str]]] = {}
         self._lock = threading.Lock()
 
-    def register(self, account_id: str, principal: str) -> None:
+    def register(self, account_id: str, principal: str) -> float:
+        """Exclude `principal`'s pulls from pull times; when the exclusion was made."""
         if len(self.accounts.list_pull_exclusions(account_id, None, MAX_EXCLUSIONS)) >= MAX_EXCLUSIONS:
             raise LimitExceeded(f"An account can have at most {MAX_EXCLUSIONS} exclusions")
-        if not self.accounts.add_pull_exclusion(account_id, principal, self.clock.now()):
+        now = self.clock.now()
+        if not self.accounts.add_pull_exclusion(account_id, principal, now):
             raise ExclusionAlreadyExists(f"The principal '{principal}' is already excluded")
         self._forget(account_id)
+        return now
 
     def deregister(self, account_id: str, principal: str) -> None:
         if not self.accounts.remove_pull_exclusion(account_id, principal):
@@ -39,13 +42,11 @@ class PullExclusions:
     def page(
         self, account_id: str, token: str | None, max_results: int | None
     ) -> tuple[list[str], str | None]:
-        scope = {"op": "ListPullTimeUpdateExclusions", "account": account_id}
-        after = decode_token(self.token_key, token, scope)["after"] if token else None
+        pager = Pager(self.token_key, {"op": "ListPullTimeUpdateExclusions", "account": account_id})
+        after = pager.position(token)
         limit = max_results or DEFAULT_PAGE
-        found = self.accounts.list_pull_exclusions(account_id, after, limit + 1)
-        if len(found) <= limit:
-            return found, None
-        return found[:limit], encode_token(self.token_key, scope, {"after": found[limit - 1]})
+        found = self.accounts.list_pull_exclusions(account_id, after["after"] if after else None, limit + 1)
+        return pager.page(found, limit, lambda last: {"after": last})
 
     def is_excluded(self, account_id: str, principal: str) -> bool:
         now = self.clock.now()

@@ -11,6 +11,7 @@ from dockyard.domain.templates import AppliedFor, CreationTemplate
 from dockyard.ports import MetadataStore
 from dockyard.services.audit import AuditAction, AuditLog
 from dockyard.services.clock import Clock
+from dockyard.services.placement import bounded
 
 
 def not_found(account_id: str, name: str) -> RepositoryNotFound:
@@ -35,10 +36,10 @@ class RepositoryService:
     --create-on-push (the local-development shortcut, a plain repository)."""
 
     def __init__(self, meta: MetadataStore, clock: Clock, create_on_push: bool,
-                 audit: AuditLog | None = None) -> None:
+                 audit: AuditLog | None = None, templates: TemplateCreator | None = None) -> None:
         self.meta, self.clock, self.create_on_push = meta, clock, create_on_push
         self.audit = audit or AuditLog(None, clock)
-        self.templates: TemplateCreator | None = None  # set by build_services
+        self.templates = templates
 
     def get(self, account_id: str, name: str) -> Repository:
         validate_repository_name(name)
@@ -47,6 +48,7 @@ class RepositoryService:
             raise not_found(account_id, name)
         return repo
 
+    @bounded
     def find_for_push(self, account_id: str, name: str) -> Repository | None:
         """The repository a push names, None if it does not exist but may be created."""
         validate_repository_name(name)

@@ -11,9 +11,9 @@ from dockyard.domain.errors import (
     ResourceTagInvalid,
     TooManyTags,
 )
-from dockyard.domain.models import Repository, RepositorySettings
+from dockyard.domain.models import Repository, RepositoryChanges, RepositorySettings, Unchanged
 from dockyard.domain.names import validate_repository_name
-from dockyard.domain.page_tokens import decode_token, encode_token
+from dockyard.domain.page_tokens import Pager
 from dockyard.domain.policies import PolicyKind, parse_policy
 from dockyard.ports import MetadataStore
 from dockyard.services.audit import AuditAction, AuditLog, audited
@@ -66,13 +66,11 @@ class RepositoryAdmin:
             if missing:
                 raise not_found(account_id, missing[0])
             return found, None
-        scope = {"op": "DescribeRepositories", "account": account_id}
-        after = decode_token(self.token_key, token, scope)["name"] if token else None
+        pager = Pager(self.token_key, {"op": "DescribeRepositories", "account": account_id})
+        after = pager.position(token)
         limit = max_results or DEFAULT_PAGE
-        found = self.meta.list_repositories(account_id, None, after, limit + 1)
-        if len(found) <= limit:
-            return found, None
-        return found[:limit], encode_token(self.token_key, scope, {"name": found[limit - 1].name})
+        found = self.meta.list_repositories(account_id, None, after["name"] if after else None, limit + 1)
+        return pager.page(found, limit, lambda last: {"name": last.name})
 
     @audited(AuditAction.DELETE_REPOSITORY)
     def delete(self, account_id: str, name: str, force: bool) -> Repository:
@@ -86,12 +84,12 @@ class RepositoryAdmin:
         return repo
 
     @audited(AuditAction.UPDATE_REPOSITORY)
-    def update(self, account_id: str, name: str, **changes: object) -> Repository:
+    def update(self, account_id: str, name: str, changes: RepositoryChanges) -> Repository:
         repo = self.repos.get(account_id, name)
-        if "tag_mutability" in changes:
-            check_mutability(str(changes["tag_mutability"]),
-                             # `changes` is untyped until issue 12's typed change set
-                             tuple(changes.get("mutability_exclusions") or ()))  # type: ignore[arg-type]
+        if not isinstance(changes.tag_mutability, Unchanged):
+            exclusions = changes.mutability_exclusions
+            check_mutability(changes.tag_mutability,
+                             () if isinstance(exclusions, Unchanged) else exclusions)
         return self.meta.update_repository(repo.id, changes)
 
     # -- policies -----------------------------------------------------------------------------
@@ -100,7 +98,7 @@ class RepositoryAdmin:
     def set_policy(self, account_id: str, name: str, text: str) -> Repository:
         self.repos.get(account_id, name)  # a missing repository is reported before the text
         check_policy(text)
-        return self.update(account_id, name, policy=text)
+        return self.update(account_id, name, RepositoryChanges(policy=text))
 
     def get_policy(self, account_id: str, name: str) -> Repository:
         repo = self.repos.get(account_id, name)
@@ -114,7 +112,7 @@ class RepositoryAdmin:
     @audited(AuditAction.DELETE_REPOSITORY_POLICY)
     def delete_policy(self, account_id: str, name: str) -> Repository:
         repo = self.get_policy(account_id, name)
-        self.meta.update_repository(repo.id, {"policy": None})
+        self.meta.update_repository(repo.id, RepositoryChanges(policy=None))
         return repo
 
     # -- resource tags ------------------------------------------------------------------------

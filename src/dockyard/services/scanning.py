@@ -27,7 +27,7 @@ from typing import Any
 
 from dockyard.domain.errors import ImageArchived, LimitExceeded, ScanNotFound, Unsupported
 from dockyard.domain.models import Image, Repository, ScanRecord
-from dockyard.domain.page_tokens import decode_token, encode_token
+from dockyard.domain.page_tokens import Pager
 from dockyard.domain.scanning import UNSUPPORTED_IMAGE, Finding, Package, ScanFailed
 from dockyard.ports import (
     DOCUMENT_GRACE,
@@ -143,11 +143,10 @@ class ScanService:
                 f"repository with name '{name}' in the registry with id '{account_id}'"
             )
         found = [finding_from_dict(d) for d in json.loads(scan.findings_json)]
-        scope = {"op": "DescribeImageScanFindings", "image": image.id, "at": scan.started_at}
-        start = decode_token(self.queries.token_key, token, scope)["i"] if token else 0
-        end = start + (max_results or DEFAULT_PAGE)
-        more = encode_token(self.queries.token_key, scope, {"i": end}) if end < len(found) else None
-        return FindingsPage(repo, image, scan, found[start:end], more)
+        pager = Pager(self.queries.token_key,
+                      {"op": "DescribeImageScanFindings", "image": image.id, "at": scan.started_at})
+        page, more = pager.window(found, token, max_results or DEFAULT_PAGE, field="i")
+        return FindingsPage(repo, image, scan, page, more)
 
     def summaries(self, image_ids: list[int]) -> dict[int, ScanRecord]:
         return self.meta.scans_for(image_ids)

@@ -27,8 +27,8 @@ from dockyard.domain.errors import (
     TemplateNotFound,
 )
 from dockyard.domain.lifecycle_policy import parse_policy as parse_lifecycle_policy
-from dockyard.domain.models import Repository, RepositorySettings
-from dockyard.domain.page_tokens import decode_token, encode_token
+from dockyard.domain.models import Repository, RepositoryChanges, RepositorySettings
+from dockyard.domain.page_tokens import Pager
 from dockyard.domain.policies import PolicyKind, parse_policy
 from dockyard.domain.templates import AppliedFor, CreationTemplate, matching_template
 from dockyard.ports import CreationTemplateStore, RepositoryAdmin
@@ -83,13 +83,14 @@ def _check_lifecycle_text(text: str) -> None:
 
 class TemplateService:
     def __init__(self, meta: _Store, access: AccessControl, clock: Clock, token_key: bytes,
-                 audit: AuditLog) -> None:
+                 audit: AuditLog,
+                 apply_lifecycle_policy: Callable[[Repository, str], None] | None = None) -> None:
         self.meta, self.access, self.clock = meta, access, clock
         self.token_key, self.audit = token_key, audit
-        #: (repository, lifecycle policy text) -> None; set by the composition root where a
-        #: lifecycle service exists. Unset, a template's lifecycle policy is kept on the
+        #: (repository, lifecycle policy text) -> None, given by the composition root where
+        #: lifecycle storage exists. None: a template's lifecycle policy is kept on the
         #: template only (see the module doc).
-        self.apply_lifecycle_policy: Callable[[Repository, str], None] | None = None
+        self.apply_lifecycle_policy = apply_lifecycle_policy
 
     # -- the ECR operations -------------------------------------------------------------------
 
@@ -132,16 +133,12 @@ class TemplateService:
         found = self.meta.list_templates(account_id)
         if prefixes:
             found = [t for t in found if t.prefix in set(prefixes)]
-        scope = {"op": "DescribeRepositoryCreationTemplates", "account": account_id,
-                 "prefixes": sorted(prefixes or [])}
-        if token:
-            after = decode_token(self.token_key, token, scope)["prefix"]
-            found = [t for t in found if t.prefix > after]
-        limit = max_results or DEFAULT_PAGE
-        if len(found) <= limit:
-            return found, None
-        page = found[:limit]
-        return page, encode_token(self.token_key, scope, {"prefix": page[-1].prefix})
+        pager = Pager(self.token_key, {"op": "DescribeRepositoryCreationTemplates",
+                                       "account": account_id, "prefixes": sorted(prefixes or [])})
+        after = pager.position(token)
+        if after:
+            found = [t for t in found if t.prefix > after["prefix"]]
+        return pager.page(found, max_results or DEFAULT_PAGE, lambda last: {"prefix": last.prefix})
 
     def _get(self, account_id: str, prefix: str) -> CreationTemplate:
         for template in self.meta.list_templates(account_id):
@@ -191,7 +188,8 @@ class TemplateService:
         repo = self.meta.create_configured_repository(account_id, name, settings,
                                                       self.clock.now())
         if template.repository_policy:
-            repo = self.meta.update_repository(repo.id, {"policy": template.repository_policy})
+            repo = self.meta.update_repository(
+                repo.id, RepositoryChanges(policy=template.repository_policy))
         if template.lifecycle_policy and self.apply_lifecycle_policy is not None:
             self.apply_lifecycle_policy(repo, template.lifecycle_policy)
         return repo

@@ -26,13 +26,11 @@ PutObject on S3 instead of staging, copying and cleaning up).
 
 from __future__ import annotations
 
-import asyncio
 import hashlib
 import re
 import uuid
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
-from typing import Any, TypeVar
 
 from dockyard.domain.digests import Digest, parse_digest
 from dockyard.domain.errors import (
@@ -47,15 +45,15 @@ from dockyard.domain.errors import (
     UploadOutOfOrder,
 )
 from dockyard.domain.models import Repository, Upload
+from dockyard.ingest.batches import BATCH, BatchReader, once, pipeline
+from dockyard.ingest.sha256_state import Sha256, new_sha256, resume, state_of
 from dockyard.ports import BlobStore, MetadataStore
 from dockyard.services.account_settings import AccountSettings
 from dockyard.services.clock import Clock
 from dockyard.services.hash_cache import HashCache
-from dockyard.services.metadata_calls import MetadataCalls
+from dockyard.services.placement import Placement, bounded
 from dockyard.services.publications import Publications
 from dockyard.services.repositories import RepositoryService
-from dockyard.services.sha256_state import Sha256, new_sha256, resume, state_of
-from dockyard.services.upload_batches import BATCH, BatchReader, once, pipeline
 
 _UPLOAD_ID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
 
@@ -72,13 +70,6 @@ class Staged:
     recorded: bool = True  # False for a one-request upload, which has no session row
 
 
-_T = TypeVar("_T")
-
-
-async def _in_thread(fn: Callable[..., _T], *args: Any) -> _T:
-    return await asyncio.to_thread(fn, *args)
-
-
 class UploadService:
     def __init__(
         self,
@@ -87,29 +78,32 @@ class UploadService:
         repos: RepositoryService,
         clock: Clock,
         settings: AccountSettings,
-        calls: MetadataCalls,
+        placement: Placement,
     ) -> None:
         self.meta, self.blobs, self.repos, self.clock = meta, blobs, repos, clock
         self.settings = settings
         self.publications = Publications(meta, clock)
         self._hashes = HashCache()
-        # Metadata lookups and updates (maybe on the event loop); disk writes, fsyncs and
-        # hashing always go to worker threads (`_in_thread`).
-        self._metadata = calls.run
+        # Where each blocking step runs: the @bounded ones (metadata lookups and updates) may
+        # run on the event loop; disk writes, fsyncs and hashing go to worker threads.
+        self._run = placement.run
 
     # -- lifecycle ----------------------------------------------------------------------------
 
+    @bounded
     def start(self, account_id: str, name: str) -> Upload:
         upload = self._start_unrecorded(account_id, name)
         self.meta.create_upload(upload)
         return upload
 
+    @bounded
     def _start_unrecorded(self, account_id: str, name: str) -> Upload:
         repo = self.repos.for_push(account_id, name)
         upload = Upload(str(uuid.uuid4()), repo.id, 0, self.clock.now())
         self.blobs.start_upload(upload.id)
         return upload
 
+    @bounded
     def status(self, account_id: str, name: str, upload_id: str) -> Upload:
         repo = self.repos.get(account_id, name)
         try:
@@ -132,7 +126,7 @@ class UploadService:
         start: int | None = None,
     ) -> Upload:
         """Add a chunk; `start`, when the client says where it begins, must be the current end."""
-        upload = await self._metadata(self.status, account_id, name, upload_id)
+        upload = await self._run(self.status, account_id, name, upload_id)
         if start is not None and start != upload.size:
             raise UploadOutOfOrder(
                 f"chunk starts at {start} but the upload holds {upload.size} bytes",
@@ -142,11 +136,9 @@ class UploadService:
         if staged.segments == upload.segments:
             return upload  # an empty chunk changes nothing
         state = None if staged.hasher is None else state_of(staged.hasher)
-        moved = await self._metadata(
-            self.meta.advance_upload, upload, staged.size, staged.segments[-1], state
-        )
+        moved = await self._run(self._advance, upload, staged, state)
         if moved is None:
-            raise await self._metadata(self._lost_chunk, staged)
+            raise await self._run(self._lost_chunk, staged)
         if staged.hasher is not None:
             self._hashes.put(moved.id, moved.generation, staged.hasher)
         self._hashes.forget(upload.id, upload.generation)
@@ -161,7 +153,7 @@ class UploadService:
         body: AsyncIterator[bytes] | None = None,
     ) -> Digest:
         digest = parse_digest(digest_text)
-        upload = await self._metadata(self.status, account_id, name, upload_id)
+        upload = await self._run(self.status, account_id, name, upload_id)
         where = (account_id, name)
         if body is None:
             return await self._publish(self._as_staged(where, upload), digest)
@@ -171,20 +163,21 @@ class UploadService:
         self, account_id: str, name: str, digest_text: str, body: AsyncIterator[bytes]
     ) -> Digest:
         digest = parse_digest(digest_text)
-        created = await self._metadata(self.repos.find_for_push, account_id, name) is None
+        created = await self._run(self.repos.find_for_push, account_id, name) is None
         # A one-request upload has nothing to resume, so it gets no session row: two fewer
         # database commits per blob. Its staging bytes are still verified before publishing.
-        upload = await self._metadata(self._start_unrecorded, account_id, name)
+        upload = await self._run(self._start_unrecorded, account_id, name)
         try:
             return await self._receive_and_publish(
                 (account_id, name), upload, body, digest, recorded=False
             )
         except BaseException:
-            await _in_thread(self.blobs.abort_upload, upload.id)
+            await self._run(self.blobs.abort_upload, upload.id)
             if created:
-                await self._metadata(self._discard_created_repository, account_id, name)
+                await self._run(self._discard_created_repository, account_id, name)
             raise
 
+    @bounded
     def mount(self, account_id: str, name: str, digest_text: str, source: str) -> bool:
         """Link a blob from another repository of the account; False when it is not there."""
         digest = str(parse_digest(digest_text))
@@ -208,7 +201,7 @@ class UploadService:
     ) -> Upload:
         """UploadLayerPart: the part must start where the upload ends and span `data` exactly."""
         if last - first + 1 != len(data) or not data:
-            upload = await self._metadata(self.status, account_id, name, upload_id)
+            upload = await self._run(self.status, account_id, name, upload_id)
             raise UploadOutOfOrder(
                 f"The part spans bytes {first}-{last} but carries {len(data)} bytes",
                 size=upload.size,
@@ -220,17 +213,17 @@ class UploadService:
     ) -> Digest:
         """CompleteLayerUpload: refuses empty uploads and layers the repository already has."""
         digest, where = parse_digest(digest_text), (account_id, name)
-        upload = await self._metadata(self.status, account_id, name, upload_id)
+        upload = await self._run(self.status, account_id, name, upload_id)
         if upload.size == 0:
             raise EmptyUpload(f"The upload with id '{upload_id}' does not contain any data")
         if (
-            await self._metadata(self.meta.linked_blob_size, upload.repo_id, str(digest))
+            await self._run(self._linked_size, upload.repo_id, digest)
             is not None
         ):
-            if await self._metadata(self.meta.get_upload, upload_id) != upload:
+            if await self._run(self._moved, upload):
                 # Linked by a completion of this very upload that just won the race.
-                raise await self._metadata(self._lost_completion, self._as_staged(where, upload))
-            await _in_thread(self._discard, upload)
+                raise await self._run(self._lost_completion, self._as_staged(where, upload))
+            await self._run(self._discard, upload)
             raise LayerAlreadyExists(
                 f"The layer with digest {digest} already exists in the "
                 f"repository with name '{name}'"
@@ -252,6 +245,7 @@ class UploadService:
         self.meta.delete_upload(upload.id)
         self.blobs.abort_upload(upload.id)
 
+    @bounded
     def _discard_created_repository(self, account_id: str, name: str) -> None:
         try:
             repo = self.repos.get(account_id, name)
@@ -259,6 +253,20 @@ class UploadService:
             return  # deleted meanwhile: nothing to discard
         self.repos.discard_if_empty(repo)
 
+    @bounded
+    def _advance(self, upload: Upload, staged: Staged, state: bytes | None) -> Upload | None:
+        return self.meta.advance_upload(upload, staged.size, staged.segments[-1], state)
+
+    @bounded
+    def _linked_size(self, repo_id: int, digest: Digest) -> int | None:
+        return self.meta.linked_blob_size(repo_id, str(digest))
+
+    @bounded
+    def _moved(self, upload: Upload) -> bool:
+        """Whether the session moved on or ended since `upload` was read."""
+        return self.meta.get_upload(upload.id) != upload
+
+    @bounded
     def _lost_chunk(self, staged: Staged) -> Exception:
         """Why a chunk was not acknowledged: another request moved the upload, or ended it."""
         current = self.meta.get_upload(staged.upload.id)
@@ -269,6 +277,7 @@ class UploadService:
             )  # fmt: skip
         return self._ended(staged)
 
+    @bounded
     def _lost_completion(self, staged: Staged) -> Exception:
         current = self.meta.get_upload(staged.upload.id)
         if current is not None:
@@ -332,7 +341,7 @@ class UploadService:
             # A batch left short means the body ended in it.
             if upload.size == 0 and first is not None and len(first) < BATCH:
                 staged = Staged(where, upload, (), len(first), None, recorded)
-                return await _in_thread(self._publish_data, staged, digest, first)
+                return await self._run(self._publish_data, staged, digest, first)
             staged = await self._stage(self._as_staged(where, upload, recorded), first, batches)
         finally:
             batches.release()
@@ -344,20 +353,20 @@ class UploadService:
             return before
         upload, hasher = before.upload, before.hasher
         try:
-            writer = await _in_thread(self.blobs.open_upload, upload.id, upload.size)
+            writer = await self._run(self.blobs.open_upload, upload.id, upload.size)
         except FileNotFoundError:  # the upload's staging is gone: it ended meanwhile
-            raise await self._metadata(self._lost_chunk, before) from None
+            raise await self._run(self._lost_chunk, before) from None
         try:
             await pipeline(first, rest, writer, hasher)
-            size = await _in_thread(writer.close)
+            size = await self._run(writer.close)
         except BaseException:
-            await _in_thread(writer.abort)
+            await self._run(writer.abort)
             raise
         segments = (*upload.segments, writer.segment)
         return Staged(before.where, upload, segments, size, hasher, before.recorded)
 
     async def _publish(self, staged: Staged, digest: Digest) -> Digest:
-        return await _in_thread(self._publish_staged, staged, digest)
+        return await self._run(self._publish_staged, staged, digest)
 
     def _publish_staged(self, staged: Staged, digest: Digest) -> Digest:
         upload = staged.upload

@@ -37,8 +37,8 @@ from dockyard.api.ecr.validation import validate_input
 from dockyard.domain.errors import Conflict, NotFound, ParameterInvalid
 from dockyard.domain.models import ConsoleSession, Image
 from dockyard.domain.scanning import SEVERITIES
+from dockyard.services.composition import Services
 from dockyard.services.image_queries import Failure, ImageId
-from dockyard.services.registry import Services
 
 FINDINGS_SHOWN = 10_000
 

@@ -13,7 +13,7 @@ from starlette.responses import Response
 
 from dockyard.api.console.web import action, page, redirect, render, services, url_path
 from dockyard.api.ecr.validation import validate_input
-from dockyard.domain.models import ConsoleSession
+from dockyard.domain.models import ConsoleSession, RepositoryChanges
 
 MUTABILITIES = ("MUTABLE", "IMMUTABLE", "MUTABLE_WITH_EXCLUSION", "IMMUTABLE_WITH_EXCLUSION")
 
@@ -38,9 +38,8 @@ def put_mutability(request: Request, session: ConsoleSession, form: dict[str, st
         params["imageTagMutabilityExclusionFilters"] = [
             {"filterType": "WILDCARD", "filter": f} for f in filters]
     checked = validate_input("PutImageTagMutability", params)
-    services(request).admin.update(
-        session.account_id, name, tag_mutability=checked["imageTagMutability"],
-        mutability_exclusions=filters)
+    services(request).admin.update(session.account_id, name, RepositoryChanges(
+        tag_mutability=checked["imageTagMutability"], mutability_exclusions=tuple(filters)))
     return _back(name, "mutability")
 
 
@@ -48,7 +47,7 @@ def put_mutability(request: Request, session: ConsoleSession, form: dict[str, st
 def put_scanning(request: Request, session: ConsoleSession, form: dict[str, str]) -> Response:
     name = request.path_params["name"]
     services(request).admin.update(session.account_id, name,
-                                   scan_on_push=form.get("scan_on_push") == "on")
+                                   RepositoryChanges(scan_on_push=form.get("scan_on_push") == "on"))
     return _back(name, "scanning")
 
 

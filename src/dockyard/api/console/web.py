@@ -30,8 +30,8 @@ from dockyard.domain import errors
 from dockyard.domain.actions import CONSOLE_ACTIONS
 from dockyard.domain.models import ConsoleSession
 from dockyard.services.auth import Caller
+from dockyard.services.composition import Services
 from dockyard.services.console_sessions import csrf_matches
-from dockyard.services.registry import Services
 
 PREFIX = "/ui"
 SESSION_COOKIE = "dockyard_console"

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from dockyard.domain.errors import ParameterInvalid
-from dockyard.services.registry import Services
+from dockyard.services.composition import Services
 
 
 @dataclass(frozen=True)

@@ -9,10 +9,12 @@ Nothing of the body is read until the header half of the SigV4 check passed, so 
 cannot be authentic costs no memory: it is answered at once and its connection closed, unread
 body and all. A client that goes away mid-body is logged (info) and forgotten.
 
-The event loop reads the body and writes the answer; everything between runs in one worker
-thread call (`_answer`), or on the loop itself for a bounded call on the embedded default. Each hop to the thread pool and back costs the loop a wake-up, which
-was a fifth of a small call's CPU, so a call makes one. The async handlers (layer uploads, which
-await the blob store) get the SigV4 check in a thread and then run on the loop (`_answer_async`).
+The event loop reads the body and writes the answer; everything between is one blocking call
+(`_answer`), placed where its operation's handler would run (services/placement.py: a worker
+thread, or the loop for a `@bounded` handler on the embedded default). Each hop to the thread
+pool and back costs the loop a wake-up, which was a fifth of a small call's CPU, so a call makes
+one. The async handlers (layer uploads, which await the blob store) get the SigV4 check that
+way and then run on the loop (`_answer_async`).
 """
 
 from __future__ import annotations
@@ -25,7 +27,6 @@ import re
 import uuid
 from typing import Any
 
-from starlette.concurrency import run_in_threadpool
 from starlette.requests import ClientDisconnect, Request
 from starlette.types import Receive, Scope, Send
 
@@ -47,7 +48,7 @@ from dockyard.domain.actions import ecr_action
 from dockyard.domain.errors import DockyardError, NotAuthorized, ParameterInvalid
 from dockyard.services.audit import acting_as
 from dockyard.services.auth import Caller
-from dockyard.services.registry import Services
+from dockyard.services.composition import Services
 
 log = logging.getLogger("dockyard.ecr")
 CONTENT_TYPE = "application/x-amz-json-1.1"
@@ -60,15 +61,6 @@ MAX_OTHER_BODY = 16 * 1024 * 1024
 
 Answer = tuple[int, bytes]  # HTTP status, JSON body
 _LONE_SURROGATE_ESCAPE = re.compile(rb"\\u[dD][89a-fA-F]")
-
-#: Calls whose work is bounded by their input (one image, at most 100 ids): on the embedded
-#: default they may run on the event loop (services/metadata_calls.py).
-#: Listings and repository-wide changes (DeleteRepository with force) keep the thread.
-BOUNDED_OPERATIONS = frozenset({
-    "PutImage", "BatchGetImage", "BatchCheckLayerAvailability", "GetDownloadUrlForLayer",
-    "GetAuthorizationToken",
-})
-
 
 class AwsError(Exception):
     def __init__(self, type_name: str, message: str, status: int = 400) -> None:
@@ -123,17 +115,15 @@ async def _answer_request(request: Request) -> tuple[int, bytes, bool]:
 async def _answer_authentic(
     request: Request, operation: str, presented: sigv4.Presented, body: bytes
 ) -> Answer:
-    if inspect.iscoroutinefunction(OPERATIONS[operation]):
+    handler = OPERATIONS[operation]
+    if inspect.iscoroutinefunction(handler):
         return await _answer_async(request, operation, presented, body)
-    if operation in BOUNDED_OPERATIONS:
-        return await request.app.state.services.calls.run(
-            _answer, request, operation, presented, body
-        )
-    return await run_in_threadpool(_answer, request, operation, presented, body)
+    placement = _services(request).placement
+    return await placement.run_like(handler, _answer, request, operation, presented, body)
 
 
 def _answer(request: Request, operation: str, presented: sigv4.Presented, body: bytes) -> Answer:
-    """The whole call but the HTTP I/O, in a worker thread."""
+    """The whole call but the HTTP I/O (blocking)."""
     echo: dict[str, object] = {}
     try:
         caller = _authenticate(request, presented, body)
@@ -154,8 +144,8 @@ async def _answer_async(
 ) -> Answer:
     echo: dict[str, object] = {}
     try:
-        caller, params, valid = await run_in_threadpool(_prepare, request, presented, body,
-                                                        operation)
+        caller, params, valid = await _services(request).placement.run(
+            _prepare, request, presented, body, operation)
         echo = _echo(params, caller)
         _tell_access_log(request, echo)
         handler = OPERATIONS[operation]

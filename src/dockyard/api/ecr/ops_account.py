@@ -5,9 +5,11 @@ from __future__ import annotations
 from typing import Any
 
 from dockyard.api.ecr.context import Call
+from dockyard.services.placement import bounded
 
 Params = dict[str, Any]
 
+@bounded
 def get_authorization_token(call: Call, p: Params) -> Params:
     """One token per registry asked for; a token for another account's registry addresses it on
     any host (access is checked at each `/v2/` request, services/access.py)."""
@@ -47,8 +49,8 @@ def put_account_setting(call: Call, p: Params) -> Params:
 
 
 def register_pull_time_update_exclusion(call: Call, p: Params) -> Params:
-    call.services.exclusions.register(call.account_id, p["principalArn"])
-    return {"principalArn": p["principalArn"], "createdAt": call.services.clock.now()}
+    created = call.services.exclusions.register(call.account_id, p["principalArn"])
+    return {"principalArn": p["principalArn"], "createdAt": created}
 
 
 def deregister_pull_time_update_exclusion(call: Call, p: Params) -> Params:

@@ -10,6 +10,7 @@ from dockyard.api.ecr.context import Call
 from dockyard.domain.errors import ImageNotFound, ParameterInvalid
 from dockyard.domain.models import Image, Repository
 from dockyard.services.image_queries import Failure, ImageId, Listing
+from dockyard.services.placement import bounded
 
 Params = dict[str, Any]
 REFERRERS_PAGE = 20
@@ -46,6 +47,7 @@ def list_images(call: Call, p: Params) -> Params:
     return {"imageIds": ids, "nextToken": page.next_token}
 
 
+@bounded
 def batch_get_image(call: Call, p: Params) -> Params:
     svc, account = call.services, call.account(p)
     repo = svc.repositories.get(account, p["repositoryName"])
@@ -60,7 +62,7 @@ def batch_get_image(call: Call, p: Params) -> Params:
             failures.append(_failure(image_id, failure))
             continue
         assert not isinstance(found, Failure)  # for mypy: `failure` was falsy, so an Image
-        svc.pulls.record(account, call.principal, found.id, svc.clock.now())
+        svc.images.record_pull(account, call.principal, found)
         images.append(shapes.image(repo, found, image_id.tag))
     return {"images": images, "failures": failures}
 
@@ -89,6 +91,7 @@ def _failure(image_id: ImageId, failure: Failure) -> Params:
             "failureCode": failure.code, "failureReason": failure.reason}
 
 
+@bounded
 def put_image(call: Call, p: Params) -> Params:
     account, name = call.account(p), p["repositoryName"]
     pushed = call.services.commands.put_image(

@@ -6,6 +6,7 @@ from typing import Any
 
 from dockyard.api.ecr.context import Call
 from dockyard.domain.errors import ParameterInvalid
+from dockyard.services.placement import bounded
 
 Params = dict[str, Any]
 PART_SIZE = 10 * 1024 * 1024
@@ -35,6 +36,7 @@ async def complete_layer_upload(call: Call, p: Params) -> Params:
             "layerDigest": str(digest)}
 
 
+@bounded
 def batch_check_layer_availability(call: Call, p: Params) -> Params:
     layers, failures = [], []
     for digest, size, problem, availability in call.services.blobs.availability(
@@ -49,6 +51,7 @@ def batch_check_layer_availability(call: Call, p: Params) -> Params:
     return {"layers": layers, "failures": failures}
 
 
+@bounded
 def get_download_url_for_layer(call: Call, p: Params) -> Params:
     svc, account, name, digest = call.services, call.account(p), p["repositoryName"], p["layerDigest"]
     read = svc.blobs.download_url(account, name, digest)

@@ -7,7 +7,7 @@ from typing import Any
 from dockyard.api.ecr import shapes
 from dockyard.api.ecr.context import Call
 from dockyard.domain.errors import ParameterInvalid
-from dockyard.domain.models import RepositorySettings
+from dockyard.domain.models import RepositoryChanges, RepositorySettings
 
 Params = dict[str, Any]
 
@@ -52,10 +52,8 @@ def delete_repository(call: Call, p: Params) -> Params:
 
 
 def put_image_tag_mutability(call: Call, p: Params) -> Params:
-    repo = call.services.admin.update(
-        call.account(p), p["repositoryName"], tag_mutability=p["imageTagMutability"],
-        mutability_exclusions=list(_filters(p)),
-    )
+    repo = call.services.admin.update(call.account(p), p["repositoryName"], RepositoryChanges(
+        tag_mutability=p["imageTagMutability"], mutability_exclusions=tuple(_filters(p))))
     result = {"registryId": repo.account_id, "repositoryName": repo.name,
               "imageTagMutability": repo.tag_mutability}
     if repo.mutability_exclusions:
@@ -67,7 +65,7 @@ def put_image_tag_mutability(call: Call, p: Params) -> Params:
 def put_image_scanning_configuration(call: Call, p: Params) -> Params:
     scan_on_push = bool(p["imageScanningConfiguration"].get("scanOnPush", False))
     repo = call.services.admin.update(call.account(p), p["repositoryName"],
-                                      scan_on_push=scan_on_push)
+                                      RepositoryChanges(scan_on_push=scan_on_push))
     return {"registryId": repo.account_id, "repositoryName": repo.name,
             "imageScanningConfiguration": {"scanOnPush": repo.scan_on_push}}
 

@@ -27,7 +27,7 @@ from dockyard.domain.errors import AccessDenied, NotAuthorized
 from dockyard.services.access import AccessControl
 from dockyard.services.audit import acting_as
 from dockyard.services.auth import AuthService, Caller
-from dockyard.services.metadata_calls import MetadataCalls
+from dockyard.services.placement import Placement
 
 _BLOB = re.compile(r"/v2/(?P<name>.+)/blobs/(?P<digest>[^/]+)")
 _ACCOUNT_HOST = re.compile(r"(?P<account>[0-9]{12})\..+")
@@ -44,8 +44,9 @@ _PATHS = (
 
 class RegistryAuth:
     def __init__(self, app: ASGIApp, auth: AuthService, access: AccessControl | None = None,
-                 calls: MetadataCalls | None = None) -> None:
-        self.app, self.auth, self.access, self.calls = app, auth, access, calls
+                 placement: Placement | None = None) -> None:
+        self.app, self.auth, self.access = app, auth, access
+        self.placement = placement or Placement()
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http" or not scope["path"].startswith("/v2"):
@@ -83,7 +84,7 @@ class RegistryAuth:
         return self.auth.caller_from_basic(Headers(scope=scope).get("authorization")), False
 
     async def _authorize(self, scope: Scope, caller: Caller, registry: str) -> None:
-        if self.access is None or self.calls is None:
+        if self.access is None:
             return
         for pattern, kind in _PATHS:
             found = pattern.fullmatch(scope["path"])
@@ -91,7 +92,7 @@ class RegistryAuth:
                 action = oci_action(scope["method"], kind)
                 if action is not None:
                     name = found.groupdict().get("name")
-                    await self.calls.run(self.access.authorize, caller, registry, name, action)
+                    await self.placement.run(self.access.authorize, caller, registry, name, action)
                 if kind is PathKind.UPLOADS and scope["method"] == "POST":
                     await self._authorize_mount_source(scope, caller, registry)
                 return
@@ -100,9 +101,9 @@ class RegistryAuth:
         """A cross-repository mount reads the `from` repository's blob: a download there."""
         query = parse_qs(scope.get("query_string", b"").decode())
         if "mount" in query and query.get("from"):
-            assert self.access is not None and self.calls is not None
-            await self.calls.run(self.access.authorize, caller, registry, query["from"][0],
-                                 oci_action("GET", PathKind.BLOBS))
+            assert self.access is not None
+            await self.placement.run(self.access.authorize, caller, registry, query["from"][0],
+                                     oci_action("GET", PathKind.BLOBS))
 
 
 def _registry(scope: Scope, caller: Caller) -> str:

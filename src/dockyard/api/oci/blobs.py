@@ -3,22 +3,19 @@
 from __future__ import annotations
 
 import os
-from collections.abc import AsyncIterator, Iterator
 
-from starlette.concurrency import iterate_in_threadpool
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response, StreamingResponse
 from starlette.types import Receive, Scope, Send
 
 from dockyard.api.oci import context as ctx
 from dockyard.api.oci.errors import API_VERSION
-from dockyard.ports import LocalBlobFiles
 from dockyard.services.blobs import BlobRead
 
 
 async def head_or_get_blob(request: Request) -> Response:
     svc = ctx.services(request)
-    read: BlobRead = await ctx.quick_call(
+    read: BlobRead = await ctx.run(
         request, svc.blobs.open, ctx.account(request), ctx.name(request),
         request.path_params["digest"], request.headers.get("range"),
         request.method == "GET" and request.app.state.redirect_blobs, request.method == "GET",
@@ -29,12 +26,11 @@ async def head_or_get_blob(request: Request) -> Response:
     if request.method == "HEAD":
         return Response(b"", 200, headers=headers, media_type="application/octet-stream")
     status = 206 if read.range else 200
-    sendable = _open_for_zero_copy(request, svc.blob_store, read)
+    sendable = _open_for_zero_copy(request, svc.blobs.local_file(read))
     if sendable is not None:
         return ZeroCopyResponse(sendable, read, status, headers)
-    chunks = read.chunks(svc.blob_store)
-    stream = _inline(chunks) if svc.blob_store.reads_are_local else iterate_in_threadpool(chunks)
-    return StreamingResponse(stream, status, headers=headers, media_type="application/octet-stream")
+    chunks = svc.blobs.chunks(read)
+    return StreamingResponse(svc.placement.stream(chunks), status, headers=headers, media_type="application/octet-stream")
 
 
 def _headers(read: BlobRead) -> dict[str, str]:
@@ -51,13 +47,13 @@ def _headers(read: BlobRead) -> dict[str, str]:
 ZERO_COPY = "http.response.zerocopysend"  # ASGI extension the server offers (api/zero_copy.py)
 
 
-def _open_for_zero_copy(request: Request, store: object, read: BlobRead) -> int | None:
+def _open_for_zero_copy(request: Request, path: str | None) -> int | None:
     """A descriptor of the blob's file when the server can send it without copying, else None
     (TLS, a store that is not local files, or the file gone: the usual path says so)."""
-    if ZERO_COPY not in request.scope.get("extensions", {}) or not isinstance(store, LocalBlobFiles):
+    if ZERO_COPY not in request.scope.get("extensions", {}) or path is None:
         return None
     try:
-        return os.open(store.local_file(read.digest), os.O_RDONLY | getattr(os, "O_CLOEXEC", 0))
+        return os.open(path, os.O_RDONLY | getattr(os, "O_CLOEXEC", 0))
     except OSError:
         return None
 
@@ -82,16 +78,8 @@ class ZeroCopyResponse(Response):
             os.close(self.fd)
 
 
-async def _inline(chunks: Iterator[bytes]) -> AsyncIterator[bytes]:
-    # Local reads run on the loop: a cached 1 MiB takes well under a millisecond, and a cold
-    # range is read ahead by the kernel well before it is asked for (file_reads.py); a thread
-    # hop per chunk costs more.
-    for chunk in chunks:
-        yield chunk
-
-
 async def delete_blob(request: Request) -> Response:
     svc = ctx.services(request)
-    await ctx.quick_call(request, svc.blobs.unlink, ctx.account(request), ctx.name(request),
+    await ctx.run(request, svc.blobs.unlink, ctx.account(request), ctx.name(request),
                          request.path_params["digest"])
     return Response(b"", 202, headers=API_VERSION)

@@ -5,13 +5,12 @@ from __future__ import annotations
 from collections.abc import AsyncIterator, Callable
 from typing import Any, TypeVar
 
-from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 
 from dockyard.domain.errors import ManifestTooLarge
 from dockyard.domain.manifests import MAX_MANIFEST_BYTES
 from dockyard.domain.numbers import parse_decimal
-from dockyard.services.registry import Services
+from dockyard.services.composition import Services
 
 T = TypeVar("T")
 
@@ -33,15 +32,9 @@ def name(request: Request) -> str:
     return request.path_params["name"]
 
 
-async def call(fn: Callable[..., T], *args: Any) -> T:
-    """Run a (blocking) service call off the event loop."""
-    return await run_in_threadpool(fn, *args)
-
-
-async def quick_call(request: Request, fn: Callable[..., T], *args: Any) -> T:
-    """Run a service call of bounded size that touches only metadata (and local upload files),
-    on the event loop where that is cheaper (see services/metadata_calls.py)."""
-    return await services(request).calls.run(fn, *args)
+async def run(request: Request, fn: Callable[..., T], *args: Any) -> T:
+    """Await the (blocking) service call `fn(*args)` where the placement puts it."""
+    return await services(request).placement.run(fn, *args)
 
 
 def body_stream(request: Request) -> AsyncIterator[bytes]:

@@ -29,7 +29,7 @@ async def catalog(request: Request) -> Response:
     last = _last(request)
     if n == 0:  # a page of nothing: no query, and no last name to continue from
         return _json(request, {"repositories": []})
-    names, more = await ctx.call(svc.repositories.catalog, ctx.account(request), last, n)
+    names, more = await ctx.run(request, svc.repositories.catalog, ctx.account(request), last, n)
     response = _json(request, {"repositories": names})
     if more:
         _link(response, "/v2/_catalog", n, names[-1])
@@ -40,7 +40,7 @@ async def tags_list(request: Request) -> Response:
     svc, name = ctx.services(request), ctx.name(request)
     n = _page_size(request)
     last = _last(request)
-    tags, more = await ctx.call(svc.images.list_tags, ctx.account(request), name, last, n)
+    tags, more = await ctx.run(request, svc.images.list_tags, ctx.account(request), name, last, n)
     response = _json(request, {"name": name, "tags": tags})
     if more and n:
         _link(response, f"/v2/{name}/tags/list", n, tags[-1])
@@ -50,7 +50,7 @@ async def tags_list(request: Request) -> Response:
 async def referrers(request: Request) -> Response:
     svc = ctx.services(request)
     artifact_type = request.query_params.get("artifactType")
-    found = await ctx.call(svc.images.referrers, ctx.account(request), ctx.name(request),
+    found = await ctx.run(request, svc.images.referrers, ctx.account(request), ctx.name(request),
                            request.path_params["digest"], artifact_type)
     index = {"schemaVersion": 2, "mediaType": OCI_INDEX, "manifests": found}
     response = _json(request, index, media_type=OCI_INDEX)

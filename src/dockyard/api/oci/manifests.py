@@ -14,9 +14,9 @@ async def get_manifest(request: Request) -> Response:
     svc, reference = ctx.services(request), request.path_params["reference"]
     account, name = ctx.account(request), ctx.name(request)
     if request.method == "HEAD":
-        image = await ctx.quick_call(request, svc.images.find, account, name, reference)
+        image = await ctx.run(request, svc.images.find, account, name, reference)
     else:
-        image = await ctx.quick_call(request, svc.images.pull, account, name, reference,
+        image = await ctx.run(request, svc.images.pull, account, name, reference,
                                      ctx.principal(request))
     accepted = [part for value in request.headers.getlist("accept") for part in value.split(",")]
     image = svc.images.as_accepted(image, is_digest(reference), accepted)
@@ -31,7 +31,7 @@ async def put_manifest(request: Request) -> Response:
     svc, name, reference = ctx.services(request), ctx.name(request), request.path_params["reference"]
     body = await ctx.read_manifest_body(request)
     content_type = request.headers.get("content-type")
-    pushed = await ctx.quick_call(request, svc.images.put_manifest, ctx.account(request), name,
+    pushed = await ctx.run(request, svc.images.put_manifest, ctx.account(request), name,
                                   reference, body, content_type)
     digest = pushed.saved.image.digest
     headers = {**API_VERSION, "Location": f"/v2/{name}/manifests/{digest}",
@@ -43,6 +43,6 @@ async def put_manifest(request: Request) -> Response:
 
 async def delete_manifest(request: Request) -> Response:
     svc, reference = ctx.services(request), request.path_params["reference"]
-    await ctx.quick_call(request, svc.images.delete, ctx.account(request), ctx.name(request),
+    await ctx.run(request, svc.images.delete, ctx.account(request), ctx.name(request),
                          reference)
     return Response(b"", 202, headers=API_VERSION)

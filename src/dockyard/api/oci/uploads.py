@@ -17,14 +17,14 @@ async def start_upload(request: Request) -> Response:
     svc, account, name = ctx.services(request), ctx.account(request), ctx.name(request)
     query = request.query_params
     if "mount" in query and "from" in query:
-        mounted = await ctx.quick_call(request, svc.uploads.mount, account, name, query["mount"],
+        mounted = await ctx.run(request, svc.uploads.mount, account, name, query["mount"],
                                        query["from"])
         if mounted:
             return _blob_created(name, query["mount"])
     if "digest" in query:
         digest = await svc.uploads.push_monolithic(account, name, query["digest"], request.stream())
         return _blob_created(name, str(digest))
-    upload = await ctx.quick_call(request, svc.uploads.start, account, name)
+    upload = await ctx.run(request, svc.uploads.start, account, name)
     return _upload_response(name, upload, 202)
 
 
@@ -50,7 +50,7 @@ async def put_upload(request: Request) -> Response:
 
 async def get_upload(request: Request) -> Response:
     svc, name = ctx.services(request), ctx.name(request)
-    upload = await ctx.quick_call(request, svc.uploads.status, ctx.account(request), name,
+    upload = await ctx.run(request, svc.uploads.status, ctx.account(request), name,
                                   request.path_params["upload_id"])
     return _upload_response(name, upload, 204)
 
@@ -58,7 +58,7 @@ async def get_upload(request: Request) -> Response:
 async def delete_upload(request: Request) -> Response:
     svc = ctx.services(request)
     # In a thread: cancelling deletes the upload's file, which may be large.
-    await ctx.call(svc.uploads.cancel, ctx.account(request), ctx.name(request),
+    await ctx.run(request, svc.uploads.cancel, ctx.account(request), ctx.name(request),
                    request.path_params["upload_id"])
     return Response(b"", 204, headers=API_VERSION)
 

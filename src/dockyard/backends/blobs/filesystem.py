@@ -81,8 +81,6 @@ class FileUploadWriter:
 
 
 class FilesystemBlobStore:
-    reads_are_local = True
-
     def __init__(self, root: str | Path) -> None:
         self.root = Path(root)
 

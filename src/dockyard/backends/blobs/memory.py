@@ -33,8 +33,6 @@ class MemoryUploadWriter:
 
 
 class MemoryBlobStore:
-    reads_are_local = True
-
     def __init__(self) -> None:
         self._blobs: dict[str, bytes] = {}
         self._uploads: dict[str, dict[str, bytearray]] = {}

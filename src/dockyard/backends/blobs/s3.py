@@ -70,15 +70,13 @@ from dockyard.backends.blobs.s3_paths import KeySpace
 from dockyard.backends.blobs.s3_segments import UploadListing, list_upload
 from dockyard.backends.blobs.s3_writer import S3UploadWriter
 from dockyard.backends.blobs.segment_names import segment_name
-from dockyard.backends.factory import ConfigurationError
+from dockyard.backends.configuration import ConfigurationError
 
 DELETE_BATCH = 1000  # S3's limit per DeleteObjects request
 CONFLICT_ATTEMPTS = 3  # conditional puts answered 409 (a concurrent write of the same key)
 
 
 class S3BlobStore:
-    reads_are_local = False
-
     def __init__(self, options: S3Options) -> None:
         self.options = options
         self.bucket = options.bucket

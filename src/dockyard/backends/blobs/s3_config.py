@@ -28,7 +28,7 @@ import boto3
 from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError, NoCredentialsError
 
-from dockyard.backends.factory import ConfigurationError
+from dockyard.backends.configuration import ConfigurationError
 
 _TRUE, _FALSE = {"1", "true", "yes", "on"}, {"0", "false", "no", "off"}
 _ADDRESSING = {"path", "virtual", "auto"}

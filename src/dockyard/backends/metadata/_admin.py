@@ -12,7 +12,7 @@ from dockyard.backends.metadata import _rows
 from dockyard.backends.metadata.dialects import insert_ignore, upsert
 from dockyard.backends.metadata.schema import images, repositories, repository_tags
 from dockyard.domain.errors import RepositoryAlreadyExists, RepositoryNotFound
-from dockyard.domain.models import Repository, RepositorySettings
+from dockyard.domain.models import Repository, RepositoryChanges, RepositorySettings
 
 
 def create_repository(
@@ -46,7 +46,7 @@ def list_repositories(
     return [_rows.to_repository(row) for row in conn.execute(stmt).mappings()]
 
 
-def update_repository(conn: Connection, repo_id: int, changes: dict[str, object]) -> Repository:
+def update_repository(conn: Connection, repo_id: int, changes: RepositoryChanges) -> Repository:
     values = _rows.repository_changes(changes)
     where = repositories.c.id == repo_id
     if values:

@@ -9,7 +9,14 @@ from typing import Any
 import sqlalchemy as sa
 
 from dockyard.backends.metadata.schema import images
-from dockyard.domain.models import Image, NewImage, Repository, RepositorySettings, Upload
+from dockyard.domain.models import (
+    Image,
+    NewImage,
+    Repository,
+    RepositoryChanges,
+    RepositorySettings,
+    Upload,
+)
 
 # Every image column but the manifest, which can be megabytes and is loaded only on request.
 _IMAGE_COLUMNS = [c for c in images.c if c.name != "manifest"]
@@ -34,12 +41,9 @@ def new_repository_row(
     }
 
 
-def repository_changes(changes: Mapping[str, object]) -> dict[str, Any]:
-    """Column values for update_repository's `changes`; unknown names are a programming error."""
-    unknown = sorted(set(changes) - set(_CHANGE_COLUMNS))
-    if unknown:
-        raise ValueError(f"cannot change repository settings {unknown}")
-    return {name: _CHANGE_COLUMNS[name](value) for name, value in changes.items()}
+def repository_changes(changes: RepositoryChanges) -> dict[str, Any]:
+    """Column values for update_repository's `changes` (a value of the wrong type: TypeError)."""
+    return {name: _CHANGE_COLUMNS[name](value) for name, value in changes.changed().items()}
 
 
 def _exclusions(value: object) -> str:

@@ -141,7 +141,7 @@ uploads = sa.Table(
     sa.Column("repo_id", Id, sa.ForeignKey("repositories.id"), nullable=False),
     sa.Column("size", sa.BigInteger, nullable=False),
     sa.Column("created_at", sa.Double, nullable=False),
-    # The SHA-256 state after `size` bytes (services/sha256_state.py), when it could be saved.
+    # The SHA-256 state after `size` bytes (ingest/sha256_state.py), when it could be saved.
     sa.Column("hash_state", sa.LargeBinary, nullable=True),
     # Compare-and-set key: +1 with every acknowledged chunk (services/uploads.py).
     sa.Column("generation", sa.Integer, nullable=False, server_default="0"),

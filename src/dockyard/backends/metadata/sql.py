@@ -59,6 +59,7 @@ from dockyard.domain.models import (
     ImageKey,
     NewImage,
     Repository,
+    RepositoryChanges,
     RepositorySettings,
     SavedImage,
     Upload,
@@ -101,10 +102,9 @@ class SqlMetadataStore(
     def __init__(self, url: str, create: bool = True) -> None:
         self.engine = dialects.create_engine(url)
         self._reader = dialects.read_engine(self.engine)
-        self.calls_are_local = self.engine.dialect.name == "sqlite"
         # SQLite takes one writer at a time anyway; writers of this process take this lock
-        # first, so `writing` can tell whether one is in progress (see MetadataStore.writing).
-        self._write_lock = threading.Lock() if self.calls_are_local else None
+        # first, so `writing` can tell whether one is in progress.
+        self._write_lock = threading.Lock() if self.engine.dialect.name == "sqlite" else None
         # The connection of the atomic() block in progress in this thread or task, if any.
         self._atomic: ContextVar[Connection | None] = ContextVar("atomic", default=None)
         # A new file, or one already at head: no Alembic at all (see revision.py). Otherwise
@@ -150,6 +150,8 @@ class SqlMetadataStore(
 
     @property
     def writing(self) -> bool:
+        """True while a write transaction of this process is open (SQLite): a call run on the
+        event loop now could wait for it (the composition root's call placement asks this)."""
         return self._write_lock is not None and self._write_lock.locked()
 
     # -- lifecycle ---------------------------------------------------------------------------
@@ -208,7 +210,7 @@ class SqlMetadataStore(
         with self._read() as conn:
             return _admin.list_repositories(conn, account_id, names, after, limit)
 
-    def update_repository(self, repo_id: int, changes: dict[str, object]) -> Repository:
+    def update_repository(self, repo_id: int, changes: RepositoryChanges) -> Repository:
         with self._write() as conn:
             return _admin.update_repository(conn, repo_id, changes)
 

@@ -1,7 +1,7 @@
 """uploads.hash_state: the saved SHA-256 state of an upload's bytes so far.
 
 Lets a process that did not receive an upload's earlier chunks go on hashing where the other
-left off instead of reading the whole upload back (see services/sha256_state.py). Nullable: a
+left off instead of reading the whole upload back (see ingest/sha256_state.py). Nullable: a
 session from before this revision, or from a platform without a saveable hash, has none.
 
 Revision ID: 0004

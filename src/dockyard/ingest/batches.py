@@ -11,8 +11,8 @@ import mmap
 from collections.abc import AsyncIterator
 from typing import Any
 
+from dockyard.ingest.sha256_state import Sha256
 from dockyard.ports import UploadWriter
-from dockyard.services.sha256_state import Sha256
 
 BATCH = 4 * 1024 * 1024
 POOL_SIZE = 8

@@ -24,9 +24,10 @@ from dockyard.services.image_queries import ImageQueries
 from dockyard.services.images import ImageService
 from dockyard.services.lifecycle import LifecycleService
 from dockyard.services.lifecycle_preview import LifecyclePreviews
-from dockyard.services.metadata_calls import MetadataCalls
+from dockyard.services.placement import Placement
 from dockyard.services.pull_exclusions import PullExclusions
 from dockyard.services.pulls import PullRecorder
+from dockyard.services.readiness import Readiness
 from dockyard.services.registry_policies import RegistryPolicies
 from dockyard.services.repositories import RepositoryService
 from dockyard.services.repository_admin import RepositoryAdmin
@@ -37,8 +38,11 @@ from dockyard.services.templates import TemplateService
 from dockyard.services.uploads import UploadService
 
 
-@dataclass
+@dataclass(frozen=True)
 class Services:
+    """The use cases the adapters call, built once. `meta`, `blob_store` and `clock` are for the
+    composition root, the CLI tools and tests: an adapter never uses them (a unit test checks)."""
+
     meta: MetadataStore
     blob_store: BlobStore
     clock: Clock
@@ -55,7 +59,7 @@ class Services:
     settings: AccountSettings
     scan_config: ScanConfigService
     auth: AuthService
-    calls: MetadataCalls
+    placement: Placement
     default_account: str
     console: ConsoleViews
     console_sessions: ConsoleSessions
@@ -69,6 +73,7 @@ class Services:
     access: AccessControl
     registry_policies: RegistryPolicies
     templates: TemplateService
+    readiness: Readiness
 
 
 @dataclass(frozen=True)
@@ -94,34 +99,35 @@ def build_services(
     wall_clock: Clock | None = None,
     gc_config: GcConfig | None = None,
     run_metrics: RunMetrics | None = None,
+    placement: Placement | None = None,
 ) -> Services:
     """`audit_sink` takes the audit log's lines (None: no audit log); `wall_clock` is the real
     time request signatures are checked against when `clock` is shifted (--test-clock);
-    `run_metrics` receives the outcomes of lifecycle runs and garbage collections."""
+    `run_metrics` receives the outcomes of lifecycle runs and garbage collections; `placement`
+    says where calls run (default: every call in a worker thread)."""
+    placement = placement or Placement()
     # Keys live in the database so that every server process signs and checks alike.
     token_key = meta.secret("registry-token-key", os.urandom(32))
     page_key = meta.secret("page-token-key", os.urandom(32))
     audit = AuditLog(audit_sink, clock)
     events = EventPublisher(meta, policy.webhooks, clock, policy.region)
-    repos = RepositoryService(meta, clock, policy.create_on_push, audit)
+    access = AccessControl(meta, policy.region)
+    # Lifecycle storage is written directly: LifecycleService needs the repositories, which
+    # need the templates (no cycle of services).
+    templates = TemplateService(meta, access, clock, page_key, audit, lambda repo, text:
+                                meta.put_lifecycle_policy(repo.id, text, clock.now()))
+    repos = RepositoryService(meta, clock, policy.create_on_push, audit, templates)
     exclusions = PullExclusions(meta, clock, page_key)
     pulls = PullRecorder(meta, exclusions)
-    images = ImageService(meta, repos, pulls, clock, events, audit)
     queries = ImageQueries(meta, repos, page_key)
     scan_config = ScanConfigService(meta, audit)
     settings = AccountSettings(meta, audit)
     scans = ScanService(meta, blobs, scanner, queries, scan_config, clock, events)
-    images.on_pushed.append(scans.on_push)
-    calls = MetadataCalls(meta)
     archive = ArchiveService(meta, clock, policy.restore_seconds)
-    images.on_repushed.append(archive.on_repushed)
+    images = ImageService(meta, repos, pulls, clock, events, audit,
+                          on_pushed=(scans.on_push,), on_repushed=(archive.on_repushed,))
     lifecycle = LifecycleService(meta, repos, archive, clock, events, audit, run_metrics)
     commands = ImageCommands(meta, images, queries, clock, archive)
-    access = AccessControl(meta, policy.region)
-    templates = TemplateService(meta, access, clock, page_key, audit)
-    repos.templates = templates
-    templates.apply_lifecycle_policy = lambda repo, text: meta.put_lifecycle_policy(
-        repo.id, text, clock.now())
     auth = AuthService(keys, token_key, clock, policy.accept_any_credentials,
                        policy.default_account, wall_clock or clock)
     return Services(
@@ -130,7 +136,7 @@ def build_services(
         clock=clock,
         repositories=repos,
         images=images,
-        uploads=UploadService(meta, blobs, repos, clock, settings, calls),
+        uploads=UploadService(meta, blobs, repos, clock, settings, placement),
         blobs=BlobService(meta, blobs, repos, clock),
         pulls=pulls,
         exclusions=exclusions,
@@ -141,7 +147,7 @@ def build_services(
         settings=settings,
         scan_config=scan_config,
         auth=auth,
-        calls=calls,
+        placement=placement,
         default_account=policy.default_account,
         console=ConsoleViews(meta, queries, commands, scans, blobs),
         console_sessions=ConsoleSessions(meta, auth, clock),
@@ -150,9 +156,10 @@ def build_services(
         archive=archive,
         lifecycle=lifecycle,
         previews=LifecyclePreviews(meta, lifecycle, repos, clock, page_key),
-        gc=GarbageCollector(meta, blobs, clock, gc_config, audit, run_metrics),
+        gc=GarbageCollector(meta, blobs, clock, gc_config, audit, run_metrics, placement),
         storage=StorageService(meta, meta, clock),
         access=access,
         registry_policies=RegistryPolicies(meta, clock, audit),
         templates=templates,
+        readiness=Readiness(meta, blobs),
     )
