@@ -19,10 +19,8 @@ of `ecr:*` for `*` must not make a registry unmanageable.
 from __future__ import annotations
 
 from functools import lru_cache
-from typing import Protocol
 
 from dockyard.domain.errors import AccessDenied, NameInvalid
-from dockyard.domain.models import Repository
 from dockyard.domain.names import validate_repository_name
 from dockyard.domain.policies import (
     Decision,
@@ -41,12 +39,8 @@ POLICY_REPAIR = frozenset({
 })
 
 
-class _Store(RegistryPolicyStore, Protocol):
-    def get_repository(self, account_id: str, name: str) -> Repository | None: ...
-
-
 class AccessControl:
-    def __init__(self, meta: _Store, region: str) -> None:
+    def __init__(self, meta: RegistryPolicyStore, region: str) -> None:
         self.meta, self.region = meta, region
 
     def authorize(self, caller: Caller, account: str, repository: str | None,
@@ -82,16 +76,15 @@ class AccessControl:
         return f"arn:aws:ecr:{self.region}:{account}:repository/{repository or '*'}"
 
     def _policies(self, account: str, repository: str | None) -> list[Policy]:
-        found = []
-        registry_text = self.meta.get_registry_policy(account)
-        if registry_text:
-            found.append(_parsed(registry_text, PolicyKind.REGISTRY))
         # A malformed name names no repository (the handler answers NAME_INVALID); it is not
         # looked up, as a database may refuse its characters (NUL on PostgreSQL).
-        repo = (self.meta.get_repository(account, repository)
-                if repository and _is_repository_name(repository) else None)
-        if repo is not None and repo.policy:
-            found.append(_parsed(repo.policy, PolicyKind.REPOSITORY))
+        name = repository if repository and _is_repository_name(repository) else None
+        registry_text, repository_text = self.meta.get_access_policies(account, name)
+        found = []
+        if registry_text:
+            found.append(_parsed(registry_text, PolicyKind.REGISTRY))
+        if repository_text:
+            found.append(_parsed(repository_text, PolicyKind.REPOSITORY))
         return found
 
 
