@@ -19,8 +19,10 @@ of `ecr:*` for `*` must not make a registry unmanageable.
 from __future__ import annotations
 
 from functools import lru_cache
+from typing import Protocol
 
 from dockyard.domain.errors import AccessDenied, NameInvalid
+from dockyard.domain.models import Repository
 from dockyard.domain.names import validate_repository_name
 from dockyard.domain.policies import (
     Decision,
@@ -39,8 +41,12 @@ POLICY_REPAIR = frozenset({
 })
 
 
+class _Store(RegistryPolicyStore, Protocol):
+    def get_repository(self, account_id: str, name: str) -> Repository | None: ...
+
+
 class AccessControl:
-    def __init__(self, meta: RegistryPolicyStore, region: str) -> None:
+    def __init__(self, meta: _Store, region: str) -> None:
         self.meta, self.region = meta, region
 
     def authorize(self, caller: Caller, account: str, repository: str | None,
@@ -76,11 +82,12 @@ class AccessControl:
         return f"arn:aws:ecr:{self.region}:{account}:repository/{repository or '*'}"
 
     def _policies(self, account: str, repository: str | None) -> list[Policy]:
-        # A malformed name names no repository (the handler answers NAME_INVALID); it is not
-        # looked up, as a database may refuse its characters (NUL on PostgreSQL).
+        found = []
+        # One read for both (it runs on every request). A malformed name names no repository
+        # (the handler answers NAME_INVALID); it is not looked up, as a database may refuse its
+        # characters (NUL on PostgreSQL).
         name = repository if repository and _is_repository_name(repository) else None
         registry_text, repository_text = self.meta.get_access_policies(account, name)
-        found = []
         if registry_text:
             found.append(_parsed(registry_text, PolicyKind.REGISTRY))
         if repository_text:
