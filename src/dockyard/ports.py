@@ -678,6 +678,13 @@ class RegistryPolicyStore(Protocol):
 
     def get_registry_policy(self, account_id: str) -> str | None: ...
 
+    def get_access_policies(self, account_id: str,
+                            repository: str | None) -> tuple[str | None, str | None]:
+        """What the access check of one request reads, in one round trip: the account's
+        registry policy and the policy of its repository `repository` (None when the
+        repository, or its policy, does not exist, or when `repository` is None)."""
+        ...
+
     def put_registry_policy(self, account_id: str, text: str, now: float) -> None: ...
 
     def delete_registry_policy(self, account_id: str) -> str | None:

@@ -33,6 +33,7 @@ from dockyard.domain.errors import RepositoryAlreadyExists
 from dockyard.domain.models import Repository, RepositorySettings, Upload
 from dockyard.ports import MetadataStore
 
+from ._metadata_access import AccessPolicyCases
 from ._metadata_accounts import AccountCases
 from ._metadata_admin import AdminCases
 from ._metadata_atomic import AtomicCases
@@ -63,6 +64,7 @@ class MetadataStoreContract(
     OutboxCases,
     LifecycleCases,
     UploadCases,
+    AccessPolicyCases,
 ):
     """Subclass as `Test<Backend>MetadataStore` with a `store` fixture, `residue` and `forget`."""
 

@@ -85,15 +85,15 @@ class AccessControl:
 
     def _policies(self, account: str, repository: str | None) -> list[Policy]:
         found = []
-        registry_text = self.meta.get_registry_policy(account)
+        # One read for both (it runs on every request). A malformed name names no repository
+        # (the handler answers NAME_INVALID); it is not looked up, as a database may refuse its
+        # characters (NUL on PostgreSQL).
+        name = repository if repository and _is_repository_name(repository) else None
+        registry_text, repository_text = self.meta.get_access_policies(account, name)
         if registry_text:
             found.append(_parsed(registry_text, PolicyKind.REGISTRY))
-        # A malformed name names no repository (the handler answers NAME_INVALID); it is not
-        # looked up, as a database may refuse its characters (NUL on PostgreSQL).
-        repo = (self.meta.get_repository(account, repository)
-                if repository and _is_repository_name(repository) else None)
-        if repo is not None and repo.policy:
-            found.append(_parsed(repo.policy, PolicyKind.REPOSITORY))
+        if repository_text:
+            found.append(_parsed(repository_text, PolicyKind.REPOSITORY))
         return found
 
 

@@ -56,27 +56,32 @@ def _unpinned(now: float) -> sa.ColumnElement[bool]:
     return ~pins
 
 
+# The statements of every push (pin, release, hold) are built once: a reused statement keeps
+# its memoized cache key, where one built per call costs more Python than the query itself.
+_DIGESTS: sa.BindParameter[str] = sa.bindparam("digests", expanding=True)
+_LOCK = (
+    sa.select(blobs.c.digest, blobs.c.state).where(blobs.c.digest.in_(_DIGESTS))
+    .order_by(blobs.c.digest).with_for_update()
+)  # fmt: skip
+_MAKE_LIVE = (
+    sa.update(blobs).where(blobs.c.digest.in_(_DIGESTS), blobs.c.state != DELETING)
+    .values(state=LIVE, touched_at=sa.bindparam("now"),
+            gen=sa.case((blobs.c.state == CANDIDATE, blobs.c.gen + 1), else_=blobs.c.gen))
+)  # fmt: skip
+_NEW_BLOB = dialects.per_dialect(lambda conn: dialects.insert_ignore(conn, blobs, ["digest"]))
+_PIN = sa.insert(blob_pins)
+_UNPIN = sa.delete(blob_pins).where(blob_pins.c.token == sa.bindparam("b_token"))
+
+
 def _lock(conn: Connection, digests: Sequence[str]) -> dict[str, str]:
     """State of each existing blob among `digests`, rows locked in digest order."""
-    stmt = (
-        sa.select(blobs.c.digest, blobs.c.state)
-        .where(blobs.c.digest.in_(sorted(set(digests))))
-        .order_by(blobs.c.digest)
-        .with_for_update()
-    )
-    return dict(conn.execute(stmt).all())
+    return dict(conn.execute(_LOCK, {"digests": sorted(set(digests))}).all())
 
 
 def _make_live(conn: Connection, digests: Sequence[str], now: float) -> None:
     """Revive candidates and touch live blobs (never a deleting one)."""
-    if not digests:
-        return
-    revived_gen = sa.case((blobs.c.state == CANDIDATE, blobs.c.gen + 1), else_=blobs.c.gen)
-    conn.execute(
-        sa.update(blobs)
-        .where(blobs.c.digest.in_(digests), blobs.c.state != DELETING)
-        .values(state=LIVE, gen=revived_gen, touched_at=now)
-    )
+    if digests:
+        conn.execute(_MAKE_LIVE, {"digests": list(digests), "now": now})
 
 
 def touch_blobs(conn: Connection, digests: Sequence[str], now: float, fresh_for: float
@@ -100,18 +105,18 @@ def hold_blobs(conn: Connection, digests: Sequence[str], now: float) -> list[str
 def pin_blob(conn: Connection, token: str, digest: str, size: int, now: float, lease: float
              ) -> bool:
     row = {"digest": digest, "size": size, "created_at": now, "touched_at": now}
-    conn.execute(dialects.insert_ignore(conn, blobs, ["digest"]).values(row))
+    conn.execute(_NEW_BLOB(conn), row)
     # Missing again: a deleting row that was forgotten since the insert (PostgreSQL); retry.
     if _lock(conn, [digest]).get(digest, DELETING) == DELETING:
         return False
     _make_live(conn, [digest], now)
-    conn.execute(sa.insert(blob_pins).values(token=token, digest=digest, expires_at=now + lease))
+    conn.execute(_PIN, {"token": token, "digest": digest, "expires_at": now + lease})
     return True
 
 
 def unpin_blob(conn: Connection, token: str, digest: str, now: float) -> bool:
     state = _lock(conn, [digest]).get(digest, DELETING)
-    dropped = conn.execute(sa.delete(blob_pins).where(blob_pins.c.token == token)).rowcount
+    dropped = conn.execute(_UNPIN, {"b_token": token}).rowcount
     if state == DELETING or not dropped:
         return False
     _make_live(conn, [digest], now)

@@ -14,12 +14,21 @@ from contextlib import AbstractContextManager
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Row
 
-from dockyard.backends.metadata.schema import creation_templates, registry_policies
+from dockyard.backends.metadata.schema import creation_templates, registry_policies, repositories
 from dockyard.domain.templates import AppliedFor, CreationTemplate
 
 # Read on every request by the access check: built once (see _images.py on prebuilt statements).
 _REGISTRY_POLICY = sa.select(registry_policies.c.policy_text).where(
     registry_policies.c.account_id == sa.bindparam("b_account"))
+# Both policies of a request in one statement (two scalar subqueries: a row even when neither
+# exists): each read costs the server far more in its connection checkout and transaction than
+# in the query, and this one runs on every request of either protocol.
+_ACCESS_POLICIES = sa.select(
+    _REGISTRY_POLICY.scalar_subquery(),
+    sa.select(repositories.c.policy).where(
+        repositories.c.account_id == sa.bindparam("b_account"),
+        repositories.c.name == sa.bindparam("b_name")).scalar_subquery(),
+)
 
 
 class PolicyMethods:
@@ -31,6 +40,13 @@ class PolicyMethods:
     def get_registry_policy(self, account_id: str) -> str | None:
         with self._read() as conn:
             return conn.execute(_REGISTRY_POLICY, {"b_account": account_id}).scalar_one_or_none()
+
+    def get_access_policies(self, account_id: str,
+                            repository: str | None) -> tuple[str | None, str | None]:
+        with self._read() as conn:
+            row = conn.execute(_ACCESS_POLICIES,
+                               {"b_account": account_id, "b_name": repository}).one()
+        return row[0], row[1]
 
     def put_registry_policy(self, account_id: str, text: str, now: float) -> None:
         with self._write() as conn:

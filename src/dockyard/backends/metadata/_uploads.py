@@ -18,17 +18,24 @@ from dockyard.backends.metadata import _rows
 from dockyard.backends.metadata.schema import uploads
 from dockyard.domain.models import Upload
 
+# Every blob pushed runs these: built once, as a statement built per call costs more Python
+# (construction and its cache key) than the query itself.
+_CREATE = sa.insert(uploads)
+_GET = sa.select(uploads).where(uploads.c.id == sa.bindparam("b_id"))
+_TAKE = sa.delete(uploads).where(uploads.c.id == sa.bindparam("b_id"),
+                                 uploads.c.generation == sa.bindparam("b_generation"))
+
 
 def create(conn: Connection, upload: Upload) -> None:
-    conn.execute(sa.insert(uploads).values(
-        id=upload.id, repo_id=upload.repo_id, size=upload.size, created_at=upload.created_at,
-        hash_state=upload.hash_state, generation=upload.generation,
-        segments=" ".join(upload.segments) or None,
-    ))  # fmt: skip
+    conn.execute(_CREATE, {
+        "id": upload.id, "repo_id": upload.repo_id, "size": upload.size,
+        "created_at": upload.created_at, "hash_state": upload.hash_state,
+        "generation": upload.generation, "segments": " ".join(upload.segments) or None,
+    })  # fmt: skip
 
 
 def get(conn: Connection, upload_id: str) -> Upload | None:
-    found = conn.execute(sa.select(uploads).where(uploads.c.id == upload_id)).mappings().first()
+    found = conn.execute(_GET, {"b_id": upload_id}).mappings().first()
     return None if found is None else _rows.to_upload(found)
 
 
@@ -50,5 +57,4 @@ def advance(
 
 def take(conn: Connection, upload_id: str, generation: int) -> bool:
     """Delete the session if it is still at `generation`; whether it was."""
-    stmt = sa.delete(uploads).where(uploads.c.id == upload_id, uploads.c.generation == generation)
-    return conn.execute(stmt).rowcount == 1
+    return conn.execute(_TAKE, {"b_id": upload_id, "b_generation": generation}).rowcount == 1
