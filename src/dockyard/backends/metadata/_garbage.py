@@ -26,7 +26,7 @@ from contextlib import AbstractContextManager
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
-from dockyard.backends.metadata import _storage_use, dialects
+from dockyard.backends.metadata import _storage_use, _strays, dialects
 from dockyard.backends.metadata.schema import (
     REF_BLOB,
     blob_pins,
@@ -331,6 +331,18 @@ class GarbageMethods:
     def drop_expired_pins(self, now: float) -> int:
         with self._write() as conn:
             return conn.execute(sa.delete(blob_pins).where(blob_pins.c.expires_at < now)).rowcount
+
+    def blobs_without_rows(self, digests: Sequence[str]) -> list[str]:
+        with self._read() as conn:
+            return _strays.blobs_without_rows(conn, digests)
+
+    def claim_strays(self, strays: Sequence[BlobClaim], now: float) -> list[BlobClaim]:
+        with self._write() as conn:
+            return _strays.claim_strays(conn, strays, now)
+
+    def uploads_without_rows(self, upload_ids: Sequence[str]) -> list[str]:
+        with self._read() as conn:
+            return _strays.uploads_without_rows(conn, upload_ids)
 
     def storage_use(self) -> list[StorageUse]:
         with self._read() as conn:
