@@ -166,9 +166,12 @@ def test_bytes_with_no_row_go_after_the_grace_period(registry: OciClient, svc: A
 def test_an_upload_pinning_a_stray_first_keeps_the_bytes(registry: OciClient, svc: Any) -> None:
     data = b"published again"
     digest = stray(svc, data)
-    collector = aged(svc, 2, ListingHook(svc.blob_store, lambda: registry.push_blob(NAME, data)))
-    report = collector.run(now=time.time(), strays=True)
-    assert report.stray_blobs == 0 and digest in stored(svc)
+    # The upload pins the digest after the pass found it rowless, before the pass claims it.
+    meta = ClaimHook(svc.meta, lambda: registry.push_blob(NAME, data))
+    report = GarbageCollector(meta, svc.blob_store, FixedClock(time.time() + 2 * DAY)).run(
+        now=time.time(), strays=True)
+    assert meta.offered == [digest] and report.stray_blobs == 0
+    assert digest in stored(svc)
     assert registry.blob(NAME, digest).content == data
 
 
@@ -202,16 +205,17 @@ def test_a_server_looks_for_strays_once_per_interval(registry: OciClient, svc: A
     assert collector.run(strays=True).stray_blobs == 0  # `dockyard gc` always looks
 
 
-class ListingHook:
-    """A blob store that calls `after_listing()` once it has listed every stored blob."""
+class ClaimHook:
+    """A metadata store that calls `before()` when the pass claims strays."""
 
-    def __init__(self, store: Any, after_listing: Callable[[], object]) -> None:
-        self._store, self._after = store, after_listing
+    def __init__(self, store: Any, before: Callable[[], object]) -> None:
+        self._store, self._before = store, before
+        self.offered: list[str] = []
 
-    def stored_blobs(self) -> Any:
-        listed = list(self._store.stored_blobs())
-        self._after()
-        return iter(listed)
+    def claim_strays(self, strays: Any, now: float) -> Any:
+        self.offered += [claim.digest for claim in strays]
+        self._before()
+        return self._store.claim_strays(strays, now)
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self._store, name)
