@@ -36,7 +36,9 @@ def claim_strays(conn: Connection, strays: Sequence[BlobClaim], now: float) -> l
     for stray in sorted(strays, key=lambda claim: claim.digest):
         row = {"digest": stray.digest, "size": stray.size, "created_at": now,
                "touched_at": now, "state": DELETING}
-        if conn.execute(dialects.insert_ignore(conn, blobs, ["digest"]).values(row)).rowcount:
+        # RETURNING, not rowcount: psycopg counts a skipped ON CONFLICT row as one.
+        insert = dialects.insert_ignore(conn, blobs, ["digest"]).values(row)
+        if conn.execute(insert.returning(blobs.c.digest)).first() is not None:
             claimed.append(stray)
     return claimed
 
