@@ -91,6 +91,7 @@ class FilesystemBlobStore:
 
     def __init__(self, root: str | Path) -> None:
         self.root = Path(root)
+        self._root_text = str(self.root)
 
     def probe(self) -> None:
         for sub in ("blobs", "uploads"):
@@ -114,7 +115,8 @@ class FilesystemBlobStore:
         return str(paths.blob_path(self.root, digest))
 
     def delete(self, digest: str) -> None:
-        paths.blob_path(self.root, digest).unlink(missing_ok=True)
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(paths.blob_file(self._root_text, digest))
 
     def list(self) -> Iterator[str]:
         base = paths.blobs_root(self.root)
