@@ -12,7 +12,10 @@ files in a filesystem blob store (so deletes really unlink); the others are meta
 their delete is an unlink of a missing file (the same system call).
 
 The pass runs in a child process (`python gc_bench.py pass ...`), so its peak RSS is its own;
-run with 100k and 1M to see that memory stays flat (no whole set in Python). Prints one JSON line.
+run with 100k and 1M to see that memory stays flat (no whole set in Python). Prints one JSON line:
+wall and CPU seconds of the pass (`cpu_s`: this process, which on SQLite includes the database
+engine; `postgres_cpu_s`: the PostgreSQL cluster's processes), and the load average at the end
+(the machine may be shared). `--profile` adds the SQL statements that took longest.
 """
 
 from __future__ import annotations
@@ -123,6 +126,27 @@ def statement_timer(engine: object) -> dict[str, list[float]]:
     return spent
 
 
+def postgres_cpu(data_dir: str | None) -> float:
+    """CPU seconds the PostgreSQL cluster in `data_dir` has used: the postmaster with its reaped
+    children, plus every live child (the pass's backends are alive while it runs)."""
+    if not data_dir:
+        return 0.0
+    postmaster = int(Path(data_dir, "postmaster.pid").read_text().split()[0])
+    tick = os.sysconf("SC_CLK_TCK")
+    total = 0.0
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        pid, ppid = int(stat.parent.name), int(fields[1])
+        if pid == postmaster:
+            total += sum(int(f) for f in fields[11:15]) / tick  # utime stime cutime cstime
+        elif ppid == postmaster:
+            total += (int(fields[11]) + int(fields[12])) / tick
+    return total
+
+
 def run_pass(url: str, store_url: str, profile: bool = False) -> dict[str, object]:
     """One GC pass in this process; timings and this process's peak RSS. `profile`: the SQL
     statements that took the most time (wall, as the client waited for them)."""
@@ -140,15 +164,19 @@ def run_pass(url: str, store_url: str, profile: bool = False) -> dict[str, objec
         phases[phase] = time.perf_counter()  # the last report of a phase ends it
 
     rss_before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    start, cpu_start = time.perf_counter(), time.process_time()
+    pg_dir = os.environ.get("GC_BENCH_PGDATA")
+    start, cpu_start, db_start = time.perf_counter(), time.process_time(), postgres_cpu(pg_dir)
     report = collector.run(progress=progress)
     end, cpu = time.perf_counter(), time.process_time() - cpu_start
+    db_cpu = postgres_cpu(pg_dir) - db_start
     sweep_start = phases.get("mark", start)
     top = sorted(spent.items(), key=lambda item: -item[1][0])[:6]
     return {
         **({"sql": [[text, round(t, 2), n] for text, (t, n) in top]} if profile else {}),
         "mark_s": round(sweep_start - start, 2), "sweep_s": round(end - sweep_start, 2),
-        "total_s": round(end - start, 2), "cpu_s": round(cpu, 2), "freed": report.blobs_freed,
+        "total_s": round(end - start, 2), "cpu_s": round(cpu, 2),
+        **({"postgres_cpu_s": round(db_cpu, 2)} if pg_dir else {}),
+        "loadavg": round(os.getloadavg()[0], 1), "freed": report.blobs_freed,
         "rss_before_pass_mib": round(rss_before, 1),
         "peak_rss_mib": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
     }
@@ -191,6 +219,8 @@ def bench(args: argparse.Namespace) -> int:
         write_real_blobs(work / "blobs", args.blobs, args.garbage, args.real)
         filled = time.perf_counter() - t0
         env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(REPO_ROOT / "src"), str(REPO_ROOT)])}
+        if cluster is not None:
+            env["GC_BENCH_PGDATA"] = str(cluster.data_dir)
         command = [sys.executable, __file__, "pass", url, f"file://{work / 'blobs'}"]
         out = subprocess.run(command + ["--profile"] * args.profile,
                              capture_output=True, text=True, check=True, env=env).stdout
