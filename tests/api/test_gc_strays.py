@@ -18,14 +18,16 @@ import uuid
 from collections.abc import AsyncIterator, Callable
 from typing import Any
 
-import pytest
-
 from dockyard.backends.blobs import paths
 from dockyard.services.clock import FixedClock
 from dockyard.services.gc import GarbageCollector, GcConfig
 
+from . import test_gc
 from .oci_client import NAME, OciClient, sha256
-from .test_gc import both_stores, client, later, pushed_then_deleted, stored, svc  # noqa: F401
+from .test_gc import both_stores, later, pushed_then_deleted, stored
+
+# test_gc's fixtures: an app on files or on S3 (moto), and its services.
+client, svc = test_gc.client, test_gc.svc
 
 DAY = 86400.0
 MiB = 1024 * 1024
