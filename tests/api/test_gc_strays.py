@@ -233,3 +233,39 @@ class DeleteHook:
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self._store, name)
+
+
+# -- BatchCheckLayerAvailability during a sweep (ECR's HEAD) -------------------------------------
+
+
+def test_batch_check_during_a_sweep_then_put_image_keeps_the_blobs(
+    registry: OciClient, client: Any, svc: Any
+) -> None:
+    """The ECR twin of test_gc's HEAD-then-PUT race: a client that BatchCheckLayerAvailability
+    reported AVAILABLE, between mark and sweep, then pushes the manifest: it must succeed."""
+    manifest = pushed_then_deleted(registry, "batch-check")
+    answers: list[list[str]] = []
+
+    def client_checks() -> None:  # the blobs are candidates by now: the check revives them
+        found = ecr(client, svc, "BatchCheckLayerAvailability", {
+            "repositoryName": NAME, "layerDigests": [b.digest for b in manifest.blobs]})
+        answers.append([layer["layerAvailability"] for layer in found["layers"]])
+
+    svc.gc.between_mark_and_sweep = client_checks
+    assert svc.gc.run(now=later()).blobs_freed == 0
+    assert answers == [["AVAILABLE"] * len(manifest.blobs)]
+    ecr(client, svc, "PutImage", {"repositoryName": NAME, "imageTag": "checked",
+                                  "imageManifest": manifest.body.decode()})
+    assert registry.manifest(NAME, "checked").content == manifest.body
+    for blob in manifest.blobs:
+        assert registry.blob(NAME, blob.digest).content == blob.data
+
+
+def ecr(client: Any, svc: Any, operation: str, body: dict[str, Any]) -> Any:
+    """One ECR call through the app, signed with a key the app accepts (any, in these tests)."""
+    from tests.support.ecr import AccessKey, signed_request
+
+    key = AccessKey(svc.default_account, "AKIAGCSTRAYSTEST0001", "secret")
+    response = client.send(signed_request("http://testserver", key, operation, body))
+    assert response.status_code == 200, response.text
+    return response.json()
