@@ -12,7 +12,10 @@ files in a filesystem blob store (so deletes really unlink); the others are meta
 their delete is an unlink of a missing file (the same system call).
 
 The pass runs in a child process (`python gc_bench.py pass ...`), so its peak RSS is its own;
-run with 100k and 1M to see that memory stays flat (no whole set in Python). Prints one JSON line.
+run with 100k and 1M to see that memory stays flat (no whole set in Python). Prints one JSON line:
+wall and CPU seconds of the pass (`cpu_s`: this process, which on SQLite includes the database
+engine; `postgres_cpu_s`: the PostgreSQL cluster's processes), and the load average at the end
+(the machine may be shared). `--profile` adds the SQL statements that took longest.
 """
 
 from __future__ import annotations
@@ -104,14 +107,56 @@ def write_real_blobs(root: Path, blobs: int, garbage: float, count: int) -> None
         path.write_bytes(b"x" * 1000)
 
 
-def run_pass(url: str, store_url: str) -> dict[str, float]:
-    """One GC pass in this process; timings and this process's peak RSS."""
+def statement_timer(engine: object) -> dict[str, list[float]]:
+    """Wall seconds and calls per SQL statement (first 90 characters), from engine events."""
+    import sqlalchemy as sa
+
+    spent: dict[str, list[float]] = {}
+
+    @sa.event.listens_for(engine, "before_cursor_execute")
+    def _start(conn, cursor, statement, params, context, many):  # type: ignore[no-untyped-def]
+        conn.info["bench_t0"] = time.perf_counter()
+
+    @sa.event.listens_for(engine, "after_cursor_execute")
+    def _end(conn, cursor, statement, params, context, many):  # type: ignore[no-untyped-def]
+        entry = spent.setdefault(" ".join(statement.split())[:90], [0.0, 0])
+        entry[0] += time.perf_counter() - conn.info.pop("bench_t0")
+        entry[1] += 1
+
+    return spent
+
+
+def postgres_cpu(data_dir: str | None) -> float:
+    """CPU seconds the PostgreSQL cluster in `data_dir` has used: the postmaster with its reaped
+    children, plus every live child (the pass's backends are alive while it runs)."""
+    if not data_dir:
+        return 0.0
+    postmaster = int(Path(data_dir, "postmaster.pid").read_text().split()[0])
+    tick = os.sysconf("SC_CLK_TCK")
+    total = 0.0
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        pid, ppid = int(stat.parent.name), int(fields[1])
+        if pid == postmaster:
+            total += sum(int(f) for f in fields[11:15]) / tick  # utime stime cutime cstime
+        elif ppid == postmaster:
+            total += (int(fields[11]) + int(fields[12])) / tick
+    return total
+
+
+def run_pass(url: str, store_url: str, profile: bool = False) -> dict[str, object]:
+    """One GC pass in this process; timings and this process's peak RSS. `profile`: the SQL
+    statements that took the most time (wall, as the client waited for them)."""
     from dockyard.backends.factory import blobs_are_local, open_blob_store, open_metadata_store
     from dockyard.services.clock import SystemClock
     from dockyard.services.gc import GarbageCollector, GcConfig
     from dockyard.services.placement import Placement
 
     meta = open_metadata_store(url, migrate=False)
+    spent = statement_timer(meta.engine) if profile else {}  # type: ignore[attr-defined]
     collector = GarbageCollector(meta, open_blob_store(store_url), SystemClock(),
                                  GcConfig(grace=DAY),
                                  placement=Placement(local_blobs=blobs_are_local(store_url)))
@@ -121,13 +166,19 @@ def run_pass(url: str, store_url: str) -> dict[str, float]:
         phases[phase] = time.perf_counter()  # the last report of a phase ends it
 
     rss_before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    start = time.perf_counter()
+    pg_dir = os.environ.get("GC_BENCH_PGDATA")
+    start, cpu_start, db_start = time.perf_counter(), time.process_time(), postgres_cpu(pg_dir)
     report = collector.run(progress=progress)
-    end = time.perf_counter()
+    end, cpu = time.perf_counter(), time.process_time() - cpu_start
+    db_cpu = postgres_cpu(pg_dir) - db_start
     sweep_start = phases.get("mark", start)
+    top = sorted(spent.items(), key=lambda item: -item[1][0])[:6]
     return {
+        **({"sql": [[text, round(t, 2), n] for text, (t, n) in top]} if profile else {}),
         "mark_s": round(sweep_start - start, 2), "sweep_s": round(end - sweep_start, 2),
-        "total_s": round(end - start, 2), "freed": report.blobs_freed,
+        "total_s": round(end - start, 2), "cpu_s": round(cpu, 2),
+        **({"postgres_cpu_s": round(db_cpu, 2)} if pg_dir else {}),
+        "loadavg": round(os.getloadavg()[0], 1), "freed": report.blobs_freed,
         "rss_before_pass_mib": round(rss_before, 1),
         "peak_rss_mib": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
     }
@@ -139,14 +190,16 @@ def main(argv: list[str] | None = None) -> int:
     one = sub.add_parser("pass")
     one.add_argument("url")
     one.add_argument("store_url")
+    one.add_argument("--profile", action="store_true")
     p.add_argument("--db", choices=["sqlite", "postgres"], default="sqlite")
     p.add_argument("--blobs", type=int, default=1_000_000)
     p.add_argument("--images", type=int, default=1_000_000)
     p.add_argument("--garbage", type=float, default=0.1)
     p.add_argument("--real", type=int, default=2000)
+    p.add_argument("--profile", action="store_true", help="list the SQL statements that took longest")
     args = p.parse_args(argv)
     if args.command == "pass":
-        print(json.dumps(run_pass(args.url, args.store_url)))
+        print(json.dumps(run_pass(args.url, args.store_url, args.profile)))
         return 0
     return bench(args)
 
@@ -168,7 +221,10 @@ def bench(args: argparse.Namespace) -> int:
         write_real_blobs(work / "blobs", args.blobs, args.garbage, args.real)
         filled = time.perf_counter() - t0
         env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(REPO_ROOT / "src"), str(REPO_ROOT)])}
-        out = subprocess.run([sys.executable, __file__, "pass", url, f"file://{work / 'blobs'}"],
+        if cluster is not None:
+            env["GC_BENCH_PGDATA"] = str(cluster.data_dir)
+        command = [sys.executable, __file__, "pass", url, f"file://{work / 'blobs'}"]
+        out = subprocess.run(command + ["--profile"] * args.profile,
                              capture_output=True, text=True, check=True, env=env).stdout
         result = {"db": args.db, "blobs": args.blobs, "images": args.images,
                   "garbage": int(args.blobs * args.garbage), "fill_s": round(filled, 1),

@@ -97,6 +97,10 @@ def main() -> int:
 
     logging.getLogger("dockyard.lifecycle").addHandler(logging.NullHandler())
     logging.getLogger("dockyard.lifecycle").propagate = False
+    if args.database_url:  # servers never migrate a named database by themselves
+        from dockyard.backends.metadata.sql import SqlMetadataStore
+
+        SqlMetadataStore(args.database_url).close()  # migrates to head
     with tempfile.TemporaryDirectory(prefix="lifecycle-bench-") as tmp:
         svc = create_services(Settings(data_dir=Path(tmp), database_url=args.database_url))
         svc.previews.in_background = False

@@ -3,7 +3,9 @@ account), plus the garbage collection options of `dockyard serve`.
 
 Both commands take the data location options of `serve` and are safe while servers run on the
 same data: the collector claims a lease in the database and every step is a compare-and-set
-(services/gc.py). `--now` judges grace periods and upload expiry as if it were that time.
+(services/gc.py). `--now` judges grace periods and upload expiry as if it were that time; what
+has no metadata row at all (stray bytes, staging of crashed one-request uploads) is always
+aged by the real clock (services/gc_strays.py), and `dockyard gc` always looks for it.
 """
 
 from __future__ import annotations
@@ -98,7 +100,7 @@ def run_gc(args: argparse.Namespace) -> int:
     collector = GarbageCollector(meta, blobs, clock, config, AuditLog(sink, clock), metrics,
                                  placement)
     with Progress() as bar:
-        report = collector.run(args.dry_run, args.now, bar.fraction)
+        report = collector.run(args.dry_run, args.now, bar.fraction, strays=True)
     print(report.summary())
     if not args.dry_run and not report.skipped:
         logging.basicConfig(level=logging.INFO, format="dockyard: %(message)s")

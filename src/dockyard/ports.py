@@ -125,6 +125,19 @@ class BlobStore(Protocol):
 
     def abort_upload(self, upload_id: str) -> None: ...
 
+    # What garbage collection reclaims without a metadata row (services/gc_strays.py). Ages
+    # are the store's own timestamps (seconds since the epoch), never a simulated `--now`.
+
+    def stored_blobs(self) -> Iterator[StoredBlob]:
+        """Every published blob with its size and when it was stored, in digest order,
+        streamed (memory stays flat whatever the store holds)."""
+        ...
+
+    def idle_uploads(self, idle_since: float) -> Iterator[str]:
+        """Ids of the uploads whose staging was last written before `idle_since` and that no
+        writer holds open (where the store can tell): candidates for `abort_upload`."""
+        ...
+
 
 class RepositoryStore(Protocol):
     def create_repository(self, account_id: str, name: str, now: float) -> Repository: ...
@@ -587,6 +600,15 @@ class BlobClaim:
 
 
 @dataclass(frozen=True)
+class StoredBlob:
+    """A published blob as the blob store sees it (it may have no metadata row at all)."""
+
+    digest: str
+    size: int
+    stored_at: float  # seconds since the epoch, by the store's clock
+
+
+@dataclass(frozen=True)
 class StorageUse:
     """Stored bytes of one repository (or account, with repository None): the distinct blobs
     its images name; `unique` counts only blobs no other repository (account) names."""
@@ -664,6 +686,20 @@ class GarbageStore(Protocol):
     def drop_upload(self, upload_id: str) -> bool: ...
 
     def drop_expired_pins(self, now: float) -> int: ...
+
+    def blobs_without_rows(self, digests: Sequence[str]) -> list[str]:
+        """Those of `digests` (at most a few thousand) that have no blob row at all."""
+        ...
+
+    def claim_strays(self, strays: Sequence[BlobClaim], now: float) -> list[BlobClaim]:
+        """Insert rows for stored bytes that have none, straight as `deleting` (so a publisher
+        of the same digest waits until they are gone); those inserted, in digest order. A
+        digest that got a row meanwhile (an upload pinned it) is left alone."""
+        ...
+
+    def uploads_without_rows(self, upload_ids: Sequence[str]) -> list[str]:
+        """Those of `upload_ids` that have no upload session row."""
+        ...
 
     def storage_use(self) -> list[StorageUse]:
         """Per repository, then per account (repository None), in name order."""

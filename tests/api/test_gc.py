@@ -310,7 +310,8 @@ def test_a_pass_is_audited_and_counted(registry: OciClient, svc: Any) -> None:
         "time": lines and json.loads(lines[0])["time"], "account": None,
         "principal": "dockyard:gc", "action": "GarbageCollection", "repository": None,
         "digest": None, "tags": [], "result": "SUCCESS",
-        "details": {"blobs": 3, "bytes": size, "uploads_expired": report.uploads_expired}}]
+        "details": {"blobs": 3, "bytes": size, "uploads_expired": report.uploads_expired,
+                    "stray_blobs": report.stray_blobs, "stray_uploads": report.stray_uploads}}]
     assert _sample("dockyard_gc_runs_total", outcome="ok") == runs_ok + 1
     assert _sample("dockyard_gc_deleted_bytes_total") == freed + size
 

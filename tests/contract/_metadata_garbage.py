@@ -12,6 +12,7 @@ import sqlalchemy as sa
 from dockyard.backends.metadata.schema import blobs
 from dockyard.backends.metadata.sql import SqlMetadataStore
 from dockyard.domain.models import Repository, Upload
+from dockyard.ports import BlobClaim
 
 from .metadata_support import NOW, fresh_name, make_image, run_together, sha
 
@@ -192,6 +193,30 @@ class GarbageCases:
         assert store.drop_upload(ids[1]) and not store.drop_upload(ids[1])
         store.drop_upload(ids[2])
         store.drop_upload(ids[0])
+
+    def test_strays_are_claimed_as_deleting_unless_a_row_appeared(
+        self, store: SqlMetadataStore, repo: Repository
+    ) -> None:
+        rowless, pinned, linked = (sha(fresh_name(label)) for label in ("stray", "pin", "link"))
+        store.link_blob(repo.id, linked, 4, OLD)
+        assert store.blobs_without_rows([linked, rowless, pinned]) == [rowless, pinned]
+        assert store.pin_blob("stray-pin", pinned, 3, NOW, 60)  # an upload got there first
+        claims = [BlobClaim(pinned, 3), BlobClaim(rowless, 5)]
+        assert store.claim_strays(claims, NOW) == [BlobClaim(rowless, 5)]
+        assert state(store, rowless) == ("deleting", 0) and state(store, pinned) == ("live", 0)
+        assert store.pin_blob("late-pin", rowless, 5, NOW, 60) is False  # waits for the delete
+        assert [c.digest for c in store.deleting(1000)] == [rowless]
+        store.forget_blobs([rowless])
+        assert store.blobs_without_rows([rowless]) == [rowless]
+        assert store.unpin_blob("stray-pin", pinned, NOW)
+        with store.engine.begin() as conn:  # the unlinked row would be the collector's next
+            conn.execute(sa.delete(blobs).where(blobs.c.digest == pinned))
+
+    def test_uploads_without_rows(self, store: SqlMetadataStore, repo: Repository) -> None:
+        recorded, crashed = (f"{i:08d}-1111-4000-8000-000000000000" for i in range(2))
+        store.create_upload(Upload(recorded, repo.id, 0, NOW))
+        assert store.uploads_without_rows([crashed, recorded]) == [crashed]
+        store.drop_upload(recorded)
 
     def test_storage_use_splits_unique_and_shared(
         self, store: SqlMetadataStore, repo: Repository, make_repo

@@ -18,7 +18,7 @@ from dockyard.domain.models import Repository
 from dockyard.services.clock import FixedClock
 from dockyard.services.composition import Services
 from dockyard.services.images import Reference
-from dockyard.services.lifecycle_preview import decode_results
+from dockyard.services.lifecycle_preview import PREVIEW_RESULTS_TTL, decode_results
 from dockyard.settings import Settings
 from tests.contract.metadata_support import make_image
 
@@ -166,3 +166,28 @@ def test_push_of_an_archived_image_restores_it_after_the_delay(tmp_path: Path,
         assert restored.tags == ("v1", "v2")
     finally:
         svc.meta.close()
+
+
+def test_a_finished_preview_expires_after_a_day(svc: Services, clock: FixedClock) -> None:
+    repo = fill(svc, clock)
+    svc.previews.start(svc.default_account, repo.name, POLICY)
+    fresh = svc.previews.page(svc.default_account, repo.name, None, "ANY", None, None)
+    assert fresh.preview.status == "COMPLETE" and fresh.entries and fresh.expiring
+    clock.advance(PREVIEW_RESULTS_TTL)  # exactly the TTL: still answered
+    kept = svc.previews.page(svc.default_account, repo.name, None, "ANY", None, None)
+    assert kept.preview.status == "COMPLETE" and kept.entries == fresh.entries
+    clock.advance(1)
+    old = svc.previews.page(svc.default_account, repo.name, None, "ANY", None, None)
+    assert old.preview.status == "EXPIRED"
+    assert (old.entries, old.expiring, old.transitioning, old.preview.results) == ([], 0, 0, None)
+    svc.previews.start(svc.default_account, repo.name, POLICY)  # a new Start: fresh results
+    again = svc.previews.page(svc.default_account, repo.name, None, "ANY", None, None)
+    assert again.preview.status == "COMPLETE" and again.entries
+
+
+def test_a_running_preview_never_expires(svc: Services, clock: FixedClock) -> None:
+    repo = fill(svc, clock)
+    assert svc.meta.start_lifecycle_preview(repo.id, POLICY, "another-process", clock.now(), 600)
+    clock.advance(PREVIEW_RESULTS_TTL + 1)
+    page = svc.previews.page(svc.default_account, repo.name, None, "ANY", None, None)
+    assert page.preview.status == "IN_PROGRESS"

@@ -208,6 +208,6 @@ class LifecyclePreviewRecord:
 
     repo_id: int
     text: str
-    status: str  # IN_PROGRESS, COMPLETE or FAILED
+    status: str  # IN_PROGRESS, COMPLETE or FAILED (EXPIRED is derived when read)
     started_at: float
     results: str | None = None

@@ -46,7 +46,8 @@ The pass: claim the `garbage-collector` lease (one collector at a time across pr
 blobs a stopped run left deleting, mark in windows of `batch` digests (SQL set operations:
 nothing proportional to the registry is held in Python), then sweep the candidates in batches
 (claim -> delete bytes -> forget rows), expire upload sessions older than the upload TTL (row,
-staging files and S3 multipart uploads) and pins past their lease. `between_mark_and_sweep` is a
+staging files and S3 multipart uploads) and pins past their lease, and now and then look for
+what the store holds with no metadata row at all (gc_strays.py). `between_mark_and_sweep` is a
 hook tests use to interleave pushes deterministically. A dry run writes nothing and reports what
 a run would free.
 """
@@ -56,10 +57,12 @@ from __future__ import annotations
 import logging
 import os
 import socket
+import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from dockyard.ports import BlobClaim, BlobStore, GarbageStore, NoRunMetrics, RunMetrics
+from dockyard.services import gc_strays
 from dockyard.services.audit import AuditAction, AuditLog
 from dockyard.services.clock import Clock
 from dockyard.services.placement import Placement
@@ -68,7 +71,10 @@ log = logging.getLogger("dockyard.gc")
 
 LEASE_NAME = "garbage-collector"
 PRINCIPAL = "dockyard:gc"
-LEASE_SECONDS = 600.0  # renewed every batch; a collector that died frees it after this
+LEASE_SECONDS = 600.0  # a collector that died frees it after this
+#: Renewed between batches once this much (real, monotonic) time passed since the last renewal:
+#: a renewal per batch was two write transactions per 5,000 blobs (450 commits for 1M blobs).
+RENEW_AFTER = LEASE_SECONDS / 6
 #: Observations within this many seconds of the last touch do not write again (a HEAD storm
 #: stays read-only); the grace period should be well above it.
 TOUCH_FRESH = 60.0
@@ -87,6 +93,9 @@ class GcConfig:
     upload_ttl: float = 7 * 24 * 3600.0  # distribution's upload purging age (168 h)
     interval: float = 3600.0  # `serve` runs a pass this often; 0 turns it off
     batch: int = 5000
+    #: A server's passes walk the whole blob store for strays (gc_strays.py) at most this
+    #: often; `dockyard gc` always does.
+    stray_interval: float = 24 * 3600.0
 
 
 @dataclass
@@ -96,13 +105,20 @@ class GcReport:
     bytes_freed: int = 0
     uploads_expired: int = 0
     skipped: bool = False  # another process holds the lease
+    #: Of the above, those with no metadata row (gc_strays.py); None when not looked for.
+    stray_blobs: int | None = None
+    stray_uploads: int | None = None
 
     def summary(self) -> str:
         if self.skipped:
             return "garbage collection skipped: another process is collecting"
         verb = "would free" if self.dry_run else "freed"
-        return (f"garbage collection {verb} {self.blobs_freed} blobs, {self.bytes_freed} bytes; "
+        text = (f"garbage collection {verb} {self.blobs_freed} blobs, {self.bytes_freed} bytes; "
                 f"{self.uploads_expired} uploads {'would expire' if self.dry_run else 'expired'}")
+        if self.stray_blobs is None:
+            return text
+        return (f"{text} (of which {self.stray_blobs} blobs and {self.stray_uploads} uploads "
+                "had no metadata)")
 
 
 class LeaseLost(RuntimeError):
@@ -119,21 +135,23 @@ class GarbageCollector:
         self.audit = audit or AuditLog(None, clock)
         self.metrics = metrics or NoRunMetrics()
         self.holder = f"{socket.gethostname()}:{os.getpid()}:{id(self):x}"
+        self._renewed_at = float("-inf")
         #: Called after marking, before sweeping (tests pause here to interleave a push).
         self.between_mark_and_sweep: Callable[[], None] | None = None
 
     def run(self, dry_run: bool = False, now: float | None = None,
-            progress: Progress | None = None) -> GcReport:
-        """One pass. `now` (default: the clock) judges grace periods and upload expiry; leases
-        and publication pins always follow the real clock, so a `--now` in the future cannot
-        break an upload in progress."""
+            progress: Progress | None = None, strays: bool | None = None) -> GcReport:
+        """One pass. `now` (default: the clock) judges grace periods and upload expiry; leases,
+        publication pins and strays always follow the real clock, so a `--now` in the future
+        cannot break an upload in progress. `strays`: look for bytes and staging with no
+        metadata (True), not (False), or when `stray_interval` has passed (None, servers)."""
         now = self.clock.now() if now is None else now
         report = GcReport(dry_run)
         if not dry_run and not self._renew():
             report.skipped = True
             return report
         try:
-            self._pass(report, now, progress or _silent)
+            self._pass(report, now, progress or _silent, strays)
         except Exception as exc:
             self._reported(report, type(exc).__name__)
             raise
@@ -154,9 +172,12 @@ class GarbageCollector:
         self.audit.record(AuditAction.GC_SWEEP, principal=PRINCIPAL,
                           result="FAILED" if error else "SUCCESS", error=error,
                           details={"blobs": report.blobs_freed, "bytes": report.bytes_freed,
-                                   "uploads_expired": report.uploads_expired})
+                                   "uploads_expired": report.uploads_expired,
+                                   "stray_blobs": report.stray_blobs,
+                                   "stray_uploads": report.stray_uploads})
 
-    def _pass(self, report: GcReport, now: float, progress: Progress) -> None:
+    def _pass(self, report: GcReport, now: float, progress: Progress, strays: bool | None
+              ) -> None:
         cutoff = now - self.config.grace
         if not report.dry_run:
             self._finish_deleting(report)
@@ -169,6 +190,8 @@ class GarbageCollector:
             self._sweep(cutoff, report, progress)
             self.store.drop_expired_pins(self.clock.now())
         self._expire_uploads(now - self.config.upload_ttl, report, progress)
+        if self._strays_due(strays, report.dry_run):
+            self._collect_strays(report, progress)
 
     # -- mark and sweep ------------------------------------------------------------------------
 
@@ -223,12 +246,50 @@ class GarbageCollector:
             report.uploads_expired += len(ids)
             progress("uploads", 0.0, report.uploads_expired)
 
+    # -- strays (gc_strays.py) ------------------------------------------------------------------
+
+    def _strays_due(self, asked: bool | None, dry_run: bool) -> bool:
+        if asked is False or (asked is None and dry_run):
+            return False
+        if dry_run:
+            return True
+        # A lease nobody renews: taking it succeeds once the last one (any process's) ran out.
+        once = f"{self.holder}:{os.urandom(6).hex()}"  # never the holder of the running lease
+        due = self.store.claim_lease(gc_strays.STRAY_LEASE, once, self.clock.now(),
+                                     self.config.stray_interval)
+        return due or asked is True
+
+    def _collect_strays(self, report: GcReport, progress: Progress) -> None:
+        real_now = self.clock.now()
+        keep_lease = (lambda: None) if report.dry_run else self._keep_lease
+        staged = gc_strays.reclaim_staging(self.store, self.blobs,
+                                           real_now - self.config.upload_ttl, report.dry_run,
+                                           keep_lease)
+        report.stray_uploads, report.stray_blobs = staged, 0
+        report.uploads_expired += staged
+        for strays in gc_strays.stray_blobs(self.store, self.blobs,
+                                            real_now - self.config.grace, self.config.batch):
+            if report.dry_run:
+                claims = strays
+                report.blobs_freed += len(claims)
+                report.bytes_freed += sum(claim.size for claim in claims)
+            else:
+                self._keep_lease()
+                claims = self.store.claim_strays(strays, real_now)
+                self._delete(claims, report)
+            report.stray_blobs += len(claims)
+            progress("strays", 0.0, report.stray_blobs)
+
     # -- lease ---------------------------------------------------------------------------------
 
     def _renew(self) -> bool:
-        return self.store.claim_lease(LEASE_NAME, self.holder, self.clock.now(), LEASE_SECONDS)
+        renewed = self.store.claim_lease(LEASE_NAME, self.holder, self.clock.now(), LEASE_SECONDS)
+        self._renewed_at = time.monotonic()
+        return renewed
 
     def _keep_lease(self) -> None:
+        if time.monotonic() - self._renewed_at < RENEW_AFTER:
+            return  # renewed recently: still ours for most of LEASE_SECONDS
         if not self._renew():
             raise LeaseLost("another process took over garbage collection (this pass stalled "
                             f"for more than {LEASE_SECONDS:.0f} s)")

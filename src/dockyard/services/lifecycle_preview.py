@@ -4,6 +4,10 @@
               moment (the very function a run applies) -> COMPLETE with results, or FAILED
     get    -> status, and once COMPLETE a page of results plus the summary of all of them
 
+A finished preview is kept: Get answers it until `PREVIEW_RESULTS_TTL` after its start, then
+reports EXPIRED with no results (ECR's fourth status: the images have moved on since, so the list
+no longer says what a run would do); a new Start computes a fresh one.
+
 A Start while a preview of the repository is IN_PROGRESS under a running lease answers
 LifecyclePolicyPreviewInProgressException. A preview whose process died (lease run out) is taken
 over by any server's background tick (`resume_stale`). Results are stored as compact JSON rows
@@ -17,7 +21,7 @@ import logging
 import os
 import socket
 import threading
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from dockyard.domain.errors import (
     LifecyclePreviewInProgress,
@@ -37,6 +41,10 @@ log = logging.getLogger("dockyard.lifecycle")
 
 PREVIEW_LEASE_SECONDS = 600.0
 DEFAULT_PAGE = 100
+#: How long a COMPLETE preview's results are answered before it reports EXPIRED. ECR does not
+#: say (reference ecr-wave2 §9); a day matches its "acted on within 24 hours" for runs.
+PREVIEW_RESULTS_TTL = 24 * 3600.0
+EXPIRED = "EXPIRED"
 
 
 @dataclass(frozen=True)
@@ -133,6 +141,8 @@ class LifecyclePreviews:
         preview = self.meta.get_lifecycle_preview(repo.id)
         if preview is None:
             raise LifecyclePreviewNotFound("There is no dry run for this repository.")
+        if self._expired(preview):
+            return PreviewPage(repo, replace(preview, status=EXPIRED, results=None), [], None)
         entries = decode_results(preview.results)
         expiring = sum(e.action == "EXPIRE" for e in entries)
         chosen = [e for e in entries if _wanted(e, image_ids, tag_status)]
@@ -143,6 +153,10 @@ class LifecyclePreviews:
         page, following = pager.window(chosen, token, limit or DEFAULT_PAGE)
         return PreviewPage(repo, preview, page, following, expiring,
                            len(entries) - expiring)
+
+    def _expired(self, preview: LifecyclePreviewRecord) -> bool:
+        return (preview.status == "COMPLETE"
+                and self.clock.now() - preview.started_at > PREVIEW_RESULTS_TTL)
 
 
 def _wanted(entry: PreviewEntry, image_ids: list[ImageId] | None, tag_status: str) -> bool:

@@ -6,6 +6,7 @@
                      are first joined (copy_file_range, in the kernel) into a private
                      uploads/<id>/joined-<token>, fsynced, then linked
     publish_data     the same, from bytes at hand, through a private segment
+    stored_blobs, idle_uploads   what the collector's stray pass looks at (file_inventory.py)
 
 Publishing is `os.link`, which fails if the blob exists: a blob is never replaced, so the bytes
 under a digest are the bytes that were verified for it, whoever publishes it later. Dropping
@@ -15,18 +16,20 @@ the upload's directory is the caller's business once the session is settled (`ab
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import os
 import shutil
 import time
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 
-from dockyard.backends.blobs import paths
+from dockyard.backends.blobs import file_inventory, paths
 from dockyard.backends.blobs.direct_io import DirectAppender, open_direct
 from dockyard.backends.blobs.file_hashing import hash_file
 from dockyard.backends.blobs.file_reads import read_range
 from dockyard.backends.blobs.segment_names import segment_name
 from dockyard.backends.blobs.writeback import start_writeback
+from dockyard.ports import StoredBlob
 
 CHUNK = 1024 * 1024
 WRITE_SLICE = 1024 * 1024
@@ -42,6 +45,9 @@ class FileUploadWriter:
         self.segment, self._path = path.name, path
         # O_EXCL: the name is this writer's alone (a missing directory: the upload is gone).
         self._fd = os.open(self._path, os.O_RDWR | os.O_CREAT | os.O_EXCL, 0o600)
+        # Held until close: the collector never reclaims a file a writer holds, however long
+        # the request stalls (file_inventory.py). A new file: the lock is always free.
+        fcntl.flock(self._fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         self._start, self._written = offset, 0
         self._direct: DirectAppender | None = None
         self._tried_direct = False
@@ -83,6 +89,7 @@ class FileUploadWriter:
 class FilesystemBlobStore:
     def __init__(self, root: str | Path) -> None:
         self.root = Path(root)
+        self._root_text = str(self.root)
 
     def probe(self) -> None:
         for sub in ("blobs", "uploads"):
@@ -106,12 +113,19 @@ class FilesystemBlobStore:
         return str(paths.blob_path(self.root, digest))
 
     def delete(self, digest: str) -> None:
-        paths.blob_path(self.root, digest).unlink(missing_ok=True)
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(paths.blob_file(self._root_text, digest))
 
     def list(self) -> Iterator[str]:
         base = paths.blobs_root(self.root)
         for path in sorted(base.glob("*/*/*")):
             yield f"{path.parent.parent.name}:{path.name}"
+
+    def stored_blobs(self) -> Iterator[StoredBlob]:
+        return file_inventory.stored_blobs(paths.blobs_root(self.root))
+
+    def idle_uploads(self, idle_since: float) -> Iterator[str]:
+        return file_inventory.idle_uploads(self.root / "uploads", idle_since)
 
     def quarantine(self, digest: str) -> str | None:
         target = paths.quarantine_path(self.root, digest, time.time_ns())

@@ -3,15 +3,18 @@
 _blobs[digest]                      published bytes
 _uploads[upload id][segment name]   one bytearray per writer (see ports.BlobStore)
 _quarantine[digest]                 blobs moved aside by `quarantine`
+_stored_at, _opened_at              when each blob was published, each upload last written to
 """
 
 from __future__ import annotations
 
 import hashlib
 import threading
+import time
 from collections.abc import Callable, Iterator, Sequence
 
 from dockyard.backends.blobs.segment_names import segment_name
+from dockyard.ports import StoredBlob
 
 CHUNK = 1024 * 1024
 
@@ -37,6 +40,8 @@ class MemoryBlobStore:
         self._blobs: dict[str, bytes] = {}
         self._uploads: dict[str, dict[str, bytearray]] = {}
         self._quarantine: dict[str, bytes] = {}
+        self._stored_at: dict[str, float] = {}
+        self._opened_at: dict[str, float] = {}
         self._lock = threading.Lock()
 
     def probe(self) -> None:
@@ -56,6 +61,7 @@ class MemoryBlobStore:
 
     def delete(self, digest: str) -> None:
         self._blobs.pop(digest, None)
+        self._stored_at.pop(digest, None)
 
     def list(self) -> Iterator[str]:
         return iter(sorted(self._blobs))
@@ -82,10 +88,20 @@ class MemoryBlobStore:
             self._quarantine[digest] = blob
         return f"memory:quarantine/{digest}"
 
+    def stored_blobs(self) -> Iterator[StoredBlob]:
+        for digest in sorted(self._blobs):
+            yield StoredBlob(digest, len(self._blobs[digest]), self._stored_at.get(digest, 0.0))
+
+    def idle_uploads(self, idle_since: float) -> Iterator[str]:
+        """By the last start or new segment (this store cannot see a writer still open)."""
+        return iter(sorted(u for u in self._uploads if self._opened_at.get(u, 0.0) < idle_since))
+
     def start_upload(self, upload_id: str) -> None:
         self._uploads[upload_id] = {}
+        self._opened_at[upload_id] = time.time()
 
     def open_upload(self, upload_id: str, offset: int) -> MemoryUploadWriter:
+        self._opened_at[upload_id] = time.time()
         return MemoryUploadWriter(self._uploads.setdefault(upload_id, {}), offset)
 
     def read_upload(self, upload_id: str, segments: Sequence[str], size: int) -> Iterator[bytes]:
@@ -105,6 +121,7 @@ class MemoryBlobStore:
 
     def abort_upload(self, upload_id: str) -> None:
         self._uploads.pop(upload_id, None)
+        self._opened_at.pop(upload_id, None)
 
     def _joined(self, upload_id: str, segments: Sequence[str]) -> bytes:
         held = self._uploads.get(upload_id)
@@ -115,6 +132,8 @@ class MemoryBlobStore:
     def _publish(self, upload_id: str, digest: str, data: bytes) -> bool:
         with self._lock:
             self._uploads.pop(upload_id, None)
+            self._opened_at.pop(upload_id, None)
             created = digest not in self._blobs
             self._blobs.setdefault(digest, data)
+            self._stored_at.setdefault(digest, time.time())
         return created

@@ -22,6 +22,13 @@ def blob_path(root: Path, digest: str) -> Path:
     return root / "blobs" / algorithm / encoded[:2] / encoded
 
 
+def blob_file(root: str, digest: str) -> str:
+    """`blob_path` as a string, without pathlib: the collector deletes blobs by the hundred
+    thousand, and building a Path costs more than the unlink."""
+    algorithm, encoded = digest.split(":", 1)
+    return f"{root}/blobs/{algorithm}/{encoded[:2]}/{encoded}"
+
+
 def blobs_root(root: Path) -> Path:
     return root / "blobs"
 

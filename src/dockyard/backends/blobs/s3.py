@@ -44,9 +44,10 @@ bytes verified against the same digest (the same bytes), and writes are atomic.
 
 publish_data does not list the upload: bytes of a write that was never acknowledged (a chunk
 that reached S3 while its process died before recording the size) stay under uploads/<id>/
-after a one-request completion, as do uploads that clients abandon. A bucket lifecycle rule on
-`<prefix>uploads/` (expire objects and abort incomplete multipart uploads after a few days)
-removes both; listing every upload to look for them would double the requests of a small blob.
+after a one-request completion, as does the staging of a one-request upload whose process died
+(it has no session row). Garbage collection removes both once they are idle for the upload TTL
+(`idle_uploads`, s3_inventory.py); listing every upload at completion would double the requests
+of a small blob.
 
 Memory is bounded per upload (the writer's 8 MiB buffer plus two parts in flight, or one 8 MiB
 gather buffer while composing, or the service's batch for publish_data); reads stream 1 MiB
@@ -63,7 +64,7 @@ from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from dockyard.backends.blobs import s3_config
+from dockyard.backends.blobs import s3_config, s3_inventory
 from dockyard.backends.blobs.s3_compose import READ_CHUNK, Composer, Piece
 from dockyard.backends.blobs.s3_config import S3Options
 from dockyard.backends.blobs.s3_paths import KeySpace
@@ -71,6 +72,7 @@ from dockyard.backends.blobs.s3_segments import UploadListing, list_upload
 from dockyard.backends.blobs.s3_writer import S3UploadWriter
 from dockyard.backends.blobs.segment_names import segment_name
 from dockyard.backends.configuration import ConfigurationError
+from dockyard.ports import StoredBlob
 
 DELETE_BATCH = 1000  # S3's limit per DeleteObjects request
 CONFLICT_ATTEMPTS = 3  # conditional puts answered 409 (a concurrent write of the same key)
@@ -144,7 +146,13 @@ class S3BlobStore:
                 if digest is not None:
                     yield digest
 
+    def stored_blobs(self) -> Iterator[StoredBlob]:
+        return s3_inventory.stored_blobs(self.client, self.bucket, self.keys)
+
     # -- uploads --------------------------------------------------------------------------------
+
+    def idle_uploads(self, idle_since: float) -> Iterator[str]:
+        return s3_inventory.idle_uploads(self.client, self.bucket, self.keys, idle_since)
 
     def start_upload(self, upload_id: str) -> None:
         # Nothing to store: a marker would cost a PUT here and a DELETE at the end of every

@@ -11,9 +11,9 @@ services/gc.py draws the state machine; this module keeps its transitions atomic
 - A push revives a candidate by UPDATE (new row version): a sweep that read the row as a
   candidate before the push committed re-checks the new version (PostgreSQL's READ COMMITTED
   re-evaluates the WHERE of a locked, updated row) and leaves it.
-- Reachability is never loaded into Python: mark and sweep each lock (SELECT ... FOR UPDATE
-  SKIP LOCKED) the matching rows of a window of at most `limit` digests and move them in the
-  same transaction, with NOT EXISTS against image_refs (every image of every repository and
+- Reachability is never loaded into Python: mark and sweep each move the matching rows of a
+  window of at most `limit` digests in one statement (`_move`: UPDATE ... RETURNING; on
+  PostgreSQL from a CTE that locks them FOR UPDATE SKIP LOCKED), with NOT EXISTS against image_refs (every image of every repository and
   account, archived and untagged included: children and referrers are images too) and against
   live publication pins.
 """
@@ -26,7 +26,7 @@ from contextlib import AbstractContextManager
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
-from dockyard.backends.metadata import _storage_use, dialects
+from dockyard.backends.metadata import _storage_use, _strays, dialects
 from dockyard.backends.metadata.schema import (
     REF_BLOB,
     blob_pins,
@@ -159,34 +159,37 @@ def mark_candidates(conn: Connection, after: str, limit: int, cutoff: float, now
         stmt = sa.select(sa.func.count(), sa.func.coalesce(sa.func.sum(blobs.c.size), 0))
         count, size = conn.execute(stmt.where(garbage, blobs.c.state != DELETING)).one()
         return last, int(count), int(size)
-    chosen = (
-        sa.select(blobs.c.digest, blobs.c.size).where(garbage, blobs.c.state == LIVE)
-        .with_for_update(skip_locked=True)
-    )
-    found = conn.execute(chosen).all()
-    _set_state(conn, [d for d, _ in found], CANDIDATE)
+    found = _move(conn, garbage, LIVE, CANDIDATE)
     return last, len(found), sum(size for _, size in found)
 
 
-_SET_STATE = (
-    sa.update(blobs).where(blobs.c.digest == sa.bindparam("b_digest"))
-    .values(state=sa.bindparam("b_state"), gen=blobs.c.gen + 1)
-)
+def _move(conn: Connection, where: sa.ColumnElement[bool], old: str, new: str
+          ) -> list[tuple[str, int]]:
+    """Move the rows in state `old` matching `where` to `new` in one statement (gen bumped);
+    their digests and sizes. The statement is the compare-and-set: the conditions are
+    evaluated on the rows it changes.
 
-
-def _set_state(conn: Connection, digests: Sequence[str], state: str) -> None:
-    """Move rows this transaction read locked (so nothing moved them since): one executemany.
-    Not an UPDATE ... WHERE digest IN (locking subquery): planned on stale statistics, that
-    re-ran the subquery for every candidate row on PostgreSQL."""
-    if digests:
-        conn.execute(_SET_STATE, [{"b_digest": d, "b_state": state} for d in digests])
+    SQLite: a plain UPDATE ... RETURNING (writers are serialized: nothing can change a row
+    between its check and its update). PostgreSQL: the rows are chosen and locked with SKIP
+    LOCKED in a MATERIALIZED CTE (the collector never waits for a push; see the module
+    docstring) and updated by key from it. Materialized, the CTE runs once; planned as an
+    ordinary `IN (subquery)` on stale statistics it was re-run for every candidate row."""
+    changed = {"state": new, "gen": blobs.c.gen + 1}
+    if conn.dialect.name != "postgresql":
+        stmt = sa.update(blobs).where(where, blobs.c.state == old).values(changed)
+        return [tuple(row) for row in conn.execute(stmt.returning(blobs.c.digest, blobs.c.size))]
+    chosen = (
+        sa.select(blobs.c.digest).where(where, blobs.c.state == old)
+        .with_for_update(skip_locked=True).cte("chosen").prefix_with("MATERIALIZED")
+    )
+    stmt = sa.update(blobs).where(blobs.c.digest == chosen.c.digest).values(changed)
+    return [tuple(row) for row in conn.execute(stmt.returning(blobs.c.digest, blobs.c.size))]
 
 
 def claim_for_deletion(conn: Connection, after: str, limit: int, cutoff: float, now: float
                        ) -> tuple[str | None, list[BlobClaim]]:
-    """The compare-and-set candidate -> deleting over the next `limit` candidates: the SELECT
-    re-checks every reason to keep a blob and locks the rows it returns; they are moved in the
-    same transaction, so nothing can change them in between."""
+    """The compare-and-set candidate -> deleting over the next `limit` candidates: one statement
+    (`_move`) re-checks every reason to keep a blob on the rows it moves."""
     window = (
         sa.select(blobs.c.digest).where(blobs.c.state == CANDIDATE, blobs.c.digest > after)
         .order_by(blobs.c.digest).limit(limit).subquery()
@@ -195,14 +198,11 @@ def claim_for_deletion(conn: Connection, after: str, limit: int, cutoff: float, 
     if last is None:
         return None, []
     still = (
-        sa.select(blobs.c.digest, blobs.c.size)
-        .where(blobs.c.state == CANDIDATE, blobs.c.digest > after, blobs.c.digest <= last)
-        .where(_untouched_since(cutoff), _unreferenced(), _unpinned(now))
-        .with_for_update(skip_locked=True)
+        (blobs.c.digest > after) & (blobs.c.digest <= last) & _untouched_since(cutoff)
+        & _unreferenced() & _unpinned(now)
     )
-    claimed = [BlobClaim(d, size) for d, size in conn.execute(still)]
-    _set_state(conn, [c.digest for c in claimed], DELETING)
-    return last, claimed
+    moved = _move(conn, still, CANDIDATE, DELETING)
+    return last, [BlobClaim(d, size) for d, size in sorted(moved)]
 
 
 def deleting(conn: Connection, limit: int) -> list[BlobClaim]:
@@ -336,6 +336,18 @@ class GarbageMethods:
     def drop_expired_pins(self, now: float) -> int:
         with self._write() as conn:
             return conn.execute(sa.delete(blob_pins).where(blob_pins.c.expires_at < now)).rowcount
+
+    def blobs_without_rows(self, digests: Sequence[str]) -> list[str]:
+        with self._read() as conn:
+            return _strays.blobs_without_rows(conn, digests)
+
+    def claim_strays(self, strays: Sequence[BlobClaim], now: float) -> list[BlobClaim]:
+        with self._write() as conn:
+            return _strays.claim_strays(conn, strays, now)
+
+    def uploads_without_rows(self, upload_ids: Sequence[str]) -> list[str]:
+        with self._read() as conn:
+            return _strays.uploads_without_rows(conn, upload_ids)
 
     def storage_use(self) -> list[StorageUse]:
         with self._read() as conn:

@@ -70,13 +70,16 @@ def lifecycle_facts(conn: Connection, repo_id: int) -> list[ImageFacts]:
     tag_map: dict[int, list[str]] = {}
     for image_id, name in tag_rows:
         tag_map.setdefault(image_id, []).append(name)
-    parents: dict[str, list[str]] = {}
+    # Finished tuples up front: the loop below runs once per image (100,000 at a time).
+    tags_of = {image_id: tuple(sorted(names)) for image_id, names in tag_map.items()}
+    listing: dict[str, list[str]] = {}
     for parent, child in child_rows:
-        parents.setdefault(child, []).append(parent)
-    no_tags: list[str] = []
+        listing.setdefault(child, []).append(parent)
+    parents = {child: tuple(found) for child, found in listing.items()}
+    tags_get, parents_get = tags_of.get, parents.get
     return [
-        ImageFacts(image_id, digest, tuple(sorted(tag_map.get(image_id, no_tags))), pushed,
-                   status, pulled, archived, activated, subject, tuple(parents.get(digest, ())))
+        ImageFacts(image_id, digest, tags_get(image_id, ()), pushed, status, pulled, archived,
+                   activated, subject, parents_get(digest, ()))
         for image_id, digest, pushed, status, pulled, archived, activated, subject in rows
     ]
 
