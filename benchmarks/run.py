@@ -27,10 +27,15 @@ from dockbench import data, report
 from dockbench.meta import load_average, revision
 from dockbench.procstat import RssMonitor, hwm_mib
 from dockbench.profile import PySpy
-from dockbench.scenarios import SCENARIOS, Context, Dataset
+from dockbench.pulls import PULL_SCENARIOS
+from dockbench.scenarios import SCENARIOS as PUSH_AND_GET
+from dockbench.scenarios import Context, Dataset
 from dockbench.servers import DISTRIBUTION_BIN, registries
 
 HERE = Path(__file__).resolve().parent
+ORDER = ("upload-mono", "upload-chunked", "download", "download-cold", "concurrent-same",
+         "concurrent-distinct", "skopeo-1", "podman-1", "skopeo-20", "podman-20", "small-parallel")
+SCENARIOS = {name: (PUSH_AND_GET | PULL_SCENARIOS)[name] for name in ORDER}
 MiB = 1 << 20
 
 
@@ -95,8 +100,11 @@ def size_label(size: int) -> str:
 
 def check_tools(args: argparse.Namespace) -> None:
     missing = []
-    if any(s.startswith("skopeo") for s in args.scenarios) and not shutil.which("skopeo"):
+    pulls_images = any(s.startswith(("skopeo", "podman")) for s in args.scenarios)
+    if pulls_images and not shutil.which("skopeo"):
         missing.append("skopeo (apt-get install skopeo)")
+    if any(s.startswith("podman") for s in args.scenarios) and not shutil.which("podman"):
+        missing.append("podman (apt-get install podman)")
     if "distribution" in args.registry_names and not os.access(DISTRIBUTION_BIN, os.X_OK):
         missing.append(f"{DISTRIBUTION_BIN} (apt-get install docker-registry)")
     if missing:
@@ -118,7 +126,7 @@ def build_dataset(args: argparse.Namespace, work: Path, scratch: Path) -> Datase
     blob = data.make_blob_template(work / "random.bin", args.size)
     images = {}
     for layers in (1, 20):
-        if f"skopeo-{layers}" in args.scenarios:
+        if {f"skopeo-{layers}", f"podman-{layers}"} & set(args.scenarios):
             images[layers] = data.build_layout(
                 work / f"image-{layers}", blob.path, args.size, layers
             )

@@ -34,6 +34,14 @@ def rows(size: str, small: int) -> list[Row]:
             f"skopeo{n}_{way}_s",
         )
 
+    def podman(n: int) -> Row:
+        noun = "layer" if n == 1 else "layers"
+        return Row(f"podman{n}_pull_mbps", f"podman pull, {size} image, {n} {noun}", "MB/s",
+                   True, 1.0, f"podman{n}_pull_s")
+
+    def pull_cpu(metric: str, what: str) -> Row:
+        return Row(metric, f"Server CPU per GiB, {what}", "s/GiB", False, 0.5)
+
     return [
         Row(
             "upload_mono_mbps",
@@ -57,10 +65,18 @@ def rows(size: str, small: int) -> list[Row]:
             1.0,
         ),
         Row("download_mbps", f"Download {size} blob, second GET", "MB/s", True, 1.0),
+        Row("download_cold_mbps", f"Download {size} blob, cold (page cache dropped)", "MB/s",
+            True, 1.0),
+        Row("concurrent_same_mbps", f"16 clients GET the same {size} blob, aggregate", "MB/s",
+            True, 1.0),
+        Row("concurrent_distinct_mbps", f"16 clients GET 16 blobs of {size}/16, aggregate",
+            "MB/s", True, 1.0),
         skopeo(1, "push"),
         skopeo(1, "pull"),
+        podman(1),
         skopeo(20, "push"),
         skopeo(20, "pull"),
+        podman(20),
         Row(
             "small_images_per_s", f"{small} small images, 4 parallel clients", "images/s", True, 1.0
         ),
@@ -85,8 +101,14 @@ def rows(size: str, small: int) -> list[Row]:
             False,
             0.5,
         ),
-        Row("download_first_cpu_s_per_gib", "Server CPU per GiB, first download", "s/GiB", False),
-        Row("download_cpu_s_per_gib", "Server CPU per GiB, second download", "s/GiB", False),
+        pull_cpu("download_first_cpu_s_per_gib", "first download"),
+        pull_cpu("download_cpu_s_per_gib", "second download"),
+        pull_cpu("download_cold_cpu_s_per_gib", "cold download"),
+        pull_cpu("concurrent_same_cpu_s_per_gib", "16 clients, same blob"),
+        pull_cpu("concurrent_distinct_cpu_s_per_gib", "16 clients, distinct blobs"),
+        pull_cpu("skopeo1_pull_cpu_s_per_gib", "skopeo pull (1 layer)"),
+        pull_cpu("podman1_pull_cpu_s_per_gib", "podman pull (1 layer)"),
+        pull_cpu("podman20_pull_cpu_s_per_gib", "podman pull (20 layers)"),
         Row("small_cpu_ms_per_image", "Server CPU per small image pushed", "ms", False),
         Row("peak_rss_mib", "Peak server RSS (process tree)", "MiB", False),
     ]

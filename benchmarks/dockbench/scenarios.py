@@ -156,6 +156,7 @@ def skopeo_image(ctx: Context, layers: int) -> dict[str, float]:
         with ServerCpu(ctx.server) as push_cpu:
             push = _skopeo("--dest-tls-verify=false", image.ref, ref)
         _check_digest("push", expected, _registry_manifest_digest(ctx, repo))
+        ctx.state[f"pushed{layers}"] = repo  # podman-N pulls it again
         os.sync()
         with ServerCpu(ctx.server) as pull_cpu:
             pull = _skopeo("--src-tls-verify=false", ref, f"oci:{dest}:latest")

@@ -1,10 +1,17 @@
 """skopeo `--format oci|v2s2` round trips against the registry's own conversion (ECR's pull by
 tag for a narrow `Accept`): what the registry serves converted agrees with what skopeo makes of
-the same manifest, and converted pulls by tag carry the converted bytes' digest."""
+the same manifest, and converted pulls by tag carry the converted bytes' digest. podman, which
+accepts every type, gets the stored manifest unconverted."""
 
 from __future__ import annotations
 
+import contextlib
 import json
+import shutil
+import subprocess
+import tempfile
+from collections.abc import Callable, Iterator
+from pathlib import Path
 
 import pytest
 
@@ -61,3 +68,44 @@ def test_oci_layout_pull_by_tag_of_a_docker_image(module_server, skopeo, docker_
     assert document["mediaType"] == MediaTypes.OCI_MANIFEST
     assert [layer["digest"] for layer in document["layers"]] == [
         layer.digest for layer in docker_image.layers]
+
+
+def test_podman_pulls_either_stored_format_unconverted(module_server, skopeo, oci_image,
+                                                       docker_image, repo, workdir):
+    """podman accepts every manifest type, so it gets the stored bytes: by tag and by digest,
+    its image's digest is the pushed manifest's, for schema 2 and OCI alike."""
+    skopeo.copy(f"dir:{write_dir(workdir / 'docker', docker_image)}",
+                docker_ref(module_server, repo, "docker"))
+    skopeo.copy(f"oci:{write_layout(workdir / 'oci', {'v1': oci_image})}:v1",
+                docker_ref(module_server, repo, "oci"))
+    base = f"{module_server.address}/{repo}"
+    with podman_store() as podman:
+        for image, tag in ((docker_image, "docker"), (oci_image, "oci")):
+            for reference in (f"{base}:{tag}", f"{base}@{image.digest}"):
+                podman("pull", "--quiet", "--tls-verify=false", reference)
+                assert podman("image", "inspect", "--format", "{{.Digest}}",
+                              reference).strip() == image.digest
+
+
+@contextlib.contextmanager
+def podman_store() -> Iterator[Callable[..., str]]:
+    """`podman` on a private storage root; yields a runner returning stdout."""
+    binary = shutil.which("podman")
+    if binary is None:
+        pytest.fail("podman is not installed (apt-get install podman)")
+    short = Path(tempfile.mkdtemp(prefix="pd-", dir="/tmp"))  # podman: runroot < 50 chars
+    storage = [binary, "--root", str(short / "root"), "--runroot", str(short / "run"),
+               "--storage-driver", "vfs"]
+
+    def run(*args: str) -> str:
+        done = subprocess.run([*storage, *args], capture_output=True, text=True, timeout=180,
+                              check=False)
+        assert done.returncode == 0, done.stderr[-2000:]
+        return done.stdout
+
+    try:
+        yield run
+    finally:
+        subprocess.run([*storage, "system", "reset", "--force"], capture_output=True,
+                       timeout=60, check=False)
+        shutil.rmtree(short, ignore_errors=True)

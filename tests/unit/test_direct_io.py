@@ -1,17 +1,20 @@
 """Direct I/O for upload files, and blob reads: any alignment of offset, length and buffer
-gives the same bytes, cached or not."""
+gives the same bytes, cached or not. The page-cache policy: a blob's bytes below the writer's
+cache limit are written through the page cache (and stay there), past it around it."""
 
 from __future__ import annotations
 
 import itertools
 import os
+import shutil
+import subprocess
 from pathlib import Path
 
 import pytest
 
 from dockyard.backends.blobs import direct_io, file_reads
 from dockyard.backends.blobs.direct_io import ALIGN, aligned_buffer, open_direct
-from dockyard.backends.blobs.filesystem import DIRECT_MIN, FileUploadWriter
+from dockyard.backends.blobs.filesystem import CACHE_LIMIT, DIRECT_MIN, FileUploadWriter
 
 MiB = 1024 * 1024
 
@@ -40,8 +43,8 @@ def _aligned(data: bytes):
     return memoryview(buffer)
 
 
-def _write_all(path: Path, offset: int, pieces) -> int:
-    writer = FileUploadWriter(path, offset)
+def _write_all(path: Path, offset: int, pieces, cache_limit: int = 0) -> int:
+    writer = FileUploadWriter(path, offset, cache_limit)
     for piece in pieces:
         writer.write(piece)
     return writer.close()
@@ -50,7 +53,7 @@ def _write_all(path: Path, offset: int, pieces) -> int:
 def test_aligned_buffers_are_written_in_place(disk_dir: Path) -> None:
     data = os.urandom(4 * MiB)
     path = disk_dir / "upload"
-    writer = FileUploadWriter(path, 0)
+    writer = FileUploadWriter(path, 0, cache_limit=0)
     writer.write(_aligned(data))
     assert writer._direct is not None  # the large write switched the writer to direct I/O
     assert writer.close() == len(data)
@@ -76,7 +79,7 @@ def test_a_segment_at_an_unaligned_upload_offset(disk_dir: Path) -> None:
 
 
 def test_small_writes_stay_buffered(disk_dir: Path) -> None:
-    writer = FileUploadWriter(disk_dir / "upload", 0)
+    writer = FileUploadWriter(disk_dir / "upload", 0, cache_limit=0)
     writer.write(b"x" * 1000)
     assert writer._direct is None
     assert writer.close() == 1000
@@ -84,7 +87,7 @@ def test_small_writes_stay_buffered(disk_dir: Path) -> None:
 
 def test_abort_drops_the_segment_written_directly(disk_dir: Path) -> None:
     path = disk_dir / "segment"
-    writer = FileUploadWriter(path, 5000)
+    writer = FileUploadWriter(path, 5000, cache_limit=0)
     writer.write(os.urandom(3 * MiB + 3))
     writer.abort()
     assert not path.exists()
@@ -99,10 +102,47 @@ def test_a_writer_never_opens_a_file_that_exists(disk_dir: Path) -> None:
     assert path.read_bytes() == b"someone else's chunk"
 
 
+def _resident_bytes(path: Path) -> int:
+    """How many bytes of `path` are in the page cache (util-linux `fincore`)."""
+    if shutil.which("fincore") is None:
+        pytest.fail("fincore is missing (apt-get install util-linux)")
+    out = subprocess.run(["fincore", "--bytes", "--noheadings", "--output", "RES", str(path)],
+                         capture_output=True, text=True, check=True)
+    return int(out.stdout.strip())
+
+
+def test_bytes_below_the_cache_limit_stay_cached_and_the_rest_goes_around(disk_dir: Path) -> None:
+    data, path = os.urandom(6 * MiB), disk_dir / "upload"
+    writer = FileUploadWriter(path, 0, cache_limit=2 * MiB)
+    for start in range(0, len(data), MiB):
+        writer.write(_aligned(data[start : start + MiB]))
+    assert writer.close() == len(data)
+    assert _resident_bytes(path) == 2 * MiB  # what was written directly never entered it
+    assert path.read_bytes() == data
+
+
+def test_a_segment_that_starts_past_the_limit_is_written_directly(disk_dir: Path) -> None:
+    path = disk_dir / "later-segment"
+    writer = FileUploadWriter(path, 5 * MiB, cache_limit=2 * MiB)
+    writer.write(_aligned(os.urandom(2 * MiB)))
+    assert writer._direct is not None
+    writer.close()
+    assert _resident_bytes(path) == 0
+
+
+def test_a_blob_below_the_default_limit_is_cached_whole(disk_dir: Path) -> None:
+    assert CACHE_LIMIT >= 256 * MiB  # the policy the benchmarks chose (filesystem.py)
+    data, path = os.urandom(8 * MiB + 5), disk_dir / "upload"
+    pieces = [_aligned(data[: 8 * MiB]), data[8 * MiB :]]
+    assert _write_all(path, 0, pieces, CACHE_LIMIT) == len(data)
+    page = os.sysconf("SC_PAGE_SIZE")
+    assert _resident_bytes(path) == -(-len(data) // page) * page  # whole pages
+
+
 def test_filesystems_without_direct_io_get_buffered_writes(tmp_path: Path, monkeypatch) -> None:
     monkeypatch.setattr(direct_io, "O_DIRECT", 0)  # as on a platform without O_DIRECT
     data = os.urandom(3 * MiB + 1)
-    writer = FileUploadWriter(tmp_path / "upload", 0)
+    writer = FileUploadWriter(tmp_path / "upload", 0, cache_limit=0)
     writer.write(data)
     assert writer._direct is None
     assert writer.close() == len(data)

@@ -1,10 +1,11 @@
 """Appending to an upload file with direct I/O (`O_DIRECT`), bypassing the page cache.
 
-Why: an uploaded layer is written once and rarely read back soon, yet a buffered write copies
-every byte into freshly allocated page-cache pages and the kernel writes them back later. On
-the reference machine that copy (and the page allocation behind it) was over half of the
-server's CPU for a 1 GiB upload; a direct write hands the buffer to the disk instead and the
-final fsync only has to flush the device cache.
+Why: a buffered write copies every byte into freshly allocated page-cache pages and the
+kernel writes them back later; a direct write hands the buffer to the disk instead and the
+final fsync only has to flush the device cache. Used only past the first
+`filesystem.CACHE_LIMIT` bytes of a blob: below it, keeping a just-pushed layer in the page
+cache for its first pull was worth the small extra CPU (measured, see filesystem.py), and
+above it a huge push does not evict the rest of the cache.
 
 Direct I/O needs the file offset, the length and the buffer address aligned to the device's
 block size. Aligned input (the upload batches are page-aligned `mmap` buffers) is written

@@ -1,7 +1,7 @@
 """Reading a blob file through the page cache, with the kernel told to read well ahead.
 
-Large uploads are written with direct I/O (`direct_io.py`), so a layer just pushed is not in
-the page cache and its first GET comes from the disk. Left to its default readahead the
+A blob that is not in the page cache (pushed long ago, or the part of a huge upload written
+with direct I/O, `filesystem.CACHE_LIMIT`) is read from the disk. Left to its default readahead the
 kernel keeps too little in flight: on the reference machine a cold 1 GiB GET ran at ~0.77
 GB/s. Advising it (`POSIX_FADV_WILLNEED`) to fetch up to 64 MiB ahead of the reader, in
 8 MiB steps, kept the virtual disk busy: 1.2-1.3 GB/s, while filling the page cache, so the
