@@ -35,6 +35,7 @@ from dockyard.backends.factory import (
     open_metadata_store,
     open_scanner,
 )
+from dockyard.backends.upstream.client import HttpUpstreamConnector
 from dockyard.data_dir import make_private_by_default, secure_data_dir
 from dockyard.domain.errors import DockyardError
 from dockyard.events_setup import audit_sink, event_tasks, load_webhooks, registry_clock
@@ -47,6 +48,7 @@ from dockyard.services.auth import (
 )
 from dockyard.services.clock import Clock, SystemClock
 from dockyard.services.gc import GcConfig
+from dockyard.services.pull_through import PullThroughConfig, UpstreamSecrets
 from dockyard.services.registry import Policy, Services, build_services
 from dockyard.services.scanning import SCAN_JOB
 from dockyard.settings import Settings, from_environment
@@ -114,7 +116,18 @@ def _open_services(settings: Settings, clock: Clock | None, create: bool) -> Ser
     wall = SystemClock()
     gc_config = GcConfig(settings.gc_grace, settings.upload_ttl, settings.gc_interval)
     return build_services(meta, blobs, scanner, clock or registry_clock(settings, wall), keys,
-                          policy, audit_sink(settings.audit_log), wall, gc_config, metrics)
+                          policy, audit_sink(settings.audit_log), wall, gc_config, metrics,
+                          _pull_through_config(settings), HttpUpstreamConnector())
+
+
+def _pull_through_config(settings: Settings) -> PullThroughConfig:
+    """--insecure-upstream, --pull-through-refresh and the auth file's [[accounts.secrets]]."""
+    secrets = UpstreamSecrets()
+    if settings.auth_file is not None:
+        with open(settings.auth_file, "rb") as handle:  # read (and checked) by load_keys first
+            secrets = UpstreamSecrets.from_auth_document(tomllib.load(handle))
+    return PullThroughConfig(frozenset(settings.insecure_upstreams),
+                             settings.pull_through_refresh, secrets)
 
 
 def _blob_store(url: str) -> BlobStore:

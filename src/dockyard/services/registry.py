@@ -7,7 +7,13 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from dockyard.domain.webhooks import Webhook
-from dockyard.ports import BlobStore, MetadataStore, RunMetrics, VulnerabilityScanner
+from dockyard.ports import (
+    BlobStore,
+    MetadataStore,
+    RunMetrics,
+    UpstreamConnector,
+    VulnerabilityScanner,
+)
 from dockyard.services.access import AccessControl
 from dockyard.services.account_settings import AccountSettings
 from dockyard.services.archive import ArchiveService
@@ -26,6 +32,8 @@ from dockyard.services.lifecycle import LifecycleService
 from dockyard.services.lifecycle_preview import LifecyclePreviews
 from dockyard.services.metadata_calls import MetadataCalls
 from dockyard.services.pull_exclusions import PullExclusions
+from dockyard.services.pull_through import PullThroughConfig, PullThroughRules
+from dockyard.services.pull_through_cache import PullThroughCache
 from dockyard.services.pulls import PullRecorder
 from dockyard.services.registry_policies import RegistryPolicies
 from dockyard.services.repositories import RepositoryService
@@ -69,6 +77,8 @@ class Services:
     access: AccessControl
     registry_policies: RegistryPolicies
     templates: TemplateService
+    pull_through_rules: PullThroughRules
+    pull_through: PullThroughCache
 
 
 @dataclass(frozen=True)
@@ -94,10 +104,13 @@ def build_services(
     wall_clock: Clock | None = None,
     gc_config: GcConfig | None = None,
     run_metrics: RunMetrics | None = None,
+    pull_through: PullThroughConfig | None = None,
+    upstreams: UpstreamConnector | None = None,
 ) -> Services:
     """`audit_sink` takes the audit log's lines (None: no audit log); `wall_clock` is the real
     time request signatures are checked against when `clock` is shifted (--test-clock);
-    `run_metrics` receives the outcomes of lifecycle runs and garbage collections."""
+    `run_metrics` receives the outcomes of lifecycle runs and garbage collections;
+    `upstreams` reaches the pull-through cache's upstream registries (None: none)."""
     # Keys live in the database so that every server process signs and checks alike.
     token_key = meta.secret("registry-token-key", os.urandom(32))
     page_key = meta.secret("page-token-key", os.urandom(32))
@@ -122,6 +135,7 @@ def build_services(
     repos.templates = templates
     templates.apply_lifecycle_policy = lambda repo, text: meta.put_lifecycle_policy(
         repo.id, text, clock.now())
+    rules = PullThroughRules(meta, clock, pull_through or PullThroughConfig(), upstreams, page_key)
     auth = AuthService(keys, token_key, clock, policy.accept_any_credentials,
                        policy.default_account, wall_clock or clock)
     return Services(
@@ -155,4 +169,6 @@ def build_services(
         access=access,
         registry_policies=RegistryPolicies(meta, clock, audit),
         templates=templates,
+        pull_through_rules=rules,
+        pull_through=PullThroughCache(meta, blobs, rules, images, templates, access, clock),
     )

@@ -12,17 +12,28 @@ from starlette.types import Receive, Scope, Send
 
 from dockyard.api.oci import context as ctx
 from dockyard.api.oci.errors import API_VERSION
+from dockyard.domain.errors import BlobNotFound
 from dockyard.ports import LocalBlobFiles
 from dockyard.services.blobs import BlobRead
 
 
 async def head_or_get_blob(request: Request) -> Response:
     svc = ctx.services(request)
-    read: BlobRead = await ctx.quick_call(
-        request, svc.blobs.open, ctx.account(request), ctx.name(request),
-        request.path_params["digest"], request.headers.get("range"),
-        request.method == "GET" and request.app.state.redirect_blobs, request.method == "GET",
-    )
+    try:
+        read = await _open(request)
+    except BlobNotFound:
+        # A blob of a pull-through cached image may still be upstream: streamed from there
+        # while it is stored, or (another request fetched it meanwhile) read locally.
+        fetched = None
+        if request.method == "GET":
+            fetched = await ctx.call(svc.pull_through.blob, ctx.account(request),
+                                     ctx.name(request), request.path_params["digest"])
+        if fetched is None:
+            read = await _open(request)
+        else:
+            return StreamingResponse(
+                iterate_in_threadpool(fetched.chunks), 200, media_type="application/octet-stream",
+                headers={**API_VERSION, "Docker-Content-Digest": request.path_params["digest"]})
     if read.redirect_url:
         return RedirectResponse(read.redirect_url, 307, headers=API_VERSION)
     headers = _headers(read)
@@ -35,6 +46,14 @@ async def head_or_get_blob(request: Request) -> Response:
     chunks = read.chunks(svc.blob_store)
     stream = _inline(chunks) if svc.blob_store.reads_are_local else iterate_in_threadpool(chunks)
     return StreamingResponse(stream, status, headers=headers, media_type="application/octet-stream")
+
+
+async def _open(request: Request) -> BlobRead:
+    return await ctx.quick_call(
+        request, ctx.services(request).blobs.open, ctx.account(request), ctx.name(request),
+        request.path_params["digest"], request.headers.get("range"),
+        request.method == "GET" and request.app.state.redirect_blobs, request.method == "GET",
+    )
 
 
 def _headers(read: BlobRead) -> dict[str, str]:
