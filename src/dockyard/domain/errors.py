@@ -16,8 +16,7 @@ The tree::
     │   │   UploadOutOfOrder, ImageAlreadyExists, LifecyclePreviewInProgress,
     │   │   ImageArchived, BlobArchived, TemplateAlreadyExists, PullThroughRuleAlreadyExists
     ├── Unsupported
-    │   └── UnsupportedUpstreamRegistry
-    ├── UpstreamSecretUnusable (UnableToAccessSecret, UnableToDecryptSecretValue)
+    ├── UnsupportedUpstreamRegistry, UnableToAccessSecret, UnableToDecryptSecretValue
     ├── NotAuthorized
     ├── AccessDenied
     └── LimitExceeded
@@ -226,7 +225,7 @@ class PullThroughRuleAlreadyExists(Conflict):
     pass
 
 
-class UnsupportedUpstreamRegistry(Unsupported):
+class UnsupportedUpstreamRegistry(DockyardError):
     pass
 
 

@@ -36,10 +36,12 @@ class PullThroughMethods:
     def create_pull_through_rule(self, account_id: str, rule: PullThroughRule) -> bool:
         values = {"account_id": account_id, **_columns(rule)}
         with self._write() as conn:
+            # RETURNING says whether the row went in (a rowcount of ON CONFLICT DO NOTHING is
+            # not reliable across drivers).
             inserted = conn.execute(
                 dialects.insert_ignore(conn, pull_through_rules, ["account_id", "prefix"])
-                .values(values))
-            return inserted.rowcount == 1
+                .values(values).returning(_RULES.prefix))
+            return inserted.scalar() is not None
 
     def replace_pull_through_rule(self, account_id: str, rule: PullThroughRule) -> bool:
         columns = _columns(rule)
