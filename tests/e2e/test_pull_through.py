@@ -35,8 +35,14 @@ from tests.support.ecr import (
     v2_client,
     write_auth_file,
 )
-from tests.support.images import Index, Platform, build_index, build_image, build_layer
-from tests.support.images import pseudo_random_bytes
+from tests.support.images import (
+    Index,
+    Platform,
+    build_image,
+    build_index,
+    build_layer,
+    pseudo_random_bytes,
+)
 from tests.support.races import together
 from tests.support.s3 import CREDENTIALS
 from tests.support.scaleout import SharedStores
@@ -71,8 +77,9 @@ def auth_file(path: Path) -> Path:
 
 class Deployment:
     def __init__(self, server: DockyardServer, upstreams: dict[str, BasicUpstream],
-                 clock: Path) -> None:
+                 clock: Path, workers: int = 1) -> None:
         self.server, self.upstreams, self.clock = server, upstreams, clock
+        self.workers = workers
         self.ecr = ecr_client(server.url, KEY)
         self.token = registry_token(self.ecr)
 
@@ -117,13 +124,22 @@ def deployment(request: Any, tmp_path_factory: Any) -> Iterator[Deployment]:
         server.storage_environment = dict(CREDENTIALS)
     try:
         server.start()
-        yield Deployment(server, upstreams, clock)
+        yield Deployment(server, upstreams, clock, 1 if request.param == "default" else 2)
         log = server.log_path.read_text(errors="replace")
         assert "Traceback" not in log, server.log_tail()
     finally:
         server.close()
         for upstream in upstreams.values():
             upstream.close()
+
+
+@pytest.fixture
+def one_process(deployment: Deployment) -> Deployment:
+    """Tests of one process's behaviour: on PostgreSQL + S3 they run in the suite's run with
+    --e2e-database=postgres --e2e-storage=s3; the two-worker deployment is for the race."""
+    if deployment.workers > 1:
+        pytest.skip("runs on PostgreSQL + S3 in the --e2e-database=postgres run")
+    return deployment
 
 
 def push_upstream(upstream: BasicUpstream, repo: str, target: Any, tag: str) -> None:
@@ -144,7 +160,8 @@ def error_code(exc: ClientError) -> str:
 # --------------------------------------------------------------------------- rules
 
 
-def test_rule_operations_with_ecr_errors(deployment: Deployment) -> None:
+def test_rule_operations_with_ecr_errors(one_process: Deployment) -> None:
+    deployment = one_process
     ecr, upstream = deployment.ecr, deployment.upstreams["basic"]
     created = ecr.create_pull_through_cache_rule(
         ecrRepositoryPrefix="ops/", upstreamRegistryUrl=f"http://{upstream.address}",
@@ -157,19 +174,19 @@ def test_rule_operations_with_ecr_errors(deployment: Deployment) -> None:
                                            upstreamRegistryUrl=upstream.address)
     assert error_code(again.value) == "PullThroughCacheRuleAlreadyExistsException"
     refusals = {
-        "UnsupportedUpstreamRegistryException": dict(  # plain HTTP to a host not listed
-            ecrRepositoryPrefix="plain", upstreamRegistryUrl="http://127.0.0.1:1"),
-        "SecretNotFoundException": dict(
-            ecrRepositoryPrefix="nosecret", upstreamRegistryUrl=upstream.address,
-            credentialArn=SECRET_ARN.replace("upstream-AbCdEf", "missing")),
-        "UnableToDecryptSecretValueException": dict(
-            ecrRepositoryPrefix="broken", upstreamRegistryUrl=upstream.address,
-            credentialArn=SECRET_ARN.replace("upstream-AbCdEf", "broken")),
-        "UnableToAccessSecretException": dict(
-            ecrRepositoryPrefix="other", upstreamRegistryUrl=upstream.address,
-            credentialArn=SECRET_ARN.replace(ACCOUNT, "999999999999")),
-        "InvalidParameterException": dict(  # ECR's prefix grammar
-            ecrRepositoryPrefix="Bad_Prefix!", upstreamRegistryUrl=upstream.address),
+        "UnsupportedUpstreamRegistryException": {  # plain HTTP to a host not listed
+            "ecrRepositoryPrefix": "plain", "upstreamRegistryUrl": "http://127.0.0.1:1"},
+        "SecretNotFoundException": {
+            "ecrRepositoryPrefix": "nosecret", "upstreamRegistryUrl": upstream.address,
+            "credentialArn": SECRET_ARN.replace("upstream-AbCdEf", "missing")},
+        "UnableToDecryptSecretValueException": {
+            "ecrRepositoryPrefix": "broken", "upstreamRegistryUrl": upstream.address,
+            "credentialArn": SECRET_ARN.replace("upstream-AbCdEf", "broken")},
+        "UnableToAccessSecretException": {
+            "ecrRepositoryPrefix": "other", "upstreamRegistryUrl": upstream.address,
+            "credentialArn": SECRET_ARN.replace(ACCOUNT, "999999999999")},
+        "InvalidParameterException": {  # ECR's prefix grammar
+            "ecrRepositoryPrefix": "Bad_Prefix!", "upstreamRegistryUrl": upstream.address},
     }
     for code, request in refusals.items():
         with pytest.raises(ClientError) as refused:
@@ -192,7 +209,8 @@ def test_rule_operations_with_ecr_errors(deployment: Deployment) -> None:
         assert error_code(gone.value) == "PullThroughCacheRuleNotFoundException"
 
 
-def test_validate_reports_refused_credentials(deployment: Deployment) -> None:
+def test_validate_reports_refused_credentials(one_process: Deployment) -> None:
+    deployment = one_process
     upstream = deployment.upstreams["token"]
     deployment.ecr.create_pull_through_cache_rule(  # no credentials for an upstream needing them
         ecrRepositoryPrefix="anon", upstreamRegistryUrl=upstream.address)
@@ -205,8 +223,9 @@ def test_validate_reports_refused_credentials(deployment: Deployment) -> None:
 
 @pytest.mark.parametrize("kind", ["basic", "token"])
 def test_skopeo_pulls_through_the_cache_then_without_the_upstream(
-    deployment: Deployment, kind: str, tmp_path: Path
+    one_process: Deployment, kind: str, tmp_path: Path
 ) -> None:
+    deployment = one_process
     upstream = deployment.upstreams[kind]
     prefix = f"{kind}-cache"
     deployment.rule(prefix, upstream)
@@ -252,7 +271,8 @@ def test_skopeo_pulls_through_the_cache_then_without_the_upstream(
         upstream.start()
 
 
-def test_a_tag_is_rechecked_after_the_refresh_period(deployment: Deployment) -> None:
+def test_a_tag_is_rechecked_after_the_refresh_period(one_process: Deployment) -> None:
+    deployment = one_process
     upstream = deployment.upstreams["basic"]
     deployment.rule("refresh", upstream)
     first, second = small_image("refresh-1"), small_image("refresh-2")
@@ -274,7 +294,7 @@ def test_a_tag_is_rechecked_after_the_refresh_period(deployment: Deployment) -> 
 def test_concurrent_first_pulls_fetch_each_blob_once(deployment: Deployment) -> None:
     upstream = deployment.upstreams["basic"]
     deployment.rule("racers", upstream)
-    layer = pseudo_random_bytes(4 * 1024 * 1024, seed=7)
+    layer = pseudo_random_bytes(2 * 1024 * 1024, seed=7)
     image = build_image([build_layer({"big.bin": layer}, compression="none")])
     push_upstream(upstream, "team/big", image, "1")
     before = upstream.blob_fetches()

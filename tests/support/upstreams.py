@@ -124,7 +124,7 @@ class TokenService:
         expected = "Basic " + base64.b64encode(f"{USER}:{PASSWORD}".encode()).decode()
 
         class Handler(BaseHTTPRequestHandler):
-            def do_GET(self) -> None:  # noqa: N802 (http.server's naming)
+            def do_GET(self) -> None:
                 if self.headers.get("Authorization") != expected:
                     self.send_response(401)
                     self.end_headers()
