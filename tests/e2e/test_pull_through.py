@@ -314,3 +314,33 @@ def test_concurrent_first_pulls_fetch_each_blob_once(deployment: Deployment) -> 
     after = upstream.blob_fetches()
     fetched = {blob.digest: after[blob.digest] - before[blob.digest] for blob in image.blobs}
     assert fetched == {blob.digest: 1 for blob in image.blobs}
+
+
+def test_upstream_bytes_that_do_not_match_their_digest_are_never_stored(
+    one_process: Deployment,
+) -> None:
+    deployment = one_process
+    upstream = deployment.upstreams["basic"]
+    deployment.rule("verify", upstream)
+    image = small_image("verify", layer_bytes=100_000)
+    push_upstream(upstream, "team/corrupt", image, "1")
+    layer = image.layers[0]
+    stored = (upstream.data_dir / "docker/registry/v2/blobs/sha256" / layer.digest[7:9]
+              / layer.digest[7:] / "data")
+    stored.write_bytes(bytes(b ^ 0xFF for b in layer.data))  # same length, other bytes
+    url = ociapi.blob_url("verify/team/corrupt", layer.digest)
+    with deployment.v2() as http:
+        manifest = http.get(ociapi.manifest_url("verify/team/corrupt", "1"),
+                            headers={"Accept": image.manifest.media_type})
+        assert manifest.status_code == 200
+        try:
+            cut = http.get(url)
+        except httpx.HTTPError:
+            pass  # the body was cut short: the client never holds a complete wrong blob
+        else:
+            assert ociapi.sha256_digest(cut.content) != layer.digest
+            assert cut.content != layer.data
+    stored.write_bytes(layer.data)
+    with deployment.v2() as http:  # nothing was kept: fetched again, now right
+        assert ociapi.fetch_blob(http, "verify/team/corrupt", layer.digest) == layer.data
+    assert upstream.blob_fetches()[layer.digest] == 2

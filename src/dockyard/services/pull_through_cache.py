@@ -263,7 +263,7 @@ class PullThroughCache:
         expected = parse_digest(digest)
         hasher = hashlib.new(expected.algorithm)
         renewed = time.monotonic()
-        published = False
+        closed = False
         try:
             for chunk in stream:
                 hasher.update(chunk)
@@ -272,16 +272,15 @@ class PullThroughCache:
                     self.meta.claim_lease(lease, holder, self.clock.now(), LEASE_SECONDS)
                     renewed = time.monotonic()
                 yield chunk
-            size = writer.close()
+            size, closed = writer.close(), True
             if hasher.hexdigest() != expected.encoded:
                 raise UpstreamError(f"the upstream's bytes for {digest} do not match it")
             self._publish(repo, upload_id, writer.segment, digest, size)
-            published = True
         finally:
             opened.__exit__(None, None, None)  # type: ignore[attr-defined]
-            if not published:
+            if not closed:
                 writer.abort()
-            self.blobs.abort_upload(upload_id)
+            self.blobs.abort_upload(upload_id)  # the staging, published or not
             self.meta.release_lease(lease, holder)
 
     def _publish(self, repo: Repository, upload_id: str, segment: str, digest: str,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import os
 from collections.abc import AsyncIterator, Iterator
 
@@ -13,8 +14,11 @@ from starlette.types import Receive, Scope, Send
 from dockyard.api.oci import context as ctx
 from dockyard.api.oci.errors import API_VERSION
 from dockyard.domain.errors import BlobNotFound
+from dockyard.domain.pull_through import UpstreamError
 from dockyard.ports import LocalBlobFiles
 from dockyard.services.blobs import BlobRead
+
+log = logging.getLogger("dockyard.pull_through")
 
 
 async def head_or_get_blob(request: Request) -> Response:
@@ -31,7 +35,7 @@ async def head_or_get_blob(request: Request) -> Response:
         if fetched is None:
             read = await _open(request)
         else:
-            return StreamingResponse(
+            return UpstreamBlobResponse(
                 iterate_in_threadpool(fetched.chunks), 200, media_type="application/octet-stream",
                 headers={**API_VERSION, "Docker-Content-Digest": request.path_params["digest"]})
     if read.redirect_url:
@@ -46,6 +50,23 @@ async def head_or_get_blob(request: Request) -> Response:
     chunks = read.chunks(svc.blob_store)
     stream = _inline(chunks) if svc.blob_store.reads_are_local else iterate_in_threadpool(chunks)
     return StreamingResponse(stream, status, headers=headers, media_type="application/octet-stream")
+
+
+class UpstreamBlobResponse(StreamingResponse):
+    """A blob streamed from a pull-through upstream as it arrives. If the upstream fails or its
+    bytes do not match the digest, the response is left unfinished: the client sees the body
+    cut short (never a complete wrong blob), and the cache stored nothing."""
+
+    async def stream_response(self, send: Send) -> None:
+        await send({"type": "http.response.start", "status": self.status_code,
+                    "headers": self.raw_headers})
+        try:
+            async for chunk in self.body_iterator:
+                await send({"type": "http.response.body", "body": chunk, "more_body": True})
+        except UpstreamError as exc:
+            log.warning("pull-through blob stream stopped: %s", exc)
+            return
+        await send({"type": "http.response.body", "body": b"", "more_body": False})
 
 
 async def _open(request: Request) -> BlobRead:
