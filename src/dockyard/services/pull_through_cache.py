@@ -303,9 +303,9 @@ class PullThroughCache:
             for digest in dict.fromkeys(str(d) for d in manifest.blob_digests):
                 try:
                     self._complete_blob(repo, digest)
-                except Exception:  # the next pull fetches what this could not
-                    log.info("pull-through: could not complete %s in %s", digest, repo.name,
-                             exc_info=True)
+                except Exception as exc:  # the next pull fetches what this could not
+                    log.info("pull-through: could not complete %s in %s: %s", digest, repo.name,
+                             exc)
 
     def _complete_blob(self, repo: Repository, digest: str) -> None:
         if self.meta.linked_blob_size(repo.id, digest) is not None:
