@@ -8,6 +8,9 @@ need_apt=()
 command -v skopeo >/dev/null || need_apt+=(skopeo)
 command -v umoci >/dev/null || need_apt+=(umoci)
 command -v podman >/dev/null || need_apt+=(podman)  # tests/e2e/test_tls.py pulls with it
+# Pull-through cache upstreams: distribution with htpasswd (bcrypt) auth.
+command -v htpasswd >/dev/null || need_apt+=(apache2-utils)
+[ -x /usr/bin/docker-registry ] || need_apt+=(docker-registry)
 # rpm (and real CentOS rpm databases) are the oracles the rpm cataloger is checked against.
 command -v rpm >/dev/null || need_apt+=(rpm)
 command -v db5.3_dump >/dev/null || need_apt+=(db5.3-util)

@@ -37,6 +37,7 @@ from dockyard.backends.factory import (
     open_metadata_store,
     open_scanner,
 )
+from dockyard.backends.upstream.client import HttpUpstreamConnector
 from dockyard.data_dir import make_private_by_default, secure_data_dir
 from dockyard.domain.errors import DockyardError
 from dockyard.events_setup import audit_sink, event_tasks, load_webhooks, registry_clock
@@ -51,6 +52,7 @@ from dockyard.services.clock import Clock, SystemClock
 from dockyard.services.composition import Policy, Services, build_services
 from dockyard.services.gc import GcConfig
 from dockyard.services.placement import Placement
+from dockyard.services.pull_through import PullThroughConfig, UpstreamSecrets
 from dockyard.services.scanning import SCAN_JOB
 from dockyard.settings import Settings, from_environment
 
@@ -121,7 +123,7 @@ def _open_services(settings: Settings, clock: Clock | None, create: bool,
     placement = call_placement(settings, single_process, busy=lambda: meta.writing)
     return build_services(meta, blobs, scanner, clock or registry_clock(settings, wall), keys,
                           policy, audit_sink(settings.audit_log), wall, gc_config, metrics,
-                          placement)
+                          placement, _pull_through_config(settings), HttpUpstreamConnector())
 
 
 def call_placement(settings: Settings, single_process: bool,
@@ -133,6 +135,16 @@ def call_placement(settings: Settings, single_process: bool,
     local_blobs = blobs_are_local(settings.resolved_storage_url)
     inline = single_process and local_blobs and database_in_process(settings.resolved_database_url)
     return Placement(inline=inline, local_blobs=local_blobs, busy=busy)
+
+
+def _pull_through_config(settings: Settings) -> PullThroughConfig:
+    """--insecure-upstream, --pull-through-refresh and the auth file's [[accounts.secrets]]."""
+    secrets = UpstreamSecrets()
+    if settings.auth_file is not None:
+        with open(settings.auth_file, "rb") as handle:  # read (and checked) by load_keys first
+            secrets = UpstreamSecrets.from_auth_document(tomllib.load(handle))
+    return PullThroughConfig(frozenset(settings.insecure_upstreams),
+                             settings.pull_through_refresh, secrets)
 
 
 def _blob_store(url: str) -> BlobStore:

@@ -70,6 +70,13 @@ def add_serve_options(serve: argparse.ArgumentParser) -> None:
     serve.add_argument("--restore-delay", type=duration, default=0.0,
                        help="how long an image restored from archive stays ACTIVATING "
                             "(default 0: ACTIVE within about a second)")
+    # pull-through cache (services/pull_through.py)
+    serve.add_argument("--insecure-upstream", action="append", metavar="HOST[:PORT]",
+                       default=None, help="a pull-through cache upstream reached over plain "
+                                          "HTTP (repeatable); others must speak HTTPS")
+    serve.add_argument("--pull-through-refresh", type=duration,
+                       default=86400.0, help="re-check a cached tag upstream after this long: "
+                                             "seconds or 30m, 24h (default 24h, as ECR)")
 
 
 def _events_options(serve: argparse.ArgumentParser) -> None:
@@ -203,7 +210,10 @@ def _settings(args: argparse.Namespace) -> Settings:
                     config_file=str(args.config) if args.config else None,
                     audit_log=args.audit_log, test_clock=args.test_clock,
                     lifecycle_interval=args.lifecycle_interval,
-                    restore_delay=args.restore_delay, **gc_cli.serve_settings(args))
+                    restore_delay=args.restore_delay,
+                    insecure_upstreams=tuple(h.lower() for h in args.insecure_upstream or ()),
+                    pull_through_refresh=args.pull_through_refresh,
+                    **gc_cli.serve_settings(args))
 
 
 def _target(settings: Settings, workers: int) -> object:

@@ -181,6 +181,13 @@ def convert(action: argparse.Action, raw: Any, where: str) -> Any:
     """`raw` (a string from the environment, a TOML value) as the option would parse it."""
     if action.nargs == 0:  # store_true / store_false
         return _flag_value(raw, where)
+    if isinstance(action, argparse._AppendAction):  # repeatable: a TOML list, or "a,b" (env)
+        items = raw if isinstance(raw, list) else [p for p in str(raw).split(",") if p.strip()]
+        return [_one(action, item, where) for item in items]
+    return _one(action, raw, where)
+
+
+def _one(action: argparse.Action, raw: Any, where: str) -> Any:
     parse = action.type if callable(action.type) else str
     try:
         value = raw if _already_typed(parse, raw) else parse(str(raw))
@@ -258,5 +265,7 @@ def _toml(value: Any) -> str:
         return "true" if value else "false"
     if isinstance(value, int | float):
         return str(value)
+    if isinstance(value, list | tuple):
+        return "[" + ", ".join(_toml(item) for item in value) + "]"
     text = str(value).replace("\\", "\\\\").replace('"', '\\"')
     return f'"{text}"'

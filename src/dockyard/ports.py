@@ -32,6 +32,7 @@ from dockyard.domain.models import (
     ScanRecord,
     Upload,
 )
+from dockyard.domain.pull_through import PullThroughRule
 from dockyard.domain.scanning import Finding, Inventory
 from dockyard.domain.templates import CreationTemplate
 
@@ -746,6 +747,74 @@ class CreationTemplateStore(Protocol):
     def delete_template(self, account_id: str, prefix: str) -> bool: ...
 
 
+# -- pull-through cache -------------------------------------------------------------------------
+
+
+class PullThroughRuleStore(Protocol):
+    """Pull-through cache rules by (account, prefix), and when each cached tag was checked."""
+
+    def list_pull_through_rules(self, account_id: str) -> list[PullThroughRule]:
+        """Every rule of the account, by prefix (at most 50)."""
+        ...
+
+    def create_pull_through_rule(self, account_id: str, rule: PullThroughRule) -> bool:
+        """False when the account already has a rule with this prefix."""
+        ...
+
+    def replace_pull_through_rule(self, account_id: str, rule: PullThroughRule) -> bool:
+        """Overwrite all but created_at; False when there is no rule with this prefix."""
+        ...
+
+    def delete_pull_through_rule(self, account_id: str, prefix: str) -> bool: ...
+
+    def tag_checked_at(self, account_id: str, repository: str, tag: str) -> float | None:
+        """When the cached tag was last compared with its upstream; None if never."""
+        ...
+
+    def record_tag_check(self, account_id: str, repository: str, tag: str, now: float) -> None: ...
+
+
+class UpstreamManifest(Protocol):
+    """A manifest as an upstream registry served it."""
+
+    @property
+    def body(self) -> bytes: ...
+
+    @property
+    def media_type(self) -> str: ...
+
+    @property
+    def digest(self) -> str:
+        """As the upstream named it (Docker-Content-Digest), "" when it did not."""
+        ...
+
+
+class UpstreamClient(Protocol):
+    """An OCI registry this one pulls from (backends/upstream). Errors: UpstreamError (a
+    registry answering no, or not at all), UpstreamNotFound (it has no such content)."""
+
+    def manifest(self, repository: str, reference: str, accepted: Sequence[str]
+                 ) -> UpstreamManifest: ...
+
+    def manifest_digest(self, repository: str, reference: str, accepted: Sequence[str]) -> str:
+        """The digest the upstream's tag points at now (a HEAD request)."""
+        ...
+
+    def blob(self, repository: str, digest: str) -> AbstractContextManager[Iterator[bytes]]:
+        """The blob's bytes as they arrive (unverified: the caller hashes them)."""
+        ...
+
+    def check(self, repository: str) -> None:
+        """Authenticate against the upstream (ValidatePullThroughCacheRule); raise if refused."""
+        ...
+
+
+class UpstreamConnector(Protocol):
+    """Clients of upstream registries, one per (base URL, credentials)."""
+
+    def client(self, base_url: str, username: str | None, secret: str | None) -> UpstreamClient: ...
+
+
 # -- storage history (the console's storage page) ----------------------------------------------
 
 
@@ -792,6 +861,7 @@ class MetadataStore(
     RegistryPolicyStore,
     CreationTemplateStore,
     StorageHistory,
+    PullThroughRuleStore,
     Protocol,
 ):
     """Everything services need from the metadata database."""

@@ -34,6 +34,9 @@ class Settings:
     lifecycle_interval: float = 86400.0  # evaluate each policy this often (ECR: within 24 h)
     lifecycle_poll_seconds: float = 1.0  # restores due, orphaned previews
     restore_delay: float = 0.0  # how long a restore from archive stays ACTIVATING
+    # pull-through cache (services/pull_through.py)
+    insecure_upstreams: tuple[str, ...] = ()  # host[:port] reached over plain HTTP
+    pull_through_refresh: float = 86400.0  # re-check a cached tag upstream after this long
     access_log: bool = True
     log_format: str = "text"
     record_metrics: bool = True  # --metrics on (served here or on --metrics-address)
@@ -67,6 +70,7 @@ def from_environment() -> Settings:
         raise RuntimeError(f"{ENVIRONMENT_VARIABLE} is not set: start workers with "
                            "`dockyard serve --workers N`") from None
     fields["data_dir"] = Path(fields["data_dir"])
+    fields["insecure_upstreams"] = tuple(fields.get("insecure_upstreams", ()))
     if fields["auth_file"] is not None:
         fields["auth_file"] = Path(fields["auth_file"])
     return Settings(**fields)

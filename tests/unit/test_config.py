@@ -130,3 +130,18 @@ def test_every_option_of_every_command_has_help() -> None:
         for action in parser._actions:
             if action.option_strings and action.dest != "help":
                 assert action.help, f"{parser.prog} {action.option_strings[0]} has no help"
+
+
+def test_a_repeatable_option_takes_a_list_from_the_file_and_commas_from_the_environment(
+    tmp_path: Path,
+) -> None:
+    path = write(tmp_path, 'insecure_upstream = ["127.0.0.1:5000", "mirror.local"]\n'
+                           'pull_through_refresh = "2h"\n')
+
+    args = resolve(["serve", "--config", str(path)])
+    assert args.insecure_upstream == ["127.0.0.1:5000", "mirror.local"]
+    assert args.pull_through_refresh == 7200.0
+    from_env = resolve(["serve"], {"DOCKYARD_INSECURE_UPSTREAM": "a:1,b:2"})
+    assert from_env.insecure_upstream == ["a:1", "b:2"]
+    from_flags = resolve(["serve", "--config", str(path), "--insecure-upstream", "c:3"])
+    assert from_flags.insecure_upstream == ["c:3"]  # the flag wins over the file's list

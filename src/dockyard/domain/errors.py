@@ -9,13 +9,14 @@ The tree::
     ├── NotFound
     │   ├── RepositoryNotFound, ImageNotFound, BlobNotFound, UploadNotFound,
     │   │   LifecyclePolicyNotFound, LifecyclePreviewNotFound, RegistryPolicyNotFound,
-    │   │   TemplateNotFound
+    │   │   TemplateNotFound, PullThroughRuleNotFound, SecretNotFound
     ├── Conflict
     │   ├── LayersNotFound, ReferencedImagesNotFound, TagImmutable,
     │   │   ImageReferencedByManifestList, RepositoryAlreadyExists, RepositoryNotEmpty,
     │   │   UploadOutOfOrder, ImageAlreadyExists, LifecyclePreviewInProgress,
-    │   │   ImageArchived, BlobArchived, TemplateAlreadyExists
+    │   │   ImageArchived, BlobArchived, TemplateAlreadyExists, PullThroughRuleAlreadyExists
     ├── Unsupported
+    ├── UnsupportedUpstreamRegistry, UnableToAccessSecret, UnableToDecryptSecretValue
     ├── NotAuthorized
     ├── AccessDenied
     └── LimitExceeded
@@ -214,6 +215,30 @@ class TemplateAlreadyExists(Conflict):
 
 class Unsupported(DockyardError):
     pass
+
+
+class PullThroughRuleNotFound(NotFound):
+    pass
+
+
+class PullThroughRuleAlreadyExists(Conflict):
+    pass
+
+
+class UnsupportedUpstreamRegistry(DockyardError):
+    pass
+
+
+class SecretNotFound(NotFound):
+    """A pull-through cache rule's credentialArn names no secret of the account."""
+
+
+class UnableToAccessSecret(DockyardError):
+    """The secret exists but is not the account's to read."""
+
+
+class UnableToDecryptSecretValue(DockyardError):
+    """The secret's value is not a usable {username, accessToken} pair."""
 
 
 class NotAuthorized(DockyardError):

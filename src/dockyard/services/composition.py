@@ -7,7 +7,13 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from dockyard.domain.webhooks import Webhook
-from dockyard.ports import BlobStore, MetadataStore, RunMetrics, VulnerabilityScanner
+from dockyard.ports import (
+    BlobStore,
+    MetadataStore,
+    RunMetrics,
+    UpstreamConnector,
+    VulnerabilityScanner,
+)
 from dockyard.services.access import AccessControl
 from dockyard.services.account_settings import AccountSettings
 from dockyard.services.archive import ArchiveService
@@ -26,6 +32,8 @@ from dockyard.services.lifecycle import LifecycleService
 from dockyard.services.lifecycle_preview import LifecyclePreviews
 from dockyard.services.placement import Placement
 from dockyard.services.pull_exclusions import PullExclusions
+from dockyard.services.pull_through import PullThroughConfig, PullThroughRules
+from dockyard.services.pull_through_cache import PullThroughCache
 from dockyard.services.pulls import PullRecorder
 from dockyard.services.readiness import Readiness
 from dockyard.services.registry_policies import RegistryPolicies
@@ -74,6 +82,8 @@ class Services:
     registry_policies: RegistryPolicies
     templates: TemplateService
     readiness: Readiness
+    pull_through_rules: PullThroughRules
+    pull_through: PullThroughCache
 
 
 @dataclass(frozen=True)
@@ -100,11 +110,14 @@ def build_services(
     gc_config: GcConfig | None = None,
     run_metrics: RunMetrics | None = None,
     placement: Placement | None = None,
+    pull_through: PullThroughConfig | None = None,
+    upstreams: UpstreamConnector | None = None,
 ) -> Services:
     """`audit_sink` takes the audit log's lines (None: no audit log); `wall_clock` is the real
     time request signatures are checked against when `clock` is shifted (--test-clock);
     `run_metrics` receives the outcomes of lifecycle runs and garbage collections; `placement`
-    says where calls run (default: every call in a worker thread)."""
+    says where calls run (default: every call in a worker thread); `upstreams` reaches the
+    pull-through cache's upstream registries (None: none)."""
     placement = placement or Placement()
     # Keys live in the database so that every server process signs and checks alike.
     token_key = meta.secret("registry-token-key", os.urandom(32))
@@ -128,6 +141,7 @@ def build_services(
                           on_pushed=(scans.on_push,), on_repushed=(archive.on_repushed,))
     lifecycle = LifecycleService(meta, repos, archive, clock, events, audit, run_metrics)
     commands = ImageCommands(meta, images, queries, clock, archive)
+    rules = PullThroughRules(meta, clock, pull_through or PullThroughConfig(), upstreams, page_key)
     auth = AuthService(keys, token_key, clock, policy.accept_any_credentials,
                        policy.default_account, wall_clock or clock)
     return Services(
@@ -162,4 +176,6 @@ def build_services(
         registry_policies=RegistryPolicies(meta, clock, audit),
         templates=templates,
         readiness=Readiness(meta, blobs),
+        pull_through_rules=rules,
+        pull_through=PullThroughCache(meta, blobs, rules, images, templates, access, clock),
     )

@@ -56,6 +56,12 @@ ECR_ERRORS: dict[type[e.DockyardError], str] = {
     e.RegistryPolicyNotFound: "RegistryPolicyNotFoundException",
     e.TemplateNotFound: "TemplateNotFoundException",
     e.TemplateAlreadyExists: "TemplateAlreadyExistsException",
+    e.PullThroughRuleNotFound: "PullThroughCacheRuleNotFoundException",
+    e.PullThroughRuleAlreadyExists: "PullThroughCacheRuleAlreadyExistsException",
+    e.UnsupportedUpstreamRegistry: "UnsupportedUpstreamRegistryException",
+    e.SecretNotFound: "SecretNotFoundException",
+    e.UnableToAccessSecret: "UnableToAccessSecretException",
+    e.UnableToDecryptSecretValue: "UnableToDecryptSecretValueException",
 }
 
 #: AWS's common errors: any operation of any service may answer them (IAM authorization runs

@@ -1,6 +1,6 @@
 """Every ECR operation Dockyard serves, one row each. Anything else is UnknownOperationException.
 
-Replication, pull-through cache and the other operations of the
+Replication and the other operations of the
 model that are not listed here are not implemented; they answer UnknownOperationException with a
 message naming the operation, never a fake result.
 """
@@ -15,6 +15,7 @@ from dockyard.api.ecr import ops_images as images
 from dockyard.api.ecr import ops_layers as layers
 from dockyard.api.ecr import ops_lifecycle as lifecycle
 from dockyard.api.ecr import ops_policies as policies
+from dockyard.api.ecr import ops_pull_through as pull_through
 from dockyard.api.ecr import ops_repositories as repos
 from dockyard.api.ecr import ops_scanning as scanning
 from dockyard.api.ecr import ops_templates as templates
@@ -77,4 +78,10 @@ OPERATIONS: dict[str, Handler] = {
     "DescribeRepositoryCreationTemplates": templates.describe_repository_creation_templates,
     "UpdateRepositoryCreationTemplate": templates.update_repository_creation_template,
     "DeleteRepositoryCreationTemplate": templates.delete_repository_creation_template,
+    # pull-through cache (the pulls themselves: services/pull_through_cache.py)
+    "CreatePullThroughCacheRule": pull_through.create_pull_through_cache_rule,
+    "DescribePullThroughCacheRules": pull_through.describe_pull_through_cache_rules,
+    "UpdatePullThroughCacheRule": pull_through.update_pull_through_cache_rule,
+    "DeletePullThroughCacheRule": pull_through.delete_pull_through_cache_rule,
+    "ValidatePullThroughCacheRule": pull_through.validate_pull_through_cache_rule,
 }

@@ -7,7 +7,7 @@ from typing import Any
 
 from dockyard.api.ecr import shapes
 from dockyard.api.ecr.context import Call
-from dockyard.domain.errors import ImageNotFound, ParameterInvalid
+from dockyard.domain.errors import ImageNotFound, ParameterInvalid, RepositoryNotFound
 from dockyard.domain.models import Image, Repository
 from dockyard.services.image_queries import Failure, ImageId, Listing
 from dockyard.services.placement import bounded
@@ -50,6 +50,7 @@ def list_images(call: Call, p: Params) -> Params:
 @bounded
 def batch_get_image(call: Call, p: Params) -> Params:
     svc, account = call.services, call.account(p)
+    _pull_through(call, account, p["repositoryName"], shapes.image_ids_in(p))
     repo = svc.repositories.get(account, p["repositoryName"])
     accepted = p.get("acceptedMediaTypes")
     images, failures = [], []
@@ -65,6 +66,21 @@ def batch_get_image(call: Call, p: Params) -> Params:
         svc.images.record_pull(account, call.principal, found)
         images.append(shapes.image(repo, found, image_id.tag))
     return {"images": images, "failures": failures}
+
+
+def _pull_through(call: Call, account: str, name: str, ids: list[ImageId]) -> None:
+    """Images a pull-through cache rule serves are fetched first when not (freshly) cached;
+    what cannot be fetched is left for the batch to report as a failure."""
+    cache = call.services.pull_through
+    for image_id in ids:
+        reference = image_id.digest or image_id.tag
+        if not reference:
+            continue
+        try:
+            if cache.local(account, name, reference, call.principal, False) is None:
+                cache.fetch(account, name, reference, call.principal, False)
+        except (RepositoryNotFound, ImageNotFound):
+            pass
 
 
 def _unservable(found: Image) -> Failure | None:

@@ -2,24 +2,40 @@
 
 from __future__ import annotations
 
+import logging
 import os
 
+from starlette.concurrency import iterate_in_threadpool
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response, StreamingResponse
 from starlette.types import Receive, Scope, Send
 
 from dockyard.api.oci import context as ctx
 from dockyard.api.oci.errors import API_VERSION
+from dockyard.domain.errors import BlobNotFound
+from dockyard.domain.pull_through import UpstreamError
 from dockyard.services.blobs import BlobRead
+
+log = logging.getLogger("dockyard.pull_through")
 
 
 async def head_or_get_blob(request: Request) -> Response:
     svc = ctx.services(request)
-    read: BlobRead = await ctx.run(
-        request, svc.blobs.open, ctx.account(request), ctx.name(request),
-        request.path_params["digest"], request.headers.get("range"),
-        request.method == "GET" and request.app.state.redirect_blobs, request.method == "GET",
-    )
+    try:
+        read = await _open(request)
+    except BlobNotFound:
+        # A blob of a pull-through cached image may still be upstream: streamed from there
+        # while it is stored, or (another request fetched it meanwhile) read locally.
+        fetched = None
+        if request.method == "GET":
+            fetched = await ctx.run(request, svc.pull_through.blob, ctx.account(request),
+                                     ctx.name(request), request.path_params["digest"])
+        if fetched is None:
+            read = await _open(request)
+        else:
+            return UpstreamBlobResponse(
+                iterate_in_threadpool(fetched.chunks), 200, media_type="application/octet-stream",
+                headers={**API_VERSION, "Docker-Content-Digest": request.path_params["digest"]})
     if read.redirect_url:
         return RedirectResponse(read.redirect_url, 307, headers=API_VERSION)
     headers = _headers(read)
@@ -31,6 +47,31 @@ async def head_or_get_blob(request: Request) -> Response:
         return ZeroCopyResponse(sendable, read, status, headers)
     chunks = svc.blobs.chunks(read)
     return StreamingResponse(svc.placement.stream(chunks), status, headers=headers, media_type="application/octet-stream")
+
+
+class UpstreamBlobResponse(StreamingResponse):
+    """A blob streamed from a pull-through upstream as it arrives. If the upstream fails or its
+    bytes do not match the digest, the response is left unfinished: the client sees the body
+    cut short (never a complete wrong blob), and the cache stored nothing."""
+
+    async def stream_response(self, send: Send) -> None:
+        await send({"type": "http.response.start", "status": self.status_code,
+                    "headers": self.raw_headers})
+        try:
+            async for chunk in self.body_iterator:
+                await send({"type": "http.response.body", "body": chunk, "more_body": True})
+        except UpstreamError as exc:
+            log.warning("pull-through blob stream stopped: %s", exc)
+            return
+        await send({"type": "http.response.body", "body": b"", "more_body": False})
+
+
+async def _open(request: Request) -> BlobRead:
+    return await ctx.run(
+        request, ctx.services(request).blobs.open, ctx.account(request), ctx.name(request),
+        request.path_params["digest"], request.headers.get("range"),
+        request.method == "GET" and request.app.state.redirect_blobs, request.method == "GET",
+    )
 
 
 def _headers(read: BlobRead) -> dict[str, str]:

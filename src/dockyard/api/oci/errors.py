@@ -58,6 +58,12 @@ OCI_ERRORS: dict[type[e.DockyardError], tuple[int, str]] = {
     e.RegistryPolicyNotFound: (404, "NAME_UNKNOWN"),
     e.TemplateNotFound: (404, "NAME_UNKNOWN"),
     e.TemplateAlreadyExists: (409, "DENIED"),
+    e.PullThroughRuleNotFound: (404, "NAME_UNKNOWN"),
+    e.PullThroughRuleAlreadyExists: (409, "DENIED"),
+    e.UnsupportedUpstreamRegistry: (400, "UNSUPPORTED"),
+    e.SecretNotFound: (404, "NAME_UNKNOWN"),
+    e.UnableToAccessSecret: (403, "DENIED"),
+    e.UnableToDecryptSecretValue: (400, "UNSUPPORTED"),
 }
 
 API_VERSION = {"Docker-Distribution-Api-Version": "registry/2.0"}

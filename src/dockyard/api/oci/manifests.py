@@ -13,11 +13,13 @@ from dockyard.domain.digests import is_digest
 async def get_manifest(request: Request) -> Response:
     svc, reference = ctx.services(request), request.path_params["reference"]
     account, name = ctx.account(request), ctx.name(request)
-    if request.method == "HEAD":
-        image = await ctx.run(request, svc.images.find, account, name, reference)
-    else:
-        image = await ctx.run(request, svc.images.pull, account, name, reference,
-                                     ctx.principal(request))
+    # A GET counts as a pull, a HEAD does not; a miss under a pull-through cache rule (or a
+    # cached tag due for its upstream check) goes to the upstream, in a thread.
+    record, principal = request.method == "GET", ctx.principal(request)
+    image = await ctx.run(request, svc.pull_through.local, account, name, reference,
+                                 principal, record)
+    if image is None:
+        image = await ctx.run(request, svc.pull_through.fetch, account, name, reference, principal, record)
     accepted = [part for value in request.headers.getlist("accept") for part in value.split(",")]
     image = svc.images.as_accepted(image, is_digest(reference), accepted)
     assert image.manifest is not None

@@ -16,6 +16,7 @@
     image_activations                             (archived images being restored)
     blob_pins, leases                             (garbage collection, see services/gc.py)
     registry_policies, creation_templates         (per account, see _policies.py)
+    pull_through_rules, pull_through_checks       (pull-through cache, see _pull_through.py)
     gc_runs, storage_totals                       (what collections freed; stored bytes over time)
 
 Deleting a repository deletes its rows explicitly, child tables first (see sql.py); nothing relies
@@ -290,6 +291,29 @@ creation_templates = sa.Table(
     sa.Column("document", sa.Text, nullable=False),
     sa.Column("created_at", sa.Double, nullable=False),
     sa.Column("updated_at", sa.Double, nullable=False),
+)
+
+# Pull-through cache rules by (account, ecrRepositoryPrefix); the rule's fields as one JSON
+# document (at most 50 per account, read whole and matched in Python).
+pull_through_rules = sa.Table(
+    "pull_through_rules",
+    metadata,
+    sa.Column("account_id", sa.String(12), primary_key=True),
+    sa.Column("prefix", BinaryString(NAME), primary_key=True),
+    sa.Column("document", sa.Text, nullable=False),
+    sa.Column("created_at", sa.Double, nullable=False),
+    sa.Column("updated_at", sa.Double, nullable=False),
+)
+
+# When a cached tag was last checked against its upstream (ECR's 24-hour refresh), by
+# repository name so that the row needs no clean-up order against the repository's rows.
+pull_through_checks = sa.Table(
+    "pull_through_checks",
+    metadata,
+    sa.Column("account_id", sa.String(12), primary_key=True),
+    sa.Column("repository", BinaryString(NAME), primary_key=True),
+    sa.Column("tag", BinaryString(NAME), primary_key=True),
+    sa.Column("checked_at", sa.Double, nullable=False),
 )
 
 # What each garbage collection freed, and the stored bytes of each account after it: the

@@ -33,6 +33,7 @@ from dockyard.backends.metadata import (
     _listing,
     _outbox,
     _policies,
+    _pull_through,
     _rows,
     _scans,
     _storage_history,
@@ -95,6 +96,7 @@ class SqlMetadataStore(
     StatsMethods,
     _garbage.GarbageMethods,
     _policies.PolicyMethods,
+    _pull_through.PullThroughMethods,
     _storage_history.StorageHistoryMethods,
 ):
     """Metadata in SQL; `url` is a SQLAlchemy URL (sqlite:///PATH or postgresql://...)."""

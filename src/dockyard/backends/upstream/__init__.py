@@ -1,0 +1,1 @@
+"""Clients of other OCI registries (the pull-through cache's upstreams): see client.py."""
