@@ -28,6 +28,7 @@ from dockyard.services.metadata_calls import MetadataCalls
 from dockyard.services.pull_exclusions import PullExclusions
 from dockyard.services.pulls import PullRecorder
 from dockyard.services.registry_policies import RegistryPolicies
+from dockyard.services.replication import ReplicationService
 from dockyard.services.repositories import RepositoryService
 from dockyard.services.repository_admin import RepositoryAdmin
 from dockyard.services.scan_config import ScanConfigService
@@ -69,6 +70,7 @@ class Services:
     access: AccessControl
     registry_policies: RegistryPolicies
     templates: TemplateService
+    replication: ReplicationService
 
 
 @dataclass(frozen=True)
@@ -81,6 +83,7 @@ class Policy:
     region: str = "us-east-1"
     webhooks: tuple[Webhook, ...] = ()
     restore_seconds: float = 0.0  # how long a restore from archive stays ACTIVATING
+    replica_regions: tuple[str, ...] = ()  # other servers replication may copy to ([[regions]])
 
 
 def build_services(
@@ -122,6 +125,10 @@ def build_services(
     repos.templates = templates
     templates.apply_lifecycle_policy = lambda repo, text: meta.put_lifecycle_policy(
         repo.id, text, clock.now())
+    replication = ReplicationService(meta, queries, clock, policy.region,
+                                     policy.replica_regions, audit)
+    images.on_pushed.append(replication.on_pushed)
+    images.on_repushed.append(replication.on_pushed)  # a tag moved to it, a restore
     auth = AuthService(keys, token_key, clock, policy.accept_any_credentials,
                        policy.default_account, wall_clock or clock)
     return Services(
@@ -155,4 +162,5 @@ def build_services(
         access=access,
         registry_policies=RegistryPolicies(meta, clock, audit),
         templates=templates,
+        replication=replication,
     )

@@ -1,7 +1,6 @@
 """Every ECR operation Dockyard serves, one row each. Anything else is UnknownOperationException.
 
-Replication, pull-through cache and the other operations of the
-model that are not listed here are not implemented; they answer UnknownOperationException with a
+Pull-through cache and the other operations of the model that are not listed here are not implemented; they answer UnknownOperationException with a
 message naming the operation, never a fake result.
 """
 
@@ -15,6 +14,7 @@ from dockyard.api.ecr import ops_images as images
 from dockyard.api.ecr import ops_layers as layers
 from dockyard.api.ecr import ops_lifecycle as lifecycle
 from dockyard.api.ecr import ops_policies as policies
+from dockyard.api.ecr import ops_replication as replication
 from dockyard.api.ecr import ops_repositories as repos
 from dockyard.api.ecr import ops_scanning as scanning
 from dockyard.api.ecr import ops_templates as templates
@@ -62,7 +62,6 @@ OPERATIONS: dict[str, Handler] = {
     "GetLifecyclePolicyPreview": lifecycle.get_lifecycle_policy_preview,
     # account
     "GetAuthorizationToken": account.get_authorization_token,
-    "DescribeRegistry": account.describe_registry,
     "GetAccountSetting": account.get_account_setting,
     "PutAccountSetting": account.put_account_setting,
     "RegisterPullTimeUpdateExclusion": account.register_pull_time_update_exclusion,
@@ -77,4 +76,8 @@ OPERATIONS: dict[str, Handler] = {
     "DescribeRepositoryCreationTemplates": templates.describe_repository_creation_templates,
     "UpdateRepositoryCreationTemplate": templates.update_repository_creation_template,
     "DeleteRepositoryCreationTemplate": templates.delete_repository_creation_template,
+    # replication (the copies: services/replication_copy.py)
+    "PutReplicationConfiguration": replication.put_replication_configuration,
+    "DescribeRegistry": replication.describe_registry,
+    "DescribeImageReplicationStatus": replication.describe_image_replication_status,
 }

@@ -33,6 +33,7 @@ from dockyard.backends.metadata import (
     _listing,
     _outbox,
     _policies,
+    _replication,
     _rows,
     _scans,
     _storage_history,
@@ -95,6 +96,7 @@ class SqlMetadataStore(
     _garbage.GarbageMethods,
     _policies.PolicyMethods,
     _storage_history.StorageHistoryMethods,
+    _replication.ReplicationMethods,
 ):
     """Metadata in SQL; `url` is a SQLAlchemy URL (sqlite:///PATH or postgresql://...)."""
 
