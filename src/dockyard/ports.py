@@ -723,7 +723,10 @@ class ReplicationStore(Protocol):
         """The stored configuration document (JSON), None when never set."""
         ...
 
-    def put_replication_configuration(self, account_id: str, document: str, now: float) -> None: ...
+    def put_replication_configuration(self, account_id: str, document: str | None,
+                                      now: float) -> None:
+        """Store the account's configuration document; None (no rules) removes it."""
+        ...
 
     def queue_replications(self, tasks: Sequence[NewTask], now: float) -> None:
         """Queue each copy IN_PROGRESS, due now; one already known for the same image and

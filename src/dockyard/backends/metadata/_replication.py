@@ -47,12 +47,14 @@ class ReplicationMethods:
         with self._read() as conn:
             return conn.execute(stmt).scalar_one_or_none()
 
-    def put_replication_configuration(self, account_id: str, document: str, now: float) -> None:
+    def put_replication_configuration(self, account_id: str, document: str | None,
+                                      now: float) -> None:
         table = replication_configurations
         with self._write() as conn:
             conn.execute(sa.delete(table).where(table.c.account_id == account_id))
-            conn.execute(sa.insert(table).values(account_id=account_id, document=document,
-                                                 updated_at=now))
+            if document is not None:
+                conn.execute(sa.insert(table).values(account_id=account_id, document=document,
+                                                     updated_at=now))
 
     def queue_replications(self, tasks: Sequence[NewTask], now: float) -> None:
         if not tasks:
@@ -90,6 +92,11 @@ class ReplicationMethods:
             rows = conn.execute(stmt).all()
         return [DestinationStatus(Destination(row.region, row.registry_id),
                                   ReplicationStatus(row.status), row.failure) for row in rows]
+
+
+def delete_repository_rows(conn: Connection, repo_id: int) -> None:
+    """A deleted repository's copies: those not done yet are moot, the statuses unreachable."""
+    conn.execute(sa.delete(_T).where(_T.c.repo_id == repo_id))
 
 
 def _same_copy(task: NewTask) -> sa.ColumnElement[bool]:

@@ -194,6 +194,7 @@ class SqlMetadataStore(
             for table in (uploads, tags, images, repo_blobs, repository_tags):
                 conn.execute(sa.delete(table).where(table.c.repo_id == repo_id))
             _lifecycle.delete_repository_rows(conn, repo_id)
+            _replication.delete_repository_rows(conn, repo_id)
             conn.execute(sa.delete(repositories).where(repositories.c.id == repo_id))
 
     # -- repository settings -----------------------------------------------------------------
