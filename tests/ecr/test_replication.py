@@ -10,6 +10,7 @@ The source retries every 0.2-0.5 s (its `[replication]` table), so catching up i
 
 from __future__ import annotations
 
+import base64
 import json
 from collections.abc import Iterator
 from pathlib import Path
@@ -155,9 +156,7 @@ def pull_digest(server: DockyardServer, token: str, ref: str, workdir: Path) -> 
 
 
 def _creds(token: str) -> str:
-    import base64
-
-    return base64.b64decode(token).decode()
+    return base64.b64decode(token).decode()  # "AWS:<password>", as skopeo's --creds wants
 
 
 def test_describe_registry_shows_the_configuration(ecr_a: Any, configured: dict) -> None:
@@ -235,16 +234,18 @@ def test_a_remote_dockyard_that_was_down_catches_up(
     image = small_image("repl-remote", layers=3)
     push_v2(v2_a, name, image, "v1", "stable")
     # West is down: the copy is retried, never given up on or reported done.
-    wait_for(lambda: False, timeout=1.0)  # a few retries' worth of the 0.2-0.5 s backoff
+    wait_for(lambda: False, timeout=0.6)  # a few retries' worth of the 0.2-0.5 s backoff
     assert [s["status"] for s in statuses(ecr_a, name, image.digest)] == ["IN_PROGRESS"]
 
     west.start()
     assert settled(ecr_a, name, image.digest) == [
         {"region": WEST, "registryId": ACCOUNT_C, "status": "COMPLETE"}]
-    token = registry_token(ecr_client(west.url, KEY_C, region=WEST))
-    for tag in ("v1", "stable"):
-        assert pull_digest(west, token, f"{name}:{tag}", tmp_path / tag) == image.digest
-    # The repository was created at the destination by replication (no create-on-push there).
     ecr_c = ecr_client(west.url, KEY_C, region=WEST)
+    token = registry_token(ecr_c)
+    assert pull_digest(west, token, f"{name}:stable", tmp_path) == image.digest
+    creds = _creds(token)
+    assert digest_of(Skopeo().run("inspect", "--raw", "--tls-verify=false", "--creds", creds,
+                                  f"docker://{west.address}/{name}:v1")) == image.digest
+    # The repository was created at the destination by replication (no create-on-push there).
     assert ecr_c.describe_repositories(repositoryNames=[name])["repositories"][0][
         "repositoryName"] == name

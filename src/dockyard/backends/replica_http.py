@@ -14,7 +14,6 @@ copy is retried); 401/403, an unknown repository and other 4xx are DestinationRe
 
 from __future__ import annotations
 
-import base64
 import threading
 import time
 from collections.abc import Iterable, Iterator

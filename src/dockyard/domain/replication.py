@@ -187,7 +187,7 @@ def destinations_for(configuration: Configuration, repository: str) -> list[Dest
 
 def retry_delay(attempts: int, base: float, cap: float) -> float:
     """Seconds before attempt `attempts + 1`: doubling from `base`, never above `cap`."""
-    return min(cap, base * 2 ** min(attempts, 30))
+    return float(min(cap, base * 2.0 ** min(attempts, 30)))
 
 
 def copy_order(root: str, children: Mapping[str, Sequence[str]]) -> list[str]:
