@@ -226,6 +226,27 @@ def test_a_destination_whose_policy_allows_nothing_fails_with_a_reason(
     assert status["failureCode"].startswith("DESTINATION_PERMISSION_DENIED")
 
 
+def test_under_the_v1_scope_the_registry_policy_still_decides_replication(
+        ecr_a: Any, ecr_b: Any, v2_a: httpx.Client, configured: dict) -> None:
+    ecr_b.put_account_setting(name="REGISTRY_POLICY_SCOPE", value="V1")
+    try:
+        pull = json.dumps({"Version": "2012-10-17", "Statement": [{
+            "Effect": "Allow", "Principal": {"AWS": ACCOUNT_A}, "Action": "ecr:BatchGetImage",
+            "Resource": "*"}]})
+        with ecr_error("InvalidParameterException",
+                       "Invalid parameter at 'PolicyText' failed to satisfy constraint: "
+                       "'Invalid registry policy provided'"):
+            ecr_b.put_registry_policy(policyText=pull)
+        allow_replication_from_a(ecr_b)  # the V1 actions only: accepted
+        name = "local/v1-scope"
+        ecr_a.create_repository(repositoryName=name)
+        image = small_image("repl-v1")
+        push_v2(v2_a, name, image, "v1")
+        assert [s["status"] for s in settled(ecr_a, name, image.digest)] == ["COMPLETE"]
+    finally:
+        ecr_b.put_account_setting(name="REGISTRY_POLICY_SCOPE", value="V2")
+
+
 def test_a_remote_dockyard_that_was_down_catches_up(
         west: DockyardServer, ecr_a: Any, v2_a: httpx.Client, configured: dict,
         tmp_path: Path) -> None:

@@ -11,6 +11,11 @@ domain/actions.py and ask `authorize` once, before the use case runs. The rule:
     another account, an applicable Allow       -> allowed
     another account, nothing said              -> refused
 
+Under the V1 registry policy scope (account setting REGISTRY_POLICY_SCOPE) the registry policy
+takes part only in `registry_allows` (ecr:ReplicateImage, ecr:CreateRepository,
+ecr:BatchImportUpstreamImage), not in `authorize`; the setting is read only when a registry
+policy exists, so a registry without one pays nothing for it.
+
 The account root may always read and repair its own policies (Set/Get/Delete of repository and
 registry policies), as S3 lets a bucket owner replace a policy that locks everyone out: a Deny
 of `ecr:*` for `*` must not make a registry unmanageable.
@@ -32,8 +37,9 @@ from dockyard.domain.policies import (
     parse_policy,
     principal_account,
 )
-from dockyard.ports import RegistryPolicyStore
+from dockyard.ports import AccountStore, RegistryPolicyStore
 from dockyard.services.auth import Caller, root_principal
+from dockyard.services.registry_policies import scope_is_v1
 
 POLICY_REPAIR = frozenset({
     "ecr:setrepositorypolicy", "ecr:getrepositorypolicy", "ecr:deleterepositorypolicy",
@@ -41,7 +47,7 @@ POLICY_REPAIR = frozenset({
 })
 
 
-class _Store(RegistryPolicyStore, Protocol):
+class _Store(RegistryPolicyStore, AccountStore, Protocol):
     def get_repository(self, account_id: str, name: str) -> Repository | None: ...
 
 
@@ -84,7 +90,7 @@ class AccessControl:
     def _policies(self, account: str, repository: str | None) -> list[Policy]:
         found = []
         registry_text = self.meta.get_registry_policy(account)
-        if registry_text:
+        if registry_text and not scope_is_v1(self.meta, account):
             found.append(_parsed(registry_text, PolicyKind.REGISTRY))
         # A malformed name names no repository (the handler answers NAME_INVALID); it is not
         # looked up, as a database may refuse its characters (NUL on PostgreSQL).
