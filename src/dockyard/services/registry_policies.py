@@ -9,9 +9,9 @@ a policy may name only those three actions and is consulted only for them.
 
 from __future__ import annotations
 
-from dockyard.domain.errors import RegistryPolicyNotFound
 from typing import Protocol
 
+from dockyard.domain.errors import RegistryPolicyNotFound
 from dockyard.domain.policies import PolicyKind, check_v1_registry_policy, parse_policy
 from dockyard.ports import AccountStore, RegistryPolicyStore
 from dockyard.services.audit import AuditAction, AuditLog, audited
