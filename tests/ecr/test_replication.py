@@ -270,3 +270,24 @@ def test_a_remote_dockyard_that_was_down_catches_up(
     # The repository was created at the destination by replication (no create-on-push there).
     assert ecr_c.describe_repositories(repositoryNames=[name])["repositories"][0][
         "repositoryName"] == name
+
+
+def test_a_remote_repository_comes_from_its_replication_template_and_keeps_its_tags(
+        west: DockyardServer, ecr_a: Any, v2_a: httpx.Client, configured: dict) -> None:
+    if not west.running:
+        west.start()  # run alone (-k): the catch-up test starts it otherwise
+    ecr_c = ecr_client(west.url, KEY_C, region=WEST)
+    ecr_c.create_repository_creation_template(
+        prefix="remote/frozen", appliedFor=["REPLICATION"], imageTagMutability="IMMUTABLE")
+    name = "remote/frozen/app"
+    ecr_a.create_repository(repositoryName=name)
+    image = small_image("repl-remote-frozen")
+    push_v2(v2_a, name, image, "v1")
+    assert [s["status"] for s in settled(ecr_a, name, image.digest)] == ["COMPLETE"]
+    (made,) = ecr_c.describe_repositories(repositoryNames=[name])["repositories"]
+    assert made["imageTagMutability"] == "IMMUTABLE"
+    # Another tag sends the image again: v1 exists there (immutable) and is left as it is.
+    push_v2(v2_a, name, image, "v2")
+    assert [s["status"] for s in settled(ecr_a, name, image.digest)] == ["COMPLETE"]
+    tags = {i.get("imageTag") for i in ecr_c.list_images(repositoryName=name)["imageIds"]}
+    assert tags == {"v1", "v2"}

@@ -9,7 +9,8 @@
 Every request carries `X-Dockyard-Replication-Source`: the destination then creates missing
 repositories through its REPLICATION templates and does not replicate the image further.
 Answers map to the domain's two failures: no answer or a 5xx is DestinationUnavailable (the
-copy is retried); 401/403, an unknown repository and other 4xx are DestinationRefused.
+copy is retried); 401/403, an unknown repository and other 4xx are DestinationRefused (a tag
+an immutable repository refuses with its own code, so the caller can drop just the tag).
 """
 
 from __future__ import annotations
@@ -140,4 +141,6 @@ def _check(response: httpx.Response) -> None:
         raise DestinationRefused(FailureCode.DESTINATION_PERMISSION_DENIED, what)
     if status == 404 and "NAME_UNKNOWN" in response.text:
         raise DestinationRefused(FailureCode.DESTINATION_REPOSITORY_MISSING, what)
+    if status == 400 and "TAG_INVALID" in response.text and "/manifests/" in what:
+        raise DestinationRefused(FailureCode.DESTINATION_TAG_IMMUTABLE, what)
     raise DestinationRefused(FailureCode.DESTINATION_REFUSED, what)

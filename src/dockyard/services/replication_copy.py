@@ -217,7 +217,13 @@ class ReplicationWorker:
             target.put_manifest(name, image.digest, image.media_type, _body(image))
         root, _ = copy.manifests[-1]
         for tag in copy.tags:
-            target.put_manifest(name, tag, root.media_type, _body(root))
+            try:
+                target.put_manifest(name, tag, root.media_type, _body(root))
+            except DestinationRefused as exc:
+                if exc.code is not FailureCode.DESTINATION_TAG_IMMUTABLE:
+                    raise
+                log.info("replication: tag %s of %s dropped (immutable at the destination)",
+                         tag, name)
 
     def _upload_blobs(self, target: ReplicaTarget, name: str, image: Image,
                       manifest: Manifest) -> None:
