@@ -55,6 +55,7 @@ class HttpReplicaTarget:
                                    headers={REPLICATION_HEADER: origin})
         self._token: tuple[str, float] | None = None
         self._lock = threading.Lock()
+        self._ecr_client: Any = None  # made on first use (loading the model takes a while)
 
     def close(self) -> None:
         self.client.close()
@@ -113,6 +114,11 @@ class HttpReplicaTarget:
         return first["authorizationToken"], first["expiresAt"].timestamp()
 
     def _ecr(self) -> Any:
+        if self._ecr_client is None:
+            self._ecr_client = self._new_ecr_client()
+        return self._ecr_client
+
+    def _new_ecr_client(self) -> Any:
         import botocore.session
         from botocore.config import Config
 
@@ -122,8 +128,9 @@ class HttpReplicaTarget:
             aws_access_key_id=self.region.access_key_id,
             aws_secret_access_key=self.region.secret_access_key,
             verify=self.region.ca_bundle or True,
-            config=Config(retries={"max_attempts": 1}, connect_timeout=self.region.timeout,
-                          read_timeout=self.region.timeout))
+            # One try per attempt: the replication queue does the retrying, with its backoff.
+            config=Config(retries={"mode": "standard", "total_max_attempts": 1},
+                          connect_timeout=self.region.timeout, read_timeout=self.region.timeout))
 
 
 def _stream(chunks: Iterable[bytes]) -> Iterator[bytes]:
