@@ -198,10 +198,19 @@ class ReplicationWorker:
         return created
 
     def _link_blobs(self, source_repo: int, repo: Repository, manifest: Manifest) -> None:
-        digests = [str(d.digest) for d in manifest.blob_descriptors]
-        sizes = self.store.linked_blob_sizes(source_repo, digests)
-        for digest in digests:
+        sizes = self._blob_sizes(source_repo, manifest)
+        for digest in sizes:
             self.store.link_blob(repo.id, digest, sizes[digest], self.clock.now())
+
+    def _blob_sizes(self, source_repo: int, manifest: Manifest) -> dict[str, int]:
+        """The stored size of each blob the manifest holds, in manifest order, each once."""
+        digests = distinct(str(d.digest) for d in manifest.blob_descriptors)
+        sizes = self.store.linked_blob_sizes(source_repo, digests)
+        missing = [d for d in digests if d not in sizes]
+        if missing:
+            raise DestinationRefused(FailureCode.SOURCE_IMAGE_MISSING,
+                                     f"blob {missing[0]} is no longer in the source repository")
+        return {digest: sizes[digest] for digest in digests}
 
     def _tag_here(self, repo: Repository, tag: str, manifest: Manifest, body: bytes) -> None:
         try:
@@ -227,9 +236,8 @@ class ReplicationWorker:
 
     def _upload_blobs(self, target: ReplicaTarget, name: str, image: Image,
                       manifest: Manifest) -> None:
-        digests = [str(d.digest) for d in manifest.blob_descriptors]
-        sizes = self.store.linked_blob_sizes(image.repo_id, digests)
-        for digest in distinct(digests):
+        sizes = self._blob_sizes(image.repo_id, manifest)
+        for digest in sizes:
             if not target.has_blob(name, digest):
                 target.put_blob(name, digest, sizes[digest], self.blobs.read(digest))
 
