@@ -42,6 +42,7 @@ from dockyard.data_dir import make_private_by_default, secure_data_dir
 from dockyard.domain.errors import DockyardError
 from dockyard.events_setup import audit_sink, event_tasks, load_webhooks, registry_clock
 from dockyard.ports import AccountStore, BlobStore, OperationalStats
+from dockyard.replication_setup import load_regions, replication_tasks
 from dockyard.services.auth import (
     CREDENTIALS_FILE,
     KeyRing,
@@ -116,7 +117,8 @@ def _open_services(settings: Settings, clock: Clock | None, create: bool,
     first = keys.accounts[0] if keys.accounts else ""
     policy = Policy(first, settings.create_on_push, settings.accept_any_credentials,
                     settings.region, tuple(load_webhooks(settings.config_file)),
-                    restore_seconds=settings.restore_delay)
+                    restore_seconds=settings.restore_delay,
+                    replica_regions=tuple(r.name for r in load_regions(settings.config_file)))
     scanner = open_scanner(settings.data_dir)
     wall = SystemClock()
     gc_config = GcConfig(settings.gc_grace, settings.upload_ttl, settings.gc_interval)
@@ -167,7 +169,8 @@ def create_app(settings: Settings, services: Services | None = None,
                  asyncio.create_task(_lifecycle_worker(svc, settings)),
                  asyncio.create_task(_gc_worker(svc, settings.gc_interval)),
                  asyncio.create_task(_sample_stats(svc, settings.stats_seconds)),
-                 *event_tasks(svc, settings)]
+                 *event_tasks(svc, settings),
+                 *replication_tasks(svc, settings)]
         try:
             yield
         finally:

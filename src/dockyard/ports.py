@@ -6,7 +6,7 @@ tests/contract/ say what every implementation must do.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from typing import Protocol, runtime_checkable
@@ -33,6 +33,8 @@ from dockyard.domain.models import (
     Upload,
 )
 from dockyard.domain.pull_through import PullThroughRule
+from dockyard.domain.replication import DestinationStatus, NewTask, ReplicationStatus
+from dockyard.domain.replication import Task as ReplicationTask
 from dockyard.domain.scanning import Finding, Inventory
 from dockyard.domain.templates import CreationTemplate
 
@@ -815,6 +817,67 @@ class UpstreamConnector(Protocol):
     def client(self, base_url: str, username: str | None, secret: str | None) -> UpstreamClient: ...
 
 
+# -- replication -------------------------------------------------------------------------------
+
+
+class ReplicationStore(Protocol):
+    """Each account's replication configuration, and the durable queue of copies, whose rows are
+    also the statuses DescribeImageReplicationStatus reports (one per image and destination).
+
+    Tasks are queued inside the push's transaction (`atomic()`), so an image and its copies
+    commit together; claiming is a job claim (concurrent workers in any process take different
+    tasks; a claim whose lease ran out is free again).
+    """
+
+    def get_replication_configuration(self, account_id: str) -> str | None:
+        """The stored configuration document (JSON), None when never set."""
+        ...
+
+    def put_replication_configuration(self, account_id: str, document: str | None,
+                                      now: float) -> None:
+        """Store the account's configuration document; None (no rules) removes it."""
+        ...
+
+    def queue_replications(self, tasks: Sequence[NewTask], now: float) -> None:
+        """Queue each copy IN_PROGRESS, due now; one already known for the same image and
+        destination starts over (a push again of the image, a tag moved to it)."""
+        ...
+
+    def claim_replications(self, worker: str, now: float, lease_seconds: float,
+                           limit: int) -> list[ReplicationTask]:
+        """Up to `limit` IN_PROGRESS tasks due by `now` that nobody holds, oldest first."""
+        ...
+
+    def end_replication(self, task_id: int, status: ReplicationStatus, failure: str | None,
+                        now: float) -> None:
+        """The copy is COMPLETE or FAILED for good: the row stays as the status."""
+        ...
+
+    def retry_replication(self, task_id: int, next_attempt_at: float, error: str,
+                          now: float) -> None:
+        """One more failed attempt: counted, released, due again at `next_attempt_at`."""
+        ...
+
+    def replication_statuses(self, repo_id: int, digest: str) -> list[DestinationStatus]:
+        """The image's copies by destination (region, registry id order)."""
+        ...
+
+
+class ReplicaTarget(Protocol):
+    """A registry on another server, written through the OCI distribution API
+    (backends/replica_http.py). Raises domain.replication.DestinationUnavailable when it cannot
+    be reached now (retried), DestinationRefused when it says no for good."""
+
+    def has_blob(self, repository: str, digest: str) -> bool: ...
+
+    def put_blob(self, repository: str, digest: str, size: int, chunks: Iterable[bytes]) -> None:
+        """Upload the blob (verified by the destination against `digest`)."""
+        ...
+
+    def put_manifest(self, repository: str, reference: str, media_type: str, body: bytes) -> None:
+        ...
+
+
 # -- storage history (the console's storage page) ----------------------------------------------
 
 
@@ -862,6 +925,7 @@ class MetadataStore(
     CreationTemplateStore,
     StorageHistory,
     PullThroughRuleStore,
+    ReplicationStore,
     Protocol,
 ):
     """Everything services need from the metadata database."""

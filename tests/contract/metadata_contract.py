@@ -43,6 +43,7 @@ from ._metadata_images import ImageCases, TagCases
 from ._metadata_lifecycle import LifecycleCases
 from ._metadata_listing import EntryListingCases, ImageListingCases
 from ._metadata_outbox import OutboxCases
+from ._metadata_replication import ReplicationCases
 from ._metadata_scans import ScanCases
 from ._metadata_uploads import UploadCases
 from .metadata_support import NOW, AccountRows, fresh_account, fresh_name, make_image, sha
@@ -62,6 +63,7 @@ class MetadataStoreContract(
     ScanCases,
     ConsoleCases,
     OutboxCases,
+    ReplicationCases,
     LifecycleCases,
     UploadCases,
     AccessPolicyCases,

@@ -225,7 +225,10 @@ def test_registry_policy_round_trip_and_grant(
 
 def test_root_may_repair_a_policy_that_denies_everyone(ecr_a: Any, repo: str) -> None:
     lockout = policy(statement("Deny", "*", "ecr:*"))
-    ecr_a.set_repository_policy(repositoryName=repo, policyText=lockout)
+    with ecr_error("InvalidParameterException") as refused:  # a lock-out needs `force`
+        ecr_a.set_repository_policy(repositoryName=repo, policyText=lockout)
+    assert "set force to true" in refused.value.response["Error"]["Message"]
+    ecr_a.set_repository_policy(repositoryName=repo, policyText=lockout, force=True)
     with ecr_error("AccessDeniedException"):
         ecr_a.describe_images(repositoryName=repo)
     assert ecr_a.get_repository_policy(repositoryName=repo)["policyText"] == lockout

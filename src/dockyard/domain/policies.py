@@ -220,3 +220,32 @@ def _glob(pattern: str, ignore_case: bool) -> re.Pattern[str]:
     parts = (".*" if ch == "*" else "." if ch == "?" else re.escape(ch) for ch in pattern)
     return re.compile("".join(parts), re.IGNORECASE if ignore_case else 0)
 
+
+
+def locks_out(policy: Policy, principal: str, account: str, resource: str) -> bool:
+    """Whether a repository policy would stop `principal` setting another one (ECR makes such a
+    policy need `force`): it denies them ecr:SetRepositoryPolicy, or they are of another
+    account and it does not allow them."""
+    decision = allowed([policy], principal, "ecr:SetRepositoryPolicy", resource)
+    if decision is Decision.DENY:
+        return True
+    return decision is not Decision.ALLOW and principal_account(principal) != account
+
+
+#: The actions a registry policy may name, and is enforced for, under the V1 registry policy
+#: scope (PutAccountSetting REGISTRY_POLICY_SCOPE V1); V2, the default, covers every action.
+V1_REGISTRY_ACTIONS = frozenset({"ecr:replicateimage", "ecr:batchimportupstreamimage",
+                                 "ecr:createrepository"})
+
+
+def check_v1_registry_policy(policy: Policy) -> None:
+    """Under the V1 scope a registry policy names only the three registry-level actions, each
+    spelled out (a glob such as `ecr:*` would promise push and pull rights V1 never grants)."""
+    for statement in policy.statements:
+        for action in statement.actions:
+            if action not in V1_REGISTRY_ACTIONS:
+                raise ParameterInvalid(
+                    "Invalid parameter at 'PolicyText' failed to satisfy constraint: "
+                    "'Invalid registry policy provided'",
+                    reason=f"the V1 registry policy scope allows only "
+                           f"{sorted(V1_REGISTRY_ACTIONS)}, not {action}")

@@ -11,6 +11,11 @@ domain/actions.py and ask `authorize` once, before the use case runs. The rule:
     another account, an applicable Allow       -> allowed
     another account, nothing said              -> refused
 
+Under the V1 registry policy scope (account setting REGISTRY_POLICY_SCOPE) the registry policy
+takes part only in `registry_allows` (ecr:ReplicateImage, ecr:CreateRepository,
+ecr:BatchImportUpstreamImage), not in `authorize`; the setting is read only when a registry
+policy exists, so a registry without one pays nothing for it.
+
 The account root may always read and repair its own policies (Set/Get/Delete of repository and
 registry policies), as S3 lets a bucket owner replace a policy that locks everyone out: a Deny
 of `ecr:*` for `*` must not make a registry unmanageable.
@@ -32,9 +37,10 @@ from dockyard.domain.policies import (
     parse_policy,
     principal_account,
 )
-from dockyard.ports import RegistryPolicyStore
+from dockyard.ports import AccountStore, RegistryPolicyStore
 from dockyard.services.auth import Caller, root_principal
 from dockyard.services.placement import bounded
+from dockyard.services.registry_policies import scope_is_v1
 
 POLICY_REPAIR = frozenset({
     "ecr:setrepositorypolicy", "ecr:getrepositorypolicy", "ecr:deleterepositorypolicy",
@@ -42,7 +48,7 @@ POLICY_REPAIR = frozenset({
 })
 
 
-class _Store(RegistryPolicyStore, Protocol):
+class _Store(RegistryPolicyStore, AccountStore, Protocol):
     def get_repository(self, account_id: str, name: str) -> Repository | None: ...
 
 
@@ -90,7 +96,7 @@ class AccessControl:
         # characters (NUL on PostgreSQL).
         name = repository if repository and _is_repository_name(repository) else None
         registry_text, repository_text = self.meta.get_access_policies(account, name)
-        if registry_text:
+        if registry_text and not scope_is_v1(self.meta, account):
             found.append(_parsed(registry_text, PolicyKind.REGISTRY))
         if repository_text:
             found.append(_parsed(repository_text, PolicyKind.REPOSITORY))

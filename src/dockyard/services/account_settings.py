@@ -11,7 +11,8 @@ from dockyard.services.clock import SystemClock
 # cross-repository mounts are part of the OCI API every client uses (ECR's default is off).
 ACCOUNT_SETTINGS = {
     "BASIC_SCAN_TYPE_VERSION": ("AWS_NATIVE", {"AWS_NATIVE"}),
-    "REGISTRY_POLICY_SCOPE": ("V2", {"V2"}),
+    # V1: the registry policy decides only the registry-level actions (services/access.py).
+    "REGISTRY_POLICY_SCOPE": ("V2", {"V1", "V2"}),
     "BLOB_MOUNTING": ("ENABLED", {"ENABLED", "DISABLED"}),
 }
 

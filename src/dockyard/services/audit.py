@@ -50,6 +50,8 @@ class AuditAction(StrEnum):
     PUT_CREATION_TEMPLATE = "PutRepositoryCreationTemplate"  # created or updated
     DELETE_CREATION_TEMPLATE = "DeleteRepositoryCreationTemplate"
     LIFECYCLE_ACTION = "LifecycleAction"
+    PUT_REPLICATION_CONFIGURATION = "PutReplicationConfiguration"
+    REPLICATE_IMAGE = "ReplicateImage"  # a copy that reached its destination, or failed
     GC_SWEEP = "GarbageCollection"
 
 

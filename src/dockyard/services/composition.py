@@ -37,6 +37,7 @@ from dockyard.services.pull_through_cache import PullThroughCache
 from dockyard.services.pulls import PullRecorder
 from dockyard.services.readiness import Readiness
 from dockyard.services.registry_policies import RegistryPolicies
+from dockyard.services.replication import ReplicationService
 from dockyard.services.repositories import RepositoryService
 from dockyard.services.repository_admin import RepositoryAdmin
 from dockyard.services.scan_config import ScanConfigService
@@ -84,6 +85,7 @@ class Services:
     readiness: Readiness
     pull_through_rules: PullThroughRules
     pull_through: PullThroughCache
+    replication: ReplicationService
 
 
 @dataclass(frozen=True)
@@ -96,6 +98,7 @@ class Policy:
     region: str = "us-east-1"
     webhooks: tuple[Webhook, ...] = ()
     restore_seconds: float = 0.0  # how long a restore from archive stays ACTIVATING
+    replica_regions: tuple[str, ...] = ()  # other servers replication may copy to ([[regions]])
 
 
 def build_services(
@@ -137,8 +140,12 @@ def build_services(
     settings = AccountSettings(meta, audit)
     scans = ScanService(meta, blobs, scanner, queries, scan_config, clock, events)
     archive = ArchiveService(meta, clock, policy.restore_seconds)
+    replication = ReplicationService(meta, queries, clock, policy.region,
+                                     policy.replica_regions, audit)
+    # A tag moved to an image, or a restore, replicates it again (on_repushed).
     images = ImageService(meta, repos, pulls, clock, events, audit,
-                          on_pushed=(scans.on_push,), on_repushed=(archive.on_repushed,))
+                          on_pushed=(scans.on_push, replication.on_pushed),
+                          on_repushed=(archive.on_repushed, replication.on_pushed))
     lifecycle = LifecycleService(meta, repos, archive, clock, events, audit, run_metrics)
     commands = ImageCommands(meta, images, queries, clock, archive)
     rules = PullThroughRules(meta, clock, pull_through or PullThroughConfig(), upstreams, page_key)
@@ -178,4 +185,5 @@ def build_services(
         readiness=Readiness(meta, blobs),
         pull_through_rules=rules,
         pull_through=PullThroughCache(meta, blobs, rules, images, templates, access, clock),
+        replication=replication,
     )

@@ -12,6 +12,7 @@ from dockyard.ports import MetadataStore
 from dockyard.services.audit import AuditAction, AuditLog
 from dockyard.services.clock import Clock
 from dockyard.services.placement import bounded
+from dockyard.services.replication_origin import replication_origin
 
 
 def not_found(account_id: str, name: str) -> RepositoryNotFound:
@@ -53,7 +54,8 @@ class RepositoryService:
         """The repository a push names, None if it does not exist but may be created."""
         validate_repository_name(name)
         repo = self.meta.get_repository(account_id, name)
-        if repo is None and not self.create_on_push and self._template(account_id, name) is None:
+        if (repo is None and not self.create_on_push and replication_origin() is None
+                and self._template(account_id, name) is None):
             raise not_found(account_id, name)
         return repo
 
@@ -69,8 +71,7 @@ class RepositoryService:
         if repo is not None:
             return repo
         if self.templates is not None:
-            created = self.templates.create_repository_for(account_id, name,
-                                                           AppliedFor.CREATE_ON_PUSH)
+            created = self.templates.create_repository_for(account_id, name, _scenario())
             if created is not None:
                 return created
         if not self.create_on_push:
@@ -94,3 +95,9 @@ class RepositoryService:
     def catalog(self, account_id: str, last: str | None, n: int) -> tuple[list[str], bool]:
         names = self.meta.list_repository_names(account_id, last, n + 1)
         return names[:n], len(names) > n
+
+
+def _scenario() -> AppliedFor:
+    """Replication's writes create their repositories through REPLICATION templates (or ECR's
+    defaults), any other push through CREATE_ON_PUSH ones (services/replication_origin.py)."""
+    return AppliedFor.REPLICATION if replication_origin() is not None else AppliedFor.CREATE_ON_PUSH

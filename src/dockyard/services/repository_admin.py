@@ -14,7 +14,7 @@ from dockyard.domain.errors import (
 from dockyard.domain.models import Repository, RepositoryChanges, RepositorySettings, Unchanged
 from dockyard.domain.names import validate_repository_name
 from dockyard.domain.page_tokens import Pager
-from dockyard.domain.policies import PolicyKind, parse_policy
+from dockyard.domain.policies import PolicyKind, locks_out, parse_policy
 from dockyard.ports import MetadataStore
 from dockyard.services.audit import AuditAction, AuditLog, audited
 from dockyard.services.clock import Clock
@@ -95,9 +95,19 @@ class RepositoryAdmin:
     # -- policies -----------------------------------------------------------------------------
 
     @audited(AuditAction.SET_REPOSITORY_POLICY)
-    def set_policy(self, account_id: str, name: str, text: str) -> Repository:
+    def set_policy(self, account_id: str, name: str, text: str, *, force: bool = True,
+                   caller: str | None = None) -> Repository:
+        """Without `force`, a policy that would lock `caller` out of setting the next one is
+        refused (SetRepositoryPolicy's `force`; the console does not ask for it)."""
         self.repos.get(account_id, name)  # a missing repository is reported before the text
         check_policy(text)
+        resource = f"arn:aws:ecr:*:{account_id}:repository/{name}"
+        if not force and caller and locks_out(parse_policy(text, PolicyKind.REPOSITORY), caller,
+                                              account_id, resource):
+            raise ParameterInvalid(
+                "Invalid parameter at 'PolicyText' failed to satisfy constraint: 'The policy "
+                f"would prevent {caller} from setting another repository policy; set force to "
+                "true to set it anyway'")
         return self.update(account_id, name, RepositoryChanges(policy=text))
 
     def get_policy(self, account_id: str, name: str) -> Repository:

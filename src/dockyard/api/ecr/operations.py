@@ -1,7 +1,7 @@
 """Every ECR operation Dockyard serves, one row each. Anything else is UnknownOperationException.
 
-Replication and the other operations of the
-model that are not listed here are not implemented; they answer UnknownOperationException with a
+The operations of the model that are not listed here (image signing, for one) are not
+implemented; they answer UnknownOperationException with a
 message naming the operation, never a fake result.
 """
 
@@ -16,6 +16,7 @@ from dockyard.api.ecr import ops_layers as layers
 from dockyard.api.ecr import ops_lifecycle as lifecycle
 from dockyard.api.ecr import ops_policies as policies
 from dockyard.api.ecr import ops_pull_through as pull_through
+from dockyard.api.ecr import ops_replication as replication
 from dockyard.api.ecr import ops_repositories as repos
 from dockyard.api.ecr import ops_scanning as scanning
 from dockyard.api.ecr import ops_templates as templates
@@ -63,7 +64,6 @@ OPERATIONS: dict[str, Handler] = {
     "GetLifecyclePolicyPreview": lifecycle.get_lifecycle_policy_preview,
     # account
     "GetAuthorizationToken": account.get_authorization_token,
-    "DescribeRegistry": account.describe_registry,
     "GetAccountSetting": account.get_account_setting,
     "PutAccountSetting": account.put_account_setting,
     "RegisterPullTimeUpdateExclusion": account.register_pull_time_update_exclusion,
@@ -84,4 +84,8 @@ OPERATIONS: dict[str, Handler] = {
     "UpdatePullThroughCacheRule": pull_through.update_pull_through_cache_rule,
     "DeletePullThroughCacheRule": pull_through.delete_pull_through_cache_rule,
     "ValidatePullThroughCacheRule": pull_through.validate_pull_through_cache_rule,
+    # replication (the copies: services/replication_copy.py)
+    "PutReplicationConfiguration": replication.put_replication_configuration,
+    "DescribeRegistry": replication.describe_registry,
+    "DescribeImageReplicationStatus": replication.describe_image_replication_status,
 }

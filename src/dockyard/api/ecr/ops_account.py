@@ -35,10 +35,6 @@ def registry_endpoint(base_url: str, registry: str) -> str:
     return base_url
 
 
-def describe_registry(call: Call, p: Params) -> Params:
-    return {"registryId": call.account_id, "replicationConfiguration": {"rules": []}}
-
-
 def get_account_setting(call: Call, p: Params) -> Params:
     return {"name": p["name"], "value": call.services.settings.get(call.account_id, p["name"])}
 

@@ -88,7 +88,8 @@ def list_tags_for_resource(call: Call, p: Params) -> Params:
 
 
 def set_repository_policy(call: Call, p: Params) -> Params:
-    repo = call.services.admin.set_policy(call.account(p), p["repositoryName"], p["policyText"])
+    repo = call.services.admin.set_policy(call.account(p), p["repositoryName"], p["policyText"],
+                                          force=p.get("force", False), caller=call.principal)
     return {"registryId": repo.account_id, "repositoryName": repo.name, "policyText": repo.policy}
 
 

@@ -13,6 +13,7 @@ another); other paths pass untouched. The registry a request addresses, first fo
 
 from __future__ import annotations
 
+import contextlib
 import re
 from urllib.parse import parse_qs
 
@@ -28,6 +29,7 @@ from dockyard.services.access import AccessControl
 from dockyard.services.audit import acting_as
 from dockyard.services.auth import AuthService, Caller
 from dockyard.services.placement import Placement
+from dockyard.services.replication_origin import REPLICATION_HEADER, replicating
 
 _BLOB = re.compile(r"/v2/(?P<name>.+)/blobs/(?P<digest>[^/]+)")
 _ACCOUNT_HOST = re.compile(r"(?P<account>[0-9]{12})\..+")
@@ -62,7 +64,7 @@ class RegistryAuth:
         registry = _registry(scope, caller)
         scope[SCOPE_ACCOUNT] = registry  # the registry addressed (api/oci/context.py)
         scope[SCOPE_PRINCIPAL] = caller.principal
-        with acting_as(caller.account_id, caller.principal):  # who the audit log names
+        with acting_as(caller.account_id, caller.principal), _origin(scope):
             try:
                 if not presigned:
                     await self._authorize(scope, caller, registry)
@@ -126,3 +128,10 @@ async def _challenge(scope: Scope, send: Send) -> None:
     ]
     await send({"type": "http.response.start", "status": 401, "headers": headers})
     await send({"type": "http.response.body", "body": body})
+
+
+def _origin(scope: Scope) -> contextlib.AbstractContextManager[None]:
+    """A replicating Dockyard's writes (its header) are replication's here: they create
+    repositories through REPLICATION templates and are not replicated further."""
+    origin = Headers(scope=scope).get(REPLICATION_HEADER)
+    return replicating(origin) if origin else contextlib.nullcontext()

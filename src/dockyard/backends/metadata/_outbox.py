@@ -6,10 +6,10 @@
                                          │ failed the last attempt
                                          └──> DEAD (kept, last_error)
 
-Claiming works like the scan jobs' (_scans.py): on PostgreSQL the due rows are locked with
-FOR UPDATE SKIP LOCKED so concurrent dispatchers take different rows; on SQLite the IMMEDIATE
-write transaction serialises them. A claim older than the lease is free again, so a dispatcher
-that died mid-delivery delays its rows, never loses them (at-least-once).
+Claiming is _claims.py's (shared with the replication queue): on PostgreSQL the due rows are
+locked with FOR UPDATE SKIP LOCKED so concurrent dispatchers take different rows; on SQLite the
+IMMEDIATE write transaction serialises them. A claim older than the lease is free again, so a
+dispatcher that died mid-delivery delays its rows, never loses them (at-least-once).
 """
 
 from __future__ import annotations
@@ -20,6 +20,7 @@ from contextlib import AbstractContextManager
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
+from dockyard.backends.metadata._claims import claim_due, release
 from dockyard.backends.metadata.schema import outbox, repositories
 from dockyard.domain.events import Delivery, DeliveryState, OutboxEntry
 
@@ -27,17 +28,8 @@ _PENDING = str(DeliveryState.PENDING)
 
 
 def claim(conn: Connection, worker: str, now: float, lease: float, limit: int) -> list[Delivery]:
-    free = outbox.c.claimed_at.is_(None) | (outbox.c.claimed_at < now - lease)
-    due = (outbox.c.state == _PENDING) & (outbox.c.next_attempt_at <= now)
-    stmt = (
-        sa.select(outbox.c.id, outbox.c.event_id, outbox.c.webhook, outbox.c.body,
-                  outbox.c.attempts)
-        .where(due, free).order_by(outbox.c.id).limit(limit).with_for_update(skip_locked=True)
-    )  # fmt: skip
-    rows = conn.execute(stmt).all()
-    if rows:
-        conn.execute(sa.update(outbox).where(outbox.c.id.in_([row.id for row in rows]))
-                     .values(claimed_by=worker, claimed_at=now))
+    columns = (outbox.c.event_id, outbox.c.webhook, outbox.c.body, outbox.c.attempts)
+    rows = claim_due(conn, outbox, outbox.c.state == _PENDING, columns, worker, now, lease, limit)
     return [Delivery(row.id, row.event_id, row.webhook, row.body, row.attempts) for row in rows]
 
 
@@ -72,9 +64,8 @@ class OutboxMethods:
         self._release(delivery_id, state=str(DeliveryState.DEAD), last_error=error[:2000])
 
     def _release(self, delivery_id: int, **values: object) -> None:
-        values.update(attempts=outbox.c.attempts + 1, claimed_by=None, claimed_at=None)
         with self._write() as conn:
-            conn.execute(sa.update(outbox).where(outbox.c.id == delivery_id).values(values))
+            release(conn, outbox, delivery_id, **values)
 
     def delete_dead_deliveries(self) -> int:
         with self._write() as conn:

@@ -18,6 +18,7 @@
     registry_policies, creation_templates         (per account, see _policies.py)
     pull_through_rules, pull_through_checks       (pull-through cache, see _pull_through.py)
     gc_runs, storage_totals                       (what collections freed; stored bytes over time)
+    replication_configurations, replication_tasks (per account; the copy queue, see _replication.py)
 
 Deleting a repository deletes its rows explicitly, child tables first (see sql.py); nothing relies
 on ON DELETE CASCADE, which SQLite only honours when foreign keys are switched on.
@@ -396,4 +397,39 @@ image_activations = sa.Table(
     sa.Column("digest", sa.String(DIGEST), primary_key=True),
     sa.Column("due_at", sa.Double, nullable=False),
     sa.Index(None, "due_at"),
+)
+
+
+# Replication (PutReplicationConfiguration): one configuration per account, as the validated
+# JSON document; and one task per (image, destination), which is both the durable queue of
+# copies (claimed like the outbox, see _claims.py) and the status DescribeImageReplicationStatus
+# reports. Rows outlive their repository's deletion (the task then FAILS: no source).
+replication_configurations = sa.Table(
+    "replication_configurations",
+    metadata,
+    sa.Column("account_id", sa.String(12), primary_key=True),
+    sa.Column("document", sa.Text, nullable=False),
+    sa.Column("updated_at", sa.Double, nullable=False),
+)
+
+replication_tasks = sa.Table(
+    "replication_tasks",
+    metadata,
+    sa.Column("id", Id, primary_key=True, autoincrement=True),
+    sa.Column("account_id", sa.String(12), nullable=False),
+    sa.Column("repo_id", Id, nullable=False),
+    sa.Column("repository", BinaryString(NAME), nullable=False),
+    sa.Column("digest", sa.String(DIGEST), nullable=False),
+    sa.Column("region", sa.String(32), nullable=False),
+    sa.Column("registry_id", sa.String(12), nullable=False),
+    sa.Column("status", sa.String(16), nullable=False),
+    sa.Column("failure", sa.Text, nullable=True),
+    sa.Column("attempts", sa.Integer, nullable=False, server_default="0"),
+    sa.Column("next_attempt_at", sa.Double, nullable=False),
+    sa.Column("claimed_by", sa.String(NAME), nullable=True),
+    sa.Column("claimed_at", sa.Double, nullable=True),
+    sa.Column("created_at", sa.Double, nullable=False),
+    sa.Column("updated_at", sa.Double, nullable=False),
+    sa.UniqueConstraint("repo_id", "digest", "region", "registry_id"),
+    sa.Index(None, "status", "next_attempt_at"),
 )

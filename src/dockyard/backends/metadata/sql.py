@@ -34,6 +34,7 @@ from dockyard.backends.metadata import (
     _outbox,
     _policies,
     _pull_through,
+    _replication,
     _rows,
     _scans,
     _storage_history,
@@ -98,6 +99,7 @@ class SqlMetadataStore(
     _policies.PolicyMethods,
     _pull_through.PullThroughMethods,
     _storage_history.StorageHistoryMethods,
+    _replication.ReplicationMethods,
 ):
     """Metadata in SQL; `url` is a SQLAlchemy URL (sqlite:///PATH or postgresql://...)."""
 
@@ -196,6 +198,7 @@ class SqlMetadataStore(
             for table in (uploads, tags, images, repo_blobs, repository_tags):
                 conn.execute(sa.delete(table).where(table.c.repo_id == repo_id))
             _lifecycle.delete_repository_rows(conn, repo_id)
+            _replication.delete_repository_rows(conn, repo_id)
             conn.execute(sa.delete(repositories).where(repositories.c.id == repo_id))
 
     # -- repository settings -----------------------------------------------------------------
