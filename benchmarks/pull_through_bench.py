@@ -34,9 +34,9 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 sys.path[:0] = [str(HERE.parent / "src"), str(HERE.parent)]
 
-from tests.support.ecr import AccessKey, ecr_client, registry_token, write_auth_file  # noqa: E402
-from tests.support.server import DockyardServer  # noqa: E402
-from tests.support.upstreams import PASSWORD, USER, BasicUpstream  # noqa: E402
+from tests.support.ecr import AccessKey, ecr_client, registry_token, write_auth_file
+from tests.support.server import DockyardServer
+from tests.support.upstreams import PASSWORD, USER, BasicUpstream
 
 ACCOUNT = "555555555555"
 KEY = AccessKey(ACCOUNT, "AKIABENCHPULLTHRU001", "bench-pull-through-secret-0123456789abcd")
