@@ -92,7 +92,7 @@ class ServerProcess:
         *,
         host: str = "127.0.0.1",
         port: int | None = None,
-        startup_timeout: float = 30.0,
+        startup_timeout: float = 120.0,  # a loaded CI machine starting several workers
         stop_timeout: float = 15.0,
     ) -> None:
         self.tmp_dir = Path(tempfile.mkdtemp(prefix=f"{self.name}-e2e-"))
