@@ -98,7 +98,7 @@ def _bytes(dialect: str) -> str:
 
 
 def write_real_blobs(root: Path, blobs: int, garbage: float, count: int) -> None:
-    from dockyard.backends.blobs import paths
+    from dockyard.backends.blobs.fs import paths
 
     first_garbage = int(blobs * (1 - garbage)) + 1
     for i in range(first_garbage, min(first_garbage + count, blobs + 1)):

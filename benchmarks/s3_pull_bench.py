@@ -81,7 +81,7 @@ def status_kib(pid: int, key: str) -> int:
 class Bench:
     def __init__(self, moto, bucket: str, server, repo: str, src) -> None:
         self.moto, self.bucket, self.server, self.repo, self.src = moto, bucket, server, repo, src
-        # As Dockyard's own client (s3_config.py): objects it composed by server-side copies
+        # As Dockyard's own client (s3/config.py): objects it composed by server-side copies
         # carry composite checksums that a whole-object check would refuse.
         self.s3 = boto3.client("s3", endpoint_url=moto.endpoint, region_name="us-east-1",
                                config=Config(s3={"addressing_style": "path"},

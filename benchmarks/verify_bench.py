@@ -19,7 +19,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from dockyard.backends.blobs.filesystem import FilesystemBlobStore
+from dockyard.backends.blobs.fs.store import FilesystemBlobStore
 from dockyard.services.verify import BlobVerifier
 
 MiB = 1024 * 1024

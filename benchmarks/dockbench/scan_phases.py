@@ -24,7 +24,7 @@ from dockbench.procstat import cpu_seconds
 from dockbench.scan_corpus import Inventories, Records, write_zips
 from dockbench.scan_names import Universe
 from dockbench.servers import REPO_ROOT, Dockyard
-from dockyard.backends.blobs.filesystem import FilesystemBlobStore
+from dockyard.backends.blobs.fs.store import FilesystemBlobStore
 from dockyard.backends.scanner import matcher_ranges, versions
 from dockyard.backends.scanner.inventory import Limits, build_inventory
 from dockyard.backends.scanner.matcher import match

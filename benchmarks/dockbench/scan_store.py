@@ -26,7 +26,7 @@ from pathlib import Path
 from typing import Any
 
 from dockbench.scan_phases import CountingBlobs
-from dockyard.backends.blobs.filesystem import FilesystemBlobStore
+from dockyard.backends.blobs.fs.store import FilesystemBlobStore
 from dockyard.backends.metadata import _images, _scans
 from dockyard.backends.metadata.sql import SqlMetadataStore
 from dockyard.backends.scanner.engine import OsvScanner

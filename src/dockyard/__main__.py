@@ -1,5 +1,5 @@
 import sys
 
-from dockyard.cli import main
+from dockyard.cli.main import main
 
 sys.exit(main())

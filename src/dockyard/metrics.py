@@ -5,7 +5,7 @@ operation name or an OCI route template with its method, never a raw path), a st
 or an outcome word. Repository names and digests never become labels.
 
 With `serve --workers N` each worker process records into files under
-PROMETHEUS_MULTIPROC_DIR (set by `serve` before any worker starts, see dockyard/server.py) and
+PROMETHEUS_MULTIPROC_DIR (set by `serve` before any worker starts, see server/serve.py) and
 `exposition()` adds them up, so any worker's /metrics answers for all of them.
 """
 

@@ -270,7 +270,7 @@ class OciClient:
 
     def state(self, name: str) -> State:
         store = self.http.app.state.services.blob_store
-        # The filesystem store stages uploads in <root>/uploads (backends/blobs/paths.py).
+        # The filesystem store stages uploads in <root>/uploads (backends/blobs/fs/paths.py).
         staged = Path(store.root) / "uploads"
         return State(
             catalog=tuple(self.catalog()),

@@ -17,7 +17,7 @@ from typing import Any
 import pytest
 
 from dockyard.app import create_app
-from dockyard.backends.blobs import paths
+from dockyard.backends.blobs.fs import paths
 from dockyard.services.gc import GcReport
 from dockyard.settings import Settings
 from tests.support.s3 import CREDENTIALS, MotoS3

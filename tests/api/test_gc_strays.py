@@ -18,7 +18,7 @@ import uuid
 from collections.abc import AsyncIterator, Callable
 from typing import Any
 
-from dockyard.backends.blobs import paths
+from dockyard.backends.blobs.fs import paths
 from dockyard.services.clock import FixedClock
 from dockyard.services.gc import GarbageCollector, GcConfig
 

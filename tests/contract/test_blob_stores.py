@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from dockyard.backends.blobs.filesystem import FilesystemBlobStore
+from dockyard.backends.blobs.fs.store import FilesystemBlobStore
 from dockyard.backends.blobs.memory import MemoryBlobStore
 
 from .blob_contract import BlobStoreContract

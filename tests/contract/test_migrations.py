@@ -18,7 +18,7 @@ import sqlalchemy as sa
 from dockyard.backends.factory import ConfigurationError, open_metadata_store
 from dockyard.backends.metadata import dialects, migrate, revision
 from dockyard.backends.metadata.schema import metadata
-from dockyard.cli import main
+from dockyard.cli.main import main
 from tests.support.postgres import PostgresCluster
 
 from .metadata_support import THREADS, run_together

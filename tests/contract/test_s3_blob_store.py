@@ -15,8 +15,9 @@ from collections.abc import Iterator
 import httpx
 import pytest
 
-from dockyard.backends.blobs import s3_compose, s3_writer
-from dockyard.backends.blobs.s3 import S3BlobStore
+from dockyard.backends.blobs.s3 import compose as s3_compose
+from dockyard.backends.blobs.s3 import writer as s3_writer
+from dockyard.backends.blobs.s3.store import S3BlobStore
 from dockyard.backends.factory import ConfigurationError, open_blob_store
 from tests.support.s3 import CREDENTIALS, MotoS3
 

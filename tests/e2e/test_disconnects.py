@@ -79,7 +79,7 @@ def staged_bytes(server: DockyardServer) -> dict[str, int]:
     uploads = Path(server.data_dir, "blobs", "uploads")
     if not uploads.is_dir():
         return {}
-    # An upload is a directory of segments, one per acknowledged chunk (backends/blobs/paths.py).
+    # An upload is a directory of segments, one per acknowledged chunk (backends/blobs/fs/paths.py).
     return {p.name: sum(f.stat().st_size for f in p.iterdir()) for p in uploads.iterdir()}
 
 

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 import httpx
 import pytest
 
-from dockyard import cli
+from dockyard.cli import main as cli
 from tests.support import ociapi
 from tests.support.images import pseudo_random_bytes
 from tests.support.server import DockyardServer
@@ -73,7 +73,7 @@ def on_a_terminal(verify: Callable[..., Outcome]) -> str:
 def corrupt(server: DockyardServer, digest: str, data: bytes) -> None:
     """Change a stored blob's bytes behind the registry's back (bit rot, a bad disk)."""
     if server.storage_url:
-        from dockyard.backends.blobs.s3 import S3BlobStore
+        from dockyard.backends.blobs.s3.store import S3BlobStore
 
         store = S3BlobStore.from_url(server.storage_url)
         store.client.put_object(Bucket=store.bucket, Key=store.keys.blob(digest), Body=data)

@@ -251,7 +251,7 @@ class ShiftedDockyard(DockyardServer):
         code = (
             "import sys, time; _real = time.time; "
             f"time.time = lambda: _real() + ({self.shift}); "
-            "from dockyard.cli import main; sys.exit(main(sys.argv[1:]))"
+            "from dockyard.cli.main import main; sys.exit(main(sys.argv[1:]))"
         )
         return [sys.executable, "-c", code, *serve]
 

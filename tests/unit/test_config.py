@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from dockyard import config
-from dockyard.cli import _file_keys, build_parser
+from dockyard.cli.main import _file_keys, build_parser
 from dockyard.config import ConfigError
 
 

@@ -6,7 +6,7 @@ import resource
 
 import pytest
 
-from dockyard.api.connection_limits import (
+from dockyard.server.connection_limits import (
     ENVIRONMENT_VARIABLE,
     RESERVED_DESCRIPTORS,
     ConnectionLimits,

@@ -12,9 +12,10 @@ from pathlib import Path
 
 import pytest
 
-from dockyard.backends.blobs import direct_io, file_reads
-from dockyard.backends.blobs.direct_io import ALIGN, aligned_buffer, open_direct
-from dockyard.backends.blobs.filesystem import CACHE_LIMIT, DIRECT_MIN, FileUploadWriter
+from dockyard.backends.blobs.fs import direct_io
+from dockyard.backends.blobs.fs import reads as file_reads
+from dockyard.backends.blobs.fs.direct_io import ALIGN, aligned_buffer, open_direct
+from dockyard.backends.blobs.fs.store import CACHE_LIMIT, DIRECT_MIN, FileUploadWriter
 
 MiB = 1024 * 1024
 
@@ -131,7 +132,7 @@ def test_a_segment_that_starts_past_the_limit_is_written_directly(disk_dir: Path
 
 
 def test_a_blob_below_the_default_limit_is_cached_whole(disk_dir: Path) -> None:
-    assert CACHE_LIMIT >= 256 * MiB  # the policy the benchmarks chose (filesystem.py)
+    assert CACHE_LIMIT >= 256 * MiB  # the policy the benchmarks chose (fs/store.py)
     data, path = os.urandom(8 * MiB + 5), disk_dir / "upload"
     pieces = [_aligned(data[: 8 * MiB]), data[8 * MiB :]]
     assert _write_all(path, 0, pieces, CACHE_LIMIT) == len(data)

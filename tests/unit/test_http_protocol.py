@@ -14,8 +14,8 @@ from collections.abc import Iterator
 import pytest
 import uvicorn
 
-from dockyard.api.connection_guard import GuardedProtocol
-from dockyard.api.http_protocol import HAND_OVER, BodyBatchingProtocol
+from dockyard.server.connection_guard import GuardedProtocol
+from dockyard.server.protocol import HAND_OVER, BodyBatchingProtocol
 
 
 async def _echo(scope, receive, send) -> None:

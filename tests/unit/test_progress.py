@@ -19,10 +19,10 @@ import pytest
 
 from dockyard import progress as progress_module
 from dockyard.backends.scanner import osv_index_build
-from dockyard.cli import main
+from dockyard.cli.main import main
+from dockyard.cli.scan import LayerProgress
 from dockyard.domain.models import Image
 from dockyard.progress import Progress
-from dockyard.scan_cli import LayerProgress
 
 SRC = Path(__file__).resolve().parents[2] / "src"
 

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from dockyard.backends.blobs.s3_compose import COPY_PART, GATHER_PART, MIN_PART, Piece, plan
-from dockyard.backends.blobs.s3_paths import KeySpace
-from dockyard.backends.blobs.s3_segments import UploadListing
+from dockyard.backends.blobs.s3.compose import COPY_PART, GATHER_PART, MIN_PART, Piece, plan
+from dockyard.backends.blobs.s3.paths import KeySpace
+from dockyard.backends.blobs.s3.segments import UploadListing
 
 MiB = 1024 * 1024
 

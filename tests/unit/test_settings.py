@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from dockyard.cli import main
+from dockyard.cli.main import main
 from dockyard.settings import ENVIRONMENT_VARIABLE, Settings, from_environment, to_environment
 
 

@@ -7,10 +7,10 @@ from pathlib import Path
 
 import pytest
 
-from dockyard import cli
 from dockyard.app import create_services
-from dockyard.backends.blobs.filesystem import FilesystemBlobStore
+from dockyard.backends.blobs.fs.store import FilesystemBlobStore
 from dockyard.backends.blobs.memory import MemoryBlobStore
+from dockyard.cli import main as cli
 from dockyard.services.verify import BlobVerifier
 from dockyard.settings import Settings
 

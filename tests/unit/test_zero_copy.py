@@ -1,4 +1,4 @@
-"""Zero-copy blob bodies (api/zero_copy.py): the dockyard app under uvicorn (uvloop) with the
+"""Zero-copy blob bodies (server/zero_copy.py): the dockyard app under uvicorn (uvloop) with the
 project's protocol, in this process so the sendfile path can be counted. Whole blobs, Ranges
 and HEAD keep their HTTP semantics; a large blob exercises the wait for a full socket."""
 
@@ -21,9 +21,9 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
-from dockyard.api import zero_copy
-from dockyard.api.http_protocol import BodyBatchingProtocol
 from dockyard.app import create_app
+from dockyard.server import zero_copy
+from dockyard.server.protocol import BodyBatchingProtocol
 from dockyard.settings import Settings
 
 NAME = "team/app"

@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 from urllib.parse import urlparse
 
-from dockyard.backends.blobs.filesystem import FilesystemBlobStore
+from dockyard.backends.blobs.fs.store import FilesystemBlobStore
 from dockyard.backends.blobs.memory import MemoryBlobStore
 from dockyard.backends.configuration import ConfigurationError
 from dockyard.ports import BlobStore, VulnerabilityScanner
@@ -34,7 +34,7 @@ def open_blob_store(url: str) -> BlobStore:
         return MemoryBlobStore()
     if parsed.scheme == "s3":
         # Imported here: boto3 takes a while to import and only S3 users need it.
-        from dockyard.backends.blobs.s3 import S3BlobStore
+        from dockyard.backends.blobs.s3.store import S3BlobStore
 
         return S3BlobStore.from_url(url)
     raise ConfigurationError(

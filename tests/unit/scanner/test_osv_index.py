@@ -11,7 +11,7 @@ import pytest
 from tests.unit.scanner.osv_fixtures import zip_fixtures
 
 from dockyard.backends.scanner.osv_index import Limits, VulnIndex, import_sources
-from dockyard.cli import main
+from dockyard.cli.main import main
 
 NOW = datetime(2026, 11, 27, 12, 0, tzinfo=UTC)
 

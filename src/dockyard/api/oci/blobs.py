@@ -85,7 +85,7 @@ def _headers(read: BlobRead) -> dict[str, str]:
     return headers
 
 
-ZERO_COPY = "http.response.zerocopysend"  # ASGI extension the server offers (api/zero_copy.py)
+ZERO_COPY = "http.response.zerocopysend"  # ASGI extension the server offers (server/zero_copy.py)
 
 
 def _open_for_zero_copy(request: Request, path: str | None) -> int | None:

@@ -13,7 +13,7 @@ import threading
 from collections.abc import Callable
 from pathlib import Path
 
-from dockyard.backends.blobs.file_reads import _ReadAhead
+from dockyard.backends.blobs.fs.reads import _ReadAhead
 
 READ = 4 * 1024 * 1024
 _BUFFERS = threading.local()  # one buffer per thread, reused across files

@@ -11,8 +11,8 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from dockyard.backends.blobs.s3_compose import Piece
-from dockyard.backends.blobs.s3_paths import KeySpace
+from dockyard.backends.blobs.s3.compose import Piece
+from dockyard.backends.blobs.s3.paths import KeySpace
 
 
 @dataclass(frozen=True)

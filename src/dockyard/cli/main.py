@@ -8,22 +8,19 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from dockyard import (
-    __version__,
-    config,
-    config_cli,
-    db_cli,
-    gc_cli,
-    lifecycle_cli,
-    scan_cli,
-    verify_cli,
-    vulndb_cli,
-)
+from dockyard import __version__, config
 from dockyard.arguments import duration, positive_duration
+from dockyard.cli import config as config_cli
+from dockyard.cli import db as db_cli
+from dockyard.cli import gc as gc_cli
+from dockyard.cli import lifecycle as lifecycle_cli
+from dockyard.cli import scan as scan_cli
+from dockyard.cli import verify as verify_cli
+from dockyard.cli import vulndb as vulndb_cli
 from dockyard.settings import Settings
 
 if TYPE_CHECKING:
-    from dockyard.api.connection_limits import ConnectionLimits
+    from dockyard.server.connection_limits import ConnectionLimits
 
 
 def _serve_parser(sub: argparse._SubParsersAction) -> None:
@@ -63,7 +60,7 @@ def add_serve_options(serve: argparse.ArgumentParser) -> None:
     _events_options(serve)
     _connection_options(serve)
     gc_cli.add_serve_options(serve)
-    # lifecycle policies and archive (lifecycle_cli.py)
+    # lifecycle policies and archive (cli/lifecycle.py)
     serve.add_argument("--lifecycle-interval", type=positive_duration, default=86400.0,
                        help="evaluate each lifecycle policy this often: seconds or 30m, 24h, "
                             "7d (default 24h)")
@@ -91,8 +88,8 @@ def _events_options(serve: argparse.ArgumentParser) -> None:
 
 
 def _connection_options(serve: argparse.ArgumentParser) -> None:
-    """How long a connection may take and how many may be open (api/connection_guard.py)."""
-    from dockyard.api.connection_limits import ConnectionLimits
+    """How long a connection may take and how many may be open (server/connection_guard.py)."""
+    from dockyard.server.connection_limits import ConnectionLimits
 
     defaults = ConnectionLimits()
     group = serve.add_argument_group("connections (each limit is per worker process)")
@@ -110,7 +107,7 @@ def _connection_options(serve: argparse.ArgumentParser) -> None:
 
 
 def _operations_options(serve: argparse.ArgumentParser) -> None:
-    """TLS, configuration file, access log, metrics and shutdown (see dockyard/server.py)."""
+    """TLS, configuration file, access log, metrics and shutdown (see server/serve.py)."""
     config.add_config_option(serve)
     serve.add_argument("--tls-cert", type=Path, metavar="PATH",
                        help="PEM certificate (chain) to serve HTTPS with; needs --tls-key")
@@ -169,8 +166,8 @@ def _positive(text: str) -> int:
 
 
 def serve(args: argparse.Namespace) -> int:
-    from dockyard import server
     from dockyard.backends.configuration import ConfigurationError
+    from dockyard.server import serve as server
 
     settings = _settings(args)
     if settings.accept_any_credentials:
@@ -232,8 +229,8 @@ def _fail(exc: Exception) -> int:
 def _connection_limits(args: argparse.Namespace) -> ConnectionLimits:
     """The connection limits asked for, fitted to the open-file limit (raised to its hard
     limit first), and handed to this process's and the workers' protocol."""
-    from dockyard.api.connection_guard import GuardedProtocol
-    from dockyard.api.connection_limits import ConnectionLimits, raise_open_file_limit
+    from dockyard.server.connection_guard import GuardedProtocol
+    from dockyard.server.connection_limits import ConnectionLimits, raise_open_file_limit
 
     asked = ConnectionLimits(args.header_timeout, args.keepalive_timeout, args.max_connections)
     limits = asked.fitted_to(raise_open_file_limit())

@@ -5,7 +5,7 @@ The app stays pure ASGI: where the server offers the `http.response.zerocopysend
 
     {"type": "http.response.zerocopysend", "file": <fd>, "offset": <int>, "count": <int>}
 
-and the protocol (http_protocol.py) calls `send_file` below. Offered on plain TCP only: under
+and the protocol (server/protocol.py) calls `send_file` below. Offered on plain TCP only: under
 TLS the bytes must pass through the TLS layer, so the app streams them as before.
 
 uvloop has no `loop.sendfile` for its transports (NotImplementedError), so this does the

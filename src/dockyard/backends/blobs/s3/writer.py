@@ -19,7 +19,7 @@ from collections import deque
 from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any
 
-from dockyard.backends.blobs.s3_compose import checksum_args, part_entry
+from dockyard.backends.blobs.s3.compose import checksum_args, part_entry
 
 log = logging.getLogger("dockyard.s3")
 
@@ -34,7 +34,7 @@ class S3UploadWriter:
 
     def __init__(self, client: Any, bucket: str, key: str, offset: int, segment: str) -> None:
         self._client, self._bucket, self._key = client, bucket, key
-        self.segment = segment  # the key is this writer's alone (see s3_paths.py)
+        self.segment = segment  # the key is this writer's alone (see s3/paths.py)
         self._size = offset
         # Grows as bytes arrive (a 100-byte chunk costs 100 bytes, not 8 MiB); a reused buffer
         # is already PART_SIZE long and is overwritten in place.

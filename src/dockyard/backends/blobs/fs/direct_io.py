@@ -4,7 +4,7 @@ Why: a buffered write copies every byte into freshly allocated page-cache pages 
 kernel writes them back later; a direct write hands the buffer to the disk instead and the
 final fsync only has to flush the device cache. Used only past the first
 `filesystem.CACHE_LIMIT` bytes of a blob: below it, keeping a just-pushed layer in the page
-cache for its first pull was worth the small extra CPU (measured, see filesystem.py), and
+cache for its first pull was worth the small extra CPU (measured, see fs/store.py), and
 above it a huge push does not evict the rest of the cache.
 
 Direct I/O needs the file offset, the length and the buffer address aligned to the device's
@@ -14,7 +14,7 @@ block (the "carry") is written with ordinary buffered I/O when the writer is fin
 read back when an upload is resumed at an unaligned size. Filesystems without `O_DIRECT`
 (tmpfs) or that refuse an aligned write get plain buffered writes: `open_direct` returns None.
 
-Reads go through the page cache, with readahead advice (`file_reads.py`).
+Reads go through the page cache, with readahead advice (`fs/reads.py`).
 """
 
 from __future__ import annotations

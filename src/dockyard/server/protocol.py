@@ -14,7 +14,7 @@ from typing import Any
 
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol, RequestResponseCycle
 
-from dockyard.api import zero_copy
+from dockyard.server import zero_copy
 
 HAND_OVER = 256 * 1024
 # Reading pauses while this much waits for the app; it must be above HAND_OVER, or reading

@@ -6,7 +6,7 @@
                      are first joined (copy_file_range, in the kernel) into a private
                      uploads/<id>/joined-<token>, fsynced, then linked
     publish_data     the same, from bytes at hand, through a private segment
-    stored_blobs, idle_uploads   what the collector's stray pass looks at (file_inventory.py)
+    stored_blobs, idle_uploads   what the collector's stray pass looks at (fs/inventory.py)
 
 Publishing is `os.link`, which fails if the blob exists: a blob is never replaced, so the bytes
 under a digest are the bytes that were verified for it, whoever publishes it later. Dropping
@@ -23,17 +23,18 @@ import time
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 
-from dockyard.backends.blobs import file_inventory, paths
-from dockyard.backends.blobs.direct_io import DirectAppender, open_direct
-from dockyard.backends.blobs.file_hashing import hash_file
-from dockyard.backends.blobs.file_reads import read_range
+from dockyard.backends.blobs.fs import inventory as file_inventory
+from dockyard.backends.blobs.fs import paths
+from dockyard.backends.blobs.fs.direct_io import DirectAppender, open_direct
+from dockyard.backends.blobs.fs.hashing import hash_file
+from dockyard.backends.blobs.fs.reads import read_range
+from dockyard.backends.blobs.fs.writeback import start_writeback
 from dockyard.backends.blobs.segment_names import segment_name
-from dockyard.backends.blobs.writeback import start_writeback
 from dockyard.ports import StoredBlob
 
 CHUNK = 1024 * 1024
 WRITE_SLICE = 1024 * 1024
-# Writes this large switch an upload to direct I/O (see direct_io.py) ...
+# Writes this large switch an upload to direct I/O (see fs/direct_io.py) ...
 DIRECT_MIN = 1024 * 1024
 # ... once the upload is past this offset. Below it, bytes go through the page cache (with
 # early write-back), so a layer just pushed is served from memory on its first pull, as
@@ -53,7 +54,7 @@ class FileUploadWriter:
         # O_EXCL: the name is this writer's alone (a missing directory: the upload is gone).
         self._fd = os.open(self._path, os.O_RDWR | os.O_CREAT | os.O_EXCL, 0o600)
         # Held until close: the collector never reclaims a file a writer holds, however long
-        # the request stalls (file_inventory.py). A new file: the lock is always free.
+        # the request stalls (fs/inventory.py). A new file: the lock is always free.
         fcntl.flock(self._fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         self._start, self._written = offset, 0
         self._direct: DirectAppender | None = None

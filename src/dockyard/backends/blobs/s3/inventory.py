@@ -19,7 +19,7 @@ from collections.abc import Iterator
 from datetime import datetime
 from typing import Any
 
-from dockyard.backends.blobs.s3_paths import KeySpace
+from dockyard.backends.blobs.s3.paths import KeySpace
 from dockyard.ports import StoredBlob
 
 

@@ -4,7 +4,7 @@
               longest without a request in progress; if every connection is serving one, close
               the new connection at once (nothing read, nothing answered)
            -> header timer (--header-timeout) armed: no complete request head in time? close
-           -> head complete: timer off; the request runs (body batching: http_protocol.py)
+           -> head complete: timer off; the request runs (body batching: server/protocol.py)
            -> response sent: idle; uvicorn's keep-alive timer (--keepalive-timeout) until the
               next request's first byte, which arms the header timer again
 
@@ -20,7 +20,7 @@ arrived, so it never bounds connections that send no complete head. Here a conne
 finds the server full of requests in progress is closed as soon as it is accepted, before it
 costs any memory; its client sees the connection closed and may retry.
 
-The limits (connection_limits.py) reach uvicorn's worker processes (`--workers N`, which
+The limits (server/connection_limits.py) reach uvicorn's worker processes (`--workers N`, which
 import this module afresh) through an environment variable, as the settings do.
 """
 
@@ -32,8 +32,8 @@ import os
 import time
 from typing import ClassVar
 
-from dockyard.api.connection_limits import ENVIRONMENT_VARIABLE, ConnectionLimits
-from dockyard.api.http_protocol import BodyBatchingProtocol
+from dockyard.server.connection_limits import ENVIRONMENT_VARIABLE, ConnectionLimits
+from dockyard.server.protocol import BodyBatchingProtocol
 
 log = logging.getLogger("dockyard.connections")
 #: At most one "over the limit" warning per this many seconds (a flood must not flood the log).

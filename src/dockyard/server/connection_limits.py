@@ -1,4 +1,4 @@
-"""The connection limits of `dockyard serve` (enforced by connection_guard.py), and the
+"""The connection limits of `dockyard serve` (enforced by server/connection_guard.py), and the
 open-file limit they must fit in. Kept apart from the protocol so the CLI can read the defaults
 without importing uvicorn."""
 

@@ -1,7 +1,7 @@
 """Blobs in an S3-compatible bucket (AWS S3, MinIO, Ceph RGW), shared by any number of servers.
 
-Configured by `--storage-url s3://bucket/prefix?...` (options in s3_config.py). Key space (see
-s3_paths.py):
+Configured by `--storage-url s3://bucket/prefix?...` (options in s3/config.py). Key space (see
+s3/paths.py):
 
     <prefix>blobs/sha256/ab/abcd...                 published blobs, immutable
     <prefix>uploads/<id>/segments/00000000000000000000   bytes written by write session 1
@@ -46,7 +46,7 @@ publish_data does not list the upload: bytes of a write that was never acknowled
 that reached S3 while its process died before recording the size) stay under uploads/<id>/
 after a one-request completion, as does the staging of a one-request upload whose process died
 (it has no session row). Garbage collection removes both once they are idle for the upload TTL
-(`idle_uploads`, s3_inventory.py); listing every upload at completion would double the requests
+(`idle_uploads`, s3/inventory.py); listing every upload at completion would double the requests
 of a small blob.
 
 Memory is bounded per upload (the writer's 8 MiB buffer plus two parts in flight, or one 8 MiB
@@ -64,12 +64,13 @@ from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from dockyard.backends.blobs import s3_config, s3_inventory
-from dockyard.backends.blobs.s3_compose import READ_CHUNK, Composer, Piece
-from dockyard.backends.blobs.s3_config import S3Options
-from dockyard.backends.blobs.s3_paths import KeySpace
-from dockyard.backends.blobs.s3_segments import UploadListing, list_upload
-from dockyard.backends.blobs.s3_writer import S3UploadWriter
+from dockyard.backends.blobs.s3 import config as s3_config
+from dockyard.backends.blobs.s3 import inventory as s3_inventory
+from dockyard.backends.blobs.s3.compose import READ_CHUNK, Composer, Piece
+from dockyard.backends.blobs.s3.config import S3Options
+from dockyard.backends.blobs.s3.paths import KeySpace
+from dockyard.backends.blobs.s3.segments import UploadListing, list_upload
+from dockyard.backends.blobs.s3.writer import S3UploadWriter
 from dockyard.backends.blobs.segment_names import segment_name
 from dockyard.backends.configuration import ConfigurationError
 from dockyard.ports import StoredBlob

@@ -25,9 +25,9 @@ from typing import Any
 
 import uvicorn
 
-from dockyard.api.connection_guard import GuardedProtocol
-from dockyard.api.connection_limits import ConnectionLimits
 from dockyard.backends.configuration import ConfigurationError
+from dockyard.server.connection_guard import GuardedProtocol
+from dockyard.server.connection_limits import ConnectionLimits
 
 BACKLOG = 2048  # uvicorn's default
 

@@ -1,0 +1,1 @@
+"""Blobs in an S3 bucket (key space in paths.py)."""

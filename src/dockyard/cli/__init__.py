@@ -1,0 +1,1 @@
+"""The `dockyard` command: `main.py` parses the arguments; one module per subcommand."""
