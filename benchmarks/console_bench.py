@@ -54,17 +54,32 @@ def fill(data_dir: Path, count: int) -> Path:
     fill_bulk(url, repo.id, images, 0, count)
     print(f"filled {count:,} images in {time.perf_counter() - started:.1f} s")
     auth = data_dir.parent / "auth.toml"
-    auth.write_text(f'[[accounts]]\nid = "{ACCOUNT}"\n[[accounts.keys]]\n'
-                    f'access_key_id = "{KEY_ID}"\nsecret_access_key = "{SECRET}"\n')
+    auth.write_text(
+        f'[[accounts]]\nid = "{ACCOUNT}"\n[[accounts.keys]]\n'
+        f'access_key_id = "{KEY_ID}"\nsecret_access_key = "{SECRET}"\n'
+    )
     return auth
 
 
 def serve(data_dir: Path, auth: Path, port: int) -> subprocess.Popen[bytes]:
-    command = [sys.executable, "-m", "dockyard", "serve", "--host", "127.0.0.1", "--port",
-               str(port), "--data-dir", str(data_dir), "--auth-file", str(auth)]
+    command = [
+        sys.executable,
+        "-m",
+        "dockyard",
+        "serve",
+        "--host",
+        "127.0.0.1",
+        "--port",
+        str(port),
+        "--data-dir",
+        str(data_dir),
+        "--auth-file",
+        str(auth),
+    ]
     env = {"PYTHONPATH": str(ROOT / "src"), "PATH": "/usr/bin:/bin"}
-    process = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL,
-                               stderr=subprocess.DEVNULL)
+    process = subprocess.Popen(
+        command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
     for _ in range(300):
         try:
             httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=1)
@@ -78,8 +93,15 @@ def serve(data_dir: Path, auth: Path, port: int) -> subprocess.Popen[bytes]:
 def sign_in(client: httpx.Client) -> None:
     page = client.get("/ui/sign-in")
     token = re.search(r'name="login_token" value="([^"]+)"', page.text).group(1)
-    answer = client.post("/ui/sign-in", data={"login_token": token, "access_key_id": KEY_ID,
-                                             "secret": SECRET, "next": "/ui/repositories"})
+    answer = client.post(
+        "/ui/sign-in",
+        data={
+            "login_token": token,
+            "access_key_id": KEY_ID,
+            "secret": SECRET,
+            "next": "/ui/repositories",
+        },
+    )
     answer.raise_for_status()
     assert answer.url.path == "/ui/repositories", answer.url
 
@@ -125,22 +147,30 @@ def main() -> None:
 
 def measure(args: argparse.Namespace) -> None:
     base = f"/ui/repositories/{REPO}/-/images"
-    with httpx.Client(base_url=f"http://127.0.0.1:{args.port}", follow_redirects=True,
-                      timeout=30) as client:
+    with httpx.Client(
+        base_url=f"http://127.0.0.1:{args.port}", follow_redirects=True, timeout=30
+    ) as client:
         sign_in(client)
-        cases = {"first page, newest first": base, "oldest first": base + "?order=oldest",
-                 "untagged only": base + "?tag_status=UNTAGGED",
-                 "page 20 (keyset)": deep_url(client, base, 20)}
-        print(f"| images page ({args.images:,} images, {args.runs} runs) | median ms | p95 ms "
-              f"| max ms | HTML+CSS+JS KB |")
+        cases = {
+            "first page, newest first": base,
+            "oldest first": base + "?order=oldest",
+            "untagged only": base + "?tag_status=UNTAGGED",
+            "page 20 (keyset)": deep_url(client, base, 20),
+        }
+        print(
+            f"| images page ({args.images:,} images, {args.runs} runs) | median ms | p95 ms "
+            f"| max ms | HTML+CSS+JS KB |"
+        )
         print("|---|---|---|---|---|")
         for label, url in cases.items():
             client.get(url)  # warm: first use of a statement, page cache
             samples, response = timed(client, url, args.runs)
             p95 = statistics.quantiles(samples, n=20)[-1] if len(samples) >= 2 else samples[0]
             kb = weight(client, response) / 1000
-            print(f"| {label} | {statistics.median(samples):.1f} | {p95:.1f} | "
-                  f"{max(samples):.1f} | {kb:.1f} |")
+            print(
+                f"| {label} | {statistics.median(samples):.1f} | {p95:.1f} | "
+                f"{max(samples):.1f} | {kb:.1f} |"
+            )
         print(f"targets: under {PAGE_MS_TARGET:.0f} ms, under {WEIGHT_KB_TARGET:.0f} KB")
 
 

@@ -47,8 +47,10 @@ def digest_sql(dialect: str, expr: str) -> str:
 
 def series(dialect: str, count: int) -> str:
     if dialect == "sqlite":
-        return (f"WITH RECURSIVE s(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM s WHERE i < {count}) "
-                "SELECT i FROM s")
+        return (
+            f"WITH RECURSIVE s(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM s WHERE i < {count}) "
+            "SELECT i FROM s"
+        )
     return f"SELECT i FROM generate_series(1, {count}) AS g(i)"
 
 
@@ -62,22 +64,35 @@ def fill(url: str, blobs: int, images: int, garbage: float) -> None:
     live = int(blobs * (1 - garbage))
     old = time.time() - 2 * DAY
     statements = [
-        *(f"INSERT INTO repositories (id, account_id, name, created_at, encryption) VALUES "
-          f"({r}, '000000000001', 'bench/r{r}', {old}, '{{}}')" for r in range(1, REPOS + 1)),
-        (f"INSERT INTO blobs (digest, size, created_at) SELECT {digest_sql(dialect, 'i')}, 1000, "
-         f"{old} FROM ({series(dialect, blobs)}) AS n"),
-        (f"INSERT INTO repo_blobs (repo_id, digest) SELECT (i % {REPOS}) + 1, "
-         f"{digest_sql(dialect, 'i')} FROM ({series(dialect, blobs)}) AS n"),
-        (f"INSERT INTO images (id, repo_id, digest, manifest, media_type, size_bytes, pushed_at) "
-         f"SELECT i, (i % {REPOS}) + 1, {digest_sql(dialect, 'i + 1000000000')}, "
-         f"{_bytes(dialect)}, 'application/vnd.oci.image.manifest.v1+json', 2000, {old} "
-         f"FROM ({series(dialect, images)}) AS n"),
+        *(
+            f"INSERT INTO repositories (id, account_id, name, created_at, encryption) VALUES "
+            f"({r}, '000000000001', 'bench/r{r}', {old}, '{{}}')"
+            for r in range(1, REPOS + 1)
+        ),
+        (
+            f"INSERT INTO blobs (digest, size, created_at) SELECT {digest_sql(dialect, 'i')}, 1000, "
+            f"{old} FROM ({series(dialect, blobs)}) AS n"
+        ),
+        (
+            f"INSERT INTO repo_blobs (repo_id, digest) SELECT (i % {REPOS}) + 1, "
+            f"{digest_sql(dialect, 'i')} FROM ({series(dialect, blobs)}) AS n"
+        ),
+        (
+            f"INSERT INTO images (id, repo_id, digest, manifest, media_type, size_bytes, pushed_at) "
+            f"SELECT i, (i % {REPOS}) + 1, {digest_sql(dialect, 'i + 1000000000')}, "
+            f"{_bytes(dialect)}, 'application/vnd.oci.image.manifest.v1+json', 2000, {old} "
+            f"FROM ({series(dialect, images)}) AS n"
+        ),
         # Image i names live blob 2 + (i - 1) mod (live - 1), and blob 1 (the shared config).
-        (f"INSERT INTO image_refs (image_id, digest, kind) SELECT i, "
-         f"{digest_sql(dialect, f'((i - 1) % {live - 1}) + 2')}, 'blob' "
-         f"FROM ({series(dialect, images)}) AS n"),
-        (f"INSERT INTO image_refs (image_id, digest, kind) SELECT i, {digest_sql(dialect, '1')}, "
-         f"'blob' FROM ({series(dialect, images)}) AS n"),
+        (
+            f"INSERT INTO image_refs (image_id, digest, kind) SELECT i, "
+            f"{digest_sql(dialect, f'((i - 1) % {live - 1}) + 2')}, 'blob' "
+            f"FROM ({series(dialect, images)}) AS n"
+        ),
+        (
+            f"INSERT INTO image_refs (image_id, digest, kind) SELECT i, {digest_sql(dialect, '1')}, "
+            f"'blob' FROM ({series(dialect, images)}) AS n"
+        ),
     ]
     with engine.begin() as conn:
         # Bulk rows we know to be consistent: skip the per-row foreign key checks.
@@ -157,9 +172,13 @@ def run_pass(url: str, store_url: str, profile: bool = False) -> dict[str, objec
 
     meta = open_metadata_store(url, migrate=False)
     spent = statement_timer(meta.engine) if profile else {}  # type: ignore[attr-defined]
-    collector = GarbageCollector(meta, open_blob_store(store_url), SystemClock(),
-                                 GcConfig(grace=DAY),
-                                 placement=Placement(local_blobs=blobs_are_local(store_url)))
+    collector = GarbageCollector(
+        meta,
+        open_blob_store(store_url),
+        SystemClock(),
+        GcConfig(grace=DAY),
+        placement=Placement(local_blobs=blobs_are_local(store_url)),
+    )
     phases: dict[str, float] = {}
 
     def progress(phase: str, fraction: float, count: int) -> None:
@@ -175,10 +194,13 @@ def run_pass(url: str, store_url: str, profile: bool = False) -> dict[str, objec
     top = sorted(spent.items(), key=lambda item: -item[1][0])[:6]
     return {
         **({"sql": [[text, round(t, 2), n] for text, (t, n) in top]} if profile else {}),
-        "mark_s": round(sweep_start - start, 2), "sweep_s": round(end - sweep_start, 2),
-        "total_s": round(end - start, 2), "cpu_s": round(cpu, 2),
+        "mark_s": round(sweep_start - start, 2),
+        "sweep_s": round(end - sweep_start, 2),
+        "total_s": round(end - start, 2),
+        "cpu_s": round(cpu, 2),
         **({"postgres_cpu_s": round(db_cpu, 2)} if pg_dir else {}),
-        "loadavg": round(os.getloadavg()[0], 1), "freed": report.blobs_freed,
+        "loadavg": round(os.getloadavg()[0], 1),
+        "freed": report.blobs_freed,
         "rss_before_pass_mib": round(rss_before, 1),
         "peak_rss_mib": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
     }
@@ -196,7 +218,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--images", type=int, default=1_000_000)
     p.add_argument("--garbage", type=float, default=0.1)
     p.add_argument("--real", type=int, default=2000)
-    p.add_argument("--profile", action="store_true", help="list the SQL statements that took longest")
+    p.add_argument(
+        "--profile", action="store_true", help="list the SQL statements that took longest"
+    )
     args = p.parse_args(argv)
     if args.command == "pass":
         print(json.dumps(run_pass(args.url, args.store_url, args.profile)))
@@ -220,15 +244,28 @@ def bench(args: argparse.Namespace) -> int:
         fill(url, args.blobs, args.images, args.garbage)
         write_real_blobs(work / "blobs", args.blobs, args.garbage, args.real)
         filled = time.perf_counter() - t0
-        env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(REPO_ROOT / "src"), str(REPO_ROOT)])}
+        env = {
+            **os.environ,
+            "PYTHONPATH": os.pathsep.join([str(REPO_ROOT / "src"), str(REPO_ROOT)]),
+        }
         if cluster is not None:
             env["GC_BENCH_PGDATA"] = str(cluster.data_dir)
         command = [sys.executable, __file__, "pass", url, f"file://{work / 'blobs'}"]
-        out = subprocess.run(command + ["--profile"] * args.profile,
-                             capture_output=True, text=True, check=True, env=env).stdout
-        result = {"db": args.db, "blobs": args.blobs, "images": args.images,
-                  "garbage": int(args.blobs * args.garbage), "fill_s": round(filled, 1),
-                  **json.loads(out.strip().splitlines()[-1])}
+        out = subprocess.run(
+            command + ["--profile"] * args.profile,
+            capture_output=True,
+            text=True,
+            check=True,
+            env=env,
+        ).stdout
+        result = {
+            "db": args.db,
+            "blobs": args.blobs,
+            "images": args.images,
+            "garbage": int(args.blobs * args.garbage),
+            "fill_s": round(filled, 1),
+            **json.loads(out.strip().splitlines()[-1]),
+        }
         left = sum(1 for _ in (work / "blobs").rglob("*") if _.is_file())
         result["real_files_left"] = left
         print(json.dumps(result))

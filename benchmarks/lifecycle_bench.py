@@ -37,20 +37,45 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
 
 from dockbench.ecr_fill import ImageSet, _Clock, bulk_rows
 
-POLICY = json.dumps({"rules": [
-    {"rulePriority": 1, "description": "keep the newest builds",
-     "selection": {"tagStatus": "tagged", "tagPrefixList": ["img-"],
-                   "countType": "imageCountMoreThan", "countNumber": 20_000},
-     "action": {"type": "expire"}},
-    {"rulePriority": 2, "description": "untagged leftovers",
-     "selection": {"tagStatus": "untagged", "countType": "sinceImagePushed",
-                   "countUnit": "days", "countNumber": 14},
-     "action": {"type": "expire"}},
-    {"rulePriority": 3, "description": "archive the rest",
-     "selection": {"tagStatus": "any", "countType": "sinceImagePushed",
-                   "countUnit": "days", "countNumber": 20},
-     "action": {"type": "transition", "targetStorageClass": "archive"}},
-]})
+POLICY = json.dumps(
+    {
+        "rules": [
+            {
+                "rulePriority": 1,
+                "description": "keep the newest builds",
+                "selection": {
+                    "tagStatus": "tagged",
+                    "tagPrefixList": ["img-"],
+                    "countType": "imageCountMoreThan",
+                    "countNumber": 20_000,
+                },
+                "action": {"type": "expire"},
+            },
+            {
+                "rulePriority": 2,
+                "description": "untagged leftovers",
+                "selection": {
+                    "tagStatus": "untagged",
+                    "countType": "sinceImagePushed",
+                    "countUnit": "days",
+                    "countNumber": 14,
+                },
+                "action": {"type": "expire"},
+            },
+            {
+                "rulePriority": 3,
+                "description": "archive the rest",
+                "selection": {
+                    "tagStatus": "any",
+                    "countType": "sinceImagePushed",
+                    "countUnit": "days",
+                    "countNumber": 20,
+                },
+                "action": {"type": "transition", "targetStorageClass": "archive"},
+            },
+        ]
+    }
+)
 DAY = 86400.0
 
 
@@ -78,8 +103,10 @@ def timed(label: str, results: dict[str, float], work):
     started, cpu = time.perf_counter(), time.process_time()
     value = work()
     results[label] = time.perf_counter() - started
-    print(f"{label:>10}: {results[label]:7.2f} s wall, {time.process_time() - cpu:7.2f} s CPU",
-          flush=True)
+    print(
+        f"{label:>10}: {results[label]:7.2f} s wall, {time.process_time() - cpu:7.2f} s CPU",
+        flush=True,
+    )
     return value
 
 
@@ -111,8 +138,11 @@ def main() -> int:
         facts = timed("facts", results, lambda: svc.meta.lifecycle_facts(repo_id))
         actions = timed("evaluate", results, lambda: evaluate(parse_policy(POLICY), facts, later))
         svc.previews.clock = _Later(later)  # the preview evaluates "30 days later"
-        timed("preview", results,
-              lambda: svc.previews.start(svc.default_account, "bench/lifecycle", None))
+        timed(
+            "preview",
+            results,
+            lambda: svc.previews.start(svc.default_account, "bench/lifecycle", None),
+        )
         print(f"{len(facts):,} images, {len(actions):,} actions", flush=True)
         if not args.skip_run:
             report = timed("run", results, lambda: svc.lifecycle.run_all("bench", later))

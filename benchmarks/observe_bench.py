@@ -24,8 +24,12 @@ import tempfile
 import time
 from pathlib import Path
 
-MODES = {"both on": (True, True), "log off": (False, True), "metrics off": (True, False),
-         "both off": (False, False)}
+MODES = {
+    "both on": (True, True),
+    "log off": (False, True),
+    "metrics off": (True, False),
+    "both off": (False, False),
+}
 
 
 def blob(data: bytes) -> tuple[str, bytes]:
@@ -34,10 +38,19 @@ def blob(data: bytes) -> tuple[str, bytes]:
 
 async def call(app, method: str, target: str, headers: dict[str, str], body: bytes = b"") -> int:
     path, _, query = target.partition("?")
-    scope = {"type": "http", "http_version": "1.1", "method": method, "path": path,
-             "raw_path": path.encode(), "query_string": query.encode(), "scheme": "http",
-             "server": ("127.0.0.1", 5000), "client": ("127.0.0.1", 40000), "root_path": "",
-             "headers": [(k.lower().encode(), v.encode()) for k, v in headers.items()]}
+    scope = {
+        "type": "http",
+        "http_version": "1.1",
+        "method": method,
+        "path": path,
+        "raw_path": path.encode(),
+        "query_string": query.encode(),
+        "scheme": "http",
+        "server": ("127.0.0.1", 5000),
+        "client": ("127.0.0.1", 40000),
+        "root_path": "",
+        "headers": [(k.lower().encode(), v.encode()) for k, v in headers.items()],
+    }
     sent = False
     status = 0
 
@@ -61,8 +74,15 @@ def build(work: Path, access_log: bool, metrics_on: bool):
     from dockyard.app import create_app
     from dockyard.settings import Settings
 
-    return create_app(Settings(data_dir=work, create_on_push=True, access_log=access_log,
-                               record_metrics=metrics_on, metrics_route=metrics_on))
+    return create_app(
+        Settings(
+            data_dir=work,
+            create_on_push=True,
+            access_log=access_log,
+            record_metrics=metrics_on,
+            metrics_route=metrics_on,
+        )
+    )
 
 
 async def seed(app, auth: dict[str, str]) -> tuple[str, str]:
@@ -71,12 +91,24 @@ async def seed(app, auth: dict[str, str]) -> tuple[str, str]:
     for digest, data in ((config_digest, config), (layer_digest, layer)):
         start = await _post_upload(app, auth)
         await call(app, "PUT", f"{start}?digest={digest}", auth, data)
-    manifest = json.dumps({"schemaVersion": 2, "mediaType":
-                           "application/vnd.oci.image.manifest.v1+json",
-                           "config": {"mediaType": "application/vnd.oci.image.config.v1+json",
-                                      "digest": config_digest, "size": len(config)},
-                           "layers": [{"mediaType": "application/vnd.oci.image.layer.v1.tar",
-                                       "digest": layer_digest, "size": len(layer)}]}).encode()
+    manifest = json.dumps(
+        {
+            "schemaVersion": 2,
+            "mediaType": "application/vnd.oci.image.manifest.v1+json",
+            "config": {
+                "mediaType": "application/vnd.oci.image.config.v1+json",
+                "digest": config_digest,
+                "size": len(config),
+            },
+            "layers": [
+                {
+                    "mediaType": "application/vnd.oci.image.layer.v1.tar",
+                    "digest": layer_digest,
+                    "size": len(layer),
+                }
+            ],
+        }
+    ).encode()
     headers = {**auth, "content-type": "application/vnd.oci.image.manifest.v1+json"}
     assert await call(app, "PUT", "/v2/bench/app/manifests/v1", headers, manifest) == 201
     return layer_digest, manifest.decode()
@@ -91,10 +123,19 @@ async def _post_upload(app, auth: dict[str, str]) -> str:
             location = dict(message["headers"])[b"location"].decode()
 
     scope_headers = [(k.lower().encode(), v.encode()) for k, v in auth.items()]
-    scope = {"type": "http", "http_version": "1.1", "method": "POST",
-             "path": "/v2/bench/app/blobs/uploads/", "raw_path": b"", "query_string": b"",
-             "scheme": "http", "server": ("127.0.0.1", 5000), "client": ("127.0.0.1", 1),
-             "root_path": "", "headers": scope_headers}
+    scope = {
+        "type": "http",
+        "http_version": "1.1",
+        "method": "POST",
+        "path": "/v2/bench/app/blobs/uploads/",
+        "raw_path": b"",
+        "query_string": b"",
+        "scheme": "http",
+        "server": ("127.0.0.1", 5000),
+        "client": ("127.0.0.1", 1),
+        "root_path": "",
+        "headers": scope_headers,
+    }
 
     async def receive():
         return {"type": "http.request", "body": b"", "more_body": False}
@@ -121,7 +162,8 @@ async def main_async(args: argparse.Namespace) -> None:
             app = build(Path(tmp) / mode.replace(" ", "-"), log_on, metrics_on)
             services = app.state.services
             token, _ = services.auth.issue_registry_token(
-                services.default_account, f"arn:aws:iam::{services.default_account}:root")
+                services.default_account, f"arn:aws:iam::{services.default_account}:root"
+            )
             auth = {"authorization": f"Basic {token}", "host": "127.0.0.1:5000"}
             layer, _ = await seed(app, auth)
             apps[mode] = (app, auth, layer)
@@ -134,8 +176,10 @@ async def main_async(args: argparse.Namespace) -> None:
     base = statistics.median(results["both off"])
     for mode, samples in results.items():
         median = statistics.median(samples)
-        print(f"{mode:12} {median:7.1f} µs CPU/request  ({median / base - 1:+.1%} vs both off)"
-              f"  samples {[round(s) for s in samples]}")
+        print(
+            f"{mode:12} {median:7.1f} µs CPU/request  ({median / base - 1:+.1%} vs both off)"
+            f"  samples {[round(s) for s in samples]}"
+        )
 
 
 async def middleware_alone(requests: int) -> None:
@@ -152,8 +196,11 @@ async def middleware_alone(requests: int) -> None:
     ROUTE = Route("/v2/{name:path}/manifests/{reference}", nothing)
     headers = {"host": "127.0.0.1:5000"}
     for mode, (log_on, metrics_on) in MODES.items():
-        app = Observe(nothing, access_log=log_on, record_metrics=metrics_on) \
-            if (log_on or metrics_on) else nothing
+        app = (
+            Observe(nothing, access_log=log_on, record_metrics=metrics_on)
+            if (log_on or metrics_on)
+            else nothing
+        )
         begin = time.process_time()
         for _ in range(requests):
             await call(app, "GET", "/v2/bench/app/manifests/v1", headers)
@@ -162,8 +209,9 @@ async def middleware_alone(requests: int) -> None:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__,
-                                     formatter_class=argparse.RawTextHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawTextHelpFormatter
+    )
     parser.add_argument("--requests", type=int, default=3000)
     parser.add_argument("--rounds", type=int, default=5)
     args = parser.parse_args()

@@ -57,13 +57,27 @@ def write_layout(root: Path, size: int, seed: str) -> str:
             out.write(chunk)
     layer = hasher.hexdigest()
     staging.rename(blobs / layer)
-    config = json.dumps({"architecture": "amd64", "os": "linux",
-                         "rootfs": {"type": "layers", "diff_ids": [f"sha256:{layer}"]}}).encode()
-    manifest = json.dumps({
-        "schemaVersion": 2, "mediaType": "application/vnd.oci.image.manifest.v1+json",
-        "config": _blob(blobs, "application/vnd.oci.image.config.v1+json", config),
-        "layers": [{"mediaType": "application/vnd.oci.image.layer.v1.tar",
-                    "digest": f"sha256:{layer}", "size": size}]}).encode()
+    config = json.dumps(
+        {
+            "architecture": "amd64",
+            "os": "linux",
+            "rootfs": {"type": "layers", "diff_ids": [f"sha256:{layer}"]},
+        }
+    ).encode()
+    manifest = json.dumps(
+        {
+            "schemaVersion": 2,
+            "mediaType": "application/vnd.oci.image.manifest.v1+json",
+            "config": _blob(blobs, "application/vnd.oci.image.config.v1+json", config),
+            "layers": [
+                {
+                    "mediaType": "application/vnd.oci.image.layer.v1.tar",
+                    "digest": f"sha256:{layer}",
+                    "size": size,
+                }
+            ],
+        }
+    ).encode()
     descriptor = _blob(blobs, "application/vnd.oci.image.manifest.v1+json", manifest)
     descriptor["annotations"] = {"org.opencontainers.image.ref.name": "1"}
     (root / "oci-layout").write_text('{"imageLayoutVersion": "1.0.0"}')
@@ -78,8 +92,18 @@ def _blob(blobs: Path, media_type: str, data: bytes) -> dict:
 
 
 def skopeo(*args: str) -> None:
-    subprocess.run(["skopeo", "--insecure-policy", "copy", "--src-tls-verify=false",
-                    "--dest-tls-verify=false", *args], check=True, capture_output=True)
+    subprocess.run(
+        [
+            "skopeo",
+            "--insecure-policy",
+            "copy",
+            "--src-tls-verify=false",
+            "--dest-tls-verify=false",
+            *args,
+        ],
+        check=True,
+        capture_output=True,
+    )
 
 
 def timed_pull(source: str, creds: str, into: Path) -> float:
@@ -93,10 +117,23 @@ def timed_pull(source: str, creds: str, into: Path) -> float:
 
 def concurrent_pulls(source: str, creds: str, clients: int, tmp: Path) -> float:
     started = time.perf_counter()
-    processes = [subprocess.Popen(
-        ["skopeo", "--insecure-policy", "copy", "--src-tls-verify=false", "--src-creds", creds,
-         source, f"oci:{tmp / f'client-{i}'}:x"], stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE) for i in range(clients)]
+    processes = [
+        subprocess.Popen(
+            [
+                "skopeo",
+                "--insecure-policy",
+                "copy",
+                "--src-tls-verify=false",
+                "--src-creds",
+                creds,
+                source,
+                f"oci:{tmp / f'client-{i}'}:x",
+            ],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+        )
+        for i in range(clients)
+    ]
     failures = [p.stderr.read().decode() for p in processes if p.wait() != 0]  # type: ignore[union-attr]
     if failures:
         raise RuntimeError(f"{len(failures)} concurrent pulls failed: {failures[0]}")
@@ -114,26 +151,41 @@ def main() -> int:
     upstream = BasicUpstream().started()
     auth = write_auth_file(work / "auth.toml", [KEY])
     with auth.open("a") as handle:
-        handle.write(f'[[accounts.secrets]]\nname = "{SECRET}"\nusername = "{USER}"\n'
-                     f'accessToken = "{PASSWORD}"\n')
-    dockyard = DockyardServer(extra_args=["--auth-file", str(auth), "--insecure-upstream",
-                                          upstream.address])
+        handle.write(
+            f'[[accounts.secrets]]\nname = "{SECRET}"\nusername = "{USER}"\n'
+            f'accessToken = "{PASSWORD}"\n'
+        )
+    dockyard = DockyardServer(
+        extra_args=["--auth-file", str(auth), "--insecure-upstream", upstream.address]
+    )
     try:
         dockyard.start()
         ecr = ecr_client(dockyard.url, KEY)
         ecr.create_pull_through_cache_rule(
-            ecrRepositoryPrefix="cache", upstreamRegistryUrl=upstream.address,
-            credentialArn=f"arn:aws:secretsmanager:us-east-1:{ACCOUNT}:secret:{SECRET}")
+            ecrRepositoryPrefix="cache",
+            upstreamRegistryUrl=upstream.address,
+            credentialArn=f"arn:aws:secretsmanager:us-east-1:{ACCOUNT}:secret:{SECRET}",
+        )
         ecr.create_repository(repositoryName="plain/big")
         creds = base64.b64decode(registry_token(ecr)).decode()
         up_creds = f"{USER}:{PASSWORD}"
         for name, seed, bytes_ in (("big", "big", size), ("shared", "shared", size // 4)):
             layout = work / f"layout-{name}"
             write_layout(layout, bytes_, seed)
-            skopeo("--preserve-digests", "--dest-creds", up_creds, f"oci:{layout}:1",
-                   f"docker://{upstream.address}/bench/{name}:1")
-        skopeo("--preserve-digests", "--dest-creds", creds, f"oci:{work / 'layout-big'}:1",
-               f"docker://{dockyard.address}/plain/big:1")
+            skopeo(
+                "--preserve-digests",
+                "--dest-creds",
+                up_creds,
+                f"oci:{layout}:1",
+                f"docker://{upstream.address}/bench/{name}:1",
+            )
+        skopeo(
+            "--preserve-digests",
+            "--dest-creds",
+            creds,
+            f"oci:{work / 'layout-big'}:1",
+            f"docker://{dockyard.address}/plain/big:1",
+        )
         out = work / "out"
         results = {
             "direct": timed_pull(f"docker://{upstream.address}/bench/big:1", up_creds, out),
@@ -143,7 +195,8 @@ def main() -> int:
         }
         before = upstream.blob_fetches()
         results["concurrent"] = concurrent_pulls(
-            f"docker://{dockyard.address}/cache/bench/shared:1", creds, args.clients, work)
+            f"docker://{dockyard.address}/cache/bench/shared:1", creds, args.clients, work
+        )
         fetches = sum((upstream.blob_fetches() - before).values())
     finally:
         dockyard.close()
@@ -158,14 +211,22 @@ def report(results: dict[str, float], size: int, clients: int, fetches: int) -> 
     print(f"| pull of a {size // MiB} MiB single-layer image | seconds | MB/s | ratio | target |")
     print("|---|---|---|---|---|")
     print(f"| direct from the upstream | {results['direct']:.2f} | {rate['direct']:.0f} | 1.00 | |")
-    print(f"| first pull through the cache | {results['first']:.2f} | {rate['first']:.0f} | "
-          f"{results['direct'] / results['first']:.2f} x direct | >= 0.8 |")
-    print(f"| cached pull | {results['cached']:.2f} | {rate['cached']:.0f} | "
-          f"{results['pushed'] / results['cached']:.2f} x pushed | >= 1.0 |")
-    print(f"| pull of the same image pushed to Dockyard | {results['pushed']:.2f} | "
-          f"{rate['pushed']:.0f} | | |")
-    print(f"| {clients} clients at once, uncached {size // 4 // MiB} MiB image | "
-          f"{results['concurrent']:.2f} | | {fetches} upstream blob GETs (2 blobs) | 2 |")
+    print(
+        f"| first pull through the cache | {results['first']:.2f} | {rate['first']:.0f} | "
+        f"{results['direct'] / results['first']:.2f} x direct | >= 0.8 |"
+    )
+    print(
+        f"| cached pull | {results['cached']:.2f} | {rate['cached']:.0f} | "
+        f"{results['pushed'] / results['cached']:.2f} x pushed | >= 1.0 |"
+    )
+    print(
+        f"| pull of the same image pushed to Dockyard | {results['pushed']:.2f} | "
+        f"{rate['pushed']:.0f} | | |"
+    )
+    print(
+        f"| {clients} clients at once, uncached {size // 4 // MiB} MiB image | "
+        f"{results['concurrent']:.2f} | | {fetches} upstream blob GETs (2 blobs) | 2 |"
+    )
     load = os.getloadavg()[0]
     print(json.dumps({"seconds": results, "upstream_blob_gets": fetches, "load1": load}))
 

@@ -37,8 +37,9 @@ class CallCounter:
     def __init__(self, interesting: tuple[str, ...] = ("dockyard", "starlette")) -> None:
         self.interesting, self.enabled, self.total = interesting, False, 0
         self.inclusive: collections.Counter[str] = collections.Counter()
-        self._threads: dict[int, tuple[list[int], list[tuple[Any, str, int]],
-                                       collections.Counter[str]]] = {}
+        self._threads: dict[
+            int, tuple[list[int], list[tuple[Any, str, int]], collections.Counter[str]]
+        ] = {}
 
     def install(self) -> None:
         threading.setprofile(self._hook)
@@ -52,7 +53,8 @@ class CallCounter:
         if not self.enabled:
             return
         count, stack, depth = self._threads.setdefault(
-            threading.get_ident(), ([0], [], collections.Counter()))
+            threading.get_ident(), ([0], [], collections.Counter())
+        )
         if event in ("call", "c_call"):
             count[0] += 1
             self.total += 1
@@ -73,8 +75,13 @@ class CallCounter:
         return f"{path}:{code.co_qualname}"
 
 
-async def _call(app: Any, method: str, target: str, body: bytes = b"",
-                headers: tuple[tuple[bytes, bytes], ...] = ()) -> tuple[int, dict[bytes, bytes]]:
+async def _call(
+    app: Any,
+    method: str,
+    target: str,
+    body: bytes = b"",
+    headers: tuple[tuple[bytes, bytes], ...] = (),
+) -> tuple[int, dict[bytes, bytes]]:
     path, _, query = target.partition("?")
     scope = {
         "type": "http", "asgi": {"version": "3.0"}, "http_version": "1.1", "method": method,
@@ -108,14 +115,24 @@ async def _push(app: Any, repo: str, tag: str, image: data.SmallImage) -> None:
             continue
         status, headers = await _call(app, "POST", f"/v2/{repo}/blobs/uploads/")
         location = headers[b"location"].decode().split("://", 1)[-1]
-        location = location[location.index("/"):]
+        location = location[location.index("/") :]
         separator = "&" if "?" in location else "?"
-        status, _ = await _call(app, "PUT", f"{location}{separator}digest={digest}", blob,
-                                ((b"content-type", b"application/octet-stream"),))
+        status, _ = await _call(
+            app,
+            "PUT",
+            f"{location}{separator}digest={digest}",
+            blob,
+            ((b"content-type", b"application/octet-stream"),),
+        )
         if status != 201:
             raise SystemExit(f"blob PUT answered {status}")
-    status, _ = await _call(app, "PUT", f"/v2/{repo}/manifests/{tag}", image.manifest,
-                            ((b"content-type", image.manifest_type.encode()),))
+    status, _ = await _call(
+        app,
+        "PUT",
+        f"/v2/{repo}/manifests/{tag}",
+        image.manifest,
+        ((b"content-type", image.manifest_type.encode()),),
+    )
     if status != 201:
         raise SystemExit(f"manifest PUT answered {status}")
 
@@ -125,8 +142,7 @@ async def _run(images: int, counter: CallCounter) -> float:
     from dockyard.settings import Settings
 
     data_dir = Path(tempfile.mkdtemp(prefix="push-calls-")) / "data"
-    app = create_app(Settings(data_dir=data_dir, create_on_push=True,
-                              accept_any_credentials=True))
+    app = create_app(Settings(data_dir=data_dir, create_on_push=True, accept_any_credentials=True))
     pushes = data.small_images(images + WARM_UP)
     async with app.router.lifespan_context(app):
         for i in range(WARM_UP):  # imports, the first repository, statement caches
@@ -140,8 +156,9 @@ async def _run(images: int, counter: CallCounter) -> float:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__,
-                                     formatter_class=argparse.RawTextHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawTextHelpFormatter
+    )
     parser.add_argument("--images", type=int, default=40)
     parser.add_argument("--top", type=int, default=40)
     args = parser.parse_args()
@@ -151,8 +168,10 @@ def main() -> None:
         cpu = asyncio.run(_run(args.images, counter))
     finally:
         counter.uninstall()
-    print(f"{args.images} small images: {counter.total / args.images:.0f} Python calls per "
-          f"image ({1000 * cpu:.1f} ms CPU per image while counting, inflated by the hook)")
+    print(
+        f"{args.images} small images: {counter.total / args.images:.0f} Python calls per "
+        f"image ({1000 * cpu:.1f} ms CPU per image while counting, inflated by the hook)"
+    )
     for name, calls in counter.inclusive.most_common(args.top):
         print(f"{calls / args.images:9.0f}  {name}")
 

@@ -33,8 +33,19 @@ from dockbench.scenarios import Context, Dataset
 from dockbench.servers import DISTRIBUTION_BIN, registries
 
 HERE = Path(__file__).resolve().parent
-ORDER = ("upload-mono", "upload-chunked", "download", "download-cold", "concurrent-same",
-         "concurrent-distinct", "skopeo-1", "podman-1", "skopeo-20", "podman-20", "small-parallel")
+ORDER = (
+    "upload-mono",
+    "upload-chunked",
+    "download",
+    "download-cold",
+    "concurrent-same",
+    "concurrent-distinct",
+    "skopeo-1",
+    "podman-1",
+    "skopeo-20",
+    "podman-20",
+    "small-parallel",
+)
 SCENARIOS = {name: (PUSH_AND_GET | PULL_SCENARIOS)[name] for name in ORDER}
 MiB = 1 << 20
 
@@ -60,11 +71,18 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         help="comma-separated, from: dockyard, distribution",
     )
     p.add_argument("--size-mib", type=int, help="blob and image size (default 1024, quick 64)")
-    p.add_argument("--dockyard-workers", type=int, default=1,
-                   help="Dockyard server processes (`serve --workers`); 2 is one per core here")
-    p.add_argument("--dockyard-args", default="",
-                   help="more `serve` options, e.g. \"--gc-interval 0.1 --gc-grace 0\" to push "
-                        "while garbage collection runs back to back")
+    p.add_argument(
+        "--dockyard-workers",
+        type=int,
+        default=1,
+        help="Dockyard server processes (`serve --workers`); 2 is one per core here",
+    )
+    p.add_argument(
+        "--dockyard-args",
+        default="",
+        help='more `serve` options, e.g. "--gc-interval 0.1 --gc-grace 0" to push '
+        "while garbage collection runs back to back",
+    )
     p.add_argument("--small", type=int, default=50, help="small images in small-parallel")
     p.add_argument("--tmpdir", help="where test data and registry storage go (default: $TMPDIR)")
     p.add_argument("--results", type=Path, default=HERE / "results", help="output directory")

@@ -83,9 +83,14 @@ class Bench:
         self.moto, self.bucket, self.server, self.repo, self.src = moto, bucket, server, repo, src
         # As Dockyard's own client (s3/config.py): objects it composed by server-side copies
         # carry composite checksums that a whole-object check would refuse.
-        self.s3 = boto3.client("s3", endpoint_url=moto.endpoint, region_name="us-east-1",
-                               config=Config(s3={"addressing_style": "path"},
-                                             response_checksum_validation="when_required"))
+        self.s3 = boto3.client(
+            "s3",
+            endpoint_url=moto.endpoint,
+            region_name="us-east-1",
+            config=Config(
+                s3={"addressing_style": "path"}, response_checksum_validation="when_required"
+            ),
+        )
         self.key = self._blob_key()
         self.samples: dict[str, list[float]] = {}
 
@@ -97,8 +102,11 @@ class Bench:
     def way(self, name: str) -> None:
         fetch = {
             "getobject": lambda: read_getobject(self.s3, self.bucket, self.key),
-            "presigned": lambda: read_url(self.s3.generate_presigned_url(
-                "get_object", Params={"Bucket": self.bucket, "Key": self.key})),
+            "presigned": lambda: read_url(
+                self.s3.generate_presigned_url(
+                    "get_object", Params={"Bucket": self.bucket, "Key": self.key}
+                )
+            ),
             "proxied": self._proxied,
         }[name]
         cpu0, t0 = cpu_seconds(self.server.pid), time.perf_counter()
@@ -108,8 +116,10 @@ class Bench:
             raise RuntimeError(f"{name}: {got} bytes, expected {self.src.size}")
         self.add(f"{name}_mbps", self.src.size / 1e6 / wall)
         if name == "proxied":
-            self.add("proxied_cpu_s_per_gib",
-                     (cpu_seconds(self.server.pid) - cpu0) / (self.src.size / (1 << 30)))
+            self.add(
+                "proxied_cpu_s_per_gib",
+                (cpu_seconds(self.server.pid) - cpu0) / (self.src.size / (1 << 30)),
+            )
 
     def _proxied(self) -> int:
         pid = self.server.pid
@@ -137,12 +147,23 @@ def report(bench: Bench, args: argparse.Namespace) -> str:
         ("Dockyard server CPU per GiB proxied, s", "proxied_cpu_s_per_gib"),
         ("Dockyard peak RSS growth during the GET, MiB", "proxied_rss_growth_mib"),
     ]
-    lines = [(f"{args.size_mib} MiB blob, median of {args.runs} runs; load average "
-             f"{' '.join(f'{x:.1f}' for x in os.getloadavg())}"), "",
-             "| Measure | median | min-max |", "|---|---:|---:|"]
+    lines = [
+        (
+            f"{args.size_mib} MiB blob, median of {args.runs} runs; load average "
+            f"{' '.join(f'{x:.1f}' for x in os.getloadavg())}"
+        ),
+        "",
+        "| Measure | median | min-max |",
+        "|---|---:|---:|",
+    ]
     lines += [f"| {label} | {med[m]:.2f} | {spread[m]} |" for label, m in rows if m in med]
-    lines += ["", (f"proxied / GetObject: {med['proxied_mbps'] / med['getobject_mbps']:.2f}x; "
-              f"proxied / presigned: {med['proxied_mbps'] / med['presigned_mbps']:.2f}x")]
+    lines += [
+        "",
+        (
+            f"proxied / GetObject: {med['proxied_mbps'] / med['getobject_mbps']:.2f}x; "
+            f"proxied / presigned: {med['proxied_mbps'] / med['presigned_mbps']:.2f}x"
+        ),
+    ]
     return "\n".join(lines)
 
 
@@ -164,7 +185,7 @@ def main() -> int:
         bench = Bench(moto, bucket, server, "bench/s3", src)
         ways = ["getobject", "presigned", "proxied"]
         for run in range(args.runs):
-            for way in ways[run % 3:] + ways[:run % 3]:
+            for way in ways[run % 3 :] + ways[: run % 3]:
                 bench.way(way)
         print(report(bench, args))
     finally:

@@ -63,10 +63,13 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--push-images", type=int, help="images per push round (default 50; quick 20)")
     p.add_argument("--rounds", type=int, help="push rounds per configuration (default 3; quick 1)")
     p.add_argument("--repos", type=int, default=10, help="repositories the pushes spread over")
-    p.add_argument("--walk-max", type=int,
-                   help="largest size whose whole listing is walked (default 100,000, quick "
-                        "5,000; a million takes minutes); above it page tokens are minted, see "
-                        "dockbench/scale_tokens.py")
+    p.add_argument(
+        "--walk-max",
+        type=int,
+        help="largest size whose whole listing is walked (default 100,000, quick "
+        "5,000; a million takes minutes); above it page tokens are minted, see "
+        "dockbench/scale_tokens.py",
+    )
     p.add_argument("--tmpdir", help="where data goes (default: $TMPDIR)")
     p.add_argument("--results", type=Path, default=HERE / "results", help="output directory")
     args = p.parse_args(argv)
@@ -175,8 +178,10 @@ class Bench:
             if database:  # SQLite runs inside the server process, PostgreSQL beside it
                 db_cpu = cpu_seconds(database) - db0
                 res[where]["db_cpu_ms"] = 1000 * db_cpu / len(timed.samples)
-        log(f"  at {size:,}: page medians " + ", ".join(
-            f"{w} {res[w]['median_ms']:.1f} ms" for w in ("start", "middle", "end")))
+        log(
+            f"  at {size:,}: page medians "
+            + ", ".join(f"{w} {res[w]['median_ms']:.1f} ms" for w in ("start", "middle", "end"))
+        )
         return res
 
     def walk(self, client, size: int, page: int, offsets: dict, tokens: dict) -> float:
@@ -216,8 +221,14 @@ class Bench:
                 servers.append(self.start(registry))
                 pids["dockyard"].append(servers[-1].pid)
             label = _push_label(storage, processes, workers)
-            figure = scale_push.measure(label, [s.address for s in servers], pids,
-                                        self.args.push_images, self.args.rounds, self.args.repos)
+            figure = scale_push.measure(
+                label,
+                [s.address for s in servers],
+                pids,
+                self.args.push_images,
+                self.args.rounds,
+                self.args.repos,
+            )
         finally:
             for server in servers:
                 server.stop()

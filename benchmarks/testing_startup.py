@@ -1,6 +1,6 @@
 """How long `dockyard.testing.registry()` takes to start and to stop (medians of N runs).
 
-    PYTHONPATH=src python benchmarks/testing_startup.py [N]
+PYTHONPATH=src python benchmarks/testing_startup.py [N]
 """
 
 from __future__ import annotations
@@ -22,8 +22,10 @@ def main(runs: int) -> None:
         reg.stop()
         starts.append(started - began)
         stops.append(time.perf_counter() - started)
-    print(f"start: median {statistics.median(starts):.2f}s (min {min(starts):.2f}s), "
-          f"stop: median {statistics.median(stops):.2f}s, runs {runs}")
+    print(
+        f"start: median {statistics.median(starts):.2f}s (min {min(starts):.2f}s), "
+        f"stop: median {statistics.median(stops):.2f}s, runs {runs}"
+    )
 
 
 if __name__ == "__main__":

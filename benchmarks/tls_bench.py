@@ -45,16 +45,30 @@ def certificate(directory: Path) -> tuple[Path, Path]:
     )  # fmt: skip
     cert_path, key_path = directory / "tls.crt", directory / "tls.key"
     cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
-    key_path.write_bytes(key.private_bytes(serialization.Encoding.PEM,
-                                           serialization.PrivateFormat.PKCS8,
-                                           serialization.NoEncryption()))
+    key_path.write_bytes(
+        key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
+    )
     return cert_path, key_path
 
 
 def start(work: Path, name: str, tls: tuple[Path, Path] | None) -> tuple[subprocess.Popen, str]:
     port = free_port()
-    args = [sys.executable, "-m", "dockyard", "serve", "--port", str(port), "--data-dir",
-            str(work / name), "--create-on-push", "--accept-any-credentials"]
+    args = [
+        sys.executable,
+        "-m",
+        "dockyard",
+        "serve",
+        "--port",
+        str(port),
+        "--data-dir",
+        str(work / name),
+        "--create-on-push",
+        "--accept-any-credentials",
+    ]
     if tls:
         args += ["--tls-cert", str(tls[0]), "--tls-key", str(tls[1])]
     env = {**os.environ, "PYTHONPATH": str(REPO_ROOT / "src")}
@@ -76,20 +90,56 @@ def cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
-def upload(url: str, blob: Path, digest: str, cafile: Path | None, run: int,
-           pid: int) -> tuple[float, float]:
+def upload(
+    url: str, blob: Path, digest: str, cafile: Path | None, run: int, pid: int
+) -> tuple[float, float]:
     tls = ["--cacert", str(cafile)] if cafile else []
-    started = subprocess.run(["curl", "-sS", "-X", "POST", "-D", "-", "-o", "/dev/null", *tls,
-                              f"{url}/v2/bench/tls{run}/blobs/uploads/"],
-                             capture_output=True, text=True, check=True)
-    location = next(line.split(":", 1)[1].strip() for line in started.stdout.splitlines()
-                    if line.lower().startswith("location:"))
-    target = (location if location.startswith("http") else url + location)
+    started = subprocess.run(
+        [
+            "curl",
+            "-sS",
+            "-X",
+            "POST",
+            "-D",
+            "-",
+            "-o",
+            "/dev/null",
+            *tls,
+            f"{url}/v2/bench/tls{run}/blobs/uploads/",
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    location = next(
+        line.split(":", 1)[1].strip()
+        for line in started.stdout.splitlines()
+        if line.lower().startswith("location:")
+    )
+    target = location if location.startswith("http") else url + location
     target += ("&" if "?" in target else "?") + f"digest={digest}"
     began, cpu = time.perf_counter(), cpu_seconds(pid)
-    done = subprocess.run(["curl", "-sS", "-X", "PUT", "-T", str(blob), "-o", "/dev/null",
-                           "-w", "%{http_code}", "-H", "Content-Type: application/octet-stream",
-                           *tls, target], capture_output=True, text=True, check=True)
+    done = subprocess.run(
+        [
+            "curl",
+            "-sS",
+            "-X",
+            "PUT",
+            "-T",
+            str(blob),
+            "-o",
+            "/dev/null",
+            "-w",
+            "%{http_code}",
+            "-H",
+            "Content-Type: application/octet-stream",
+            *tls,
+            target,
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
     seconds, cpu = time.perf_counter() - began, cpu_seconds(pid) - cpu
     if done.stdout != "201":
         raise SystemExit(f"upload answered {done.stdout}: {done.stderr}")
@@ -97,8 +147,9 @@ def upload(url: str, blob: Path, digest: str, cafile: Path | None, run: int,
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__,
-                                     formatter_class=argparse.RawTextHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawTextHelpFormatter
+    )
     parser.add_argument("--size-mib", type=int, default=256)
     parser.add_argument("--runs", type=int, default=5)
     args = parser.parse_args()
@@ -116,8 +167,9 @@ def main() -> None:
                 order = ("http", "https") if run % 2 == 0 else ("https", "http")
                 for name in order:
                     process, url = servers[name]
-                    speed, seconds_per_gb = upload(url, blob, digest, cert if name == "https"
-                                                   else None, run, process.pid)
+                    speed, seconds_per_gb = upload(
+                        url, blob, digest, cert if name == "https" else None, run, process.pid
+                    )
                     speeds[name].append(speed)
                     cpu[name].append(seconds_per_gb)
         finally:
@@ -125,12 +177,16 @@ def main() -> None:
                 process.terminate()
                 process.wait(30)
     http, https = (statistics.median(speeds[n]) for n in ("http", "https"))
-    print(f"{args.size_mib} MiB monolithic upload, median of {args.runs}: "
-          f"HTTP {http:.0f} MB/s, HTTPS {https:.0f} MB/s, ratio {https / http:.2f}")
+    print(
+        f"{args.size_mib} MiB monolithic upload, median of {args.runs}: "
+        f"HTTP {http:.0f} MB/s, HTTPS {https:.0f} MB/s, ratio {https / http:.2f}"
+    )
     http_cpu, https_cpu = (statistics.median(cpu[n]) for n in ("http", "https"))
     print(f"server CPU per GB: HTTP {http_cpu:.2f} s, HTTPS {https_cpu:.2f} s")
-    print(f"samples: http {[round(s) for s in speeds['http']]}, "
-          f"https {[round(s) for s in speeds['https']]}")
+    print(
+        f"samples: http {[round(s) for s in speeds['http']]}, "
+        f"https {[round(s) for s in speeds['https']]}"
+    )
 
 
 if __name__ == "__main__":

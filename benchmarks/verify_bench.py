@@ -75,15 +75,19 @@ def main() -> None:
         total = fill(store, int(args.gib * 1024 * MiB), args.blob_mib * MiB)
         verifier = BlobVerifier(None, store, None)  # type: ignore[arg-type]
         digests = list(store.list())
-        print(f"{len(digests)} blobs, {total / MB:,.0f} MB; hashlib sha256 in memory: "
-              f"{hashlib_ceiling():,.0f} MB/s (CPU)")
+        print(
+            f"{len(digests)} blobs, {total / MB:,.0f} MB; hashlib sha256 in memory: "
+            f"{hashlib_ceiling():,.0f} MB/s (CPU)"
+        )
         for run in range(args.runs):
             wall, cpu = time.perf_counter(), time.process_time()
             report = verifier.verify(digests, False, Quiet())
             wall, cpu = time.perf_counter() - wall, time.process_time() - cpu
             assert report.clean and report.bytes_read == total
-            print(f"run {run + 1}: {total / MB / wall:,.0f} MB/s wall, "
-                  f"{total / MB / cpu:,.0f} MB/s per CPU-second ({cpu:.2f} s CPU, {wall:.2f} s)")
+            print(
+                f"run {run + 1}: {total / MB / wall:,.0f} MB/s wall, "
+                f"{total / MB / cpu:,.0f} MB/s per CPU-second ({cpu:.2f} s CPU, {wall:.2f} s)"
+            )
     finally:
         shutil.rmtree(root, ignore_errors=True)
 

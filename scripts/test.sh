@@ -41,6 +41,7 @@ guard() {
   "$@" || { echo "FAILED: $what (see above; nothing else was run)" >&2; exit 1; }
 }
 guard "ruff check" "$PY" -m ruff check src tests benchmarks
+guard "ruff format --check" "$PY" -m ruff format --check src tests benchmarks
 guard "import contracts (lint-imports)" env PYTHONPATH="src${PYTHONPATH:+:$PYTHONPATH}" "$PY" -c \
   'import sys; from importlinter.cli import lint_imports_command; sys.exit(lint_imports_command())'
 guard "mypy" "$PY" -m mypy

@@ -90,8 +90,11 @@ def _parallel_gets(ctx: Context, targets: list[tuple[str, BlobSource]], key: str
     if errors:
         raise errors[0]
     total = sum(src.size for _, src in targets)
-    return {f"{key}_mbps": _mb_per_s(total, wall), f"{key}_s": wall,
-            f"{key}_cpu_s_per_gib": cpu.seconds / (total / GiB)}
+    return {
+        f"{key}_mbps": _mb_per_s(total, wall),
+        f"{key}_s": wall,
+        f"{key}_cpu_s_per_gib": cpu.seconds / (total / GiB),
+    }
 
 
 def concurrent_same(ctx: Context) -> dict[str, float]:
@@ -138,19 +141,39 @@ def podman_image(ctx: Context, layers: int) -> dict[str, float]:
             wall = _podman_pull(store, ref)
     finally:
         shutil.rmtree(store, ignore_errors=True)
-    return {f"{key}_pull_s": wall, f"{key}_pull_mbps": _mb_per_s(image.total_bytes, wall),
-            f"{key}_pull_cpu_s_per_gib": cpu.seconds / (image.total_bytes / GiB)}
+    return {
+        f"{key}_pull_s": wall,
+        f"{key}_pull_mbps": _mb_per_s(image.total_bytes, wall),
+        f"{key}_pull_cpu_s_per_gib": cpu.seconds / (image.total_bytes / GiB),
+    }
 
 
 def _podman_pull(store: Path, ref: str, timeout: float = 900) -> float:
     # podman refuses a runroot path longer than 50 characters.
     runroot = tempfile.mkdtemp(prefix="pdrun")
-    cmd = ["podman", "--root", str(store / "root"), "--runroot", runroot,
-           "--storage-driver", "vfs", "pull", "--quiet", "--tls-verify=false", ref]
+    cmd = [
+        "podman",
+        "--root",
+        str(store / "root"),
+        "--runroot",
+        runroot,
+        "--storage-driver",
+        "vfs",
+        "pull",
+        "--quiet",
+        "--tls-verify=false",
+        ref,
+    ]
     try:
         t0 = time.perf_counter()
-        proc = subprocess.run(cmd, check=False, capture_output=True, text=True, timeout=timeout,
-                              env=os.environ | {"TMPDIR": str(store)})
+        proc = subprocess.run(
+            cmd,
+            check=False,
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            env=os.environ | {"TMPDIR": str(store)},
+        )
         wall = time.perf_counter() - t0
     finally:
         shutil.rmtree(runroot, ignore_errors=True)

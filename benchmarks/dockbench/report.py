@@ -36,8 +36,14 @@ def rows(size: str, small: int) -> list[Row]:
 
     def podman(n: int) -> Row:
         noun = "layer" if n == 1 else "layers"
-        return Row(f"podman{n}_pull_mbps", f"podman pull, {size} image, {n} {noun}", "MB/s",
-                   True, 1.0, f"podman{n}_pull_s")
+        return Row(
+            f"podman{n}_pull_mbps",
+            f"podman pull, {size} image, {n} {noun}",
+            "MB/s",
+            True,
+            1.0,
+            f"podman{n}_pull_s",
+        )
 
     def pull_cpu(metric: str, what: str) -> Row:
         return Row(metric, f"Server CPU per GiB, {what}", "s/GiB", False, 0.5)
@@ -65,12 +71,27 @@ def rows(size: str, small: int) -> list[Row]:
             1.0,
         ),
         Row("download_mbps", f"Download {size} blob, second GET", "MB/s", True, 1.0),
-        Row("download_cold_mbps", f"Download {size} blob, cold (page cache dropped)", "MB/s",
-            True, 1.0),
-        Row("concurrent_same_mbps", f"16 clients GET the same {size} blob, aggregate", "MB/s",
-            True, 1.0),
-        Row("concurrent_distinct_mbps", f"16 clients GET 16 blobs of {size}/16, aggregate",
-            "MB/s", True, 1.0),
+        Row(
+            "download_cold_mbps",
+            f"Download {size} blob, cold (page cache dropped)",
+            "MB/s",
+            True,
+            1.0,
+        ),
+        Row(
+            "concurrent_same_mbps",
+            f"16 clients GET the same {size} blob, aggregate",
+            "MB/s",
+            True,
+            1.0,
+        ),
+        Row(
+            "concurrent_distinct_mbps",
+            f"16 clients GET 16 blobs of {size}/16, aggregate",
+            "MB/s",
+            True,
+            1.0,
+        ),
         skopeo(1, "push"),
         skopeo(1, "pull"),
         podman(1),

@@ -78,8 +78,7 @@ def _copy(cur, table: str, columns: tuple[str, ...], rows: list) -> None:
 def _advance_sequence(engine: sa.Engine) -> None:
     with engine.begin() as conn:
         conn.exec_driver_sql(
-            "SELECT setval(pg_get_serial_sequence('images', 'id'), "
-            "(SELECT max(id) FROM images))"
+            "SELECT setval(pg_get_serial_sequence('images', 'id'), (SELECT max(id) FROM images))"
         )
 
 

@@ -44,9 +44,11 @@ def _latency(r: dict) -> list[str]:
     lines = [
         "### DescribeImages page latency and PutImage, one repository (boto3, client-side)",
         "",
-        ("| Backend | Images | Page at start, median / p95 ms | middle | end | "
-         "CPU ms per page: Dockyard + PostgreSQL | PutImage, images/s (median ms) | "
-         "Offline fill to this size |"),
+        (
+            "| Backend | Images | Page at start, median / p95 ms | middle | end | "
+            "CPU ms per page: Dockyard + PostgreSQL | PutImage, images/s (median ms) | "
+            "Offline fill to this size |"
+        ),
         "|---|---:|---:|---:|---:|---:|---:|---|",
     ]
     for backend, sizes in r["latency"].items():
@@ -63,14 +65,16 @@ def _latency(r: dict) -> list[str]:
     a = r["args"]
     lines += [
         "",
-        (f"Pages: {a['calls']} default DescribeImages calls (100 images) per position. Up to "
-        f"{a['walk_max']:,} images the whole listing is first walked by 1,000 (every image must "
-        "be listed exactly once); middle and end tokens are minted with the server's key and code "
-        "(dockbench/scale_tokens.py), checked equal to the ones the walk got. CPU per page: the "
-        "slowest position's Dockyard process tree, plus PostgreSQL's postmaster tree (SQLite runs "
-        f"inside Dockyard). PutImage: at 1,000 the 1,000 that filled the repository, at larger "
-        f"sizes {a['puts']:,} more, in sequence, each a new manifest (half tagged), timed "
-        "client-side; the rows they add are checked."),
+        (
+            f"Pages: {a['calls']} default DescribeImages calls (100 images) per position. Up to "
+            f"{a['walk_max']:,} images the whole listing is first walked by 1,000 (every image must "
+            "be listed exactly once); middle and end tokens are minted with the server's key and code "
+            "(dockbench/scale_tokens.py), checked equal to the ones the walk got. CPU per page: the "
+            "slowest position's Dockyard process tree, plus PostgreSQL's postmaster tree (SQLite runs "
+            f"inside Dockyard). PutImage: at 1,000 the 1,000 that filled the repository, at larger "
+            f"sizes {a['puts']:,} more, in sequence, each a new manifest (half tagged), timed "
+            "client-side; the rows they add are checked."
+        ),
         "",
     ]
     return lines
@@ -97,8 +101,10 @@ def _push(r: dict) -> list[str]:
     lines = [
         f"### Aggregate push throughput: {a['push_images']} small images at once",
         "",
-        ("| Configuration | images/s | vs 1 process, same stores | CPU ms per image: Dockyard / "
-        f"PostgreSQL / moto / client = total | at most, on {cores} cores (images/s) |"),
+        (
+            "| Configuration | images/s | vs 1 process, same stores | CPU ms per image: Dockyard / "
+            f"PostgreSQL / moto / client = total | at most, on {cores} cores (images/s) |"
+        ),
         "|---|---:|---:|---|---:|",
     ]
     for res in r["push"]:
@@ -112,12 +118,14 @@ def _push(r: dict) -> list[str]:
                      f"{1000 * cores / total:.0f} |")  # fmt: skip
     lines += [
         "",
-        (f"Median of {a['rounds']} round(s) of fresh images (one client thread and connection each, "
-        f"released together; image i goes to process i mod P; {a['repos']} repositories; per blob "
-        "HEAD, POST, PUT, then the manifest PUT by tag). CPU: each component's process tree from "
-        "/proc over the round (the client: the benchmark's own threads). \"At most\": the "
-        "machine's cores divided by the CPU one image costs all components together, the rate "
-        "no spreading of the work over processes can exceed here."),
+        (
+            f"Median of {a['rounds']} round(s) of fresh images (one client thread and connection each, "
+            f"released together; image i goes to process i mod P; {a['repos']} repositories; per blob "
+            "HEAD, POST, PUT, then the manifest PUT by tag). CPU: each component's process tree from "
+            '/proc over the round (the client: the benchmark\'s own threads). "At most": the '
+            "machine's cores divided by the CPU one image costs all components together, the rate "
+            "no spreading of the work over processes can exceed here."
+        ),
         "",
     ]
     return lines

@@ -74,7 +74,8 @@ def load_keys(settings: Settings, accounts: AccountStore, create: bool = True) -
             return load_auth_file(settings.auth_file)
         except OSError as exc:
             raise ConfigurationError(
-                f"cannot read --auth-file {settings.auth_file}: {exc.strerror}") from exc
+                f"cannot read --auth-file {settings.auth_file}: {exc.strerror}"
+            ) from exc
         except (ValueError, tomllib.TOMLDecodeError) as exc:
             raise ConfigurationError(f"cannot use --auth-file {settings.auth_file}: {exc}") from exc
     if not create:
@@ -86,13 +87,21 @@ def load_keys(settings: Settings, accounts: AccountStore, create: bool = True) -
         raise ConfigurationError(f"cannot use the generated account: {exc}") from exc
     if created:
         # Only the path: the secret must not end up in a log that is kept.
-        print(f"dockyard: wrote the account and access key of this database to {path.resolve()}",
-              file=sys.stderr, flush=True)
+        print(
+            f"dockyard: wrote the account and access key of this database to {path.resolve()}",
+            file=sys.stderr,
+            flush=True,
+        )
     return keys
 
 
-def create_services(settings: Settings, clock: Clock | None = None, *,
-                    create: bool = True, single_process: bool = True) -> Services:
+def create_services(
+    settings: Settings,
+    clock: Clock | None = None,
+    *,
+    create: bool = True,
+    single_process: bool = True,
+) -> Services:
     """The services over the configured stores. With `create` (a server) the data directory,
     the embedded database and the first credentials are made if missing, and removed again if
     start-up fails; without (`dockyard scan`) they must already exist. `single_process`: False
@@ -106,30 +115,49 @@ def create_services(settings: Settings, clock: Clock | None = None, *,
         return _open_services(settings, clock, True, single_process)
 
 
-def _open_services(settings: Settings, clock: Clock | None, create: bool,
-                   single_process: bool) -> Services:
+def _open_services(
+    settings: Settings, clock: Clock | None, create: bool, single_process: bool
+) -> Services:
     # The stores first: credentials are made (and announced) only once they work.
     blobs = _blob_store(settings.resolved_storage_url)
     # Only the embedded default (no --database-url) migrates itself: zero setup on one machine.
-    meta = open_metadata_store(settings.resolved_database_url, migrate=settings.database_url is None)
+    meta = open_metadata_store(
+        settings.resolved_database_url, migrate=settings.database_url is None
+    )
     meta.probe()
     keys = load_keys(settings, meta, create)
     first = keys.accounts[0] if keys.accounts else ""
-    policy = Policy(first, settings.create_on_push, settings.accept_any_credentials,
-                    settings.region, tuple(load_webhooks(settings.config_file)),
-                    restore_seconds=settings.restore_delay,
-                    replica_regions=tuple(r.name for r in load_regions(settings.config_file)))
+    policy = Policy(
+        first,
+        settings.create_on_push,
+        settings.accept_any_credentials,
+        settings.region,
+        tuple(load_webhooks(settings.config_file)),
+        restore_seconds=settings.restore_delay,
+        replica_regions=tuple(r.name for r in load_regions(settings.config_file)),
+    )
     scanner = open_scanner(settings.data_dir)
     wall = SystemClock()
     gc_config = GcConfig(settings.gc_grace, settings.upload_ttl, settings.gc_interval)
     placement = call_placement(settings, single_process, busy=lambda: meta.writing)
-    return build_services(meta, blobs, scanner, clock or registry_clock(settings, wall), keys,
-                          policy, audit_sink(settings.audit_log), wall, gc_config, metrics,
-                          placement, _pull_through_config(settings), HttpUpstreamConnector())
+    return build_services(
+        meta,
+        blobs,
+        scanner,
+        clock or registry_clock(settings, wall),
+        keys,
+        policy,
+        audit_sink(settings.audit_log),
+        wall,
+        gc_config,
+        metrics,
+        placement,
+        _pull_through_config(settings),
+        HttpUpstreamConnector(),
+    )
 
 
-def call_placement(settings: Settings, single_process: bool,
-                   busy: Callable[[], bool]) -> Placement:
+def call_placement(settings: Settings, single_process: bool, busy: Callable[[], bool]) -> Placement:
     """Where calls run (services/placement.py). Bounded calls run on the event loop only on the
     embedded default in one process: a store across the network (PostgreSQL, S3) would stall
     the loop for a round trip, and with several processes on one SQLite file a writer may wait
@@ -145,8 +173,9 @@ def _pull_through_config(settings: Settings) -> PullThroughConfig:
     if settings.auth_file is not None:
         with open(settings.auth_file, "rb") as handle:  # read (and checked) by load_keys first
             secrets = UpstreamSecrets.from_auth_document(tomllib.load(handle))
-    return PullThroughConfig(frozenset(settings.insecure_upstreams),
-                             settings.pull_through_refresh, secrets)
+    return PullThroughConfig(
+        frozenset(settings.insecure_upstreams), settings.pull_through_refresh, secrets
+    )
 
 
 def _blob_store(url: str) -> BlobStore:
@@ -158,19 +187,22 @@ def _blob_store(url: str) -> BlobStore:
     return blobs
 
 
-def create_app(settings: Settings, services: Services | None = None,
-               single_process: bool = True) -> Starlette:
+def create_app(
+    settings: Settings, services: Services | None = None, single_process: bool = True
+) -> Starlette:
     svc = services or create_services(settings, single_process=single_process)
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
-        tasks = [asyncio.create_task(_flush_pulls(svc, settings.pull_flush_seconds)),
-                 asyncio.create_task(_scan_worker(svc, settings.scan_poll_seconds)),
-                 asyncio.create_task(_lifecycle_worker(svc, settings)),
-                 asyncio.create_task(_gc_worker(svc, settings.gc_interval)),
-                 asyncio.create_task(_sample_stats(svc, settings.stats_seconds)),
-                 *event_tasks(svc, settings),
-                 *replication_tasks(svc, settings)]
+        tasks = [
+            asyncio.create_task(_flush_pulls(svc, settings.pull_flush_seconds)),
+            asyncio.create_task(_scan_worker(svc, settings.scan_poll_seconds)),
+            asyncio.create_task(_lifecycle_worker(svc, settings)),
+            asyncio.create_task(_gc_worker(svc, settings.gc_interval)),
+            asyncio.create_task(_sample_stats(svc, settings.stats_seconds)),
+            *event_tasks(svc, settings),
+            *replication_tasks(svc, settings),
+        ]
         try:
             yield
         finally:
@@ -191,8 +223,12 @@ def create_app(settings: Settings, services: Services | None = None,
             console(),
         ],
         middleware=[
-            Middleware(Observe, access_log=settings.access_log, log_format=settings.log_format,
-                       record_metrics=settings.record_metrics),
+            Middleware(
+                Observe,
+                access_log=settings.access_log,
+                log_format=settings.log_format,
+                record_metrics=settings.record_metrics,
+            ),
             Middleware(RegistryAuth, auth=svc.auth, access=svc.access, placement=svc.placement),
         ],
         exception_handlers={

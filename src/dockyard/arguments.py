@@ -22,8 +22,9 @@ def duration(text: str) -> float:
 def positive_duration(text: str) -> float:
     seconds = duration(text)
     if seconds <= 0:
-        raise argparse.ArgumentTypeError(f"expected a positive duration such as 90s, 15m, 1h or "
-                                         f"7d, not {text!r}")
+        raise argparse.ArgumentTypeError(
+            f"expected a positive duration such as 90s, 15m, 1h or 7d, not {text!r}"
+        )
     return seconds
 
 
@@ -33,5 +34,6 @@ def instant(text: str) -> float:
         moment = datetime.fromisoformat(text)
     except ValueError:
         raise argparse.ArgumentTypeError(
-            f"expected an ISO 8601 time such as 2026-12-24T10:00:00Z, not {text!r}") from None
+            f"expected an ISO 8601 time such as 2026-12-24T10:00:00Z, not {text!r}"
+        ) from None
     return (moment if moment.tzinfo else moment.replace(tzinfo=UTC)).timestamp()

@@ -57,25 +57,38 @@ class Config:
 def add_store_options(parser: argparse.ArgumentParser) -> None:
     """Where the data is, as `serve` takes it: the tools that work on a server's data share these
     (and the --config file)."""
-    parser.add_argument("--data-dir", type=Path, default=Path("./dockyard-data"),
-                        help="the data directory of the server whose data this works on")
-    parser.add_argument("--database-url",
-                        help="metadata database (default: the SQLite file in --data-dir)")
-    parser.add_argument("--storage-url",
-                        help="blob storage (default: the blobs directory in --data-dir)")
+    parser.add_argument(
+        "--data-dir",
+        type=Path,
+        default=Path("./dockyard-data"),
+        help="the data directory of the server whose data this works on",
+    )
+    parser.add_argument(
+        "--database-url", help="metadata database (default: the SQLite file in --data-dir)"
+    )
+    parser.add_argument(
+        "--storage-url", help="blob storage (default: the blobs directory in --data-dir)"
+    )
     add_config_option(parser)
 
 
 def add_config_option(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--config", type=Path, metavar="PATH",
-                        help="TOML file of options (keys are the long option names with "
-                             "underscores); flags and DOCKYARD_<OPTION> variables override it")
+    parser.add_argument(
+        "--config",
+        type=Path,
+        metavar="PATH",
+        help="TOML file of options (keys are the long option names with "
+        "underscores); flags and DOCKYARD_<OPTION> variables override it",
+    )
 
 
 def configurable(parser: argparse.ArgumentParser) -> dict[str, argparse.Action]:
     """The options of `parser` that the file and environment may set, by key."""
-    return {action.dest: action for action in parser._actions
-            if action.option_strings and action.dest not in NOT_CONFIGURABLE}
+    return {
+        action.dest: action
+        for action in parser._actions
+        if action.option_strings and action.dest not in NOT_CONFIGURABLE
+    }
 
 
 def parsers(parser: argparse.ArgumentParser) -> Iterable[argparse.ArgumentParser]:
@@ -87,8 +100,9 @@ def parsers(parser: argparse.ArgumentParser) -> Iterable[argparse.ArgumentParser
                 yield from parsers(child)
 
 
-def command_parser(parser: argparse.ArgumentParser,
-                   args: argparse.Namespace) -> argparse.ArgumentParser:
+def command_parser(
+    parser: argparse.ArgumentParser, args: argparse.Namespace
+) -> argparse.ArgumentParser:
     """The parser of the (sub)command `args` came from: `dockyard db upgrade` -> `upgrade`."""
     for action in parser._actions:
         if isinstance(action, argparse._SubParsersAction) and getattr(args, action.dest, None):
@@ -96,8 +110,12 @@ def command_parser(parser: argparse.ArgumentParser,
     return parser
 
 
-def resolve(parser: argparse.ArgumentParser, argv: list[str], known_keys: Iterable[str],
-            environ: Mapping[str, str] = os.environ) -> argparse.Namespace:
+def resolve(
+    parser: argparse.ArgumentParser,
+    argv: list[str],
+    known_keys: Iterable[str],
+    environ: Mapping[str, str] = os.environ,
+) -> argparse.Namespace:
     """Parse `argv` with the root `parser`; fill what no flag gave from env, file, default.
 
     `known_keys` are the options of every command the file may be shared with: those keys
@@ -145,8 +163,9 @@ def _read_file(path: Path) -> dict[str, Any]:
         raise ConfigError(f"--config {path} is not valid TOML: {exc}") from None
 
 
-def _split_document(document: dict[str, Any], known: set[str],
-                    path: Path | None) -> tuple[dict[str, Any], dict[str, Any]]:
+def _split_document(
+    document: dict[str, Any], known: set[str], path: Path | None
+) -> tuple[dict[str, Any], dict[str, Any]]:
     """Option values and pass-through tables; an unknown option key is an error."""
     scalars, tables = {}, {}
     for key, value in document.items():
@@ -155,18 +174,27 @@ def _split_document(document: dict[str, Any], known: set[str],
         elif _is_table(value):
             tables[key] = value
         else:
-            raise ConfigError(f"--config {path}: unknown key {key!r} (keys are the long option "
-                              "names with underscores, e.g. data_dir; see `dockyard serve --help`)")
+            raise ConfigError(
+                f"--config {path}: unknown key {key!r} (keys are the long option "
+                "names with underscores, e.g. data_dir; see `dockyard serve --help`)"
+            )
     return scalars, tables
 
 
 def _is_table(value: Any) -> bool:
     return isinstance(value, dict) or (
-        isinstance(value, list) and bool(value) and all(isinstance(v, dict) for v in value))
+        isinstance(value, list) and bool(value) and all(isinstance(v, dict) for v in value)
+    )
 
 
-def _pick(key: str, action: argparse.Action, args: argparse.Namespace, given: set[str],
-          environ: Mapping[str, str], scalars: dict[str, Any]) -> Value:
+def _pick(
+    key: str,
+    action: argparse.Action,
+    args: argparse.Namespace,
+    given: set[str],
+    environ: Mapping[str, str],
+    scalars: dict[str, Any],
+) -> Value:
     if key in given:
         return Value(getattr(args, key), "flag")
     variable = ENV_PREFIX + key.upper()
@@ -216,6 +244,7 @@ def _flag_value(raw: Any, where: str) -> bool:
 
 # -- showing it --------------------------------------------------------------------------------
 
+
 def render(configuration: Config) -> str:
     """The effective configuration as a TOML file, each line saying where its value came from."""
     source = f" from {configuration.path}" if configuration.path else ""
@@ -249,7 +278,9 @@ def mask_url(url: str) -> str:
         userinfo, _, host = netloc.rpartition("@")
         user, colon, _ = userinfo.partition(":")
         netloc = f"{user}:***@{host}" if colon else netloc
-    query = "&".join(_mask_query_item(item) for item in parts.query.split("&")) if parts.query else ""
+    query = (
+        "&".join(_mask_query_item(item) for item in parts.query.split("&")) if parts.query else ""
+    )
     return urlunsplit((parts.scheme, netloc, parts.path, query, parts.fragment))
 
 

@@ -1,9 +1,9 @@
 """Composition of events, the audit log and the test clock (app.py calls these four).
 
-    load_webhooks(config file)  -> [[webhooks]] tables -> domain.webhooks.parse_webhooks
-    audit_sink(--audit-log)     -> a function appending one line to the file (or stderr)
-    registry_clock(--test-clock)-> the system clock, or it plus the offset in the file
-    event_tasks(services)       -> the dispatcher task of the lifespan, when webhooks exist
+load_webhooks(config file)  -> [[webhooks]] tables -> domain.webhooks.parse_webhooks
+audit_sink(--audit-log)     -> a function appending one line to the file (or stderr)
+registry_clock(--test-clock)-> the system clock, or it plus the offset in the file
+event_tasks(services)       -> the dispatcher task of the lifespan, when webhooks exist
 """
 
 from __future__ import annotations
@@ -61,22 +61,25 @@ def audit_sink(target: str | None) -> Callable[[str], None] | None:
 
 def _write_all(fd: int, data: bytes) -> None:
     while data:
-        data = data[os.write(fd, data):]
+        data = data[os.write(fd, data) :]
 
 
 def registry_clock(settings: Settings, wall: Clock) -> Clock:
     if settings.test_clock is None:
         return wall
-    print(f"dockyard: WARNING: --test-clock is on: the registry's time is the system time plus "
-          f"the seconds in {settings.test_clock}. Use only in tests.", file=sys.stderr, flush=True)
+    print(
+        f"dockyard: WARNING: --test-clock is on: the registry's time is the system time plus "
+        f"the seconds in {settings.test_clock}. Use only in tests.",
+        file=sys.stderr,
+        flush=True,
+    )
     return OffsetClock(wall, Path(settings.test_clock))
 
 
 def event_tasks(svc: Services, settings: Settings) -> list[asyncio.Task[None]]:
     if not svc.events.webhooks:
         return []
-    dispatcher = WebhookDispatcher(svc.meta, svc.events.webhooks, UrllibWebhookSender(),
-                                   svc.clock)
+    dispatcher = WebhookDispatcher(svc.meta, svc.events.webhooks, UrllibWebhookSender(), svc.clock)
     return [asyncio.create_task(_dispatch(dispatcher, settings.webhook_poll_seconds))]
 
 

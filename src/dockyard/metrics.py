@@ -29,40 +29,75 @@ disable_created_metrics()  # the `_created` series double the output and nobody 
 
 MULTIPROCESS_DIR = "PROMETHEUS_MULTIPROC_DIR"
 CONTENT_TYPE = CONTENT_TYPE_LATEST
-_LATENCY_BUCKETS = (.001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10, 30, 60, 300)
+_LATENCY_BUCKETS = (
+    0.001,
+    0.0025,
+    0.005,
+    0.01,
+    0.025,
+    0.05,
+    0.1,
+    0.25,
+    0.5,
+    1,
+    2.5,
+    5,
+    10,
+    30,
+    60,
+    300,
+)
 
-REQUESTS = Counter("dockyard_http_requests", "HTTP requests answered",
-                   ["protocol", "operation", "status"])
-LATENCY = Histogram("dockyard_http_request_duration_seconds",
-                    "Time from the request's arrival to the end of its answer",
-                    ["protocol", "operation"], buckets=_LATENCY_BUCKETS)
-BYTES_RECEIVED = Counter("dockyard_http_received_bytes", "Request body bytes received",
-                         ["protocol"])
+REQUESTS = Counter(
+    "dockyard_http_requests", "HTTP requests answered", ["protocol", "operation", "status"]
+)
+LATENCY = Histogram(
+    "dockyard_http_request_duration_seconds",
+    "Time from the request's arrival to the end of its answer",
+    ["protocol", "operation"],
+    buckets=_LATENCY_BUCKETS,
+)
+BYTES_RECEIVED = Counter(
+    "dockyard_http_received_bytes", "Request body bytes received", ["protocol"]
+)
 BYTES_SENT = Counter("dockyard_http_sent_bytes", "Response body bytes sent", ["protocol"])
-UPLOADS_IN_PROGRESS = Gauge("dockyard_uploads_in_progress",
-                            "Blob upload requests being received now (OCI PATCH/PUT of an "
-                            "upload, ECR UploadLayerPart)", multiprocess_mode="livesum")
-AUTH_FAILURES = Counter("dockyard_auth_failures", "Requests refused for their credentials",
-                        ["protocol"])
-SCAN_QUEUE = Gauge("dockyard_scan_queue_depth", "Scan jobs waiting or running",
-                   multiprocess_mode="max")
-SCAN_DURATION = Histogram("dockyard_scan_duration_seconds", "Time one image scan took",
-                          buckets=(.1, .25, .5, 1, 2.5, 5, 10, 30, 60, 120, 300, 900))
+UPLOADS_IN_PROGRESS = Gauge(
+    "dockyard_uploads_in_progress",
+    "Blob upload requests being received now (OCI PATCH/PUT of an upload, ECR UploadLayerPart)",
+    multiprocess_mode="livesum",
+)
+AUTH_FAILURES = Counter(
+    "dockyard_auth_failures", "Requests refused for their credentials", ["protocol"]
+)
+SCAN_QUEUE = Gauge(
+    "dockyard_scan_queue_depth", "Scan jobs waiting or running", multiprocess_mode="max"
+)
+SCAN_DURATION = Histogram(
+    "dockyard_scan_duration_seconds",
+    "Time one image scan took",
+    buckets=(0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300, 900),
+)
 GC_RUNS = Counter("dockyard_gc_runs", "Garbage collection sweeps", ["outcome"])
 GC_DELETED_BLOBS = Counter("dockyard_gc_deleted_blobs", "Blobs garbage collection deleted")
 GC_DELETED_BYTES = Counter("dockyard_gc_deleted_bytes", "Bytes garbage collection freed")
-LIFECYCLE_RUNS = Counter("dockyard_lifecycle_runs", "Lifecycle policy evaluations applied",
-                         ["outcome"])
-LIFECYCLE_ACTIONS = Counter("dockyard_lifecycle_actions", "Lifecycle actions taken on images",
-                            ["action"])
-DB_POOL_IN_USE = Gauge("dockyard_db_pool_connections_in_use",
-                       "Metadata database connections checked out of the pool",
-                       multiprocess_mode="livesum")
-DB_POOL_SIZE = Gauge("dockyard_db_pool_size", "Metadata database connection pool size",
-                     multiprocess_mode="livesum")
+LIFECYCLE_RUNS = Counter(
+    "dockyard_lifecycle_runs", "Lifecycle policy evaluations applied", ["outcome"]
+)
+LIFECYCLE_ACTIONS = Counter(
+    "dockyard_lifecycle_actions", "Lifecycle actions taken on images", ["action"]
+)
+DB_POOL_IN_USE = Gauge(
+    "dockyard_db_pool_connections_in_use",
+    "Metadata database connections checked out of the pool",
+    multiprocess_mode="livesum",
+)
+DB_POOL_SIZE = Gauge(
+    "dockyard_db_pool_size", "Metadata database connection pool size", multiprocess_mode="livesum"
+)
 
 
 # -- for the parts that do the work --------------------------------------------------------------
+
 
 def scan_finished(seconds: float) -> None:
     SCAN_DURATION.observe(seconds)
@@ -92,6 +127,7 @@ def database_pool(in_use: int, size: int) -> None:
 
 
 # -- exposition --------------------------------------------------------------------------------
+
 
 def multiprocess_mode() -> bool:
     return bool(os.environ.get(MULTIPROCESS_DIR))

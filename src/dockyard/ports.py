@@ -88,7 +88,9 @@ class BlobStore(Protocol):
 
     def list(self) -> Iterator[str]: ...
 
-    def stored_digest(self, digest: str, progress: Callable[[int], None] | None = None) -> str | None:
+    def stored_digest(
+        self, digest: str, progress: Callable[[int], None] | None = None
+    ) -> str | None:
         """Hash every byte stored under `digest` with its algorithm: the hex digest the bytes
         really have (None if there is no such blob). `progress` is told of each batch read."""
         ...
@@ -103,9 +105,7 @@ class BlobStore(Protocol):
         """A writer of a new segment holding the upload's bytes from `offset` on."""
         ...
 
-    def read_upload(
-        self, upload_id: str, segments: Sequence[str], size: int
-    ) -> Iterator[bytes]:
+    def read_upload(self, upload_id: str, segments: Sequence[str], size: int) -> Iterator[bytes]:
         """The first `size` bytes of the chain `segments`, to re-hash when no hash is at hand."""
         ...
 
@@ -147,7 +147,9 @@ class RepositoryStore(Protocol):
 
     def get_repository(self, account_id: str, name: str) -> Repository | None: ...
 
-    def list_repository_names(self, account_id: str, after: str | None, limit: int) -> list[str]: ...
+    def list_repository_names(
+        self, account_id: str, after: str | None, limit: int
+    ) -> list[str]: ...
 
     def delete_repository(self, repo_id: int) -> None: ...
 
@@ -186,7 +188,9 @@ class ImageStore(Protocol):
 
     def get_image(self, repo_id: int, digest: str, with_manifest: bool = False) -> Image | None: ...
 
-    def get_image_by_tag(self, repo_id: int, tag: str, with_manifest: bool = False) -> Image | None: ...
+    def get_image_by_tag(
+        self, repo_id: int, tag: str, with_manifest: bool = False
+    ) -> Image | None: ...
 
     def images_by_digests(
         self, repo_id: int, digests: Sequence[str], with_manifest: bool = False
@@ -234,7 +238,12 @@ class UploadStore(Protocol):
     def delete_upload(self, upload_id: str) -> None: ...
 
     def finish_upload(
-        self, upload_id: str, repo_id: int, digest: str, size: int, now: float,
+        self,
+        upload_id: str,
+        repo_id: int,
+        digest: str,
+        size: int,
+        now: float,
         generation: int | None = None,
     ) -> bool:
         """Link the published blob to the repository and drop the upload, in one transaction.
@@ -309,9 +318,7 @@ class ImageListing(Protocol):
         """Tag -> image for the tags that exist, tags filled."""
         ...
 
-    def set_image_status(
-        self, repo_id: int, digest: str, status: str, now: float
-    ) -> Image | None:
+    def set_image_status(self, repo_id: int, digest: str, status: str, now: float) -> Image | None:
         """ARCHIVED sets archived_at, ACTIVE sets activated_at; None if the image is gone."""
         ...
 
@@ -460,6 +467,7 @@ class RepositoryOverview(Protocol):
 
     def account_storage(self, account_id: str) -> AccountStorage: ...
 
+
 # -- events ------------------------------------------------------------------------------------
 
 
@@ -546,7 +554,12 @@ class LifecycleStore(Protocol):
         ...
 
     def claim_lifecycle_runs(
-        self, worker: str, now: float, due_before: float, lease_seconds: float, limit: int,
+        self,
+        worker: str,
+        now: float,
+        due_before: float,
+        lease_seconds: float,
+        limit: int,
         after: int = 0,
     ) -> list[LifecyclePolicyRecord]:
         """Claim up to `limit` policies of repositories with ids above `after`, last evaluated
@@ -565,18 +578,21 @@ class LifecycleStore(Protocol):
         (nothing changed) while another preview is IN_PROGRESS under a running lease."""
         ...
 
-    def claim_stale_previews(self, worker: str, now: float, lease_seconds: float
-                             ) -> list[LifecyclePreviewRecord]:
+    def claim_stale_previews(
+        self, worker: str, now: float, lease_seconds: float
+    ) -> list[LifecyclePreviewRecord]:
         """Take over IN_PROGRESS previews whose lease ran out (their process died)."""
         ...
 
-    def finish_lifecycle_preview(self, repo_id: int, worker: str, status: str,
-                                 results: str | None) -> None: ...
+    def finish_lifecycle_preview(
+        self, repo_id: int, worker: str, status: str, results: str | None
+    ) -> None: ...
 
     def get_lifecycle_preview(self, repo_id: int) -> LifecyclePreviewRecord | None: ...
 
-    def request_activation(self, repo_id: int, digest: str, now: float, due_at: float
-                           ) -> Image | None:
+    def request_activation(
+        self, repo_id: int, digest: str, now: float, due_at: float
+    ) -> Image | None:
         """Move an ARCHIVED image to ACTIVATING (lastActivatedAt = now) and note when it
         becomes ACTIVE; None if the image is gone. Other statuses are left as they are."""
         ...
@@ -658,15 +674,17 @@ class GarbageStore(Protocol):
 
     def release_lease(self, name: str, holder: str) -> None: ...
 
-    def mark_candidates(self, after: str, limit: int, cutoff: float, now: float,
-                        dry_run: bool = False) -> tuple[str | None, int, int]:
+    def mark_candidates(
+        self, after: str, limit: int, cutoff: float, now: float, dry_run: bool = False
+    ) -> tuple[str | None, int, int]:
         """Mark the unreferenced live blobs untouched since `cutoff` and not pinned at `now`
         among the next `limit` blobs by digest after `after`: (last digest looked at, or None
         at the end; blobs marked; their bytes). A dry run counts them and writes nothing."""
         ...
 
-    def claim_for_deletion(self, after: str, limit: int, cutoff: float, now: float
-                           ) -> tuple[str | None, list[BlobClaim]]:
+    def claim_for_deletion(
+        self, after: str, limit: int, cutoff: float, now: float
+    ) -> tuple[str | None, list[BlobClaim]]:
         """The compare-and-set candidate -> deleting over the next `limit` candidates by digest
         after `after`, for those still unreferenced, unpinned and untouched since `cutoff`, in
         one transaction: (last candidate looked at, or None at the end; the blobs claimed)."""
@@ -717,8 +735,9 @@ class RegistryPolicyStore(Protocol):
 
     def get_registry_policy(self, account_id: str) -> str | None: ...
 
-    def get_access_policies(self, account_id: str,
-                            repository: str | None) -> tuple[str | None, str | None]:
+    def get_access_policies(
+        self, account_id: str, repository: str | None
+    ) -> tuple[str | None, str | None]:
         """What the access check of one request reads, in one round trip: the account's
         registry policy and the policy of its repository `repository` (None when the
         repository, or its policy, does not exist, or when `repository` is None)."""
@@ -795,8 +814,9 @@ class UpstreamClient(Protocol):
     """An OCI registry this one pulls from (backends/upstream). Errors: UpstreamError (a
     registry answering no, or not at all), UpstreamNotFound (it has no such content)."""
 
-    def manifest(self, repository: str, reference: str, accepted: Sequence[str]
-                 ) -> UpstreamManifest: ...
+    def manifest(
+        self, repository: str, reference: str, accepted: Sequence[str]
+    ) -> UpstreamManifest: ...
 
     def manifest_digest(self, repository: str, reference: str, accepted: Sequence[str]) -> str:
         """The digest the upstream's tag points at now (a HEAD request)."""
@@ -833,8 +853,9 @@ class ReplicationStore(Protocol):
         """The stored configuration document (JSON), None when never set."""
         ...
 
-    def put_replication_configuration(self, account_id: str, document: str | None,
-                                      now: float) -> None:
+    def put_replication_configuration(
+        self, account_id: str, document: str | None, now: float
+    ) -> None:
         """Store the account's configuration document; None (no rules) removes it."""
         ...
 
@@ -843,18 +864,21 @@ class ReplicationStore(Protocol):
         destination starts over (a push again of the image, a tag moved to it)."""
         ...
 
-    def claim_replications(self, worker: str, now: float, lease_seconds: float,
-                           limit: int) -> list[ReplicationTask]:
+    def claim_replications(
+        self, worker: str, now: float, lease_seconds: float, limit: int
+    ) -> list[ReplicationTask]:
         """Up to `limit` IN_PROGRESS tasks due by `now` that nobody holds, oldest first."""
         ...
 
-    def end_replication(self, task_id: int, status: ReplicationStatus, failure: str | None,
-                        now: float) -> None:
+    def end_replication(
+        self, task_id: int, status: ReplicationStatus, failure: str | None, now: float
+    ) -> None:
         """The copy is COMPLETE or FAILED for good: the row stays as the status."""
         ...
 
-    def retry_replication(self, task_id: int, next_attempt_at: float, error: str,
-                          now: float) -> None:
+    def retry_replication(
+        self, task_id: int, next_attempt_at: float, error: str, now: float
+    ) -> None:
         """One more failed attempt: counted, released, due again at `next_attempt_at`."""
         ...
 
@@ -874,8 +898,9 @@ class ReplicaTarget(Protocol):
         """Upload the blob (verified by the destination against `digest`)."""
         ...
 
-    def put_manifest(self, repository: str, reference: str, media_type: str, body: bytes) -> None:
-        ...
+    def put_manifest(
+        self, repository: str, reference: str, media_type: str, body: bytes
+    ) -> None: ...
 
 
 # -- storage history (the console's storage page) ----------------------------------------------
@@ -958,7 +983,6 @@ class OperationalStats(Protocol):
     def pool_status(self) -> tuple[int, int]:
         """Connections checked out of this process's pool, and the pool's size."""
         ...
-
 
 
 # -- run reports (metrics of background work) ---------------------------------------------------

@@ -76,32 +76,42 @@ def _region(table: object, number: int, config_file: str | None) -> RegionConfig
     unknown = set(table) - _REGION_KEYS
     missing = {"name", "url", "access_key_id", "secret_access_key"} - set(table)
     if unknown or missing:
-        raise ConfigurationError(f"{where}: unknown keys {sorted(unknown)}, missing keys "
-                                 f"{sorted(missing)}")
+        raise ConfigurationError(
+            f"{where}: unknown keys {sorted(unknown)}, missing keys {sorted(missing)}"
+        )
     if not str(table["url"]).startswith(("http://", "https://")):
         raise ConfigurationError(f"{where}: url must start with http:// or https://")
-    return RegionConfig(str(table["name"]), str(table["url"]), str(table["access_key_id"]),
-                        str(table["secret_access_key"]), float(table.get("timeout", 60.0)),
-                        table.get("ca_bundle"))
+    return RegionConfig(
+        str(table["name"]),
+        str(table["url"]),
+        str(table["access_key_id"]),
+        str(table["secret_access_key"]),
+        float(table.get("timeout", 60.0)),
+        table.get("ca_bundle"),
+    )
 
 
 def load_retry(config_file: str | None) -> tuple[RetryPolicy, float]:
     table = _tables(config_file).get("replication", {})
     if not isinstance(table, dict) or set(table) - _RETRY_KEYS:
-        raise ConfigurationError(f"--config {config_file}: [replication] takes only "
-                                 f"{sorted(_RETRY_KEYS)}")
+        raise ConfigurationError(
+            f"--config {config_file}: [replication] takes only {sorted(_RETRY_KEYS)}"
+        )
     default = RetryPolicy()
     try:
-        policy = RetryPolicy(float(table.get("retry_base_seconds", default.base_seconds)),
-                             float(table.get("retry_max_seconds", default.max_seconds)),
-                             int(table.get("max_attempts", default.max_attempts)))
+        policy = RetryPolicy(
+            float(table.get("retry_base_seconds", default.base_seconds)),
+            float(table.get("retry_max_seconds", default.max_seconds)),
+            int(table.get("max_attempts", default.max_attempts)),
+        )
         return policy, float(table.get("poll_seconds", 1.0))
     except (TypeError, ValueError) as exc:
         raise ConfigurationError(f"--config {config_file}: [replication]: {exc}") from exc
 
 
-def target_factory(regions: list[RegionConfig],
-                   origin: str) -> Callable[[Destination], ReplicaTarget | None]:
+def target_factory(
+    regions: list[RegionConfig], origin: str
+) -> Callable[[Destination], ReplicaTarget | None]:
     """Destination -> a client of its region's server (one per destination, kept)."""
     by_name = {region.name: region for region in regions}
     clients: dict[Destination, HttpReplicaTarget] = {}
@@ -119,11 +129,18 @@ def target_factory(regions: list[RegionConfig],
 
 def replication_tasks(svc: Services, settings: Settings) -> list[asyncio.Task[None]]:
     retry, poll = load_retry(settings.config_file)
-    worker = ReplicationWorker(svc.meta, svc.blob_store, svc.images, svc.templates, svc.access,
-                               svc.clock, settings.region,
-                               target_factory(load_regions(settings.config_file), settings.region),
-                               retry,
-                               svc.audit)
+    worker = ReplicationWorker(
+        svc.meta,
+        svc.blob_store,
+        svc.images,
+        svc.templates,
+        svc.access,
+        svc.clock,
+        settings.region,
+        target_factory(load_regions(settings.config_file), settings.region),
+        retry,
+        svc.audit,
+    )
     return [asyncio.create_task(_work(worker, poll))]
 
 

@@ -67,8 +67,9 @@ def from_environment() -> Settings:
     try:
         fields = json.loads(os.environ[ENVIRONMENT_VARIABLE])
     except KeyError:
-        raise RuntimeError(f"{ENVIRONMENT_VARIABLE} is not set: start workers with "
-                           "`dockyard serve --workers N`") from None
+        raise RuntimeError(
+            f"{ENVIRONMENT_VARIABLE} is not set: start workers with `dockyard serve --workers N`"
+        ) from None
     fields["data_dir"] = Path(fields["data_dir"])
     fields["insecure_upstreams"] = tuple(fields.get("insecure_upstreams", ()))
     if fields["auth_file"] is not None:

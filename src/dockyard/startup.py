@@ -1,12 +1,12 @@
 """Start-up checks that turn an operator's mistake into one clear line, and leave nothing behind.
 
-    prepared(data_dir)   a context manager around building the services: checks the data
-                         directory is (or can become) a writable directory, and if start-up
-                         fails inside it, removes what this start created (the directory and
-                         the parents it made, or a credentials file written into an existing
-                         one), so a failed `serve` leaves the disk as it found it.
-    require_existing()   for commands that only read a server's data (`dockyard scan`): the
-                         data directory (and the embedded database) must already be there.
+prepared(data_dir)   a context manager around building the services: checks the data
+                     directory is (or can become) a writable directory, and if start-up
+                     fails inside it, removes what this start created (the directory and
+                     the parents it made, or a credentials file written into an existing
+                     one), so a failed `serve` leaves the disk as it found it.
+require_existing()   for commands that only read a server's data (`dockyard scan`): the
+                     data directory (and the embedded database) must already be there.
 """
 
 from __future__ import annotations
@@ -45,12 +45,16 @@ def require_existing(settings: Settings) -> None:
     if settings.database_url is not None and settings.storage_url is not None:
         return  # both stores are named: the data directory holds nothing this needs
     if not where.is_dir():
-        raise ConfigurationError(f"no data directory at {where} (pass the --data-dir of a "
-                                 "server, or --database-url and --storage-url)")
+        raise ConfigurationError(
+            f"no data directory at {where} (pass the --data-dir of a "
+            "server, or --database-url and --storage-url)"
+        )
     database = where / "dockyard.db"
     if settings.database_url is None and not database.exists():
-        raise ConfigurationError(f"no Dockyard database in {where} ({database} is missing): "
-                                 "is this the --data-dir a server uses?")
+        raise ConfigurationError(
+            f"no Dockyard database in {where} ({database} is missing): "
+            "is this the --data-dir a server uses?"
+        )
 
 
 def _first_missing(path: Path) -> Path | None:

@@ -38,8 +38,9 @@ both_stores = pytest.mark.parametrize("client", ["files", "s3"], indirect=True)
 
 
 @pytest.fixture(params=["files"])
-def client(request: pytest.FixtureRequest, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-           ) -> Iterator[CheckedClient]:
+def client(
+    request: pytest.FixtureRequest, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> Iterator[CheckedClient]:
     storage_url = None
     if request.param == "s3":
         moto: MotoS3 = request.getfixturevalue("moto")
@@ -48,8 +49,12 @@ def client(request: pytest.FixtureRequest, tmp_path: Path, monkeypatch: pytest.M
         monkeypatch.setenv("AWS_CONFIG_FILE", "/nonexistent")
         monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", "/nonexistent")
         storage_url = moto.url(request.getfixturevalue("bucket"), "registry")
-    settings = Settings(data_dir=tmp_path / "data", storage_url=storage_url,
-                        create_on_push=True, accept_any_credentials=True)
+    settings = Settings(
+        data_dir=tmp_path / "data",
+        storage_url=storage_url,
+        create_on_push=True,
+        accept_any_credentials=True,
+    )
     app = create_app(settings)
     with CheckedClient(app) as client:
         client.headers["Authorization"] = f"Basic {registry_token(app)}"
@@ -191,7 +196,9 @@ def test_a_push_meeting_a_deleted_blob_is_refused_and_can_upload_again(
 
 def test_an_upload_completed_during_a_sweep_keeps_its_blob(registry: OciClient, svc: Any) -> None:
     manifest = pushed_then_deleted(registry, "reupload")
-    svc.gc.between_mark_and_sweep = lambda: [registry.push_blob(NAME, b.data) for b in manifest.blobs]
+    svc.gc.between_mark_and_sweep = lambda: [
+        registry.push_blob(NAME, b.data) for b in manifest.blobs
+    ]
     assert svc.gc.run(now=later()).blobs_freed == 0
     assert registry.put_manifest(NAME, "t", manifest).status_code == 201
     assert_pullable(registry, NAME, manifest)
@@ -237,8 +244,9 @@ def test_a_mount_of_a_blob_being_deleted_becomes_an_upload(registry: OciClient, 
     answers: list[int] = []
 
     def mount(digest: str) -> None:
-        answers.append(registry.http.post(
-            f"/v2/{OTHER}/blobs/uploads/?mount={digest}&from={NAME}").status_code)
+        answers.append(
+            registry.http.post(f"/v2/{OTHER}/blobs/uploads/?mount={digest}&from={NAME}").status_code
+        )
 
     svc.gc.blobs = DeleteHook(svc.gc.blobs, mount)
     svc.gc.run(now=later())
@@ -274,7 +282,8 @@ def test_one_collector_at_a_time(registry: OciClient, svc: Any) -> None:
     pushed_then_deleted(registry, "leased")
     inner: list[GcReport] = []
     svc.gc.between_mark_and_sweep = lambda: inner.append(
-        type(svc.gc)(svc.meta, svc.blob_store, svc.clock).run(now=later()))
+        type(svc.gc)(svc.meta, svc.blob_store, svc.clock).run(now=later())
+    )
     outer = svc.gc.run(now=later())
     assert inner[0].skipped and outer.blobs_freed == 3
 
@@ -284,6 +293,7 @@ def test_one_collector_at_a_time(registry: OciClient, svc: Any) -> None:
 
 def _sample(name: str, **labels: str) -> float:
     from prometheus_client import REGISTRY
+
     return REGISTRY.get_sample_value(name, labels or None) or 0.0
 
 
@@ -306,12 +316,25 @@ def test_a_pass_is_audited_and_counted(registry: OciClient, svc: Any) -> None:
     report = svc.gc.run(now=later())
 
     size = sum(len(b.data) for b in gone.blobs)
-    assert [json.loads(line) for line in lines] == [{
-        "time": lines and json.loads(lines[0])["time"], "account": None,
-        "principal": "dockyard:gc", "action": "GarbageCollection", "repository": None,
-        "digest": None, "tags": [], "result": "SUCCESS",
-        "details": {"blobs": 3, "bytes": size, "uploads_expired": report.uploads_expired,
-                    "stray_blobs": report.stray_blobs, "stray_uploads": report.stray_uploads}}]
+    assert [json.loads(line) for line in lines] == [
+        {
+            "time": lines and json.loads(lines[0])["time"],
+            "account": None,
+            "principal": "dockyard:gc",
+            "action": "GarbageCollection",
+            "repository": None,
+            "digest": None,
+            "tags": [],
+            "result": "SUCCESS",
+            "details": {
+                "blobs": 3,
+                "bytes": size,
+                "uploads_expired": report.uploads_expired,
+                "stray_blobs": report.stray_blobs,
+                "stray_uploads": report.stray_uploads,
+            },
+        }
+    ]
     assert _sample("dockyard_gc_runs_total", outcome="ok") == runs_ok + 1
     assert _sample("dockyard_gc_deleted_bytes_total") == freed + size
 

@@ -35,8 +35,9 @@ MiB = 1024 * 1024
 
 def aged(svc: Any, days: float, store: Any = None) -> GarbageCollector:
     """A collector whose (real) clock is `days` ahead of the store's timestamps."""
-    return GarbageCollector(svc.meta, store or svc.blob_store, FixedClock(time.time() + days * DAY),
-                            GcConfig())
+    return GarbageCollector(
+        svc.meta, store or svc.blob_store, FixedClock(time.time() + days * DAY), GcConfig()
+    )
 
 
 def staging_exists(svc: Any, upload_id: str) -> bool:
@@ -141,8 +142,9 @@ def _staging_ids(svc: Any) -> list[str]:
     if hasattr(store, "root"):
         return sorted(p.name for p in (store.root / "uploads").iterdir())
     listed = store.client.list_multipart_uploads(Bucket=store.bucket, Prefix=store.keys.prefix)
-    return sorted({u["Key"].split("/uploads/", 1)[1].split("/")[0]
-                   for u in listed.get("Uploads", ())})
+    return sorted(
+        {u["Key"].split("/uploads/", 1)[1].split("/")[0] for u in listed.get("Uploads", ())}
+    )
 
 
 # -- bytes with no blob row --------------------------------------------------------------------
@@ -171,7 +173,8 @@ def test_an_upload_pinning_a_stray_first_keeps_the_bytes(registry: OciClient, sv
     # The upload pins the digest after the pass found it rowless, before the pass claims it.
     meta = ClaimHook(svc.meta, lambda: registry.push_blob(NAME, data))
     report = GarbageCollector(meta, svc.blob_store, FixedClock(time.time() + 2 * DAY)).run(
-        now=time.time(), strays=True)
+        now=time.time(), strays=True
+    )
     assert meta.offered == [digest] and report.stray_blobs == 0
     assert digest in stored(svc)
     assert registry.blob(NAME, digest).content == data
@@ -247,15 +250,23 @@ def test_batch_check_during_a_sweep_then_put_image_keeps_the_blobs(
     answers: list[list[str]] = []
 
     def client_checks() -> None:  # the blobs are candidates by now: the check revives them
-        found = ecr(client, svc, "BatchCheckLayerAvailability", {
-            "repositoryName": NAME, "layerDigests": [b.digest for b in manifest.blobs]})
+        found = ecr(
+            client,
+            svc,
+            "BatchCheckLayerAvailability",
+            {"repositoryName": NAME, "layerDigests": [b.digest for b in manifest.blobs]},
+        )
         answers.append([layer["layerAvailability"] for layer in found["layers"]])
 
     svc.gc.between_mark_and_sweep = client_checks
     assert svc.gc.run(now=later()).blobs_freed == 0
     assert answers == [["AVAILABLE"] * len(manifest.blobs)]
-    ecr(client, svc, "PutImage", {"repositoryName": NAME, "imageTag": "checked",
-                                  "imageManifest": manifest.body.decode()})
+    ecr(
+        client,
+        svc,
+        "PutImage",
+        {"repositoryName": NAME, "imageTag": "checked", "imageManifest": manifest.body.decode()},
+    )
     assert registry.manifest(NAME, "checked").content == manifest.body
     for blob in manifest.blobs:
         assert registry.blob(NAME, blob.digest).content == blob.data

@@ -14,7 +14,9 @@ def test_a_push_waiting_for_a_long_write_does_not_stall_the_server(
     client: CheckedClient, registry: OciClient
 ) -> None:
     meta = client.app.state.services.meta
-    assert client.app.state.services.placement.inline  # (the scan worker may be writing: not asserted idle)
+    assert (
+        client.app.state.services.placement.inline
+    )  # (the scan worker may be writing: not asserted idle)
     manifest = image("wait")
     for blob in manifest.blobs:
         registry.push_blob(NAME, blob.data)
@@ -30,8 +32,9 @@ def test_a_push_waiting_for_a_long_write_does_not_stall_the_server(
     holding.wait(10)
     assert meta.writing
     pushed: dict[str, int] = {}
-    push = threading.Thread(target=lambda: pushed.update(
-        status=registry.put_manifest(NAME, "v1", manifest).status_code))
+    push = threading.Thread(
+        target=lambda: pushed.update(status=registry.put_manifest(NAME, "v1", manifest).status_code)
+    )
     push.start()
     time.sleep(0.3)  # the push is now waiting for the write lock
     started = time.monotonic()

@@ -91,7 +91,8 @@ def test_the_access_log_line_has_every_field(tmp_path: Path, access_log: Capture
 
 
 def test_a_refused_credential_is_logged_with_its_reason_and_no_secret(
-        tmp_path: Path, access_log: Captured) -> None:
+    tmp_path: Path, access_log: Captured
+) -> None:
     capturing(access_log)
     with json_app(tmp_path) as http:
         http.get("/v2/", headers={"Authorization": "Basic QVdTOnNlY3JldC10b2tlbg=="})
@@ -119,8 +120,10 @@ def test_metrics_name_routes_and_never_repositories(registry: OciClient, client)
     text = client.get("/metrics").text
 
     assert "secret-team" not in text and "sha256:" not in text
-    assert ('dockyard_http_requests_total{operation="GET /v2/{name:path}/manifests/{reference}",'
-            'protocol="oci",status="200"}') in text
+    assert (
+        'dockyard_http_requests_total{operation="GET /v2/{name:path}/manifests/{reference}",'
+        'protocol="oci",status="200"}'
+    ) in text
     assert "dockyard_http_request_duration_seconds_bucket" in text
     assert "dockyard_http_received_bytes_total" in text
     assert "dockyard_uploads_in_progress" in text and "dockyard_scan_queue_depth" in text

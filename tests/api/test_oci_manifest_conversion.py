@@ -25,15 +25,20 @@ from .oci_client import (
     sha256,
 )
 
-OTHER_TYPE = {DOCKER_MANIFEST: OCI_MANIFEST, OCI_MANIFEST: DOCKER_MANIFEST,
-              DOCKER_LIST: OCI_INDEX, OCI_INDEX: DOCKER_LIST}
+OTHER_TYPE = {
+    DOCKER_MANIFEST: OCI_MANIFEST,
+    OCI_MANIFEST: DOCKER_MANIFEST,
+    DOCKER_LIST: OCI_INDEX,
+    OCI_INDEX: DOCKER_LIST,
+}
 CONFIG = {"docker": DOCKER_CONFIG, "oci": OCI_CONFIG}
 LAYER = {"docker": DOCKER_LAYER, "oci": OCI_LAYER}
 
 
 @pytest.mark.parametrize(("stored", "served"), [("docker", "oci"), ("oci", "docker")])
-def test_image_by_tag_is_converted_for_a_narrow_accept(registry: OciClient, stored: str,
-                                                       served: str) -> None:
+def test_image_by_tag_is_converted_for_a_narrow_accept(
+    registry: OciClient, stored: str, served: str
+) -> None:
     manifest = image("convert me", flavor=stored)
     registry.push(NAME, manifest, "v1")
     wanted = OTHER_TYPE[manifest.media_type]
@@ -47,7 +52,8 @@ def test_image_by_tag_is_converted_for_a_narrow_accept(registry: OciClient, stor
     assert document["config"] == {**original["config"], "mediaType": CONFIG[served]}
     assert [layer["mediaType"] for layer in document["layers"]] == [LAYER[served]] * 2
     assert [layer["digest"] for layer in document["layers"]] == [
-        layer["digest"] for layer in original["layers"]]
+        layer["digest"] for layer in original["layers"]
+    ]
     head = registry.http.head(f"/v2/{NAME}/manifests/v1", headers={"Accept": wanted})
     assert head.headers["Docker-Content-Digest"] == response.headers["Docker-Content-Digest"]
 
@@ -69,8 +75,9 @@ def test_converted_bytes_are_the_same_on_every_fetch(registry: OciClient) -> Non
 
 
 @pytest.mark.parametrize(("stored", "served"), [("docker", "oci"), ("oci", "docker")])
-def test_index_by_tag_is_converted_with_its_children_types(registry: OciClient, stored: str,
-                                                           served: str) -> None:
+def test_index_by_tag_is_converted_with_its_children_types(
+    registry: OciClient, stored: str, served: str
+) -> None:
     children = [image(f"child {i}", flavor=stored) for i in range(2)]
     for child in children:
         registry.push(NAME, child)
@@ -82,9 +89,10 @@ def test_index_by_tag_is_converted_with_its_children_types(registry: OciClient, 
     assert response.headers["Content-Type"] == wanted
     assert response.headers["Docker-Content-Digest"] == sha256(response.content)
     child_type = OTHER_TYPE[children[0].media_type]
-    assert [(c["mediaType"], c["digest"], c["platform"]["architecture"])
-            for c in response.json()["manifests"]] == [
-        (child_type, children[0].digest, "amd64"), (child_type, children[1].digest, "arm64")]
+    assert [
+        (c["mediaType"], c["digest"], c["platform"]["architecture"])
+        for c in response.json()["manifests"]
+    ] == [(child_type, children[0].digest, "amd64"), (child_type, children[1].digest, "arm64")]
 
 
 def test_an_oci_artifact_is_not_converted_to_docker(registry: OciClient) -> None:

@@ -34,14 +34,16 @@ def test_schema1_push_and_pull_back_byte_for_byte(registry: OciClient, signed: b
 def test_schema1_with_a_missing_blob_is_refused(registry: OciClient) -> None:
     present = push_layers(registry, b"present")[0]
     missing = schema1.digest(b"never pushed")
-    response = registry.put_manifest(NAME, "old", schema1.payload(NAME, "old", [present, missing]),
-                                     schema1.UNSIGNED)
+    response = registry.put_manifest(
+        NAME, "old", schema1.payload(NAME, "old", [present, missing]), schema1.UNSIGNED
+    )
     assert_error(response, 400, "MANIFEST_BLOB_UNKNOWN")
 
 
 @pytest.mark.parametrize("accept", [DOCKER_MANIFEST, OCI_MANIFEST])
-def test_schema1_is_not_converted_for_a_client_that_lacks_it(registry: OciClient,
-                                                             accept: str) -> None:
+def test_schema1_is_not_converted_for_a_client_that_lacks_it(
+    registry: OciClient, accept: str
+) -> None:
     digests = push_layers(registry, b"layer")
     registry.put_manifest(NAME, "old", schema1.payload(NAME, "old", digests), schema1.UNSIGNED)
     assert_error(registry.manifest(NAME, "old", accept=accept), 404, "MANIFEST_UNKNOWN")

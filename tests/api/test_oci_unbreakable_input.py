@@ -20,8 +20,9 @@ SIGNED_64 = 2**63
 def test_a_manifest_nested_1000_deep_is_invalid(registry: OciClient, seeded) -> None:
     body = b'{"schemaVersion":2,"x":' + b"[" * 1000 + b"]" * 1000 + b"}"
     with registry.unchanged(NAME):
-        assert_error(registry.put_manifest(NAME, "deep", body, OCI_MANIFEST), 400,
-                     "MANIFEST_INVALID")
+        assert_error(
+            registry.put_manifest(NAME, "deep", body, OCI_MANIFEST), 400, "MANIFEST_INVALID"
+        )
 
 
 @pytest.mark.parametrize("where", ["config", "layer"])
@@ -79,13 +80,19 @@ def test_a_manifest_that_is_not_utf8_is_invalid(registry: OciClient, seeded, enc
         registry.push_blob(NAME, blob.data)
     body = manifest.body.decode().encode(encoding)
     with registry.unchanged(NAME):
-        assert_error(registry.put_manifest(NAME, "u16", body, OCI_MANIFEST), 400, "MANIFEST_INVALID")
-        assert_error(registry.put_manifest(NAME, sha256(body), body, OCI_MANIFEST), 400,
-                     "MANIFEST_INVALID")
+        assert_error(
+            registry.put_manifest(NAME, "u16", body, OCI_MANIFEST), 400, "MANIFEST_INVALID"
+        )
+        assert_error(
+            registry.put_manifest(NAME, sha256(body), body, OCI_MANIFEST), 400, "MANIFEST_INVALID"
+        )
 
 
-@pytest.mark.parametrize("n", ["²", "٣", "1²", LONG, "-1", "+1", "1e3", ""],
-                         ids=lambda n: n if len(n) < 10 else f"{len(n)}-digits")
+@pytest.mark.parametrize(
+    "n",
+    ["²", "٣", "1²", LONG, "-1", "+1", "1e3", ""],
+    ids=lambda n: n if len(n) < 10 else f"{len(n)}-digits",
+)
 @pytest.mark.parametrize("path", ["/v2/_catalog", f"/v2/{NAME}/tags/list"])
 def test_page_sizes_that_are_not_small_ascii_numbers(client, seeded, path: str, n: str) -> None:
     response = client.get(path, params={"n": n})
@@ -114,8 +121,11 @@ def test_range_with_a_5000_digit_number(client, seeded) -> None:
     assert suffix.status_code == 206 and suffix.content == config.data
 
 
-@pytest.mark.parametrize("content_range", [f"0-{LONG}", f"{LONG}-{LONG}", "0-²"],
-                         ids=["long-end", "long-both", "superscript"])
+@pytest.mark.parametrize(
+    "content_range",
+    [f"0-{LONG}", f"{LONG}-{LONG}", "0-²"],
+    ids=["long-end", "long-both", "superscript"],
+)
 def test_content_range_with_huge_or_non_ascii_numbers(
     registry: OciClient, client, seeded, content_range: str
 ) -> None:
@@ -137,8 +147,11 @@ def test_fetching_a_malformed_reference_is_manifest_unknown(
     assert_error(client.get(url), 404, "MANIFEST_UNKNOWN")
     head = client.head(url)
     assert (head.status_code, head.content) == (404, b"")
-    assert_error(registry.put_manifest(NAME, reference, seeded), 400,
-                 "DIGEST_INVALID" if ":" in reference else "TAG_INVALID")
+    assert_error(
+        registry.put_manifest(NAME, reference, seeded),
+        400,
+        "DIGEST_INVALID" if ":" in reference else "TAG_INVALID",
+    )
 
 
 def test_a_malformed_reference_in_a_missing_repository_is_name_unknown(client) -> None:

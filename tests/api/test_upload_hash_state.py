@@ -46,22 +46,33 @@ def other(tmp_path: Path, client: CheckedClient) -> Iterator[CheckedClient]:
 def _reads_back(client: CheckedClient, monkeypatch: pytest.MonkeyPatch) -> list[str]:
     store, calls = client.app.state.services.blob_store, []
     real = store.read_upload
-    monkeypatch.setattr(store, "read_upload", lambda upload_id, segments, size:
-                        calls.append(upload_id) or real(upload_id, segments, size))
+    monkeypatch.setattr(
+        store,
+        "read_upload",
+        lambda upload_id, segments, size: (
+            calls.append(upload_id) or real(upload_id, segments, size)
+        ),
+    )
     return calls
 
 
 def _patch(client: CheckedClient, location: str, start: int, chunk: bytes) -> str:
-    answer = client.patch(location, content=chunk, headers={
-        "Content-Range": f"{start}-{start + len(chunk) - 1}",
-        "Content-Type": "application/octet-stream"})
+    answer = client.patch(
+        location,
+        content=chunk,
+        headers={
+            "Content-Range": f"{start}-{start + len(chunk) - 1}",
+            "Content-Type": "application/octet-stream",
+        },
+    )
     assert answer.status_code == 202, answer.text
     return answer.headers["Location"]
 
 
 def _data() -> bytes:
     return b"".join(hashlib.sha256(i.to_bytes(4, "big")).digest() for i in range(100_000))[
-        : 5 * MiB + 123]
+        : 5 * MiB + 123
+    ]
 
 
 @pytest.mark.skipif(sha256_state._LIB is None, reason="no saveable SHA-256 state here")

@@ -1,9 +1,9 @@
 """Driving Debian's Chromium with Selenium for the console's browser tests.
 
-    chromium(tmp)        a headless Chromium with a fresh profile, no network beyond the test
-    AXE_PATH / axe_run   axe-core (installed from npm by scripts/test.sh into a cache directory,
-                         never committed) injected into the page; its violations returned
-    save_screenshot      a failing test's screenshot under its tmp dir (see conftest's hook)
+chromium(tmp)        a headless Chromium with a fresh profile, no network beyond the test
+AXE_PATH / axe_run   axe-core (installed from npm by scripts/test.sh into a cache directory,
+                     never committed) injected into the page; its violations returned
+save_screenshot      a failing test's screenshot under its tmp dir (see conftest's hook)
 """
 
 from __future__ import annotations
@@ -18,9 +18,17 @@ from selenium.webdriver.chrome.service import Service
 
 CACHE = Path(os.environ.get("DOCKYARD_TEST_CACHE", Path.home() / ".cache" / "dockyard-tests"))
 AXE_PATH = CACHE / "node_modules" / "axe-core" / "axe.min.js"
-HEADLESS_FLAGS = ("--headless", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
-                  "--no-first-run", "--disable-background-networking",
-                  "--disable-component-update", "--disable-sync", "--window-size=1280,900")
+HEADLESS_FLAGS = (
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-dev-shm-usage",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--window-size=1280,900",
+)
 
 
 def chromium(profile: Path) -> webdriver.Chrome:
@@ -37,8 +45,10 @@ def chromium(profile: Path) -> webdriver.Chrome:
 
 def axe_source() -> str:
     if not AXE_PATH.exists():
-        raise AssertionError(f"axe-core is missing at {AXE_PATH}: run scripts/test.sh, or "
-                             f"`npm install --prefix {CACHE} axe-core`")
+        raise AssertionError(
+            f"axe-core is missing at {AXE_PATH}: run scripts/test.sh, or "
+            f"`npm install --prefix {CACHE} axe-core`"
+        )
     return AXE_PATH.read_text()
 
 
@@ -49,13 +59,17 @@ def axe_run(driver: webdriver.Chrome, source: str) -> list[dict[str, Any]]:
         "const done = arguments[arguments.length - 1];"
         "axe.run(document, {runOnly: {type: 'tag', values: ['wcag2a', 'wcag2aa', 'best-practice']}})"
         ".then(r => done(r.violations), e => done([{id: 'axe-error', impact: 'critical',"
-        " description: String(e), nodes: []}]));")
+        " description: String(e), nodes: []}]));"
+    )
     return [v for v in result if v.get("impact") in ("serious", "critical")]
 
 
 def describe_violations(violations: list[dict[str, Any]]) -> str:
-    return "\n".join(f"{v['id']} ({v['impact']}): {v['description']} at "
-                     f"{[n.get('target') for n in v.get('nodes', [])][:3]}" for v in violations)
+    return "\n".join(
+        f"{v['id']} ({v['impact']}): {v['description']} at "
+        f"{[n.get('target') for n in v.get('nodes', [])][:3]}"
+        for v in violations
+    )
 
 
 def save_screenshot(driver: webdriver.Chrome, directory: Path, name: str) -> Path:

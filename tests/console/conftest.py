@@ -18,8 +18,10 @@ from tests.support import ociapi
 from tests.support.images import Image, build_image
 
 ACCOUNT_A, ACCOUNT_B = "111111111111", "222222222222"
-KEYS = {ACCOUNT_A: ("AKIAAAAAAAAAAAAAAAAA", "secret-of-a"),
-        ACCOUNT_B: ("AKIABBBBBBBBBBBBBBBB", "secret-of-b")}
+KEYS = {
+    ACCOUNT_A: ("AKIAAAAAAAAAAAAAAAAA", "secret-of-a"),
+    ACCOUNT_B: ("AKIABBBBBBBBBBBBBBBB", "secret-of-b"),
+}
 REPO = "team/app"
 
 
@@ -27,7 +29,8 @@ def write_auth_file(path: Path) -> Path:
     text = "".join(
         f'[[accounts]]\nid = "{account}"\n[[accounts.keys]]\n'
         f'access_key_id = "{key_id}"\nsecret_access_key = "{secret}"\n\n'
-        for account, (key_id, secret) in KEYS.items())
+        for account, (key_id, secret) in KEYS.items()
+    )
     path.write_text(text)
     return path
 
@@ -43,17 +46,27 @@ def sign_in(client: TestClient, account: str) -> str:
     """Sign in through the form as a browser would; the session's CSRF token."""
     page = client.get("/ui/sign-in")
     key_id, secret = KEYS[account]
-    answer = client.post("/ui/sign-in", data={
-        "login_token": form_value(page.text, "login_token"), "next": "/ui/repositories",
-        "access_key_id": key_id, "secret": secret}, follow_redirects=False)
+    answer = client.post(
+        "/ui/sign-in",
+        data={
+            "login_token": form_value(page.text, "login_token"),
+            "next": "/ui/repositories",
+            "access_key_id": key_id,
+            "secret": secret,
+        },
+        follow_redirects=False,
+    )
     assert answer.status_code == 303, answer.text
     return form_value(client.get("/ui/repositories").text, "csrf_token")
 
 
 @pytest.fixture
 def app(tmp_path: Path):
-    settings = Settings(data_dir=tmp_path / "data", create_on_push=True,
-                        auth_file=write_auth_file(tmp_path / "auth.toml"))
+    settings = Settings(
+        data_dir=tmp_path / "data",
+        create_on_push=True,
+        auth_file=write_auth_file(tmp_path / "auth.toml"),
+    )
     return create_app(settings)
 
 
@@ -67,7 +80,8 @@ def registry(app) -> Iterator[TestClient]:
     """A `/v2/` client of account A."""
     with _client(app) as client:
         token, _ = app.state.services.auth.issue_registry_token(
-            ACCOUNT_A, f"arn:aws:iam::{ACCOUNT_A}:root")
+            ACCOUNT_A, f"arn:aws:iam::{ACCOUNT_A}:root"
+        )
         client.headers["Authorization"] = f"Basic {token}"
         yield client
 
@@ -88,8 +102,9 @@ def intruder(app, registry) -> Iterator[TestClient]:
         yield client
 
 
-def push(registry: TestClient, tag: str, labels: dict[str, str] | None = None,
-         repo: str = REPO) -> Image:
+def push(
+    registry: TestClient, tag: str, labels: dict[str, str] | None = None, repo: str = REPO
+) -> Image:
     image = build_image([{f"file-{tag}.txt": tag.encode()}], labels=labels or {"tag": tag})
     ociapi.push(registry, repo, image, tag)
     return image
@@ -101,8 +116,9 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo):
     dir, and says where (the `driver` fixture of test_browser.py is the browser)."""
     outcome = yield
     report = outcome.get_result()
-    driver = getattr(item, "funcargs", {}).get("driver") or \
-        getattr(item, "funcargs", {}).get("signed_in")
+    driver = getattr(item, "funcargs", {}).get("driver") or getattr(item, "funcargs", {}).get(
+        "signed_in"
+    )
     if report.when == "call" and report.failed and driver is not None:
         directory = item.funcargs.get("tmp_path") or Path(tempfile.mkdtemp(prefix="console-"))
         path = save_screenshot(driver, directory, item.name)

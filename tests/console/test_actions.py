@@ -13,8 +13,11 @@ BASE = f"/ui/repositories/{REPO}/-"
 
 
 def post(client: TestClient, url: str, **data: str):
-    return client.post(url, data={"csrf_token": client.csrf, **data},  # type: ignore[attr-defined]
-                       follow_redirects=False)
+    return client.post(
+        url,
+        data={"csrf_token": client.csrf, **data},  # type: ignore[attr-defined]
+        follow_redirects=False,
+    )
 
 
 def tags_of(app, digest: str) -> tuple[str, ...]:
@@ -74,8 +77,12 @@ def test_immutable_tags_refuse_a_move_with_the_service_s_message(browser, regist
 def test_delete_archive_restore_and_scan(browser, registry, app):
     keep, gone = push(registry, "keep"), push(registry, "gone")
     assert post(browser, f"{BASE}/images/{gone.digest}/delete").status_code == 303
-    assert app.state.services.meta.get_image(
-        app.state.services.repositories.get("111111111111", REPO).id, gone.digest) is None
+    assert (
+        app.state.services.meta.get_image(
+            app.state.services.repositories.get("111111111111", REPO).id, gone.digest
+        )
+        is None
+    )
     post(browser, f"{BASE}/images/{keep.digest}/archive")
     assert "archived" in browser.get(f"{BASE}/images/{keep.digest}").text
     refused = post(browser, f"{BASE}/images/{keep.digest}/scan")
@@ -91,15 +98,23 @@ def test_delete_archive_restore_and_scan(browser, registry, app):
 
 def test_settings_use_the_api_s_rules(browser, registry, app):
     push(registry, "v1")
-    refused = post(browser, f"{BASE}/settings/mutability", mutability="IMMUTABLE",
-                   exclusions="latest")
+    refused = post(
+        browser, f"{BASE}/settings/mutability", mutability="IMMUTABLE", exclusions="latest"
+    )
     assert refused.status_code == 400 and "Member must be null for IMMUTABLE" in refused.text
-    post(browser, f"{BASE}/settings/mutability", mutability="IMMUTABLE_WITH_EXCLUSION",
-         exclusions="latest\ndev-*")
+    post(
+        browser,
+        f"{BASE}/settings/mutability",
+        mutability="IMMUTABLE_WITH_EXCLUSION",
+        exclusions="latest\ndev-*",
+    )
     post(browser, f"{BASE}/settings/scanning", scan_on_push="on")
     repo = app.state.services.repositories.get("111111111111", REPO)
     assert (repo.tag_mutability, repo.mutability_exclusions, repo.scan_on_push) == (
-        "IMMUTABLE_WITH_EXCLUSION", ("latest", "dev-*"), True)
+        "IMMUTABLE_WITH_EXCLUSION",
+        ("latest", "dev-*"),
+        True,
+    )
     bad = post(browser, f"{BASE}/settings/policy", policy="[1, 2")
     assert bad.status_code == 400 and "Invalid repository policy provided" in bad.text
     policy = json.dumps({"Version": "2012-10-17", "Statement": []})
@@ -111,9 +126,14 @@ def test_settings_use_the_api_s_rules(browser, registry, app):
 
 def test_another_account_cannot_see_or_change_the_repository(intruder, registry, app):
     image = push(registry, "v1")
-    for url in (f"{BASE}/images", f"{BASE}/images/{image.digest}", f"{BASE}/settings",
-                f"{BASE}/images/{image.digest}/confirm?action=delete", f"{BASE}/lifecycle",
-                f"{BASE}/images/{image.digest}/findings"):
+    for url in (
+        f"{BASE}/images",
+        f"{BASE}/images/{image.digest}",
+        f"{BASE}/settings",
+        f"{BASE}/images/{image.digest}/confirm?action=delete",
+        f"{BASE}/lifecycle",
+        f"{BASE}/images/{image.digest}/findings",
+    ):
         answer = intruder.get(url)
         assert answer.status_code == 404, url
         assert "222222222222" in answer.text  # looked up in the intruder's own registry
@@ -129,14 +149,22 @@ def test_another_account_cannot_see_or_change_the_repository(intruder, registry,
 def test_console_changes_obey_repository_policies(browser, registry, app):
     image = push(registry, "v1")
     root = "arn:aws:iam::111111111111:root"
-    deny = json.dumps({"Version": "2012-10-17", "Statement": [{
-        "Effect": "Deny", "Principal": {"AWS": root},
-        "Action": ["ecr:BatchDeleteImage", "ecr:PutImageTagMutability"]}]})
+    deny = json.dumps(
+        {
+            "Version": "2012-10-17",
+            "Statement": [
+                {
+                    "Effect": "Deny",
+                    "Principal": {"AWS": root},
+                    "Action": ["ecr:BatchDeleteImage", "ecr:PutImageTagMutability"],
+                }
+            ],
+        }
+    )
     post(browser, f"{BASE}/settings/policy", policy=deny)
     refused = post(browser, f"{BASE}/images/{image.digest}/delete")
     assert refused.status_code == 403 and "with an explicit deny" in refused.text
-    assert post(browser, f"{BASE}/settings/mutability",
-                mutability="IMMUTABLE").status_code == 403
+    assert post(browser, f"{BASE}/settings/mutability", mutability="IMMUTABLE").status_code == 403
     assert tags_of(app, image.digest) == ("v1",)
     assert post(browser, f"{BASE}/images/{image.digest}/add-tag", tag="ok").status_code == 303
     # The root may always repair its policies (services/access.py).

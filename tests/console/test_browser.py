@@ -40,9 +40,21 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DockyardServer]
     try:
         server.start()
         zips = {p.parent.name: p for p in zip_fixtures(tmp_path_factory.mktemp("osv"))}
-        subprocess.run([sys.executable, "-m", "dockyard", "vulndb", "import", str(zips["Debian"]),
-                        "--data-dir", str(server.data_dir)], check=True, capture_output=True,
-                       timeout=120)
+        subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "dockyard",
+                "vulndb",
+                "import",
+                str(zips["Debian"]),
+                "--data-dir",
+                str(server.data_dir),
+            ],
+            check=True,
+            capture_output=True,
+            timeout=120,
+        )
         _push_images(server, tmp_path_factory.mktemp("layouts"))
         yield server
     finally:
@@ -178,12 +190,15 @@ def test_scan_from_the_console_and_read_the_findings(signed_in, server, axe):
     ids = {e.text for e in driver.find_elements(By.CSS_SELECTOR, "tbody th")}
     assert {"CVE-2022-48303", "CVE-2023-39804"} <= ids  # GNU tar, as tests/e2e/test_scanning.py
     chart = driver.find_element(By.CSS_SELECTOR, "figure.chart svg title").get_attribute(
-        "textContent")
+        "textContent"
+    )
     assert chart.startswith("Findings by severity:")
     driver.find_element(By.ID, "package").send_keys("tar")
     follow(driver, By.XPATH, "//button[normalize-space()='Filter']")
-    packages = {row.find_elements(By.TAG_NAME, "td")[1].text
-                for row in driver.find_elements(By.CSS_SELECTOR, "tbody tr")}
+    packages = {
+        row.find_elements(By.TAG_NAME, "td")[1].text
+        for row in driver.find_elements(By.CSS_SELECTOR, "tbody tr")
+    }
     assert packages == {"tar"}
 
 
@@ -202,8 +217,10 @@ def test_edit_a_lifecycle_policy_and_check_its_preview(signed_in, server, axe, t
     driver.get(page)
     policy = driver.find_element(By.ID, "policy")
     policy.clear()
-    rule = ('{"rulePriority": 1, "selection": {"tagStatus": "any", "countType": '
-            '"imageCountMoreThan", "countNumber": 1}, "action": {"type": "expire"}}')
+    rule = (
+        '{"rulePriority": 1, "selection": {"tagStatus": "any", "countType": '
+        '"imageCountMoreThan", "countNumber": 1}, "action": {"type": "expire"}}'
+    )
     policy.send_keys(f'{{"rules": [{rule}, {rule}]}}')  # two rules of one priority
     follow(driver, By.XPATH, "//button[normalize-space()='Save policy']")
     error = driver.find_element(By.CSS_SELECTOR, "p.error").text
@@ -227,8 +244,11 @@ def test_edit_a_lifecycle_policy_and_check_its_preview(signed_in, server, axe, t
 
 def test_settings_storage_and_lifecycle_pages_are_accessible(signed_in, server, axe):
     driver = signed_in
-    for path in (f"/ui/repositories/{PLAIN}/-/settings", f"/ui/repositories/{PLAIN}/-/lifecycle",
-                 "/ui/storage"):
+    for path in (
+        f"/ui/repositories/{PLAIN}/-/settings",
+        f"/ui/repositories/{PLAIN}/-/lifecycle",
+        "/ui/storage",
+    ):
         driver.get(server.url + path)
         assert driver.find_element(By.TAG_NAME, "h1").text
         assert_accessible(driver, axe)
@@ -239,12 +259,16 @@ def test_narrow_screen_keeps_the_page_within_the_viewport(signed_in, server):
     driver.set_window_size(375, 800)
     try:
         driver.get(f"{server.url}/ui/repositories/{PLAIN}/-/images")
-        pages = [driver.current_url, driver.find_element(By.CSS_SELECTOR, "tbody th a")
-                 .get_attribute("href"), f"{server.url}/ui/repositories/{PLAIN}/-/settings"]
+        pages = [
+            driver.current_url,
+            driver.find_element(By.CSS_SELECTOR, "tbody th a").get_attribute("href"),
+            f"{server.url}/ui/repositories/{PLAIN}/-/settings",
+        ]
         for url in pages:
             driver.get(url)
-            overflow = driver.execute_script("return document.documentElement.scrollWidth"
-                                             " - document.documentElement.clientWidth")
+            overflow = driver.execute_script(
+                "return document.documentElement.scrollWidth - document.documentElement.clientWidth"
+            )
             assert overflow <= 0, url  # wide tables scroll inside their own box
     finally:
         driver.set_window_size(1280, 900)
@@ -254,9 +278,11 @@ def test_the_accessibility_check_sees_a_violation(signed_in, server, axe):
     """The axe check is not vacuous: an unlabelled field added to a page is reported."""
     driver = signed_in
     driver.get(f"{server.url}/ui/storage")
-    driver.execute_script("document.querySelector('main').insertAdjacentHTML('beforeend',"
-                          " '<input type=text>');")
+    driver.execute_script(
+        "document.querySelector('main').insertAdjacentHTML('beforeend', '<input type=text>');"
+    )
     assert "label" in {v["id"] for v in axe_run(driver, axe)}
+
 
 def test_sign_out(signed_in, server):
     driver = signed_in
@@ -265,4 +291,3 @@ def test_sign_out(signed_in, server):
     assert driver.current_url.startswith(f"{server.url}/ui/sign-in")
     driver.get(f"{server.url}/ui/repositories")
     WebDriverWait(driver, 30).until(EC.url_contains("/ui/sign-in"))
-

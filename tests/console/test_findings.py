@@ -23,24 +23,36 @@ def store_scan(app, digest: str, findings: list[Finding]) -> None:
     texts = [json.dumps(finding_to_dict(f)) for f in findings]
     keys = [document_key(t) for t in texts]
     now = services.clock.now()
-    services.meta.put_scan(ScanRecord(image.id, "BASIC", "COMPLETE", "done", now, now, now,
-                                      severity_counts(findings)), keys, dict(zip(keys, texts)))
+    services.meta.put_scan(
+        ScanRecord(image.id, "BASIC", "COMPLETE", "done", now, now, now, severity_counts(findings)),
+        keys,
+        dict(zip(keys, texts)),
+    )
 
 
-def finding(cve: str, severity: str, package: str, description: str = "",
-            uri: str = "") -> Finding:
-    return Finding(cve, Package("Debian:12", package, "1.0-1"), severity, description,
-                   uri or f"https://security-tracker.debian.org/tracker/{cve}", "1.0-2",
-                   cvss={"CVSS3_SCORE": "7.5"})
+def finding(cve: str, severity: str, package: str, description: str = "", uri: str = "") -> Finding:
+    return Finding(
+        cve,
+        Package("Debian:12", package, "1.0-1"),
+        severity,
+        description,
+        uri or f"https://security-tracker.debian.org/tracker/{cve}",
+        "1.0-2",
+        cvss={"CVSS3_SCORE": "7.5"},
+    )
 
 
 def test_findings_filters_chart_and_escaping(browser, registry, app):
     image = push(registry, "v1")
-    store_scan(app, image.digest, [
-        finding("CVE-2024-0001", "HIGH", "tar", HOSTILE),
-        finding("CVE-2024-0002", "HIGH", "openssl"),
-        finding("CVE-2024-0003", "LOW", HOSTILE, uri="javascript:alert(1)"),
-    ])
+    store_scan(
+        app,
+        image.digest,
+        [
+            finding("CVE-2024-0001", "HIGH", "tar", HOSTILE),
+            finding("CVE-2024-0002", "HIGH", "openssl"),
+            finding("CVE-2024-0003", "LOW", HOSTILE, uri="javascript:alert(1)"),
+        ],
+    )
     url = f"/ui/repositories/{REPO}/-/images/{image.digest}/findings"
     page = browser.get(url).text
     assert HOSTILE not in page and "&lt;script&gt;" in page

@@ -15,23 +15,59 @@ from tests.console.conftest import ACCOUNT_A, REPO, push
 from tests.console.test_actions import BASE, post
 
 PAGE = f"{BASE}/lifecycle"
-KEEP_TWO = json.dumps({"rules": [
-    {"rulePriority": 1, "description": "keep the two newest releases",
-     "selection": {"tagStatus": "tagged", "tagPrefixList": ["v"],
-                   "countType": "imageCountMoreThan", "countNumber": 2},
-     "action": {"type": "expire"}},
-    {"rulePriority": 7, "description": "untagged images go after a day",
-     "selection": {"tagStatus": "untagged", "countType": "sinceImagePushed",
-                   "countUnit": "days", "countNumber": 1},
-     "action": {"type": "expire"}},
-]})
+KEEP_TWO = json.dumps(
+    {
+        "rules": [
+            {
+                "rulePriority": 1,
+                "description": "keep the two newest releases",
+                "selection": {
+                    "tagStatus": "tagged",
+                    "tagPrefixList": ["v"],
+                    "countType": "imageCountMoreThan",
+                    "countNumber": 2,
+                },
+                "action": {"type": "expire"},
+            },
+            {
+                "rulePriority": 7,
+                "description": "untagged images go after a day",
+                "selection": {
+                    "tagStatus": "untagged",
+                    "countType": "sinceImagePushed",
+                    "countUnit": "days",
+                    "countNumber": 1,
+                },
+                "action": {"type": "expire"},
+            },
+        ]
+    }
+)
 #: Valid JSON and long enough for the model, but `any` must be the last rule: AWS refuses it.
-ANY_FIRST = json.dumps({"rules": [
-    {"rulePriority": 1, "selection": {"tagStatus": "any", "countType": "imageCountMoreThan",
-                                      "countNumber": 5}, "action": {"type": "expire"}},
-    {"rulePriority": 2, "selection": {"tagStatus": "untagged", "countType": "imageCountMoreThan",
-                                      "countNumber": 1}, "action": {"type": "expire"}},
-]})
+ANY_FIRST = json.dumps(
+    {
+        "rules": [
+            {
+                "rulePriority": 1,
+                "selection": {
+                    "tagStatus": "any",
+                    "countType": "imageCountMoreThan",
+                    "countNumber": 5,
+                },
+                "action": {"type": "expire"},
+            },
+            {
+                "rulePriority": 2,
+                "selection": {
+                    "tagStatus": "untagged",
+                    "countType": "imageCountMoreThan",
+                    "countNumber": 1,
+                },
+                "action": {"type": "expire"},
+            },
+        ]
+    }
+)
 
 
 def stored_policy(app) -> str | None:
@@ -60,7 +96,8 @@ def test_save_shows_and_deletes_the_policy(browser, registry, app):
 
 
 def test_an_invalid_policy_is_refused_with_aws_s_message_and_kept_in_the_editor(
-        browser, registry, app):
+    browser, registry, app
+):
     push(registry, "v1")
     answer = post(browser, PAGE, policy=ANY_FIRST)
     assert answer.status_code == 400
@@ -80,10 +117,14 @@ def test_preview_lists_the_images_that_would_expire_and_their_rule(browser, regi
     keeper = push(registry, "latest")
     answer = post(browser, f"{PAGE}/preview", policy=KEEP_TWO)
     assert answer.status_code == 200
-    rows = re.findall(r'<tr class="preview-row"><td><code>([^<]+)</code></td><td>([^<]*)</td>'
-                      r'<td>[^<]*</td><td>(\w+)</td><td>(\d+)</td>', answer.text)
-    assert sorted(rows) == sorted([(images[0].digest, "v1", "EXPIRE", "1"),
-                                   (images[1].digest, "v2", "EXPIRE", "1")])
+    rows = re.findall(
+        r'<tr class="preview-row"><td><code>([^<]+)</code></td><td>([^<]*)</td>'
+        r"<td>[^<]*</td><td>(\w+)</td><td>(\d+)</td>",
+        answer.text,
+    )
+    assert sorted(rows) == sorted(
+        [(images[0].digest, "v1", "EXPIRE", "1"), (images[1].digest, "v2", "EXPIRE", "1")]
+    )
     assert keeper.digest not in answer.text
     assert "2 image(s) would expire, 0 would be archived." in answer.text
     assert str(escape(KEEP_TWO)) in answer.text  # the previewed text stays in the editor
@@ -97,8 +138,7 @@ def test_lifecycle_forms_need_the_csrf_token(browser, registry, app):
     push(registry, "v1")
     for url in (PAGE, f"{PAGE}/preview", f"{PAGE}/delete"):
         for token in ({}, {"csrf_token": "forged"}):
-            answer = browser.post(url, data={"policy": KEEP_TWO, **token},
-                                  follow_redirects=False)
+            answer = browser.post(url, data={"policy": KEEP_TWO, **token}, follow_redirects=False)
             assert answer.status_code == 403, url
     assert stored_policy(app) is None
     app.state.services.lifecycle.put_policy(ACCOUNT_A, REPO, KEEP_TWO)

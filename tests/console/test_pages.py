@@ -31,7 +31,10 @@ def test_signed_out_pages_redirect_to_sign_in_with_the_way_back(app):
     with TestClient(app) as client:
         answer = client.get(f"/ui/repositories/{REPO}/-/images", follow_redirects=False)
     assert answer.status_code == 303
-    assert answer.headers["location"] == "/ui/sign-in?next=%2Fui%2Frepositories%2Fteam%2Fapp%2F-%2Fimages"
+    assert (
+        answer.headers["location"]
+        == "/ui/sign-in?next=%2Fui%2Frepositories%2Fteam%2Fapp%2F-%2Fimages"
+    )
 
 
 def test_repositories_lists_counts_sizes_and_searches(browser, registry):
@@ -39,8 +42,12 @@ def test_repositories_lists_counts_sizes_and_searches(browser, registry):
     push(registry, "v1", repo="other/thing")
     page = browser.get("/ui/repositories")
     assert page.status_code == 200
-    row = re.search(r"<tr>\s*<th scope=\"row\"><a href=\"/ui/repositories/team/app/-/images\">"
-                    r"team/app</a></th>(.*?)</tr>", page.text, re.DOTALL)
+    row = re.search(
+        r"<tr>\s*<th scope=\"row\"><a href=\"/ui/repositories/team/app/-/images\">"
+        r"team/app</a></th>(.*?)</tr>",
+        page.text,
+        re.DOTALL,
+    )
     assert row, page.text
     cells = re.findall(r"<td>(.*?)</td>", row.group(1), re.DOTALL)
     assert cells[0] == "<code>console.test/team/app</code>" and cells[1] == "1"
@@ -56,11 +63,11 @@ def test_images_page_shows_fields_filters_and_pages_by_keyset(browser, registry)
     assert page.status_code == 200
     newest = pushed[-1].digest
     assert page.text.index(newest[:19]) < page.text.index(pushed[-2].digest[:19])
-    assert page.text.count('<tr>\n    <td>') == 50
+    assert page.text.count("<tr>\n    <td>") == 50
     assert f"docker pull console.test/{REPO}:TAG" in page.text
     next_link = re.search(r'href="\?([^"]*page=[^"]+)"', page.text).group(1).replace("&amp;", "&")
     rest = browser.get(f"/ui/repositories/{REPO}/-/images?{next_link}").text
-    assert rest.count('<tr>\n    <td>') == 3 and pushed[0].digest[:19] in rest
+    assert rest.count("<tr>\n    <td>") == 3 and pushed[0].digest[:19] in rest
     oldest = browser.get(f"/ui/repositories/{REPO}/-/images?order=oldest").text
     assert oldest.index(pushed[0].digest[:19]) < oldest.index(pushed[1].digest[:19])
     untagged = browser.get(f"/ui/repositories/{REPO}/-/images?tag_status=UNTAGGED").text
@@ -127,8 +134,7 @@ def test_index_shows_its_platforms_and_an_image_its_referrers(browser, registry)
     ociapi.push(registry, REPO, index, "multi")
     page = browser.get(f"/ui/repositories/{REPO}/-/images/{index.digest}").text
     assert "<td>linux/amd64</td>" in page and "<td>linux/arm64/v8</td>" in page
-    sbom = build_artifact({"sbom.json": b"{}"}, artifact_type="application/spdx+json",
-                          subject=amd)
+    sbom = build_artifact({"sbom.json": b"{}"}, artifact_type="application/spdx+json", subject=amd)
     ociapi.push(registry, REPO, sbom)
     child = browser.get(f"/ui/repositories/{REPO}/-/images/{amd.digest}").text
     assert sbom.digest[:19] in child and "application/spdx+json" in child

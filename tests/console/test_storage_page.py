@@ -64,4 +64,4 @@ def test_another_account_sees_only_its_own_repositories(intruder, registry, app)
     collect(app)
     page = intruder.get("/ui/storage").text
     assert "team/app" not in page
-    assert '<polyline' not in page
+    assert "<polyline" not in page

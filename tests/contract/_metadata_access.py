@@ -15,15 +15,17 @@ REPOSITORY = '{"Version": "2012-10-17", "Statement": [{"Sid": "repository"}]}'
 
 
 class AccessPolicyCases:
-    def test_access_policies_none_until_set(self, store: MetadataStore,
-                                            make_repo: Callable[..., Repository]) -> None:
+    def test_access_policies_none_until_set(
+        self, store: MetadataStore, make_repo: Callable[..., Repository]
+    ) -> None:
         repo = make_repo()
         assert store.get_access_policies(repo.account_id, repo.name) == (None, None)
         assert store.get_access_policies(repo.account_id, None) == (None, None)
         assert store.get_access_policies(repo.account_id, fresh_name()) == (None, None)
 
     def test_access_policies_of_the_account_and_the_repository(
-            self, store: MetadataStore, make_repo: Callable[..., Repository]) -> None:
+        self, store: MetadataStore, make_repo: Callable[..., Repository]
+    ) -> None:
         repo, sibling = make_repo(), make_repo()
         other_account = fresh_account()
         same_name_elsewhere = make_repo(repo.name, other_account)
@@ -34,7 +36,9 @@ class AccessPolicyCases:
             assert store.get_access_policies(repo.account_id, sibling.name) == (REGISTRY, None)
             assert store.get_access_policies(repo.account_id, None) == (REGISTRY, None)
             assert store.get_access_policies(other_account, same_name_elsewhere.name) == (
-                None, None)
+                None,
+                None,
+            )
             assert store.get_access_policies(repo.account_id, fresh_name()) == (REGISTRY, None)
         finally:
             store.delete_registry_policy(repo.account_id)

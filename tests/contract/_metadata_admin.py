@@ -81,8 +81,14 @@ class AdminCases:
         assert store.list_repositories(account, [], None, 10) == []
 
     def test_update_repository_settings(self, store: MetadataStore, repo: Repository) -> None:
-        updated = store.update_repository(repo.id, RepositoryChanges(
-            tag_mutability="IMMUTABLE", mutability_exclusions=("v*", "latest"), scan_on_push=True))
+        updated = store.update_repository(
+            repo.id,
+            RepositoryChanges(
+                tag_mutability="IMMUTABLE",
+                mutability_exclusions=("v*", "latest"),
+                scan_on_push=True,
+            ),
+        )
         assert (updated.id, updated.name, updated.created_at) == (repo.id, repo.name, NOW)
         assert updated.tag_mutability == "IMMUTABLE"
         assert updated.mutability_exclusions == ("v*", "latest")
@@ -109,13 +115,10 @@ class AdminCases:
         self, store: MetadataStore, repo: Repository
     ) -> None:
         with pytest.raises(TypeError, match="policy"):
-            store.update_repository(repo.id, RepositoryChanges(
-                scan_on_push=True, policy=42))  # type: ignore[arg-type]
+            store.update_repository(repo.id, RepositoryChanges(scan_on_push=True, policy=42))  # type: ignore[arg-type]
         assert store.get_repository(repo.account_id, repo.name) == repo
 
-    def test_has_images(
-        self, store: MetadataStore, repo: Repository, make_repo: MakeRepo
-    ) -> None:
+    def test_has_images(self, store: MetadataStore, repo: Repository, make_repo: MakeRepo) -> None:
         assert store.has_images(repo.id) is False
         news = [make_image(f"i{n}") for n in range(2)]
         for new in news:

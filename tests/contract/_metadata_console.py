@@ -13,8 +13,9 @@ MakeRepo = Callable[..., Repository]
 
 
 def _session(key: str, expires_at: float) -> ConsoleSession:
-    return ConsoleSession(key, "123456789012", "arn:aws:iam::123456789012:root", "csrf-" + key[:8],
-                          NOW, expires_at)
+    return ConsoleSession(
+        key, "123456789012", "arn:aws:iam::123456789012:root", "csrf-" + key[:8], NOW, expires_at
+    )
 
 
 class ConsoleCases:
@@ -40,27 +41,35 @@ class ConsoleCases:
                 store.link_blob(repo.id, digest, 1000, NOW)
             store.save_image(repo.id, image, None, True, NOW + i)
         found = store.repository_summaries(account, "", None, 10)
-        assert [(s.repository.name, s.image_count, s.stored_bytes, s.last_pushed_at)
-                for s in found] == [("team/app", 2, 4000, NOW + 1), ("team/web", 1, 2000, NOW + 2),
-                                    ("zzz", 0, 0, None)]
-        assert [s.repository.name for s in store.repository_summaries(account, "web", None, 10)
-                ] == ["team/web"]
-        assert [s.repository.name for s in store.repository_summaries(account, "", "team/app", 1)
-                ] == ["team/web"]
+        assert [
+            (s.repository.name, s.image_count, s.stored_bytes, s.last_pushed_at) for s in found
+        ] == [("team/app", 2, 4000, NOW + 1), ("team/web", 1, 2000, NOW + 2), ("zzz", 0, 0, None)]
+        assert [
+            s.repository.name for s in store.repository_summaries(account, "web", None, 10)
+        ] == ["team/web"]
+        assert [
+            s.repository.name for s in store.repository_summaries(account, "", "team/app", 1)
+        ] == ["team/web"]
         assert store.repository_summaries(account, "%", None, 10) == []  # LIKE is escaped
 
     def test_images_newest_first_walks_the_listing_backwards(
         self, store: MetadataStore, make_repo: MakeRepo
     ) -> None:
         repo = make_repo()
-        saved = [store.save_image(repo.id, make_image(f"newest {i}"), f"t{i}" if i % 2 else None,
-                                  True, NOW + i // 2).image for i in range(6)]
+        saved = [
+            store.save_image(
+                repo.id, make_image(f"newest {i}"), f"t{i}" if i % 2 else None, True, NOW + i // 2
+            ).image
+            for i in range(6)
+        ]
         expected = sorted(saved, key=lambda i: (i.pushed_at, i.id), reverse=True)
         assert [i.id for i in store.images_newest_first(repo.id, None, 10)] == [
-            i.id for i in expected]
+            i.id for i in expected
+        ]
         key = ImageKey(expected[1].pushed_at, expected[1].id)
         assert [i.id for i in store.images_newest_first(repo.id, key, 2)] == [
-            i.id for i in expected[2:4]]
+            i.id for i in expected[2:4]
+        ]
         tagged = store.images_newest_first(repo.id, None, 10, "TAGGED")
         assert [i.tags for i in tagged] == [("t5",), ("t3",), ("t1",)]
         assert len(store.images_newest_first(repo.id, None, 10, "UNTAGGED")) == 3

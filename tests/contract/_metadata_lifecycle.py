@@ -58,7 +58,10 @@ class LifecycleCases:
         assert facts[referrer.digest].subject_digest == child.digest
         archived = facts[loose.digest]
         assert (archived.status, archived.archived_at, archived.pushed_at) == (
-            "ARCHIVED", NOW + 10, NOW + 3)
+            "ARCHIVED",
+            NOW + 10,
+            NOW + 3,
+        )
 
     def test_runs_are_claimed_by_one_worker_at_a_time(
         self, store: MetadataStore, make_repo: MakeRepo
@@ -66,8 +69,10 @@ class LifecycleCases:
         due, fresh = make_repo(), make_repo()
         store.put_lifecycle_policy(due.id, "due", NOW)
         store.put_lifecycle_policy(fresh.id, "fresh", NOW + 100)
-        claims = run_together(THREADS, lambda i: store.claim_lifecycle_runs(
-            f"worker-{i}", NOW + 200, NOW + 50, LEASE, 10))
+        claims = run_together(
+            THREADS,
+            lambda i: store.claim_lifecycle_runs(f"worker-{i}", NOW + 200, NOW + 50, LEASE, 10),
+        )
         winners = [c for c in claims if c]
         assert len(winners) == 1, claims  # one worker holds the due policy; fresh is not due
         (record,) = winners[0]  # type: ignore[misc]
@@ -102,8 +107,10 @@ class LifecycleCases:
         self, store: MetadataStore, repo: Repository
     ) -> None:
         assert store.get_lifecycle_preview(repo.id) is None
-        started = run_together(THREADS, lambda i: store.start_lifecycle_preview(
-            repo.id, f"text-{i}", f"w{i}", NOW, LEASE))
+        started = run_together(
+            THREADS,
+            lambda i: store.start_lifecycle_preview(repo.id, f"text-{i}", f"w{i}", NOW, LEASE),
+        )
         assert started.count(True) == 1, started
         running = store.get_lifecycle_preview(repo.id)
         assert running is not None and running.status == "IN_PROGRESS"
@@ -133,7 +140,9 @@ class LifecycleCases:
         assert store.finish_activations(NOW + 100) == 1
         restored = store.get_image(repo.id, archived.digest)
         assert restored is not None and (restored.status, restored.activated_at) == (
-            "ACTIVE", NOW + 60)
+            "ACTIVE",
+            NOW + 60,
+        )
         assert store.finish_activations(NOW + 200) == 0
 
     def test_archived_only_blobs(self, store: MetadataStore, repo: Repository) -> None:
@@ -143,14 +152,16 @@ class LifecycleCases:
         layer_one, layer_two = one.blob_digests[1], two.blob_digests[1]
         assert store.archived_only_blobs(repo.id, [layer_one, layer_two]) == set()
         store.set_image_status(repo.id, one.digest, "ARCHIVED", NOW)
-        assert store.archived_only_blobs(repo.id, [layer_one, layer_two, "sha256:x"]) == {
-            layer_one}
+        assert store.archived_only_blobs(repo.id, [layer_one, layer_two, "sha256:x"]) == {layer_one}
         assert store.archived_only_blobs(repo.id, []) == set()
 
-    def test_expire_and_archive_in_bulk(self, store: MetadataStore, repo: Repository,
-                                        make_repo: MakeRepo) -> None:
-        saved = [store.save_image(repo.id, make_image(f"bulk-{n}"), f"t{n}", True, NOW + n).image
-                 for n in range(5)]
+    def test_expire_and_archive_in_bulk(
+        self, store: MetadataStore, repo: Repository, make_repo: MakeRepo
+    ) -> None:
+        saved = [
+            store.save_image(repo.id, make_image(f"bulk-{n}"), f"t{n}", True, NOW + n).image
+            for n in range(5)
+        ]
         other = store.save_image(make_repo().id, make_image("other"), "x", True, NOW).image
         assert store.archive_images(repo.id, [saved[0].id, saved[1].id, other.id], NOW + 9) == 2
         assert store.archive_images(repo.id, [saved[0].id], NOW + 10) == 0  # already archived
@@ -158,6 +169,8 @@ class LifecycleCases:
         facts = {f.digest: f for f in store.lifecycle_facts(repo.id)}
         assert set(facts) == {saved[0].digest, saved[3].digest, saved[4].digest}
         assert (facts[saved[0].digest].status, facts[saved[0].digest].archived_at) == (
-            "ARCHIVED", NOW + 9)
+            "ARCHIVED",
+            NOW + 9,
+        )
         assert store.list_tags(repo.id, None, None) == ["t0", "t3", "t4"]
         assert store.get_image(other.repo_id, other.digest) is not None  # another repository

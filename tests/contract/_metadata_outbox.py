@@ -37,7 +37,9 @@ class OutboxCases:
         second = store.claim_deliveries("w2", NOW, LEASE, 10)
         assert [d.event_id for d in first + second] == [e.event_id for e in added]
         assert [(d.body, d.webhook, d.attempts) for d in first] == [
-            ('{"n":0}', "hook", 0), ('{"n":1}', "hook", 0)]
+            ('{"n":0}', "hook", 0),
+            ('{"n":1}', "hook", 0),
+        ]
         assert store.claim_deliveries("w3", NOW, LEASE, 10) == []
 
     def test_a_claim_whose_lease_ran_out_is_free_again(self, store: MetadataStore) -> None:

@@ -15,8 +15,11 @@ HERE = Destination("us-east-1", "333333333333")
 
 
 def _tasks(repo: Repository, count: int, *destinations: Destination) -> list[NewTask]:
-    return [NewTask(repo.account_id, repo.id, repo.name, sha(f"image-{repo.id}-{i}"), d)
-            for i in range(count) for d in destinations or (EU,)]
+    return [
+        NewTask(repo.account_id, repo.id, repo.name, sha(f"image-{repo.id}-{i}"), d)
+        for i in range(count)
+        for d in destinations or (EU,)
+    ]
 
 
 def _claim_all(store: MetadataStore, at: float) -> None:
@@ -26,8 +29,9 @@ def _claim_all(store: MetadataStore, at: float) -> None:
 
 
 class ReplicationCases:
-    def test_configuration_round_trips_and_none_removes_it(self, store: MetadataStore,
-                                                           account: str) -> None:
+    def test_configuration_round_trips_and_none_removes_it(
+        self, store: MetadataStore, account: str
+    ) -> None:
         assert store.get_replication_configuration(account) is None
         store.put_replication_configuration(account, '{"rules": [1]}', NOW)
         store.put_replication_configuration(account, '{"rules": [2]}', NOW + 1)
@@ -35,28 +39,34 @@ class ReplicationCases:
         store.put_replication_configuration(account, None, NOW + 2)
         assert store.get_replication_configuration(account) is None
 
-    def test_queued_copies_are_in_progress_and_claimed_once(self, store: MetadataStore,
-                                                            repo: Repository) -> None:
+    def test_queued_copies_are_in_progress_and_claimed_once(
+        self, store: MetadataStore, repo: Repository
+    ) -> None:
         queued = _tasks(repo, 2, EU, HERE)
         store.queue_replications(queued, NOW)
         first = store.claim_replications("w1", NOW, LEASE, 3)
         second = store.claim_replications("w2", NOW, LEASE, 10)
         assert [(t.digest, t.destination) for t in first + second] == [
-            (t.digest, t.destination) for t in queued]
+            (t.digest, t.destination) for t in queued
+        ]
         assert store.claim_replications("w3", NOW, LEASE, 10) == []
         statuses = store.replication_statuses(repo.id, queued[0].digest)
         assert [(s.destination, s.status) for s in statuses] == [
-            (EU, ReplicationStatus.IN_PROGRESS), (HERE, ReplicationStatus.IN_PROGRESS)]
+            (EU, ReplicationStatus.IN_PROGRESS),
+            (HERE, ReplicationStatus.IN_PROGRESS),
+        ]
 
-    def test_concurrent_workers_take_different_copies(self, store: MetadataStore,
-                                                      repo: Repository) -> None:
+    def test_concurrent_workers_take_different_copies(
+        self, store: MetadataStore, repo: Repository
+    ) -> None:
         store.queue_replications(_tasks(repo, 20), NOW)
         results = run_together(THREADS, lambda i: store.claim_replications(f"w{i}", NOW, LEASE, 5))
         ids = [task.id for result in results for task in result]  # type: ignore[union-attr]
         assert len(ids) == len(set(ids)) == 20
 
-    def test_a_retry_counts_waits_and_keeps_the_error(self, store: MetadataStore,
-                                                      repo: Repository) -> None:
+    def test_a_retry_counts_waits_and_keeps_the_error(
+        self, store: MetadataStore, repo: Repository
+    ) -> None:
         [queued] = _tasks(repo, 1)
         store.queue_replications([queued], NOW)
         [task] = store.claim_replications("w", NOW, LEASE, 10)
@@ -69,8 +79,7 @@ class ReplicationCases:
         assert (status.status, status.failure) == (ReplicationStatus.FAILED, "DENIED: no")
         assert store.claim_replications("w", NOW + 10**6, LEASE, 10) == []  # ended for good
 
-    def test_a_push_again_starts_a_copy_over(self, store: MetadataStore,
-                                             repo: Repository) -> None:
+    def test_a_push_again_starts_a_copy_over(self, store: MetadataStore, repo: Repository) -> None:
         [queued] = _tasks(repo, 1)
         store.queue_replications([queued], NOW)
         [task] = store.claim_replications("w", NOW, LEASE, 10)
@@ -80,8 +89,9 @@ class ReplicationCases:
         assert status.status == ReplicationStatus.IN_PROGRESS
         _claim_all(store, NOW + 5)
 
-    def test_a_claim_whose_lease_ran_out_is_free_again(self, store: MetadataStore,
-                                                       repo: Repository) -> None:
+    def test_a_claim_whose_lease_ran_out_is_free_again(
+        self, store: MetadataStore, repo: Repository
+    ) -> None:
         store.queue_replications(_tasks(repo, 1), NOW)
         [held] = store.claim_replications("dead-worker", NOW, LEASE, 10)
         assert store.claim_replications("w", NOW + LEASE - 1, LEASE, 10) == []

@@ -30,8 +30,9 @@ class ScanCases:
         assert store.get_scan(image.id) is None
         store.put_scan(_scan(image.id, "IN_PROGRESS"))
         assert store.get_scan(image.id).findings_json == "[]"
-        done = _scan(image.id, completed_at=NOW + 5, source_updated_at=NOW - 60,
-                     severity_counts={"HIGH": 2})
+        done = _scan(
+            image.id, completed_at=NOW + 5, source_updated_at=NOW - 60, severity_counts={"HIGH": 2}
+        )
         a, b = _key("a"), _key("b")
         store.put_scan(done, [a, b], {a: '{"id": "CVE-1"}', b: '{"id": "CVE-2"}'})
         expected = replace(done, findings_json='[{"id": "CVE-1"}, {"id": "CVE-2"}]')
@@ -42,8 +43,9 @@ class ScanCases:
     def test_findings_are_shared_and_kept_in_order(
         self, store: MetadataStore, repo: Repository
     ) -> None:
-        images = [store.save_image(repo.id, make_image(f"f{i}"), None, False, NOW).image
-                  for i in range(2)]
+        images = [
+            store.save_image(repo.id, make_image(f"f{i}"), None, False, NOW).image for i in range(2)
+        ]
         keys = {name: _key(name) for name in "abcd"}
         docs = {keys[name]: f'{{"id": "{name}"}}' for name in "abcd"}
         # More findings than one IN (...) holds, repeating documents, in an order of their own.
@@ -78,8 +80,9 @@ class ScanCases:
     def test_old_findings_are_refreshed_by_a_new_scan(
         self, store: MetadataStore, repo: Repository
     ) -> None:
-        images = [store.save_image(repo.id, make_image(f"r{i}"), None, False, NOW).image
-                  for i in range(2)]
+        images = [
+            store.save_image(repo.id, make_image(f"r{i}"), None, False, NOW).image for i in range(2)
+        ]
         old = _key("old")
         store.put_scan(_scan(images[0].id, completed_at=NOW), [old], {old: '"o"'})
         later = NOW + 3 * 3600
@@ -97,8 +100,9 @@ class ScanCases:
         assert store.delete_unused_findings(later + 2 * 3600 + 1) == 0  # still named
 
     def test_summaries_leave_findings_out(self, store: MetadataStore, repo: Repository) -> None:
-        images = [store.save_image(repo.id, make_image(f"s{i}"), None, False, NOW).image
-                  for i in range(3)]
+        images = [
+            store.save_image(repo.id, make_image(f"s{i}"), None, False, NOW).image for i in range(3)
+        ]
         for image in images[:2]:
             store.put_scan(_scan(image.id, severity_counts={"LOW": 1}, findings_json="[1]"))
         found = store.scans_for([i.id for i in images])
@@ -117,8 +121,9 @@ class ScanCases:
         assert store.get_scan(image.id) is None
 
     def test_scanned_images_by_type(self, store: MetadataStore, repo: Repository) -> None:
-        images = [store.save_image(repo.id, make_image(f"e{i}"), None, False, NOW).image
-                  for i in range(4)]
+        images = [
+            store.save_image(repo.id, make_image(f"e{i}"), None, False, NOW).image for i in range(4)
+        ]
         for i, image in enumerate(images):
             store.put_scan(_scan(image.id, scan_type="ENHANCED" if i % 2 else "BASIC"))
         enhanced = store.scanned_images("ENHANCED", 0, 10)

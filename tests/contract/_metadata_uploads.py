@@ -119,8 +119,9 @@ class UploadCases:
             doomed = make_repo()
             upload = _new_upload(store, doomed)
 
-            def work(i: int, doomed: Repository = doomed, upload: Upload = upload,
-                     round_: int = round_) -> object:
+            def work(
+                i: int, doomed: Repository = doomed, upload: Upload = upload, round_: int = round_
+            ) -> object:
                 if i == 0:
                     return store.delete_repository(doomed.id)
                 return store.finish_upload(upload.id, doomed.id, sha(f"r{round_}"), 1, NOW, 0)

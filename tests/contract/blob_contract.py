@@ -188,9 +188,10 @@ class BlobStoreContract:
             thread.join()
         for i, segment in segments.items():
             chain = [*upload.segments, segment]
-            assert joined(store.read_upload(upload.id, chain, EVERYTHING)) == b"head" + bytes(
-                [i]
-            ) * 8000
+            assert (
+                joined(store.read_upload(upload.id, chain, EVERYTHING))
+                == b"head" + bytes([i]) * 8000
+            )
         store.abort_upload(upload.id)
 
     def test_abort_drops_the_writers_segment(self, store: BlobStore, new_upload) -> None:

@@ -34,8 +34,7 @@ from .metadata_support import NOW, make_image
 # So is the inventory cache, keyed by manifest digest, and so are finding documents (shared by
 # scans, removed by delete_unused_findings, which the scan cases test).
 # Registry-wide rows no repository owns (storage history: what collections freed, per account).
-_SHARED_TABLES = {blobs.name, inventories.name, finding_documents.name, "gc_runs",
-                  "storage_totals"}
+_SHARED_TABLES = {blobs.name, inventories.name, finding_documents.name, "gc_runs", "storage_totals"}
 
 
 class SqlMetadataContract(GarbageCases, StorageHistoryCases, MetadataStoreContract):

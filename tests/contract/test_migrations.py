@@ -200,15 +200,27 @@ def test_0003_moves_findings_into_shared_documents_and_back(engine: sa.Engine) -
         "image_id", "scan_type", "status", "description", "started_at", "completed_at",
         "severity_counts", "findings")))  # fmt: skip
     with engine.begin() as conn:
-        conn.execute(sa.insert(repositories).values(id=1, account_id="1", name="r",
-                                                    created_at=1.0, encryption="{}"))
+        conn.execute(
+            sa.insert(repositories).values(
+                id=1, account_id="1", name="r", created_at=1.0, encryption="{}"
+            )
+        )
         for image_id, text in texts.items():
             conn.execute(sa.insert(images).values(
                 id=image_id, repo_id=1, digest=f"sha256:{image_id}", manifest=b"{}",
                 media_type="m", size_bytes=1, pushed_at=1.0))  # fmt: skip
-            conn.execute(sa.insert(scans).values(
-                image_id=image_id, scan_type="BASIC", status="COMPLETE", description="done",
-                started_at=1.0, completed_at=2.0, severity_counts="{}", findings=text))
+            conn.execute(
+                sa.insert(scans).values(
+                    image_id=image_id,
+                    scan_type="BASIC",
+                    status="COMPLETE",
+                    description="done",
+                    started_at=1.0,
+                    completed_at=2.0,
+                    severity_counts="{}",
+                    findings=text,
+                )
+            )
     migrate.upgrade(engine)
     with engine.connect() as conn:
         for image_id, text in texts.items():
@@ -228,8 +240,11 @@ def test_0004_adds_an_empty_hash_state_to_upload_sessions(engine: sa.Engine) -> 
     migrate.upgrade(engine, "0003")
     old = sa.table("uploads", *(sa.column(c) for c in ("id", "repo_id", "size", "created_at")))
     with engine.begin() as conn:
-        conn.execute(sa.insert(repositories).values(id=1, account_id="1", name="r",
-                                                    created_at=1.0, encryption="{}"))
+        conn.execute(
+            sa.insert(repositories).values(
+                id=1, account_id="1", name="r", created_at=1.0, encryption="{}"
+            )
+        )
         conn.execute(sa.insert(old).values(id="u1", repo_id=1, size=10, created_at=2.0))
     migrate.upgrade(engine)
     with engine.connect() as conn:
@@ -244,19 +259,40 @@ def schema_of(engine: sa.Engine) -> dict[str, object]:
     """Everything SQLAlchemy's inspector reports about each table, in a comparable form."""
     with engine.connect() as conn:
         inspector = sa.inspect(conn)
-        return {table: {
-            "columns": [(c["name"], str(c["type"]), c["nullable"], c.get("default"),
-                         c.get("primary_key")) for c in inspector.get_columns(table)],
-            "primary key": inspector.get_pk_constraint(table)["constrained_columns"],
-            "indexes": sorted((i["name"], tuple(i["column_names"]), bool(i["unique"]))
-                              for i in inspector.get_indexes(table)),
-            "unique": sorted((u["name"], tuple(u["column_names"]))
-                             for u in inspector.get_unique_constraints(table)),
-            "foreign keys": sorted((tuple(f["constrained_columns"]), f["referred_table"],
-                                    tuple(f["referred_columns"]), str(f.get("options")))
-                                   for f in inspector.get_foreign_keys(table)),
-            "checks": sorted(str(c["sqltext"]) for c in inspector.get_check_constraints(table)),
-        } for table in sorted(inspector.get_table_names())}
+        return {
+            table: {
+                "columns": [
+                    (
+                        c["name"],
+                        str(c["type"]),
+                        c["nullable"],
+                        c.get("default"),
+                        c.get("primary_key"),
+                    )
+                    for c in inspector.get_columns(table)
+                ],
+                "primary key": inspector.get_pk_constraint(table)["constrained_columns"],
+                "indexes": sorted(
+                    (i["name"], tuple(i["column_names"]), bool(i["unique"]))
+                    for i in inspector.get_indexes(table)
+                ),
+                "unique": sorted(
+                    (u["name"], tuple(u["column_names"]))
+                    for u in inspector.get_unique_constraints(table)
+                ),
+                "foreign keys": sorted(
+                    (
+                        tuple(f["constrained_columns"]),
+                        f["referred_table"],
+                        tuple(f["referred_columns"]),
+                        str(f.get("options")),
+                    )
+                    for f in inspector.get_foreign_keys(table)
+                ),
+                "checks": sorted(str(c["sqltext"]) for c in inspector.get_check_constraints(table)),
+            }
+            for table in sorted(inspector.get_table_names())
+        }
 
 
 def test_a_fresh_sqlite_database_from_the_models_equals_one_from_the_migrations(
@@ -264,8 +300,9 @@ def test_a_fresh_sqlite_database_from_the_models_equals_one_from_the_migrations(
 ) -> None:
     """The fast path (create_all + stamp, for a brand-new embedded database) and replaying every
     migration give the same tables, columns, keys and indexes, and the same revision."""
-    fast, replayed = (dialects.create_engine(f"sqlite:///{tmp_path / name}.db")
-                      for name in ("fast", "replayed"))
+    fast, replayed = (
+        dialects.create_engine(f"sqlite:///{tmp_path / name}.db") for name in ("fast", "replayed")
+    )
     try:
         assert revision.create_fresh(fast)
         assert not revision.create_fresh(fast)  # only ever an empty database
@@ -316,8 +353,14 @@ def test_an_embedded_store_starts_without_alembic(tmp_path: Path) -> None:
         "print(sorted(m for m in sys.modules if m.split('.')[0] in ('alembic', 'mako')))\n"
     )
     src = Path(__file__).resolve().parents[2] / "src"
-    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
-                          env={**os.environ, "PYTHONPATH": str(src)}, timeout=120, check=False)
+    done = subprocess.run(
+        [sys.executable, "-c", script],
+        capture_output=True,
+        text=True,
+        env={**os.environ, "PYTHONPATH": str(src)},
+        timeout=120,
+        check=False,
+    )
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip() == "[]"
     engine = dialects.create_engine(f"sqlite:///{tmp_path / 'meta.db'}")

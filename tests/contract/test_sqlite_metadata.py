@@ -128,8 +128,11 @@ class TestSqliteMetadataStore(SqlMetadataContract):
 
 def _page_queries(store: SqlMetadataStore, action: Callable[[], object]) -> list[tuple[str, Any]]:
     """The (statement, parameters) of each query `action` runs that reads the images table."""
-    return [(statement, parameters) for statement, parameters in executed(store, action)
-            if statement.lstrip().startswith("SELECT") and "FROM images" in statement]
+    return [
+        (statement, parameters)
+        for statement, parameters in executed(store, action)
+        if statement.lstrip().startswith("SELECT") and "FROM images" in statement
+    ]
 
 
 def test_probe_reports_missing_schema(sqlite_url: str) -> None:

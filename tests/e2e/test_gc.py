@@ -49,7 +49,9 @@ KEY = AccessKey("222222222222", "AKIAGARBAGECOLLECT01", "garbage-collection-secr
 def dockyard(server: DockyardServer, *args: str) -> str:
     env = {**server.environment()}
     command = [sys.executable, "-m", "dockyard", *args, *server.store_args]
-    done = subprocess.run(command, capture_output=True, text=True, timeout=120, env=env, check=False)
+    done = subprocess.run(
+        command, capture_output=True, text=True, timeout=120, env=env, check=False
+    )
     assert done.returncode == 0, done.stderr
     return done.stdout
 
@@ -150,21 +152,28 @@ def test_a_push_storm_under_continuous_gc_loses_nothing(
         kept, deleted, refusals = storm(server.url, token, stores_kind)
         with v2_client(server.url, token) as http:
             for repo, image in kept:
-                assert ociapi.fetch_manifest(http, repo, image.digest).content == image.manifest.data
+                assert (
+                    ociapi.fetch_manifest(http, repo, image.digest).content == image.manifest.data
+                )
                 for blob in image.blobs:
                     ociapi.fetch_blob(http, repo, blob.digest)  # checks the digest too
         own = set().union(*(blob_digests(i) for _, i in deleted)) - set().union(
-            *(blob_digests(i) for _, i in kept))
+            *(blob_digests(i) for _, i in kept)
+        )
         assert wait_for(lambda: not own & stored(server), timeout=30), "garbage stayed"
         assert "dockyard: garbage collection freed" in server.log_tail(200_000)
         assert "dockyard: storage: account" in server.log_tail(200_000)
-        print(f"storm on {stores_kind}: {len(kept)} kept, {len(deleted)} deleted, "
-              f"{refusals} pushes refused and retried")
+        print(
+            f"storm on {stores_kind}: {len(kept)} kept, {len(deleted)} deleted, "
+            f"{refusals} pushes refused and retried"
+        )
     finally:
         server.close()
 
 
-def storm(url: str, token: str, seed: str) -> tuple[list[tuple[str, Image]], list[tuple[str, Image]], int]:
+def storm(
+    url: str, token: str, seed: str
+) -> tuple[list[tuple[str, Image]], list[tuple[str, Image]], int]:
     """THREADS clients released together push IMAGES_EACH images each (sharing one base layer
     across threads), deleting every other one right after: garbage appears all the time."""
     barrier = threading.Barrier(THREADS)
@@ -205,12 +214,15 @@ def push_retrying(http: httpx.Client, repo: str, image: Image, attempts: int = 3
     for attempt in range(attempts):
         for blob in image.blobs:
             ociapi.push_blob(http, repo, blob.data)
-        response = http.put(ociapi.manifest_url(repo, image.digest), content=image.manifest.data,
-                            headers={"Content-Type": image.manifest.media_type})
+        response = http.put(
+            ociapi.manifest_url(repo, image.digest),
+            content=image.manifest.data,
+            headers={"Content-Type": image.manifest.media_type},
+        )
         if response.status_code == 201:
             return attempt
         assert response.status_code == 400 and "MANIFEST_BLOB_UNKNOWN" in response.text, (
-            ociapi.describe(response))
+            ociapi.describe(response)
+        )
         time.sleep(0.05)
     raise AssertionError(f"{repo}@{image.digest} refused {attempts} times")
-

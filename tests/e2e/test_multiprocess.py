@@ -168,8 +168,9 @@ def test_chunks_of_one_upload_alternate_between_processes(order, fleet, v2a, v2b
     assert status.status_code == 204 and status.headers["Range"] == f"0-{cut1 - 1}"
     response = ociapi.patch_chunk(http[2], status.headers["Location"], data[cut1:cut2], cut1)
     assert response.status_code == 202, ociapi.describe(response)
-    done = http[3].put(ociapi.with_params(response.headers["Location"], digest=digest),
-                       content=data[cut2:])  # the last bytes come with the PUT
+    done = http[3].put(
+        ociapi.with_params(response.headers["Location"], digest=digest), content=data[cut2:]
+    )  # the last bytes come with the PUT
     assert done.status_code == 201, ociapi.describe(done)
 
     for client in (v2a, v2b):
@@ -191,8 +192,9 @@ def test_an_upload_killed_mid_chunk_is_finished_on_another_process(
             location = ociapi.start_upload(http, repo)
             response = ociapi.patch_chunk(http, location, data[:MiB], 0)
             assert response.status_code == 202, ociapi.describe(response)
-            interrupted = _kill_during_patch(victim, token, moto, stores.bucket, location,
-                                             data[MiB:])
+            interrupted = _kill_during_patch(
+                victim, token, moto, stores.bucket, location, data[MiB:]
+            )
         assert interrupted, "the PATCH the server was killed in must not succeed"
 
         # The acknowledged first chunk survives; the interrupted one is simply not there.
@@ -276,10 +278,18 @@ def test_pushes_pulls_tag_moves_and_deletes_agree_across_processes(
     # A tag moved on A (ECR retag: PutImage of an existing manifest) has moved on B.
     ecr_a.put_image(repositoryName=repo, imageTag="v1", imageManifest=two.manifest.data.decode(),
                     imageManifestMediaType=two.manifest.media_type)  # fmt: skip
-    assert tags_by_digest(same_view(ecr_a, ecr_b, repo)) == {one.digest: [],
-                                                             two.digest: ["v1", "v2"]}
-    raw = skopeo.run("inspect", "--raw", "--tls-verify=false", "--creds", creds,
-                     f"docker://{b.address}/{repo}:v1")
+    assert tags_by_digest(same_view(ecr_a, ecr_b, repo)) == {
+        one.digest: [],
+        two.digest: ["v1", "v2"],
+    }
+    raw = skopeo.run(
+        "inspect",
+        "--raw",
+        "--tls-verify=false",
+        "--creds",
+        creds,
+        f"docker://{b.address}/{repo}:v1",
+    )
     assert raw == two.manifest.data
 
     # Deletes on one process are deletes on the other.
@@ -318,8 +328,9 @@ def test_concurrent_pushes_of_one_tag_end_with_one_winner(fleet, ecr_a, ecr_b, t
 def test_each_scan_on_push_runs_exactly_once(fleet, stores, ecr_a, ecr_b, v2a, v2b, repo):
     audit = ClaimAudit(stores.database_url).install()
     try:
-        ecr_a.create_repository(repositoryName=repo,
-                                imageScanningConfiguration={"scanOnPush": True})
+        ecr_a.create_repository(
+            repositoryName=repo, imageScanningConfiguration={"scanOnPush": True}
+        )
         images = [fx.image_of(fx.debian12_files(), {f"srv/{i}.txt": f"image {i}\n".encode()})
                   for i in range(12)]  # fmt: skip
         for i, image in enumerate(images):

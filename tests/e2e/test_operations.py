@@ -57,8 +57,13 @@ def test_sigterm_lets_an_in_flight_upload_finish_and_exits_0(oci_image, tmp_path
 
         def upload() -> None:
             with httpx.Client(base_url=server.url, timeout=60) as slow:
-                answers.append(slow.patch(location, content=body(),
-                                          headers={"Content-Type": "application/octet-stream"}))
+                answers.append(
+                    slow.patch(
+                        location,
+                        content=body(),
+                        headers={"Content-Type": "application/octet-stream"},
+                    )
+                )
 
         uploader = threading.Thread(target=upload)
         uploader.start()
@@ -84,8 +89,12 @@ def test_sigterm_lets_an_in_flight_upload_finish_and_exits_0(oci_image, tmp_path
 
 
 def total_requests(text: str, operation: str) -> float:
-    pattern = re.compile(r'^dockyard_http_requests_total\{operation="' + re.escape(operation)
-                         + r'",protocol="[a-z]+",status="200"\} ([0-9.e+]+)$', re.MULTILINE)
+    pattern = re.compile(
+        r'^dockyard_http_requests_total\{operation="'
+        + re.escape(operation)
+        + r'",protocol="[a-z]+",status="200"\} ([0-9.e+]+)$',
+        re.MULTILINE,
+    )
     return sum(float(value) for value in pattern.findall(text))
 
 

@@ -68,16 +68,23 @@ RACERS = 6
 def auth_file(path: Path) -> Path:
     write_auth_file(path, [KEY])
     with path.open("a") as handle:  # the secret a rule's credentialArn names
-        handle.write(f'[[accounts.secrets]]\nname = "{SECRET}"\nusername = "{USER}"\n'
-                     f'accessToken = "{PASSWORD}"\n\n'
-                     '[[accounts.secrets]]\nname = "ecr-pullthroughcache/broken"\n'
-                     'username = "x"\n')
+        handle.write(
+            f'[[accounts.secrets]]\nname = "{SECRET}"\nusername = "{USER}"\n'
+            f'accessToken = "{PASSWORD}"\n\n'
+            '[[accounts.secrets]]\nname = "ecr-pullthroughcache/broken"\n'
+            'username = "x"\n'
+        )
     return path
 
 
 class Deployment:
-    def __init__(self, server: DockyardServer, upstreams: dict[str, BasicUpstream],
-                 clock: Path, workers: int = 1) -> None:
+    def __init__(
+        self,
+        server: DockyardServer,
+        upstreams: dict[str, BasicUpstream],
+        clock: Path,
+        workers: int = 1,
+    ) -> None:
         self.server, self.upstreams, self.clock = server, upstreams, clock
         self.workers = workers
         self.ecr = ecr_client(server.url, KEY)
@@ -89,12 +96,15 @@ class Deployment:
 
     def creds(self) -> str:
         import base64
+
         return base64.b64decode(self.token).decode()
 
     def rule(self, prefix: str, upstream: BasicUpstream) -> None:
         self.ecr.create_pull_through_cache_rule(
-            ecrRepositoryPrefix=prefix, upstreamRegistryUrl=upstream.address,
-            credentialArn=SECRET_ARN)
+            ecrRepositoryPrefix=prefix,
+            upstreamRegistryUrl=upstream.address,
+            credentialArn=SECRET_ARN,
+        )
 
     def advance_clock(self, seconds: float) -> None:
         now = float(self.clock.read_text() or 0)
@@ -119,8 +129,9 @@ def deployment(request: Any, tmp_path_factory: Any) -> Iterator[Deployment]:
         postgres, moto = request.getfixturevalue("postgres"), request.getfixturevalue("moto")
         bucket = moto.bucket()
         stores = SharedStores(postgres.new_database(), bucket, moto.url(bucket, "registry"), auth)
-        server = DockyardServer(extra_args=[*stores.serve_args(), "--workers", "2", *extra],
-                                startup_timeout=120)
+        server = DockyardServer(
+            extra_args=[*stores.serve_args(), "--workers", "2", *extra], startup_timeout=120
+        )
         server.storage_environment = dict(CREDENTIALS)
     try:
         server.start()
@@ -148,8 +159,13 @@ def push_upstream(upstream: BasicUpstream, repo: str, target: Any, tag: str) -> 
 
 
 def multi_arch(seed: str) -> Index:
-    images = [build_image([build_layer({f"{seed}/{arch}": arch.encode() * 100})],
-                          platform=Platform(architecture=arch)) for arch in ("amd64", "arm64")]
+    images = [
+        build_image(
+            [build_layer({f"{seed}/{arch}": arch.encode() * 100})],
+            platform=Platform(architecture=arch),
+        )
+        for arch in ("amd64", "arm64")
+    ]
     return build_index(images)
 
 
@@ -164,29 +180,43 @@ def test_rule_operations_with_ecr_errors(one_process: Deployment) -> None:
     deployment = one_process
     ecr, upstream = deployment.ecr, deployment.upstreams["basic"]
     created = ecr.create_pull_through_cache_rule(
-        ecrRepositoryPrefix="ops/", upstreamRegistryUrl=f"http://{upstream.address}",
-        credentialArn=SECRET_ARN, upstreamRepositoryPrefix="team")
+        ecrRepositoryPrefix="ops/",
+        upstreamRegistryUrl=f"http://{upstream.address}",
+        credentialArn=SECRET_ARN,
+        upstreamRepositoryPrefix="team",
+    )
     assert created["ecrRepositoryPrefix"] == "ops"
     assert created["upstreamRepositoryPrefix"] == "team"
     assert created["registryId"] == ACCOUNT
     with pytest.raises(ClientError) as again:
-        ecr.create_pull_through_cache_rule(ecrRepositoryPrefix="ops",
-                                           upstreamRegistryUrl=upstream.address)
+        ecr.create_pull_through_cache_rule(
+            ecrRepositoryPrefix="ops", upstreamRegistryUrl=upstream.address
+        )
     assert error_code(again.value) == "PullThroughCacheRuleAlreadyExistsException"
     refusals = {
         "UnsupportedUpstreamRegistryException": {  # plain HTTP to a host not listed
-            "ecrRepositoryPrefix": "plain", "upstreamRegistryUrl": "http://127.0.0.1:1"},
+            "ecrRepositoryPrefix": "plain",
+            "upstreamRegistryUrl": "http://127.0.0.1:1",
+        },
         "SecretNotFoundException": {
-            "ecrRepositoryPrefix": "nosecret", "upstreamRegistryUrl": upstream.address,
-            "credentialArn": SECRET_ARN.replace("upstream-AbCdEf", "missing")},
+            "ecrRepositoryPrefix": "nosecret",
+            "upstreamRegistryUrl": upstream.address,
+            "credentialArn": SECRET_ARN.replace("upstream-AbCdEf", "missing"),
+        },
         "UnableToDecryptSecretValueException": {
-            "ecrRepositoryPrefix": "broken", "upstreamRegistryUrl": upstream.address,
-            "credentialArn": SECRET_ARN.replace("upstream-AbCdEf", "broken")},
+            "ecrRepositoryPrefix": "broken",
+            "upstreamRegistryUrl": upstream.address,
+            "credentialArn": SECRET_ARN.replace("upstream-AbCdEf", "broken"),
+        },
         "UnableToAccessSecretException": {
-            "ecrRepositoryPrefix": "other", "upstreamRegistryUrl": upstream.address,
-            "credentialArn": SECRET_ARN.replace(ACCOUNT, "999999999999")},
+            "ecrRepositoryPrefix": "other",
+            "upstreamRegistryUrl": upstream.address,
+            "credentialArn": SECRET_ARN.replace(ACCOUNT, "999999999999"),
+        },
         "InvalidParameterException": {  # ECR's prefix grammar
-            "ecrRepositoryPrefix": "Bad_Prefix!", "upstreamRegistryUrl": upstream.address},
+            "ecrRepositoryPrefix": "Bad_Prefix!",
+            "upstreamRegistryUrl": upstream.address,
+        },
     }
     for code, request in refusals.items():
         with pytest.raises(ClientError) as refused:
@@ -199,7 +229,8 @@ def test_rule_operations_with_ecr_errors(one_process: Deployment) -> None:
     valid = ecr.validate_pull_through_cache_rule(ecrRepositoryPrefix="ops")
     assert valid["isValid"] is True, valid
     updated = ecr.update_pull_through_cache_rule(
-        ecrRepositoryPrefix="ops", credentialArn=SECRET_ARN.replace("-AbCdEf", ""))
+        ecrRepositoryPrefix="ops", credentialArn=SECRET_ARN.replace("-AbCdEf", "")
+    )
     assert updated["credentialArn"].endswith(SECRET)
     deleted = ecr.delete_pull_through_cache_rule(ecrRepositoryPrefix="ops")
     assert deleted["ecrRepositoryPrefix"] == "ops"
@@ -213,7 +244,8 @@ def test_validate_reports_refused_credentials(one_process: Deployment) -> None:
     deployment = one_process
     upstream = deployment.upstreams["token"]
     deployment.ecr.create_pull_through_cache_rule(  # no credentials for an upstream needing them
-        ecrRepositoryPrefix="anon", upstreamRegistryUrl=upstream.address)
+        ecrRepositoryPrefix="anon", upstreamRegistryUrl=upstream.address
+    )
     answer = deployment.ecr.validate_pull_through_cache_rule(ecrRepositoryPrefix="anon")
     assert answer["isValid"] is False and answer["failure"], answer
 
@@ -230,43 +262,57 @@ def test_skopeo_pulls_through_the_cache_then_without_the_upstream(
     prefix = f"{kind}-cache"
     deployment.rule(prefix, upstream)
     deployment.ecr.create_repository_creation_template(
-        prefix=prefix, appliedFor=["PULL_THROUGH_CACHE"], imageTagMutability="MUTABLE",
-        resourceTags=[{"Key": "made-by", "Value": "template"}])
+        prefix=prefix,
+        appliedFor=["PULL_THROUGH_CACHE"],
+        imageTagMutability="MUTABLE",
+        resourceTags=[{"Key": "made-by", "Value": "template"}],
+    )
     image, index = small_image(f"ptc-{kind}", layers=2, layer_bytes=300_000), multi_arch(kind)
     push_upstream(upstream, "team/app", image, "1")
     push_upstream(upstream, "team/multi", index, "1")
     skopeo, creds = Skopeo(), deployment.creds()
     for repo, target, flags in (("team/app", image, ()), ("team/multi", index, ("--all",))):
         source = f"docker://{deployment.server.address}/{prefix}/{repo}:1"
-        skopeo.copy(source, f"oci:{tmp_path / repo.replace('/', '-')}:1", "--src-creds", creds,
-                    *flags)
+        skopeo.copy(
+            source, f"oci:{tmp_path / repo.replace('/', '-')}:1", "--src-creds", creds, *flags
+        )
         raw = skopeo.run("inspect", "--raw", "--tls-verify=false", "--creds", creds, source)
         assert ociapi.sha256_digest(raw) == target.digest
     described = deployment.ecr.describe_images(repositoryName=f"{prefix}/team/multi")
     digests = {d["imageDigest"] for d in described["imageDetails"]}
     assert digests == {index.digest, *(child.digest for child in index.images)}
-    arn = deployment.ecr.describe_repositories(
-        repositoryNames=[f"{prefix}/team/app"])["repositories"][0]["repositoryArn"]
+    arn = deployment.ecr.describe_repositories(repositoryNames=[f"{prefix}/team/app"])[
+        "repositories"
+    ][0]["repositoryArn"]
     tags = deployment.ecr.list_tags_for_resource(resourceArn=arn)["tags"]
     assert tags == [{"Key": "made-by", "Value": "template"}]
-    got = deployment.ecr.batch_get_image(repositoryName=f"{prefix}/team/app",
-                                         imageIds=[{"imageTag": "1"}])
+    got = deployment.ecr.batch_get_image(
+        repositoryName=f"{prefix}/team/app", imageIds=[{"imageTag": "1"}]
+    )
     assert got["images"][0]["imageId"]["imageDigest"] == image.digest
 
     upstream.stop()
     try:
         for repo, flags in (("team/app", ()), ("team/multi", ("--all",))):
-            skopeo.copy(f"docker://{deployment.server.address}/{prefix}/{repo}:1",
-                        f"oci:{tmp_path / 'again'}:{repo.replace('/', '-')}",
-                        "--src-creds", creds, *flags)
+            skopeo.copy(
+                f"docker://{deployment.server.address}/{prefix}/{repo}:1",
+                f"oci:{tmp_path / 'again'}:{repo.replace('/', '-')}",
+                "--src-creds",
+                creds,
+                *flags,
+            )
         deployment.advance_clock(25 * 3600)  # due for its upstream check, which fails
         with deployment.v2() as http:
-            stale = http.get(ociapi.manifest_url(f"{prefix}/team/app", "1"),
-                             headers={"Accept": image.manifest.media_type})
+            stale = http.get(
+                ociapi.manifest_url(f"{prefix}/team/app", "1"),
+                headers={"Accept": image.manifest.media_type},
+            )
             assert stale.status_code == 200 and stale.content == image.manifest.data
             never = http.get(ociapi.manifest_url(f"{prefix}/team/other", "1"))
             assert never.status_code == 404 and never.json()["errors"][0]["code"] in (
-                "MANIFEST_UNKNOWN", "NAME_UNKNOWN"), never.text
+                "MANIFEST_UNKNOWN",
+                "NAME_UNKNOWN",
+            ), never.text
     finally:
         upstream.start()
 
@@ -301,8 +347,10 @@ def test_concurrent_first_pulls_fetch_each_blob_once(deployment: Deployment) -> 
 
     def pull(_: int) -> str:
         with deployment.v2() as http:
-            manifest = http.get(ociapi.manifest_url("racers/team/big", "1"),
-                                headers={"Accept": image.manifest.media_type})
+            manifest = http.get(
+                ociapi.manifest_url("racers/team/big", "1"),
+                headers={"Accept": image.manifest.media_type},
+            )
             assert manifest.status_code == 200, ociapi.describe(manifest)
             for blob in image.blobs:
                 body = ociapi.fetch_blob(http, "racers/team/big", blob.digest)
@@ -325,13 +373,20 @@ def test_upstream_bytes_that_do_not_match_their_digest_are_never_stored(
     image = small_image("verify", layer_bytes=100_000)
     push_upstream(upstream, "team/corrupt", image, "1")
     layer = image.layers[0]
-    stored = (upstream.data_dir / "docker/registry/v2/blobs/sha256" / layer.digest[7:9]
-              / layer.digest[7:] / "data")
+    stored = (
+        upstream.data_dir
+        / "docker/registry/v2/blobs/sha256"
+        / layer.digest[7:9]
+        / layer.digest[7:]
+        / "data"
+    )
     stored.write_bytes(bytes(b ^ 0xFF for b in layer.data))  # same length, other bytes
     url = ociapi.blob_url("verify/team/corrupt", layer.digest)
     with deployment.v2() as http:
-        manifest = http.get(ociapi.manifest_url("verify/team/corrupt", "1"),
-                            headers={"Accept": image.manifest.media_type})
+        manifest = http.get(
+            ociapi.manifest_url("verify/team/corrupt", "1"),
+            headers={"Accept": image.manifest.media_type},
+        )
         assert manifest.status_code == 200
         try:
             cut = http.get(url)

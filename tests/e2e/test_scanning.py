@@ -33,8 +33,16 @@ DEBIAN_TAR = {"CVE-2022-48303", "CVE-2023-39804"}
 
 
 def vulndb_import(data_dir: Path, *paths: Path) -> None:
-    command = [sys.executable, "-m", "dockyard", "vulndb", "import", *map(str, paths),
-               "--data-dir", str(data_dir)]
+    command = [
+        sys.executable,
+        "-m",
+        "dockyard",
+        "vulndb",
+        "import",
+        *map(str, paths),
+        "--data-dir",
+        str(data_dir),
+    ]
     subprocess.run(command, check=True, capture_output=True, timeout=120)
 
 
@@ -66,8 +74,9 @@ def ecr(scan_server: DockyardServer):
 
 def push(server: DockyardServer, skopeo: Skopeo, tmp: Path, repo: str, *layers) -> str:
     layout = write_layout(tmp / repo.replace("/", "_"), {"v1": fx.image_of(*layers)})
-    return skopeo.copy(f"oci:{layout}:v1", f"docker://{server.address}/{repo}:v1",
-                       digestfile=tmp / "digest")
+    return skopeo.copy(
+        f"oci:{layout}:v1", f"docker://{server.address}/{repo}:v1", digestfile=tmp / "digest"
+    )
 
 
 def wait_complete(ecr, repo: str) -> None:
@@ -79,13 +88,16 @@ def wait_complete(ecr, repo: str) -> None:
 
 def finding_names(ecr, repo: str, key: str = "findings") -> set[str]:
     found = ecr.describe_image_scan_findings(repositoryName=repo, imageId={"imageTag": "v1"})
-    return {f.get("name") or f["packageVulnerabilityDetails"]["vulnerabilityId"]
-            for f in found["imageScanFindings"].get(key, [])}
+    return {
+        f.get("name") or f["packageVulnerabilityDetails"]["vulnerabilityId"]
+        for f in found["imageScanFindings"].get(key, [])
+    }
 
 
 def test_scan_on_push_debian(ecr, scan_server, skopeo: Skopeo, tmp_path: Path) -> None:
-    ecr.create_repository(repositoryName="scan/debian",
-                          imageScanningConfiguration={"scanOnPush": True})
+    ecr.create_repository(
+        repositoryName="scan/debian", imageScanningConfiguration={"scanOnPush": True}
+    )
     digest = push(scan_server, skopeo, tmp_path, "scan/debian", fx.debian12_files())
     wait_complete(ecr, "scan/debian")
     [detail] = ecr.describe_images(repositoryName="scan/debian")["imageDetails"]
@@ -94,8 +106,9 @@ def test_scan_on_push_debian(ecr, scan_server, skopeo: Skopeo, tmp_path: Path) -
     summary = detail["imageScanFindingsSummary"]
     assert summary["findingSeverityCounts"] == {"UNDEFINED": 2}
     assert summary["vulnerabilitySourceUpdatedAt"] is not None
-    found = ecr.describe_image_scan_findings(repositoryName="scan/debian",
-                                             imageId={"imageTag": "v1"})
+    found = ecr.describe_image_scan_findings(
+        repositoryName="scan/debian", imageId={"imageTag": "v1"}
+    )
     findings = found["imageScanFindings"]["findings"]
     assert {f["name"] for f in findings} == DEBIAN_TAR
     for finding in findings:
@@ -106,8 +119,9 @@ def test_scan_on_push_debian(ecr, scan_server, skopeo: Skopeo, tmp_path: Path) -
 
 
 def test_scan_on_push_alpine(ecr, scan_server, skopeo: Skopeo, tmp_path: Path) -> None:
-    ecr.create_repository(repositoryName="scan/alpine",
-                          imageScanningConfiguration={"scanOnPush": True})
+    ecr.create_repository(
+        repositoryName="scan/alpine", imageScanningConfiguration={"scanOnPush": True}
+    )
     push(scan_server, skopeo, tmp_path, "scan/alpine", fx.alpine319_files())
     wait_complete(ecr, "scan/alpine")
     [detail] = ecr.describe_images(repositoryName="scan/alpine")["imageDetails"]
@@ -117,8 +131,9 @@ def test_scan_on_push_alpine(ecr, scan_server, skopeo: Skopeo, tmp_path: Path) -
 
 def test_fixed_versions_have_no_findings(ecr, scan_server, skopeo, tmp_path: Path) -> None:
     fixed = [fx.Deb("tar", "1.34+dfsg-1.2+deb12u1"), fx.Deb("bash", "5.2.15-2+b2")]
-    ecr.create_repository(repositoryName="scan/fixed",
-                          imageScanningConfiguration={"scanOnPush": True})
+    ecr.create_repository(
+        repositoryName="scan/fixed", imageScanningConfiguration={"scanOnPush": True}
+    )
     push(scan_server, skopeo, tmp_path, "scan/fixed", fx.debian12_files(fixed))
     wait_complete(ecr, "scan/fixed")
     [detail] = ecr.describe_images(repositoryName="scan/fixed")["imageDetails"]
@@ -136,53 +151,91 @@ def test_scratch_image_is_unsupported(ecr, scan_server, skopeo, tmp_path: Path) 
     assert started["imageScanStatus"]["status"] == "IN_PROGRESS"
     with pytest.raises(WaiterError):
         wait_complete(ecr, "scan/scratch")
-    status = ecr.describe_image_scan_findings(repositoryName="scan/scratch",
-                                              imageId={"imageTag": "v1"})["imageScanStatus"]
-    assert status == {"status": "FAILED", "description": (
-        "UnsupportedImageError: The operating system and/or package manager are not supported.")}
+    status = ecr.describe_image_scan_findings(
+        repositoryName="scan/scratch", imageId={"imageTag": "v1"}
+    )["imageScanStatus"]
+    assert status == {
+        "status": "FAILED",
+        "description": (
+            "UnsupportedImageError: The operating system and/or package manager are not supported."
+        ),
+    }
     # One basic scan per image per 24 hours, failed or not.
     with pytest.raises(ClientError) as limited:
         ecr.start_image_scan(repositoryName="scan/scratch", imageId={"imageTag": "v1"})
     assert limited.value.response["Error"]["Code"] == "LimitExceededException"
 
 
-def test_enhanced_scanning_follows_new_data(ecr, scan_server, skopeo, tmp_path: Path,
-                                            zips: dict[str, Path]) -> None:
-    ecr.put_registry_scanning_configuration(scanType="ENHANCED", rules=[{
-        "scanFrequency": "CONTINUOUS_SCAN",
-        "repositoryFilters": [{"filter": "enhanced/*", "filterType": "WILDCARD"}]}])
+def test_enhanced_scanning_follows_new_data(
+    ecr, scan_server, skopeo, tmp_path: Path, zips: dict[str, Path]
+) -> None:
+    ecr.put_registry_scanning_configuration(
+        scanType="ENHANCED",
+        rules=[
+            {
+                "scanFrequency": "CONTINUOUS_SCAN",
+                "repositoryFilters": [{"filter": "enhanced/*", "filterType": "WILDCARD"}],
+            }
+        ],
+    )
     try:
         ecr.create_repository(repositoryName="enhanced/app")
         base = fx.debian12_files([fx.Deb("bash", "5.2.15-2+b2")])
-        push(scan_server, skopeo, tmp_path, "enhanced/app", base, fx.python_files("2.25.0"),
-             npm_package("ansi-html", "0.0.7"))
-        assert wait_for(lambda: finding_names(ecr, "enhanced/app", "enhancedFindings")
-                        == {"CVE-2023-32681"})
+        push(
+            scan_server,
+            skopeo,
+            tmp_path,
+            "enhanced/app",
+            base,
+            fx.python_files("2.25.0"),
+            npm_package("ansi-html", "0.0.7"),
+        )
+        assert wait_for(
+            lambda: finding_names(ecr, "enhanced/app", "enhancedFindings") == {"CVE-2023-32681"}
+        )
         [detail] = ecr.describe_images(repositoryName="enhanced/app")["imageDetails"]
         assert detail["imageScanStatus"]["status"] == "ACTIVE"
         # New vulnerability data: the image is re-matched without a new push.
         vulndb_import(scan_server.data_dir, zips["npm"])
-        assert wait_for(lambda: finding_names(ecr, "enhanced/app", "enhancedFindings")
-                        == {"CVE-2023-32681", "CVE-2021-23424"})
+        assert wait_for(
+            lambda: (
+                finding_names(ecr, "enhanced/app", "enhancedFindings")
+                == {"CVE-2023-32681", "CVE-2021-23424"}
+            )
+        )
     finally:
         ecr.put_registry_scanning_configuration(scanType="BASIC", rules=[])
 
 
-def test_enhanced_scanning_scans_images_pushed_before_it(ecr, scan_server, skopeo,
-                                                        tmp_path: Path) -> None:
+def test_enhanced_scanning_scans_images_pushed_before_it(
+    ecr, scan_server, skopeo, tmp_path: Path
+) -> None:
     """Turning enhanced scanning on covers the images already there, not only new pushes."""
     ecr.create_repository(repositoryName="enhanced-later/app")
-    push(scan_server, skopeo, tmp_path, "enhanced-later/app", fx.debian12_files(),
-         fx.python_files("2.25.0"))
+    push(
+        scan_server,
+        skopeo,
+        tmp_path,
+        "enhanced-later/app",
+        fx.debian12_files(),
+        fx.python_files("2.25.0"),
+    )
     with pytest.raises(ClientError, match="ScanNotFoundException"):
         finding_names(ecr, "enhanced-later/app", "enhancedFindings")  # never scanned
-    ecr.put_registry_scanning_configuration(scanType="ENHANCED", rules=[{
-        "scanFrequency": "CONTINUOUS_SCAN",
-        "repositoryFilters": [{"filter": "enhanced-later/*", "filterType": "WILDCARD"}]}])
+    ecr.put_registry_scanning_configuration(
+        scanType="ENHANCED",
+        rules=[
+            {
+                "scanFrequency": "CONTINUOUS_SCAN",
+                "repositoryFilters": [{"filter": "enhanced-later/*", "filterType": "WILDCARD"}],
+            }
+        ],
+    )
     try:
         # CVE-2023-32681 is in the PyPI package: only an enhanced scan reports it.
-        assert wait_for(lambda: "CVE-2023-32681" in finding_names(ecr, "enhanced-later/app",
-                                                                  "enhancedFindings"))
+        assert wait_for(
+            lambda: "CVE-2023-32681" in finding_names(ecr, "enhanced-later/app", "enhancedFindings")
+        )
         [detail] = ecr.describe_images(repositoryName="enhanced-later/app")["imageDetails"]
         assert detail["imageScanStatus"]["status"] == "ACTIVE"
     finally:
@@ -191,8 +244,10 @@ def test_enhanced_scanning_scans_images_pushed_before_it(ecr, scan_server, skope
 
 def npm_package(name: str, version: str) -> dict[str, bytes]:
     manifest = f'{{"name": "{name}", "version": "{version}", "license": "Apache-2.0"}}'
-    return {f"app/node_modules/{name}/package.json": manifest.encode(),
-            "app/package.json": b'{"name": "app", "version": "1.0.0"}'}
+    return {
+        f"app/node_modules/{name}/package.json": manifest.encode(),
+        "app/package.json": b'{"name": "app", "version": "1.0.0"}',
+    }
 
 
 def wait_for(check, seconds: float = 30.0) -> bool:
@@ -222,32 +277,53 @@ def test_scan_command_prints_findings(scan_server, skopeo, tmp_path: Path, ecr) 
 
 def test_corrupt_layer_fails_the_scan_not_the_worker(ecr, scan_server, skopeo, tmp_path) -> None:
     """An untrusted layer that is not valid gzip ends FAILED with a reason; scanning goes on."""
-    config = json.dumps({"architecture": "amd64", "os": "linux",
-                         "rootfs": {"type": "layers", "diff_ids": [ociapi.sha256_digest(b"x")]}})
+    config = json.dumps(
+        {
+            "architecture": "amd64",
+            "os": "linux",
+            "rootfs": {"type": "layers", "diff_ids": [ociapi.sha256_digest(b"x")]},
+        }
+    )
     layer = b"\x1f\x8b\x08\x00" + bytes(range(256)) * 64  # a gzip header, then garbage
-    manifest = json.dumps({
-        "schemaVersion": 2, "mediaType": "application/vnd.oci.image.manifest.v1+json",
-        "config": {"mediaType": "application/vnd.oci.image.config.v1+json",
-                   "digest": ociapi.sha256_digest(config.encode()), "size": len(config)},
-        "layers": [{"mediaType": "application/vnd.oci.image.layer.v1.tar+gzip",
-                    "digest": ociapi.sha256_digest(layer), "size": len(layer)}],
-    }).encode()
+    manifest = json.dumps(
+        {
+            "schemaVersion": 2,
+            "mediaType": "application/vnd.oci.image.manifest.v1+json",
+            "config": {
+                "mediaType": "application/vnd.oci.image.config.v1+json",
+                "digest": ociapi.sha256_digest(config.encode()),
+                "size": len(config),
+            },
+            "layers": [
+                {
+                    "mediaType": "application/vnd.oci.image.layer.v1.tar+gzip",
+                    "digest": ociapi.sha256_digest(layer),
+                    "size": len(layer),
+                }
+            ],
+        }
+    ).encode()
     ecr.create_repository(repositoryName="scan/corrupt")
     with httpx.Client(base_url=scan_server.url, timeout=30) as client:
         ociapi.push_blob(client, "scan/corrupt", config.encode())
         ociapi.push_blob(client, "scan/corrupt", layer)
-        pushed = client.put(ociapi.manifest_url("scan/corrupt", "v1"), content=manifest,
-                            headers={"Content-Type": "application/vnd.oci.image.manifest.v1+json"})
+        pushed = client.put(
+            ociapi.manifest_url("scan/corrupt", "v1"),
+            content=manifest,
+            headers={"Content-Type": "application/vnd.oci.image.manifest.v1+json"},
+        )
         assert pushed.status_code == 201, ociapi.describe(pushed)
     ecr.start_image_scan(repositoryName="scan/corrupt", imageId={"imageTag": "v1"})
     with pytest.raises(WaiterError):
         wait_complete(ecr, "scan/corrupt")
-    status = ecr.describe_image_scan_findings(repositoryName="scan/corrupt",
-                                              imageId={"imageTag": "v1"})["imageScanStatus"]
+    status = ecr.describe_image_scan_findings(
+        repositoryName="scan/corrupt", imageId={"imageTag": "v1"}
+    )["imageScanStatus"]
     assert status["status"] == "FAILED"
     assert status["description"] and "Unsupported" not in status["description"]
     # The worker survived: a good image pushed afterwards is still scanned.
-    ecr.create_repository(repositoryName="scan/after",
-                          imageScanningConfiguration={"scanOnPush": True})
+    ecr.create_repository(
+        repositoryName="scan/after", imageScanningConfiguration={"scanOnPush": True}
+    )
     push(scan_server, skopeo, tmp_path, "scan/after", fx.debian12_files())
     wait_complete(ecr, "scan/after")

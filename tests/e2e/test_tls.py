@@ -56,14 +56,21 @@ def _pem(certificate: x509.Certificate) -> bytes:
 def pki(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """ca.crt, server.crt, server.key; certs.d/ca.crt is what `--cert-dir` wants."""
     root = tmp_path_factory.mktemp("pki")
-    ca_key, server_key = ec.generate_private_key(ec.SECP256R1()), ec.generate_private_key(ec.SECP256R1())
+    ca_key, server_key = (
+        ec.generate_private_key(ec.SECP256R1()),
+        ec.generate_private_key(ec.SECP256R1()),
+    )
     ca = _certificate("Dockyard test CA", ca_key, "Dockyard test CA", ca_key, ca=True)
     server = _certificate("127.0.0.1", server_key, "Dockyard test CA", ca_key, ca=False)
     (root / "ca.crt").write_bytes(_pem(ca))
     (root / "server.crt").write_bytes(_pem(server))
-    (root / "server.key").write_bytes(server_key.private_bytes(
-        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
-        serialization.NoEncryption()))
+    (root / "server.key").write_bytes(
+        server_key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
+    )
     (root / "certs.d").mkdir()
     shutil.copy(root / "ca.crt", root / "certs.d" / "ca.crt")
     return root
@@ -73,8 +80,15 @@ def pki(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def tls_server(pki: Path) -> Iterator[DockyardServer]:
     server = DockyardServer()
     auth = write_auth_file(server.tmp_dir / "auth.toml", [KEY])
-    server.extra_args = ["--auth-file", str(auth), "--create-on-push",
-                         "--tls-cert", str(pki / "server.crt"), "--tls-key", str(pki / "server.key")]
+    server.extra_args = [
+        "--auth-file",
+        str(auth),
+        "--create-on-push",
+        "--tls-cert",
+        str(pki / "server.crt"),
+        "--tls-key",
+        str(pki / "server.key"),
+    ]
     server.ca_bundle = pki / "ca.crt"
     try:
         yield server.started()
@@ -84,8 +98,13 @@ def tls_server(pki: Path) -> Iterator[DockyardServer]:
 
 def ecr(server: DockyardServer, verify: str | bool):
     return boto3.session.Session().client(
-        "ecr", endpoint_url=server.url, region_name=REGION, verify=verify,
-        aws_access_key_id=KEY.access_key_id, aws_secret_access_key=KEY.secret_access_key)
+        "ecr",
+        endpoint_url=server.url,
+        region_name=REGION,
+        verify=verify,
+        aws_access_key_id=KEY.access_key_id,
+        aws_secret_access_key=KEY.secret_access_key,
+    )
 
 
 def password(server: DockyardServer, pki: Path) -> str:
@@ -114,19 +133,37 @@ def test_plain_http_on_the_tls_port_gets_no_registry(tls_server) -> None:
 
 
 def test_skopeo_pushes_and_podman_pulls_with_tls_verification(
-        tls_server, pki, oci_image, workdir, tmp_path) -> None:
+    tls_server, pki, oci_image, workdir, tmp_path
+) -> None:
     layout = write_layout(workdir / "layout", {"v1": oci_image})
     creds = f"AWS:{password(tls_server, pki)}"
     target = f"docker://{tls_server.address}/tls/app:v1"
     skopeo = Skopeo()
 
     with pytest.raises(SkopeoError, match="(?i)certificate"):
-        skopeo.run("copy", "--dest-tls-verify=true", "--dest-creds", creds,
-                   f"oci:{layout}:v1", target)
-    skopeo.run("copy", "--dest-tls-verify=true", "--dest-cert-dir", str(pki / "certs.d"),
-               "--dest-creds", creds, f"oci:{layout}:v1", target)
-    inspected = skopeo.run("inspect", "--raw", "--tls-verify=true", "--cert-dir",
-                           str(pki / "certs.d"), "--creds", creds, target)
+        skopeo.run(
+            "copy", "--dest-tls-verify=true", "--dest-creds", creds, f"oci:{layout}:v1", target
+        )
+    skopeo.run(
+        "copy",
+        "--dest-tls-verify=true",
+        "--dest-cert-dir",
+        str(pki / "certs.d"),
+        "--dest-creds",
+        creds,
+        f"oci:{layout}:v1",
+        target,
+    )
+    inspected = skopeo.run(
+        "inspect",
+        "--raw",
+        "--tls-verify=true",
+        "--cert-dir",
+        str(pki / "certs.d"),
+        "--creds",
+        creds,
+        target,
+    )
     pulled = _podman_pull(tmp_path, pki, creds, f"{tls_server.address}/tls/app:v1")
 
     assert inspected == oci_image.manifest.data
@@ -138,14 +175,36 @@ def _podman_pull(tmp_path: Path, pki: Path, creds: str, reference: str):
     if podman is None:
         pytest.fail("podman is not installed (apt-get install podman)")
     short = Path(tempfile.mkdtemp(prefix="pd-", dir="/tmp"))  # podman: runroot < 50 chars
-    storage = ["--root", str(short / "root"), "--runroot", str(short / "run"),
-               "--storage-driver", "vfs"]
+    storage = [
+        "--root",
+        str(short / "root"),
+        "--runroot",
+        str(short / "run"),
+        "--storage-driver",
+        "vfs",
+    ]
     try:
         return subprocess.run(
-            [podman, *storage, "pull", "--tls-verify=true", "--cert-dir", str(pki / "certs.d"),
-             "--creds", creds, reference],
-            capture_output=True, timeout=180, check=False)
+            [
+                podman,
+                *storage,
+                "pull",
+                "--tls-verify=true",
+                "--cert-dir",
+                str(pki / "certs.d"),
+                "--creds",
+                creds,
+                reference,
+            ],
+            capture_output=True,
+            timeout=180,
+            check=False,
+        )
     finally:
-        subprocess.run([podman, *storage, "system", "reset", "--force"], capture_output=True,
-                       timeout=60, check=False)
+        subprocess.run(
+            [podman, *storage, "system", "reset", "--force"],
+            capture_output=True,
+            timeout=60,
+            check=False,
+        )
         shutil.rmtree(short, ignore_errors=True)

@@ -41,14 +41,20 @@ pytestmark = pytest.mark.e2e
 KiB, MiB = 1024, 1024 * 1024
 ROUNDS = 10
 SIZE = 256 * KiB
-PLANTER = AccessKey("222222222222", "AKIARACESPLANTER0001", "races-planter-secret-0123456789abcdefgh")
-VICTIM = AccessKey("333333333333", "AKIARACESVICTIM00001", "races-victim-secret-0123456789abcdefghi")
+PLANTER = AccessKey(
+    "222222222222", "AKIARACESPLANTER0001", "races-planter-secret-0123456789abcdefgh"
+)
+VICTIM = AccessKey(
+    "333333333333", "AKIARACESVICTIM00001", "races-victim-secret-0123456789abcdefghi"
+)
 
 
 class Deployment:
     def __init__(self, server: DockyardServer, database_url: str) -> None:
         self.server, self.database_url = server, database_url
-        self.tokens = {key: registry_token(ecr_client(server.url, key)) for key in (PLANTER, VICTIM)}
+        self.tokens = {
+            key: registry_token(ecr_client(server.url, key)) for key in (PLANTER, VICTIM)
+        }
 
     def v2(self, key: AccessKey = PLANTER) -> httpx.Client:
         """A client with a connection of its own."""
@@ -84,8 +90,9 @@ def deployment(request, tmp_path_factory) -> Iterator[Deployment]:
         database = postgres.new_database()
         stores = SharedStores(database, bucket, moto.url(bucket, "registry"), auth)
         # Two workers migrating and warming up on a busy machine can take a while.
-        server = DockyardServer(extra_args=[*stores.serve_args(), "--workers", "2"],
-                                startup_timeout=120)
+        server = DockyardServer(
+            extra_args=[*stores.serve_args(), "--workers", "2"], startup_timeout=120
+        )
         server.storage_environment = dict(CREDENTIALS)
         server.start()
     try:
@@ -256,9 +263,7 @@ def test_two_upload_layer_parts_at_one_offset(deployment: Deployment) -> None:
         if loser.response.get("lastValidByteReceived") != len(parts[0]) - 1:
             return f"lastValidByteReceived is not the upload's end: {loser.response}"
         digest = ociapi.sha256_digest(parts[won[0]])
-        ecr.complete_layer_upload(
-            repositoryName=repo, uploadId=upload_id, layerDigests=[digest]
-        )
+        ecr.complete_layer_upload(repositoryName=repo, uploadId=upload_id, layerDigests=[digest])
         with deployment.v2() as http:
             return blob_problem(http, repo, digest, parts[won[0]])
 

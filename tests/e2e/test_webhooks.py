@@ -120,8 +120,12 @@ def _make_changes(server: DockyardServer) -> dict[str, str]:
     a, b = small_image("hook-a"), small_image("hook-b")
     push_ecr(ecr, REPO, a, "v1")
     push_ecr(ecr, REPO, b, "v2")
-    ecr.put_image(repositoryName=REPO, imageManifest=b.manifest.data.decode(),
-                  imageManifestMediaType=b.manifest.media_type, imageTag="v1")  # v1 moves to b
+    ecr.put_image(
+        repositoryName=REPO,
+        imageManifest=b.manifest.data.decode(),
+        imageManifestMediaType=b.manifest.media_type,
+        imageTag="v1",
+    )  # v1 moves to b
     ecr.batch_delete_image(repositoryName=REPO, imageIds=[{"imageTag": "v2"}])  # b keeps v1
     with v2_client(server.url, registry_token(ecr)) as v2:  # a, now untagged, through /v2/
         assert v2.delete(f"/v2/{REPO}/manifests/{a.digest}").status_code == 202
@@ -144,9 +148,16 @@ def _summary(event: dict) -> tuple[str, ...]:
 def test_every_event_arrives_signed_through_outage_and_crash(tmp_path: Path) -> None:
     receiver = Receiver(free_port())
     audit, clock = tmp_path / "audit.jsonl", TestClock(tmp_path / "clock")
-    args = ["--config", str(_config(tmp_path / "dockyard.toml", receiver.port)),
-            "--auth-file", str(write_auth_file(tmp_path / "auth.toml", [KEY])),
-            "--audit-log", str(audit), "--test-clock", str(clock.path)]
+    args = [
+        "--config",
+        str(_config(tmp_path / "dockyard.toml", receiver.port)),
+        "--auth-file",
+        str(write_auth_file(tmp_path / "auth.toml", [KEY])),
+        "--audit-log",
+        str(audit),
+        "--test-clock",
+        str(clock.path),
+    ]
     server = DockyardServer(tmp_path / "data", extra_args=args)
     try:
         server.start()
@@ -159,14 +170,27 @@ def test_every_event_arrives_signed_through_outage_and_crash(tmp_path: Path) -> 
         assert wait_for(lambda: clock.hurry() and receiver.refused >= 3, timeout=30)
         receiver.status = 200
         a, b = digests["a"], digests["b"]
-        expected = {("PUSH", "v1", a), ("PUSH", "v2", b), ("PUSH", "v1", b), ("DELETE", "v2", b),
-                    ("DELETE", "", a), ("SCAN", "FAILED", b, "v1")}
-        arrived = wait_for(lambda: clock.hurry() and {
-            _summary(json.loads(body)) for _, body in receiver.accepted} >= expected, timeout=60)
+        expected = {
+            ("PUSH", "v1", a),
+            ("PUSH", "v2", b),
+            ("PUSH", "v1", b),
+            ("DELETE", "v2", b),
+            ("DELETE", "", a),
+            ("SCAN", "FAILED", b, "v1"),
+        }
+        arrived = wait_for(
+            lambda: (
+                clock.hurry()
+                and {_summary(json.loads(body)) for _, body in receiver.accepted} >= expected
+            ),
+            timeout=60,
+        )
         assert arrived, ([body for _, body in receiver.accepted], server.log_tail())
         # Both of the doomed webhook's DELETE events are given up on (each logs a line).
-        assert wait_for(lambda: clock.hurry()
-                        and server.log_tail().count("webhook doomed: gave up") >= 2, timeout=30)
+        assert wait_for(
+            lambda: clock.hurry() and server.log_tail().count("webhook doomed: gave up") >= 2,
+            timeout=30,
+        )
         log = server.log_tail()
     finally:
         receiver.stop()
@@ -178,7 +202,10 @@ def test_every_event_arrives_signed_through_outage_and_crash(tmp_path: Path) -> 
         assert headers["X-Dockyard-Event-Id"] == event["id"]
         assert by_id.setdefault(event["id"], body) == body  # a repeat is the same event
         assert (event["source"], event["account"], event["region"]) == (
-            "aws.ecr", KEY.account_id, "us-east-1")
+            "aws.ecr",
+            KEY.account_id,
+            "us-east-1",
+        )
     assert sorted(_summary(json.loads(body)) for body in by_id.values()) == sorted(expected)
     assert log.count("gave up on event") == 2  # the doomed webhook's two DELETE events
     _check_audit(audit, digests)
@@ -186,13 +213,14 @@ def test_every_event_arrives_signed_through_outage_and_crash(tmp_path: Path) -> 
 
 def _check_audit(audit: Path, digests: dict[str, str]) -> None:
     lines = [json.loads(line) for line in audit.read_text().splitlines()]
-    seen = [(line["action"], line["result"], line["digest"], tuple(line["tags"]))
-            for line in lines]
+    seen = [(line["action"], line["result"], line["digest"], tuple(line["tags"])) for line in lines]
     a, b = digests["a"], digests["b"]
     assert seen == [
         ("CreateRepository", "SUCCESS", None, ()),
-        ("PushImage", "SUCCESS", a, ("v1",)), ("PushImage", "SUCCESS", b, ("v2",)),
-        ("PushImage", "SUCCESS", b, ("v1",)), ("DeleteTag", "SUCCESS", b, ("v2",)),
+        ("PushImage", "SUCCESS", a, ("v1",)),
+        ("PushImage", "SUCCESS", b, ("v2",)),
+        ("PushImage", "SUCCESS", b, ("v1",)),
+        ("DeleteTag", "SUCCESS", b, ("v2",)),
         ("DeleteImage", "SUCCESS", a, ()),
     ]
     root = f"arn:aws:iam::{KEY.account_id}:root"
@@ -214,17 +242,28 @@ def test_a_bad_webhook_table_stops_the_server_with_one_line(tmp_path: Path) -> N
 
 def test_failed_changes_are_audited_as_failed(tmp_path: Path) -> None:
     audit = tmp_path / "audit.jsonl"
-    args = ["--auth-file", str(write_auth_file(tmp_path / "auth.toml", [KEY])),
-            "--audit-log", str(audit)]
+    args = [
+        "--auth-file",
+        str(write_auth_file(tmp_path / "auth.toml", [KEY])),
+        "--audit-log",
+        str(audit),
+    ]
     with DockyardServer(tmp_path / "data", extra_args=args) as server:
         ecr = ecr_client(server.url, KEY)
         ecr.create_repository(repositoryName=REPO, imageTagMutability="IMMUTABLE")
         image = small_image("immutable")
         push_ecr(ecr, REPO, image, "v1")
         with v2_client(server.url, registry_token(ecr)) as v2:
-            refused = v2.put(f"/v2/{REPO}/manifests/v1", content=image.manifest.data,
-                             headers={"Content-Type": image.manifest.media_type})
+            refused = v2.put(
+                f"/v2/{REPO}/manifests/v1",
+                content=image.manifest.data,
+                headers={"Content-Type": image.manifest.media_type},
+            )
         assert refused.status_code == 400
     last = json.loads(audit.read_text().splitlines()[-1])
     assert (last["action"], last["result"], last["error"], last["tags"]) == (
-        "PushImage", "FAILED", "TagImmutable", ["v1"])
+        "PushImage",
+        "FAILED",
+        "TagImmutable",
+        ["v1"],
+    )

@@ -25,21 +25,45 @@ def readme_block(containing: str) -> str:
 def test_the_readme_image_and_osv_sample_give_the_promised_finding(tmp_path: Path) -> None:
     if shutil.which("umoci") is None:
         pytest.fail("umoci is not installed (apt-get install umoci)")
-    subprocess.run(["bash", "-euo", "pipefail", "-c", readme_block("umoci init")], cwd=tmp_path,
-                   check=True, capture_output=True, timeout=120)
+    subprocess.run(
+        ["bash", "-euo", "pipefail", "-c", readme_block("umoci init")],
+        cwd=tmp_path,
+        check=True,
+        capture_output=True,
+        timeout=120,
+    )
 
     with DockyardServer(extra_args=["--create-on-push", "--accept-any-credentials"]) as server:
-        Skopeo().copy(f"oci:{tmp_path / 'my-image-layout'}:latest",
-                      f"docker://{server.address}/demo/app:v1")
+        Skopeo().copy(
+            f"oci:{tmp_path / 'my-image-layout'}:latest", f"docker://{server.address}/demo/app:v1"
+        )
         dockyard = [sys.executable, "-m", "dockyard"]
         env = {**server.environment()}
-        subprocess.run([*dockyard, "vulndb", "import", str(REPO_ROOT / "examples/osv-sample"),
-                        "--data-dir", str(server.data_dir)], env=env, check=True,
-                       capture_output=True, timeout=120)
-        scan = subprocess.run([*dockyard, "scan", "demo/app:v1", *server.store_args],
-                              env=env, check=False,
-                              capture_output=True, text=True, timeout=120)
+        subprocess.run(
+            [
+                *dockyard,
+                "vulndb",
+                "import",
+                str(REPO_ROOT / "examples/osv-sample"),
+                "--data-dir",
+                str(server.data_dir),
+            ],
+            env=env,
+            check=True,
+            capture_output=True,
+            timeout=120,
+        )
+        scan = subprocess.run(
+            [*dockyard, "scan", "demo/app:v1", *server.store_args],
+            env=env,
+            check=False,
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
 
     assert scan.returncode == 0, scan.stderr
     assert "Alpine:v3.17" in scan.stdout
-    assert re.search(r"HIGH\s+CVE-2025-26519\s+musl\s+1\.2\.3-r4\s+1\.2\.3-r6", scan.stdout), scan.stdout
+    assert re.search(r"HIGH\s+CVE-2025-26519\s+musl\s+1\.2\.3-r4\s+1\.2\.3-r6", scan.stdout), (
+        scan.stdout
+    )

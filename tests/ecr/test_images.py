@@ -644,10 +644,12 @@ def test_batch_get_image_converts_by_tag_for_accepted_media_types(
     digest of the converted bytes; by digest, it is never converted."""
     stored = small_image(f"bgi-accept-{flavor}", flavor=flavor, layers=2)
     push_v2(v2_a, repo, stored, "t")
-    wanted = (MediaTypes.OCI_MANIFEST if flavor == "docker" else MediaTypes.DOCKER_MANIFEST)
+    wanted = MediaTypes.OCI_MANIFEST if flavor == "docker" else MediaTypes.DOCKER_MANIFEST
     answer = ecr_a.batch_get_image(
-        repositoryName=repo, acceptedMediaTypes=[wanted],
-        imageIds=[{"imageTag": "t"}, {"imageDigest": stored.digest}])
+        repositoryName=repo,
+        acceptedMediaTypes=[wanted],
+        imageIds=[{"imageTag": "t"}, {"imageDigest": stored.digest}],
+    )
     assert answer["failures"] == []
     by_tag, by_digest = answer["images"]
     converted = by_tag["imageManifest"].encode()
@@ -656,7 +658,8 @@ def test_batch_get_image_converts_by_tag_for_accepted_media_types(
     document = json.loads(converted)
     assert document["mediaType"] == wanted
     assert [layer["digest"] for layer in document["layers"]] == [
-        layer.digest for layer in stored.layers]
+        layer.digest for layer in stored.layers
+    ]
     assert by_digest["imageManifest"].encode() == stored.manifest.data
     assert by_digest["imageManifestMediaType"] == stored.manifest.media_type
     v2 = v2_a.get(f"/v2/{repo}/manifests/t", headers={"Accept": wanted})
@@ -669,8 +672,10 @@ def test_batch_get_image_refuses_what_cannot_be_converted(
     stored = small_image("bgi-accept-none")
     push_v2(v2_a, repo, stored, "t")
     answer = ecr_a.batch_get_image(
-        repositoryName=repo, imageIds=[{"imageTag": "t"}],
-        acceptedMediaTypes=["application/vnd.docker.distribution.manifest.v1+json"])
+        repositoryName=repo,
+        imageIds=[{"imageTag": "t"}],
+        acceptedMediaTypes=["application/vnd.docker.distribution.manifest.v1+json"],
+    )
     assert answer["images"] == []
     assert [f["failureCode"] for f in answer["failures"]] == ["ImageNotFound"]
 
@@ -686,16 +691,26 @@ def test_schema1_put_image_describe_and_get_back(ecr_a: Any, repo: str) -> None:
     digests = [upload_layer_ecr(ecr_a, repo, data) for data in (one, two)]
     unsigned = schema1.payload(repo, "old", [digests[0], digests[1], digests[0]])
     body = schema1.signed(unsigned).decode()
-    put = ecr_a.put_image(repositoryName=repo, imageManifest=body, imageTag="old",
-                          imageManifestMediaType=schema1.SIGNED)
+    put = ecr_a.put_image(
+        repositoryName=repo,
+        imageManifest=body,
+        imageTag="old",
+        imageManifestMediaType=schema1.SIGNED,
+    )
     assert put["image"]["imageId"] == {"imageTag": "old", "imageDigest": schema1.digest(unsigned)}
     detail = ecr_a.describe_images(repositoryName=repo, imageIds=[{"imageTag": "old"}])
     (image,) = detail["imageDetails"]
     assert image["imageManifestMediaType"] == schema1.SIGNED
     assert image["imageSizeInBytes"] == len(one) + len(two)
-    got = ecr_a.batch_get_image(repositoryName=repo, imageIds=[{"imageTag": "old"}],
-                                acceptedMediaTypes=[schema1.SIGNED, schema1.UNSIGNED])
+    got = ecr_a.batch_get_image(
+        repositoryName=repo,
+        imageIds=[{"imageTag": "old"}],
+        acceptedMediaTypes=[schema1.SIGNED, schema1.UNSIGNED],
+    )
     assert got["images"][0]["imageManifest"] == body
-    refused = ecr_a.batch_get_image(repositoryName=repo, imageIds=[{"imageTag": "old"}],
-                                    acceptedMediaTypes=[MediaTypes.DOCKER_MANIFEST])
+    refused = ecr_a.batch_get_image(
+        repositoryName=repo,
+        imageIds=[{"imageTag": "old"}],
+        acceptedMediaTypes=[MediaTypes.DOCKER_MANIFEST],
+    )
     assert [f["failureCode"] for f in refused["failures"]] == ["ImageNotFound"]

@@ -79,7 +79,9 @@ def test_non_contiguous_part_is_refused(ecr_a: Any, repo: str) -> None:
     digest = ociapi.sha256_digest(b"0123456789abcdefghij")
     # Dockyard does not enforce ECR's 5 MiB minimum part size (a documented decision): small
     # parts are fine and the layer completes with the bytes of both parts.
-    done = ecr_a.complete_layer_upload(repositoryName=repo, uploadId=upload_id, layerDigests=[digest])
+    done = ecr_a.complete_layer_upload(
+        repositoryName=repo, uploadId=upload_id, layerDigests=[digest]
+    )
     assert done["layerDigest"] == digest
     # The refusal carries every member of InvalidLayerPartException.
     response = refused.value.response

@@ -23,14 +23,19 @@ def ecr_password(ecr: Any) -> str:
 
 
 def test_oras_pushes_and_pulls_with_a_registry_token(
-        ecr_server: DockyardServer, ecr_a: Any, repo: str, tmp_path: Path) -> None:
+    ecr_server: DockyardServer, ecr_a: Any, repo: str, tmp_path: Path
+) -> None:
     client = StrictOras(hostname=ecr_server.address, insecure=True, auth_backend="basic")
     client.auth.set_basic_auth("AWS", ecr_password(ecr_a))
     artifact = tmp_path / "notes.txt"
     artifact.write_bytes(b"pushed by oras with credentials\n")
 
-    pushed = client.push(f"{ecr_server.address}/{repo}:notes", files=[str(artifact)],
-                         disable_path_validation=True, quiet=True)
+    pushed = client.push(
+        f"{ecr_server.address}/{repo}:notes",
+        files=[str(artifact)],
+        disable_path_validation=True,
+        quiet=True,
+    )
     pulled = client.pull(f"{ecr_server.address}/{repo}:notes", outdir=str(tmp_path / "out"))
 
     assert pushed.status_code == 201
@@ -40,15 +45,23 @@ def test_oras_pushes_and_pulls_with_a_registry_token(
 
 
 def test_oras_from_the_environment_variables(
-        ecr_server: DockyardServer, ecr_a: Any, repo: str, tmp_path: Path,
-        monkeypatch: pytest.MonkeyPatch) -> None:
+    ecr_server: DockyardServer,
+    ecr_a: Any,
+    repo: str,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
     monkeypatch.setenv("ORAS_USER", "AWS")
     monkeypatch.setenv("ORAS_PASS", ecr_password(ecr_a))
     client = StrictOras(hostname=ecr_server.address, insecure=True, auth_backend="basic")
     (tmp_path / "a.txt").write_bytes(b"a")
 
-    response = client.push(f"{ecr_server.address}/{repo}:env", files=[str(tmp_path / "a.txt")],
-                           disable_path_validation=True, quiet=True)
+    response = client.push(
+        f"{ecr_server.address}/{repo}:env",
+        files=[str(tmp_path / "a.txt")],
+        disable_path_validation=True,
+        quiet=True,
+    )
 
     assert response.status_code == 201
 

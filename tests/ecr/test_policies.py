@@ -36,8 +36,7 @@ from tests.support.skopeo import Skopeo, SkopeoError
 pytestmark = pytest.mark.e2e
 
 PULL = ["ecr:BatchGetImage", "ecr:GetDownloadUrlForLayer", "ecr:BatchCheckLayerAvailability"]
-PUSH = ["ecr:PutImage", "ecr:InitiateLayerUpload", "ecr:UploadLayerPart",
-        "ecr:CompleteLayerUpload"]
+PUSH = ["ecr:PutImage", "ecr:InitiateLayerUpload", "ecr:UploadLayerPart", "ecr:CompleteLayerUpload"]
 
 
 def policy(*statements: dict) -> str:
@@ -80,19 +79,26 @@ def test_b_pulls_with_skopeo_after_allow_and_is_refused_after_deny(
         skopeo.run("inspect", "--tls-verify=false", "--raw", "--creds", creds, source)
     assert "denied" in refused.value.stderr.lower() or "403" in refused.value.stderr
 
-    ecr_a.set_repository_policy(repositoryName=name, policyText=policy(
-        statement("Allow", f"arn:aws:iam::{ACCOUNT_B}:root", PULL)))
+    ecr_a.set_repository_policy(
+        repositoryName=name,
+        policyText=policy(statement("Allow", f"arn:aws:iam::{ACCOUNT_B}:root", PULL)),
+    )
     skopeo.copy(source, f"oci:{tmp_path / 'pulled'}:v1", "--src-creds", creds)
-    assert skopeo.run("inspect", "--tls-verify=false", "--raw", "--creds", creds,
-                      source) == image.manifest.data
+    assert (
+        skopeo.run("inspect", "--tls-verify=false", "--raw", "--creds", creds, source)
+        == image.manifest.data
+    )
     # B's own token still addresses B's registry, where there is no such repository.
     own = skopeo_creds(registry_token(ecr_b))
     with pytest.raises(SkopeoError):
         skopeo.run("inspect", "--tls-verify=false", "--raw", "--creds", own, source)
 
-    ecr_a.set_repository_policy(repositoryName=name, policyText=policy(
-        statement("Allow", "*", "ecr:*"),
-        statement("Deny", ACCOUNT_B, ["ecr:BatchGetImage"])))
+    ecr_a.set_repository_policy(
+        repositoryName=name,
+        policyText=policy(
+            statement("Allow", "*", "ecr:*"), statement("Deny", ACCOUNT_B, ["ecr:BatchGetImage"])
+        ),
+    )
     with pytest.raises(SkopeoError):
         skopeo.copy(source, f"oci:{tmp_path / 'again'}:v1", "--src-creds", creds)
 
@@ -101,12 +107,17 @@ def test_b_cannot_push_into_a_with_a_pull_policy(
     ecr_server: DockyardServer, ecr_a: Any, ecr_b: Any, pushed: tuple[str, Any]
 ) -> None:
     name, _ = pushed
-    ecr_a.set_repository_policy(repositoryName=name, policyText=policy(
-        statement("Allow", ACCOUNT_B, PULL)))
+    ecr_a.set_repository_policy(
+        repositoryName=name, policyText=policy(statement("Allow", ACCOUNT_B, PULL))
+    )
     token, _ = token_for(ecr_b, ACCOUNT_A)
     with v2_client(ecr_server.url, token) as b_on_a:
-        assert b_on_a.get(ociapi.manifest_url(name, "v1"),
-                          headers={"Accept": ociapi.MANIFEST_ACCEPT}).status_code == 200
+        assert (
+            b_on_a.get(
+                ociapi.manifest_url(name, "v1"), headers={"Accept": ociapi.MANIFEST_ACCEPT}
+            ).status_code
+            == 200
+        )
         refused = b_on_a.post(ociapi.upload_url(name))
         assert refused.status_code == 403, ociapi.describe(refused)
         assert refused.json()["errors"][0]["code"] == "DENIED"
@@ -118,8 +129,12 @@ def test_read_only_key_by_deny_pulls_but_cannot_push(
     ecr_server: DockyardServer, ecr_a: Any, ecr_puller: Any, pushed: tuple[str, Any]
 ) -> None:
     name, image = pushed
-    ecr_a.set_repository_policy(repositoryName=name, policyText=policy(
-        statement("Deny", KEY_A_PULLER.principal_arn, PUSH + ["ecr:BatchDeleteImage"])))
+    ecr_a.set_repository_policy(
+        repositoryName=name,
+        policyText=policy(
+            statement("Deny", KEY_A_PULLER.principal_arn, PUSH + ["ecr:BatchDeleteImage"])
+        ),
+    )
     other = small_image(f"policy-ro-{name}")
     with ecr_error("AccessDeniedException") as info:
         push_ecr(ecr_puller, name, other, "v2")
@@ -128,16 +143,21 @@ def test_read_only_key_by_deny_pulls_but_cannot_push(
         assert ociapi.fetch_manifest(puller, name, "v1").content == image.manifest.data
         for blob in image.blobs:
             assert ociapi.fetch_blob(puller, name, blob.digest) == blob.data
-        put = puller.put(ociapi.manifest_url(name, "v9"), content=image.manifest.data,
-                         headers={"Content-Type": image.manifest.media_type})
+        put = puller.put(
+            ociapi.manifest_url(name, "v9"),
+            content=image.manifest.data,
+            headers={"Content-Type": image.manifest.media_type},
+        )
         assert put.status_code == 403, ociapi.describe(put)
         assert puller.delete(ociapi.manifest_url(name, image.digest)).status_code == 403
     got = ecr_puller.batch_get_image(repositoryName=name, imageIds=[{"imageTag": "v1"}])
     assert got["images"][0]["imageManifest"] == image.manifest.data.decode()
     # Other keys of the account keep full rights.
     push_ecr(ecr_a, name, other, "v2")
-    assert {"v1", "v2"} == {i["imageTag"] for i in ecr_a.list_images(
-        repositoryName=name, filter={"tagStatus": "TAGGED"})["imageIds"]}
+    assert {"v1", "v2"} == {
+        i["imageTag"]
+        for i in ecr_a.list_images(repositoryName=name, filter={"tagStatus": "TAGGED"})["imageIds"]
+    }
 
 
 def test_batch_get_image_by_registry_id(ecr_a: Any, ecr_b: Any, pushed: tuple[str, Any]) -> None:
@@ -146,8 +166,10 @@ def test_batch_get_image_by_registry_id(ecr_a: Any, ecr_b: Any, pushed: tuple[st
     with ecr_error("AccessDeniedException") as info:
         ecr_b.batch_get_image(**request)
     assert f"arn:aws:ecr:{REGION}:{ACCOUNT_A}:repository/{name}" in str(info.value)
-    ecr_a.set_repository_policy(repositoryName=name, policyText=policy(
-        statement("Allow", f"arn:aws:iam::{ACCOUNT_B}:root", "ecr:Batch*")))
+    ecr_a.set_repository_policy(
+        repositoryName=name,
+        policyText=policy(statement("Allow", f"arn:aws:iam::{ACCOUNT_B}:root", "ecr:Batch*")),
+    )
     (got,) = ecr_b.batch_get_image(**request)["images"]
     assert (got["registryId"], got["imageId"]["imageDigest"]) == (ACCOUNT_A, image.digest)
     with ecr_error("AccessDeniedException"):  # ecr:Batch* does not cover DescribeImages
@@ -161,8 +183,9 @@ def test_host_naming_an_account_addresses_its_registry(
     host = {"Host": f"{ACCOUNT_A}.dkr.localhost", "Accept": ociapi.MANIFEST_ACCEPT}
     with v2_client(ecr_server.url, token_b) as b:
         assert b.get(ociapi.manifest_url(name, "v1"), headers=host).status_code == 403
-        ecr_a.set_repository_policy(repositoryName=name, policyText=policy(
-            statement("Allow", ACCOUNT_B, PULL)))
+        ecr_a.set_repository_policy(
+            repositoryName=name, policyText=policy(statement("Allow", ACCOUNT_B, PULL))
+        )
         answer = b.get(ociapi.manifest_url(name, "v1"), headers=host)
         assert answer.status_code == 200 and answer.content == image.manifest.data
         assert b.get(ociapi.manifest_url(name, "v1")).status_code == 404  # B's own registry
@@ -178,8 +201,10 @@ def test_get_authorization_token_names_the_registry_on_account_hosts(
     data = client.get_authorization_token(registryIds=[ACCOUNT_A, ACCOUNT_B])
     endpoints = [d["proxyEndpoint"] for d in data["authorizationData"]]
     port = ecr_server.url.rsplit(":", 1)[1]
-    assert endpoints == [f"http://{ACCOUNT_A}.127.0.0.1:{port}",
-                         f"http://{ACCOUNT_B}.127.0.0.1:{port}"]
+    assert endpoints == [
+        f"http://{ACCOUNT_A}.127.0.0.1:{port}",
+        f"http://{ACCOUNT_B}.127.0.0.1:{port}",
+    ]
 
 
 def _to_loopback(request: Any, **_: Any) -> None:
@@ -199,18 +224,26 @@ def test_registry_policy_round_trip_and_grant(
     missing = f"Registry policy does not exist in the registry with id '{ACCOUNT_A}'"
     with ecr_error("RegistryPolicyNotFoundException", missing):
         ecr_a.get_registry_policy()
-    with ecr_error("InvalidParameterException", "Invalid parameter at 'PolicyText' failed to "
-                   "satisfy constraint: 'Invalid registry policy provided'"):
+    with ecr_error(
+        "InvalidParameterException",
+        "Invalid parameter at 'PolicyText' failed to "
+        "satisfy constraint: 'Invalid registry policy provided'",
+    ):
         ecr_a.put_registry_policy(policyText=policy(statement("Allow", ACCOUNT_B, "ecr:*")))
-    text = policy(statement("Allow", ACCOUNT_B, ["ecr:DescribeImages", "ecr:BatchGetImage"],
-                            Resource=f"arn:aws:ecr:{REGION}:{ACCOUNT_A}:repository/ecr-e2e/*"))
+    text = policy(
+        statement(
+            "Allow",
+            ACCOUNT_B,
+            ["ecr:DescribeImages", "ecr:BatchGetImage"],
+            Resource=f"arn:aws:ecr:{REGION}:{ACCOUNT_A}:repository/ecr-e2e/*",
+        )
+    )
     try:
         put = ecr_a.put_registry_policy(policyText=text)
         assert (put["registryId"], put["policyText"]) == (ACCOUNT_A, text)
         got = ecr_a.get_registry_policy()
         assert (got["registryId"], got["policyText"]) == (ACCOUNT_A, text)
-        (detail,) = ecr_b.describe_images(registryId=ACCOUNT_A, repositoryName=name)[
-            "imageDetails"]
+        (detail,) = ecr_b.describe_images(registryId=ACCOUNT_A, repositoryName=name)["imageDetails"]
         assert (detail["registryId"], detail["imageDigest"]) == (ACCOUNT_A, image.digest)
         with ecr_error("AccessDeniedException"):
             ecr_b.list_images(registryId=ACCOUNT_A, repositoryName=name)
@@ -237,19 +270,24 @@ def test_root_may_repair_a_policy_that_denies_everyone(ecr_a: Any, repo: str) ->
 
 
 def test_mount_needs_download_rights_on_the_source(
-    ecr_server: DockyardServer, ecr_a: Any, ecr_puller: Any, pushed: tuple[str, Any],
-    new_repo: Any
+    ecr_server: DockyardServer, ecr_a: Any, ecr_puller: Any, pushed: tuple[str, Any], new_repo: Any
 ) -> None:
     name, image = pushed
     target = new_repo(suffix="-target")
-    ecr_a.set_repository_policy(repositoryName=name, policyText=policy(
-        statement("Deny", KEY_A_PULLER.principal_arn, "ecr:GetDownloadUrlForLayer")))
+    ecr_a.set_repository_policy(
+        repositoryName=name,
+        policyText=policy(
+            statement("Deny", KEY_A_PULLER.principal_arn, "ecr:GetDownloadUrlForLayer")
+        ),
+    )
     layer = image.layers[0].digest
     with v2_client(ecr_server.url, registry_token(ecr_puller)) as puller:
-        mount = puller.post(ociapi.with_params(ociapi.upload_url(target), mount=layer, **{
-            "from": name}))
+        mount = puller.post(
+            ociapi.with_params(ociapi.upload_url(target), mount=layer, **{"from": name})
+        )
         assert mount.status_code == 403, ociapi.describe(mount)
     with v2_client(ecr_server.url, registry_token(ecr_a)) as root:
-        mounted = root.post(ociapi.with_params(ociapi.upload_url(target), mount=layer, **{
-            "from": name}))
+        mounted = root.post(
+            ociapi.with_params(ociapi.upload_url(target), mount=layer, **{"from": name})
+        )
         assert mounted.status_code == 201, ociapi.describe(mounted)

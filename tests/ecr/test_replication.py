@@ -104,29 +104,47 @@ def v2_a(source: DockyardServer, ecr_a: Any) -> Iterator[httpx.Client]:
 
 
 def allow_replication_from_a(ecr: Any) -> None:
-    ecr.put_registry_policy(policyText=json.dumps({"Version": "2012-10-17", "Statement": [{
-        "Sid": "ReplicationFromA", "Effect": "Allow",
-        "Principal": {"AWS": f"arn:aws:iam::{ACCOUNT_A}:root"},
-        "Action": ["ecr:ReplicateImage", "ecr:CreateRepository"],
-        "Resource": f"arn:aws:ecr:{REGION}:{ACCOUNT_B}:repository/*"}]}))
+    ecr.put_registry_policy(
+        policyText=json.dumps(
+            {
+                "Version": "2012-10-17",
+                "Statement": [
+                    {
+                        "Sid": "ReplicationFromA",
+                        "Effect": "Allow",
+                        "Principal": {"AWS": f"arn:aws:iam::{ACCOUNT_A}:root"},
+                        "Action": ["ecr:ReplicateImage", "ecr:CreateRepository"],
+                        "Resource": f"arn:aws:ecr:{REGION}:{ACCOUNT_B}:repository/*",
+                    }
+                ],
+            }
+        )
+    )
 
 
 def rule(destinations: list[tuple[str, str]], prefix: str) -> dict:
-    return {"destinations": [{"region": r, "registryId": a} for r, a in destinations],
-            "repositoryFilters": [{"filter": prefix, "filterType": "PREFIX_MATCH"}]}
+    return {
+        "destinations": [{"region": r, "registryId": a} for r, a in destinations],
+        "repositoryFilters": [{"filter": prefix, "filterType": "PREFIX_MATCH"}],
+    }
 
 
 @pytest.fixture(scope="module")
 def configured(ecr_a: Any, ecr_b: Any) -> dict:
     allow_replication_from_a(ecr_b)
     ecr_b.create_repository_creation_template(
-        prefix="local", appliedFor=["REPLICATION"], imageTagMutability="IMMUTABLE",
-        resourceTags=[{"Key": "made-by", "Value": "replication"}])
-    configuration = {"rules": [
-        rule([(REGION, ACCOUNT_B)], "local/"),
-        rule([(REGION, ACCOUNT_D)], "denied/"),
-        rule([(WEST, ACCOUNT_C)], "remote/"),
-    ]}
+        prefix="local",
+        appliedFor=["REPLICATION"],
+        imageTagMutability="IMMUTABLE",
+        resourceTags=[{"Key": "made-by", "Value": "replication"}],
+    )
+    configuration = {
+        "rules": [
+            rule([(REGION, ACCOUNT_B)], "local/"),
+            rule([(REGION, ACCOUNT_D)], "denied/"),
+            rule([(WEST, ACCOUNT_C)], "remote/"),
+        ]
+    }
     answer = ecr_a.put_replication_configuration(replicationConfiguration=configuration)
     assert answer["replicationConfiguration"] == configuration
     return configuration
@@ -134,25 +152,43 @@ def configured(ecr_a: Any, ecr_b: Any) -> dict:
 
 def statuses(ecr: Any, repo: str, digest: str, registry: str | None = None) -> list[dict]:
     extra = {"registryId": registry} if registry else {}
-    answer = ecr.describe_image_replication_status(repositoryName=repo,
-                                                   imageId={"imageDigest": digest}, **extra)
+    answer = ecr.describe_image_replication_status(
+        repositoryName=repo, imageId={"imageDigest": digest}, **extra
+    )
     return answer["replicationStatuses"]
 
 
 def settled(ecr: Any, repo: str, digest: str) -> list[dict]:
     """The statuses once none is IN_PROGRESS (or the last seen after CATCH_UP)."""
-    found = wait_for(lambda: [s for s in statuses(ecr, repo, digest)
-                              if s["status"] != "IN_PROGRESS"], timeout=CATCH_UP)
+    found = wait_for(
+        lambda: [s for s in statuses(ecr, repo, digest) if s["status"] != "IN_PROGRESS"],
+        timeout=CATCH_UP,
+    )
     return found or statuses(ecr, repo, digest)
 
 
 def pull_digest(server: DockyardServer, token: str, ref: str, workdir: Path) -> str:
     """Copy the image (every platform) out with skopeo, then the manifest digest it serves."""
     skopeo, creds = Skopeo(), _creds(token)
-    skopeo.run("copy", "--all", "--src-tls-verify=false", "--src-creds", creds,
-               f"docker://{server.address}/{ref}", f"oci:{workdir}:pulled")
-    return digest_of(skopeo.run("inspect", "--raw", "--tls-verify=false", "--creds", creds,
-                                f"docker://{server.address}/{ref}"))
+    skopeo.run(
+        "copy",
+        "--all",
+        "--src-tls-verify=false",
+        "--src-creds",
+        creds,
+        f"docker://{server.address}/{ref}",
+        f"oci:{workdir}:pulled",
+    )
+    return digest_of(
+        skopeo.run(
+            "inspect",
+            "--raw",
+            "--tls-verify=false",
+            "--creds",
+            creds,
+            f"docker://{server.address}/{ref}",
+        )
+    )
 
 
 def _creds(token: str) -> str:
@@ -164,22 +200,32 @@ def test_describe_registry_shows_the_configuration(ecr_a: Any, configured: dict)
 
 
 def test_invalid_configurations_are_refused(ecr_a: Any, configured: dict) -> None:
-    for bad, reason in (([(REGION, ACCOUNT_A)], "the same as the source registry"),
-                        ([("ap-south-1", ACCOUNT_B)], "'ap-south-1' is not a region")):
+    for bad, reason in (
+        ([(REGION, ACCOUNT_A)], "the same as the source registry"),
+        ([("ap-south-1", ACCOUNT_B)], "'ap-south-1' is not a region"),
+    ):
         with ecr_error("InvalidParameterException") as refused:
             ecr_a.put_replication_configuration(
-                replicationConfiguration={"rules": [rule(bad, "xy")]})
+                replicationConfiguration={"rules": [rule(bad, "xy")]}
+            )
         assert reason in refused.value.response["Error"]["Message"]
     assert ecr_a.describe_registry()["replicationConfiguration"] == configured
 
 
 def test_an_index_reaches_another_account_through_its_template(
-        source: DockyardServer, ecr_a: Any, ecr_b: Any, v2_a: httpx.Client, configured: dict,
-        tmp_path: Path) -> None:
+    source: DockyardServer,
+    ecr_a: Any,
+    ecr_b: Any,
+    v2_a: httpx.Client,
+    configured: dict,
+    tmp_path: Path,
+) -> None:
     name = "local/app"
     ecr_a.create_repository(repositoryName=name)
-    children = [small_image(f"repl-local-{arch}", layers=2, platform=Platform(arch))
-                for arch in ("amd64", "arm64")]
+    children = [
+        small_image(f"repl-local-{arch}", layers=2, platform=Platform(arch))
+        for arch in ("amd64", "arm64")
+    ]
     index = build_index(children)
     push_v2(v2_a, name, index, "v1")
     untouched = small_image("repl-not-matched")
@@ -187,7 +233,8 @@ def test_an_index_reaches_another_account_through_its_template(
     push_v2(v2_a, "elsewhere/app", untouched, "v1")
 
     assert settled(ecr_a, name, index.digest) == [
-        {"region": REGION, "registryId": ACCOUNT_B, "status": "COMPLETE"}]
+        {"region": REGION, "registryId": ACCOUNT_B, "status": "COMPLETE"}
+    ]
     assert pull_digest(source, registry_token(ecr_b), f"{name}:v1", tmp_path) == index.digest
     copied = ecr_b.describe_repositories(repositoryNames=[name])["repositories"][0]
     assert copied["imageTagMutability"] == "IMMUTABLE"  # B's REPLICATION template
@@ -197,10 +244,12 @@ def test_an_index_reaches_another_account_through_its_template(
 
 
 def test_no_chains_and_deletes_stay_at_the_source(
-        ecr_a: Any, ecr_b: Any, v2_a: httpx.Client, configured: dict) -> None:
+    ecr_a: Any, ecr_b: Any, v2_a: httpx.Client, configured: dict
+) -> None:
     name = "local/chain"
-    ecr_b.put_replication_configuration(replicationConfiguration={
-        "rules": [rule([(REGION, ACCOUNT_D)], "local/")]})
+    ecr_b.put_replication_configuration(
+        replicationConfiguration={"rules": [rule([(REGION, ACCOUNT_D)], "local/")]}
+    )
     try:
         ecr_a.create_repository(repositoryName=name)
         image = small_image("repl-chain")
@@ -216,7 +265,8 @@ def test_no_chains_and_deletes_stay_at_the_source(
 
 
 def test_a_destination_whose_policy_allows_nothing_fails_with_a_reason(
-        ecr_a: Any, v2_a: httpx.Client, configured: dict) -> None:
+    ecr_a: Any, v2_a: httpx.Client, configured: dict
+) -> None:
     name = "denied/app"
     ecr_a.create_repository(repositoryName=name)
     image = small_image("repl-denied")
@@ -227,15 +277,28 @@ def test_a_destination_whose_policy_allows_nothing_fails_with_a_reason(
 
 
 def test_under_the_v1_scope_the_registry_policy_still_decides_replication(
-        ecr_a: Any, ecr_b: Any, v2_a: httpx.Client, configured: dict) -> None:
+    ecr_a: Any, ecr_b: Any, v2_a: httpx.Client, configured: dict
+) -> None:
     ecr_b.put_account_setting(name="REGISTRY_POLICY_SCOPE", value="V1")
     try:
-        pull = json.dumps({"Version": "2012-10-17", "Statement": [{
-            "Effect": "Allow", "Principal": {"AWS": ACCOUNT_A}, "Action": "ecr:BatchGetImage",
-            "Resource": "*"}]})
-        with ecr_error("InvalidParameterException",
-                       "Invalid parameter at 'PolicyText' failed to satisfy constraint: "
-                       "'Invalid registry policy provided'"):
+        pull = json.dumps(
+            {
+                "Version": "2012-10-17",
+                "Statement": [
+                    {
+                        "Effect": "Allow",
+                        "Principal": {"AWS": ACCOUNT_A},
+                        "Action": "ecr:BatchGetImage",
+                        "Resource": "*",
+                    }
+                ],
+            }
+        )
+        with ecr_error(
+            "InvalidParameterException",
+            "Invalid parameter at 'PolicyText' failed to satisfy constraint: "
+            "'Invalid registry policy provided'",
+        ):
             ecr_b.put_registry_policy(policyText=pull)
         allow_replication_from_a(ecr_b)  # the V1 actions only: accepted
         name = "local/v1-scope"
@@ -248,8 +311,8 @@ def test_under_the_v1_scope_the_registry_policy_still_decides_replication(
 
 
 def test_a_remote_dockyard_that_was_down_catches_up(
-        west: DockyardServer, ecr_a: Any, v2_a: httpx.Client, configured: dict,
-        tmp_path: Path) -> None:
+    west: DockyardServer, ecr_a: Any, v2_a: httpx.Client, configured: dict, tmp_path: Path
+) -> None:
     name = "remote/app"
     ecr_a.create_repository(repositoryName=name)
     image = small_image("repl-remote", layers=3)
@@ -260,25 +323,41 @@ def test_a_remote_dockyard_that_was_down_catches_up(
 
     west.start()
     assert settled(ecr_a, name, image.digest) == [
-        {"region": WEST, "registryId": ACCOUNT_C, "status": "COMPLETE"}]
+        {"region": WEST, "registryId": ACCOUNT_C, "status": "COMPLETE"}
+    ]
     ecr_c = ecr_client(west.url, KEY_C, region=WEST)
     token = registry_token(ecr_c)
     assert pull_digest(west, token, f"{name}:stable", tmp_path) == image.digest
     creds = _creds(token)
-    assert digest_of(Skopeo().run("inspect", "--raw", "--tls-verify=false", "--creds", creds,
-                                  f"docker://{west.address}/{name}:v1")) == image.digest
+    assert (
+        digest_of(
+            Skopeo().run(
+                "inspect",
+                "--raw",
+                "--tls-verify=false",
+                "--creds",
+                creds,
+                f"docker://{west.address}/{name}:v1",
+            )
+        )
+        == image.digest
+    )
     # The repository was created at the destination by replication (no create-on-push there).
-    assert ecr_c.describe_repositories(repositoryNames=[name])["repositories"][0][
-        "repositoryName"] == name
+    assert (
+        ecr_c.describe_repositories(repositoryNames=[name])["repositories"][0]["repositoryName"]
+        == name
+    )
 
 
 def test_a_remote_repository_comes_from_its_replication_template_and_keeps_its_tags(
-        west: DockyardServer, ecr_a: Any, v2_a: httpx.Client, configured: dict) -> None:
+    west: DockyardServer, ecr_a: Any, v2_a: httpx.Client, configured: dict
+) -> None:
     if not west.running:
         west.start()  # run alone (-k): the catch-up test starts it otherwise
     ecr_c = ecr_client(west.url, KEY_C, region=WEST)
     ecr_c.create_repository_creation_template(
-        prefix="remote/frozen", appliedFor=["REPLICATION"], imageTagMutability="IMMUTABLE")
+        prefix="remote/frozen", appliedFor=["REPLICATION"], imageTagMutability="IMMUTABLE"
+    )
     name = "remote/frozen/app"
     ecr_a.create_repository(repositoryName=name)
     image = small_image("repl-remote-frozen")

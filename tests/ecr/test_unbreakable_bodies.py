@@ -42,8 +42,7 @@ def test_a_policy_nested_5000_deep(ecr_a: Any, repo: str) -> None:
 @pytest.mark.parametrize("member", ["imageTag", "imageManifest"])
 def test_a_lone_surrogate_escape(ecr_server, repo: str, member: str) -> None:
     image = small_image("surrogate")
-    body = {"repositoryName": repo, "imageManifest": image.manifest.data.decode(),
-            "imageTag": "ok"}
+    body = {"repositoryName": repo, "imageManifest": image.manifest.data.decode(), "imageTag": "ok"}
     text = json.dumps(body)
     if member == "imageTag":
         text = text.replace('"ok"', '"a\\ud800"')
@@ -78,8 +77,11 @@ def test_put_image_refuses_a_descriptor_size_that_is_not_the_blobs(
 
 def test_v2_refuses_the_same_lie(v2_a: httpx.Client, repo: str) -> None:
     manifest = _lying_manifest(v2_a, repo, "config", 10**12)
-    response = v2_a.put(f"/v2/{repo}/manifests/lie", content=manifest.encode(),
-                        headers={"Content-Type": "application/vnd.oci.image.manifest.v1+json"})
+    response = v2_a.put(
+        f"/v2/{repo}/manifests/lie",
+        content=manifest.encode(),
+        headers={"Content-Type": "application/vnd.oci.image.manifest.v1+json"},
+    )
     assert response.status_code == 400, response.text
     assert response.json()["errors"][0]["code"] == "MANIFEST_INVALID"
 
@@ -91,8 +93,11 @@ def test_v2_refuses_a_utf16_manifest_that_put_image_could_not_return(
     for blob in image.blobs:
         ociapi.push_blob(v2_a, repo, blob.data)
     body = image.manifest.data.decode().encode("utf-16")
-    response = v2_a.put(f"/v2/{repo}/manifests/u16", content=body,
-                        headers={"Content-Type": image.manifest.media_type})
+    response = v2_a.put(
+        f"/v2/{repo}/manifests/u16",
+        content=body,
+        headers={"Content-Type": image.manifest.media_type},
+    )
     assert response.status_code == 400, response.text
     found = ecr_a.batch_get_image(repositoryName=repo, imageIds=[{"imageTag": "u16"}])
     assert found["images"] == [] and found["failures"][0]["failureCode"] == "ImageNotFound"
@@ -104,7 +109,8 @@ def test_true_sizes_are_what_describe_images_reports(
     image = small_image("true-sizes", layers=2)
     for blob in image.blobs:
         ociapi.push_blob(v2_a, repo, blob.data)
-    ecr_a.put_image(repositoryName=repo, imageManifest=image.manifest.data.decode(),
-                    imageTag="true")
+    ecr_a.put_image(
+        repositoryName=repo, imageManifest=image.manifest.data.decode(), imageTag="true"
+    )
     [detail] = ecr_a.describe_images(repositoryName=repo)["imageDetails"]
     assert detail["imageSizeInBytes"] == sum(len(blob.data) for blob in image.blobs)

@@ -63,9 +63,13 @@ def fuzz_settings(default: int) -> Callable[[Callable[..., Any]], Callable[..., 
         database=None,
         deadline=None,
         print_blob=exploring,
-        suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large,
-                               HealthCheck.filter_too_much, HealthCheck.large_base_example,
-                               HealthCheck.function_scoped_fixture],
+        suppress_health_check=[
+            HealthCheck.too_slow,
+            HealthCheck.data_too_large,
+            HealthCheck.filter_too_much,
+            HealthCheck.large_base_example,
+            HealthCheck.function_scoped_fixture,
+        ],
     )
     if exploring and os.environ.get(ENV_SEED):
         return lambda test: seed(int(os.environ[ENV_SEED]))(configured(test))
@@ -93,8 +97,9 @@ class Target:
     pushed: list[str] = field(default_factory=list)
 
     def oci(self, request: OciRequest) -> httpx.Response:
-        response = self.http.request(request.method, url_of(request), headers=request.headers,
-                                     content=request.body)
+        response = self.http.request(
+            request.method, url_of(request), headers=request.headers, content=request.body
+        )
         assert_oci_answer(request, response)
         return response
 
@@ -113,9 +118,12 @@ class Target:
         ociapi.push(self.http, "fuzz/health", image, "check")
         pulled = self.http.get(f"/v2/fuzz/health/manifests/{image.digest}")
         assert (pulled.status_code, pulled.content) == (200, image.manifest.data)
-        got = self.ecr("BatchGetImage", json.dumps(
-            {"repositoryName": "fuzz/health", "imageIds": [{"imageDigest": image.digest}]}
-        ).encode())
+        got = self.ecr(
+            "BatchGetImage",
+            json.dumps(
+                {"repositoryName": "fuzz/health", "imageIds": [{"imageDigest": image.digest}]}
+            ).encode(),
+        )
         assert got.json()["images"][0]["imageManifest"] == image.manifest.data.decode()
         assert self.log_problems() == []
 
@@ -129,8 +137,9 @@ def assert_oci_answer(request: OciRequest, response: httpx.Response) -> None:
 
 
 def assert_ecr_answer(operation: str, body: bytes, response: httpx.Response) -> None:
-    problems = response_problems(operation, response.status_code, response.headers,
-                                 response.content)
+    problems = response_problems(
+        operation, response.status_code, response.headers, response.content
+    )
     if _not_json(body):  # AWS JSON services answer SerializationException to unreadable bodies
         problems = [p for p in problems if not p.startswith("SerializationException is not")]
     assert problems == [], f"{operation} {body[:500]!r}: {problems}\n{response.text[:500]}"
@@ -159,8 +168,9 @@ def _token(http: httpx.Client, base_url: str) -> str:
 def inprocess(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Target]:
     root = tmp_path_factory.mktemp("fuzz-inprocess")
     auth_file = write_auth_file(root / "auth.toml", [KEY])
-    app = create_app(Settings(data_dir=root / "data", auth_file=auth_file, create_on_push=True,
-                              region=REGION))
+    app = create_app(
+        Settings(data_dir=root / "data", auth_file=auth_file, create_on_push=True, region=REGION)
+    )
     records = ErrorRecords()
     logging.getLogger().addHandler(records)
     try:

@@ -28,19 +28,23 @@ def _arn(name: str, account: str = world.ACCOUNT) -> str:
 
 
 # Members worth aiming at the seeded world (a random name almost never exists).
-_REAL_DIGESTS = st.sampled_from([*world.MANIFEST_DIGESTS, *world.BLOB_DIGESTS,
-                                 world.UNKNOWN_DIGEST])
+_REAL_DIGESTS = st.sampled_from(
+    [*world.MANIFEST_DIGESTS, *world.BLOB_DIGESTS, world.UNKNOWN_DIGEST]
+)
 _BY_MEMBER: dict[str, st.SearchStrategy[Any]] = {
     "repositoryName": st.sampled_from([*world.REPOSITORIES, "fuzz/missing"]),
     "registryId": st.sampled_from([world.ACCOUNT, world.OTHER_ACCOUNT]),
     "imageDigest": _REAL_DIGESTS,
     "layerDigest": _REAL_DIGESTS,
     "imageTag": st.sampled_from(world.TAGS),
-    "resourceArn": st.sampled_from([_arn(n) for n in world.REPOSITORIES]
-                                   + [_arn("fuzz/app", world.OTHER_ACCOUNT)]),
+    "resourceArn": st.sampled_from(
+        [_arn(n) for n in world.REPOSITORIES] + [_arn("fuzz/app", world.OTHER_ACCOUNT)]
+    ),
     "imageManifest": manifests().map(lambda b: b.decode("utf-8", "replace")),
-    "policyText": st.one_of(json_values(8).map(lambda v: dumps(v).decode()),
-                            DEEP_JSON.map(lambda b: b[:10_000].decode())),
+    "policyText": st.one_of(
+        json_values(8).map(lambda v: dumps(v).decode()),
+        DEEP_JSON.map(lambda b: b[:10_000].decode()),
+    ),
     "layerPartBlob": st.binary(max_size=64).map(lambda b: base64.b64encode(b).decode()),
 }
 
@@ -64,8 +68,18 @@ def _raw_bodies(document: st.SearchStrategy[dict[str, Any]]) -> st.SearchStrateg
         DEEP_JSON,
         document.map(with_bad_number),
         document.map(lambda d: dumps(d).replace(b'"', b"'", 1)),
-        st.sampled_from([b"", b"{}", b"null", b"[]", b'{"repositoryName": "\\ud800"}',
-                         b'{"a": NaN}', b"\xef\xbb\xbf{}", "{}".encode("utf-16")]),
+        st.sampled_from(
+            [
+                b"",
+                b"{}",
+                b"null",
+                b"[]",
+                b'{"repositoryName": "\\ud800"}',
+                b'{"a": NaN}',
+                b"\xef\xbb\xbf{}",
+                "{}".encode("utf-16"),
+            ]
+        ),
     )
 
 
@@ -119,8 +133,9 @@ def _string(shape: dict[str, Any]) -> st.SearchStrategy[str]:
 
 def _number(shape: dict[str, Any]) -> st.SearchStrategy[Any]:
     low, high = shape.get("min"), shape.get("max")
-    in_range = st.integers(low if low is not None else -(2**63),
-                           high if high is not None else 2**63)
+    in_range = st.integers(
+        low if low is not None else -(2**63), high if high is not None else 2**63
+    )
     return st.one_of(in_range, INTEGERS, st.floats(allow_nan=False, allow_infinity=False))
 
 
@@ -132,6 +147,7 @@ _SCALARS = {
     "float": lambda shape: st.one_of(st.floats(), INTEGERS),
     "boolean": lambda shape: st.booleans(),
     "blob": lambda shape: st.one_of(
-        st.binary(max_size=64).map(lambda b: base64.b64encode(b).decode()), EDGE_TEXT),
+        st.binary(max_size=64).map(lambda b: base64.b64encode(b).decode()), EDGE_TEXT
+    ),
     "timestamp": lambda shape: st.one_of(st.floats(allow_nan=False), INTEGERS),
 }

@@ -33,8 +33,10 @@ class OciRequest:
 
     def __repr__(self) -> str:  # Hypothesis prints this for a failing example
         body = self.body if len(self.body) < 300 else self.body[:300] + b"..."
-        return f"OciRequest({self.method} {self.path[:300]} q={self.query!r:.300} " \
-               f"h={self.headers!r:.600} body={body!r})"
+        return (
+            f"OciRequest({self.method} {self.path[:300]} q={self.query!r:.300} "
+            f"h={self.headers!r:.600} body={body!r})"
+        )
 
 
 def _segment(text: str) -> str:
@@ -52,14 +54,17 @@ def url_of(request: OciRequest) -> str:
 
 REAL_NAMES = st.sampled_from([*world.REPOSITORIES, "fuzz/new", "fuzz/app/deeper"])
 NAMES = st.one_of(
-    REAL_NAMES, REAL_NAMES, REAL_NAMES,  # weights: most requests aim at repositories that exist
+    REAL_NAMES,
+    REAL_NAMES,
+    REAL_NAMES,  # weights: most requests aim at repositories that exist
     st.sampled_from(["UPPER/case", "a", "-lead", "a..b", "a//b", "x" * 300, "_catalog", "v2"]),
     st.from_regex(r"[a-z0-9]{1,8}(/[a-z0-9._-]{1,8}){0,3}", fullmatch=True),
     TEXT.filter(bool).map(_segment),
 )
 REAL_DIGESTS = st.sampled_from([*world.MANIFEST_DIGESTS, *world.BLOB_DIGESTS, world.UNKNOWN_DIGEST])
 DIGESTS = st.one_of(
-    REAL_DIGESTS, REAL_DIGESTS,
+    REAL_DIGESTS,
+    REAL_DIGESTS,
     st.sampled_from(["sha256:abc", "sha512:" + "a" * 128, "md5:" + "a" * 32, "sha256:" + "G" * 64]),
     TEXT.filter(bool).map(_segment),
 )
@@ -78,8 +83,7 @@ ROUTES = {  # kind -> (path template, the methods it serves, query keys it reads
     "manifest": ("/v2/{name}/manifests/{ref}", ["GET", "HEAD", "PUT", "DELETE"], []),
     "blob": ("/v2/{name}/blobs/{digest}", ["GET", "HEAD", "DELETE"], []),
     "start": ("/v2/{name}/blobs/uploads/", ["POST"], ["digest", "mount", "from"]),
-    "upload": ("/v2/{name}/blobs/uploads/{upload}", ["GET", "PATCH", "PUT", "DELETE"],
-               ["digest"]),
+    "upload": ("/v2/{name}/blobs/uploads/{upload}", ["GET", "PATCH", "PUT", "DELETE"], ["digest"]),
     "referrers": ("/v2/{name}/referrers/{digest}", ["GET"], ["artifactType"]),
     "junk": ("/v2/{junk}", ["GET"], []),
 }
@@ -101,19 +105,29 @@ CONTENT_RANGES = st.one_of(
     TEXT,
 )
 QUERY_VALUES = {
-    "n": NUMBERS, "last": st.one_of(st.sampled_from(world.TAGS), NAMES, TEXT),
-    "digest": DIGESTS, "mount": DIGESTS, "from": NAMES, "artifactType": TEXT,
+    "n": NUMBERS,
+    "last": st.one_of(st.sampled_from(world.TAGS), NAMES, TEXT),
+    "digest": DIGESTS,
+    "mount": DIGESTS,
+    "from": NAMES,
+    "artifactType": TEXT,
 }
 # Not `X-Dockyard-Signature`: non-ASCII signatures are issue 10's "edge" part (another helper's);
 # valid and invalid signatures have their own tests.
 ANY_QUERY_KEY = st.sampled_from(sorted(QUERY_VALUES))
-HEADERS = st.fixed_dictionaries({}, optional={
-    "Range": RANGES.map(latin1),
-    "Content-Range": CONTENT_RANGES.map(latin1),
-    "Content-Type": (st.sampled_from(MANIFEST_TYPES) | TEXT).map(latin1),
-    "Accept": (st.lists(st.sampled_from([*MANIFEST_TYPES, "*/*"]) | TEXT, max_size=3)
-               .map(", ".join).map(latin1)),
-})
+HEADERS = st.fixed_dictionaries(
+    {},
+    optional={
+        "Range": RANGES.map(latin1),
+        "Content-Range": CONTENT_RANGES.map(latin1),
+        "Content-Type": (st.sampled_from(MANIFEST_TYPES) | TEXT).map(latin1),
+        "Accept": (
+            st.lists(st.sampled_from([*MANIFEST_TYPES, "*/*"]) | TEXT, max_size=3)
+            .map(", ".join)
+            .map(latin1)
+        ),
+    },
+)
 
 
 def _image_document(index: int) -> dict[str, Any]:
@@ -123,8 +137,11 @@ def _image_document(index: int) -> dict[str, Any]:
 @st.composite
 def manifests(draw: st.DrawFn) -> bytes:
     """A seeded image's manifest with at most a few fields replaced, or anything at all."""
-    kind = draw(st.sampled_from(["mutated", "mutated", "resized", "resized", "index", "json",
-                                 "deep", "bytes", "utf16"]))
+    kind = draw(
+        st.sampled_from(
+            ["mutated", "mutated", "resized", "resized", "index", "json", "deep", "bytes", "utf16"]
+        )
+    )
     if kind == "json":
         return dumps(draw(json_values()))
     if kind == "deep":
@@ -146,11 +163,26 @@ def manifests(draw: st.DrawFn) -> bytes:
 
 def _mutate(draw: st.DrawFn, document: dict[str, Any]) -> None:
     lists = [document.get(key) for key in ("layers", "manifests")]
-    descriptors = [document.get("config"), *(d for found in lists if isinstance(found, list)
-                                             for d in found)]
+    descriptors = [
+        document.get("config"),
+        *(d for found in lists if isinstance(found, list) for d in found),
+    ]
     target = draw(st.sampled_from([d for d in descriptors if isinstance(d, dict)] or [document]))
-    key = draw(st.sampled_from(["size", "digest", "mediaType", "urls", "annotations",
-                                "schemaVersion", "subject", "artifactType", "layers"]))
+    key = draw(
+        st.sampled_from(
+            [
+                "size",
+                "digest",
+                "mediaType",
+                "urls",
+                "annotations",
+                "schemaVersion",
+                "subject",
+                "artifactType",
+                "layers",
+            ]
+        )
+    )
     value = draw(st.one_of(INTEGERS, DIGESTS, st.sampled_from(MANIFEST_TYPES), json_values(6)))
     holder = document if key in ("schemaVersion", "subject", "artifactType", "layers") else target
     holder[key] = value
@@ -166,10 +198,16 @@ def oci_requests(draw: st.DrawFn) -> OciRequest:
     kind = draw(st.sampled_from(KINDS))
     template, methods, keys = ROUTES[kind]
     method = draw(st.sampled_from(methods * 4 + ["POST", "PATCH", "OPTIONS"]))
-    path = template.format(name=draw(NAMES), ref=draw(REFERENCES), digest=draw(DIGESTS),
-                           upload=draw(UPLOAD_IDS), junk=_segment(draw(TEXT)))
-    chosen = draw(st.lists(st.sampled_from(keys) | ANY_QUERY_KEY if keys else ANY_QUERY_KEY,
-                           max_size=3))
+    path = template.format(
+        name=draw(NAMES),
+        ref=draw(REFERENCES),
+        digest=draw(DIGESTS),
+        upload=draw(UPLOAD_IDS),
+        junk=_segment(draw(TEXT)),
+    )
+    chosen = draw(
+        st.lists(st.sampled_from(keys) | ANY_QUERY_KEY if keys else ANY_QUERY_KEY, max_size=3)
+    )
     query = [(key, draw(QUERY_VALUES[key])) for key in chosen]
     headers = draw(HEADERS)
     if kind == "blob" and draw(st.booleans()):

@@ -29,15 +29,21 @@ def test_random_layer_uploads(inprocess: Target) -> None:
     calls reach the upload state machine rather than stop at an unknown upload id."""
 
     @fuzz_settings(40)
-    @given(parts=st.lists(st.tuples(PART_BYTES, PART_BYTES, st.binary(max_size=32)), max_size=3),
-           digests=st.lists(DIGESTS | st.sampled_from(world.BLOB_DIGESTS), max_size=2))
+    @given(
+        parts=st.lists(st.tuples(PART_BYTES, PART_BYTES, st.binary(max_size=32)), max_size=3),
+        digests=st.lists(DIGESTS | st.sampled_from(world.BLOB_DIGESTS), max_size=2),
+    )
     def one(parts: list[tuple[int, int, bytes]], digests: list[str]) -> None:
         repo = {"repositoryName": world.REPOSITORIES[0]}
         started = inprocess.ecr("InitiateLayerUpload", json.dumps(repo).encode()).json()
         upload = {**repo, "uploadId": started["uploadId"]}
         for first, last, data in parts:
-            part = {**upload, "partFirstByte": first, "partLastByte": last,
-                    "layerPartBlob": base64.b64encode(data).decode()}
+            part = {
+                **upload,
+                "partFirstByte": first,
+                "partLastByte": last,
+                "layerPartBlob": base64.b64encode(data).decode(),
+            }
             inprocess.ecr("UploadLayerPart", json.dumps(part).encode())
         completion = {**upload, "layerDigests": digests}
         inprocess.ecr("CompleteLayerUpload", json.dumps(completion).encode())
@@ -63,4 +69,3 @@ def test_still_healthy_after_the_ecr_fuzzing(inprocess: Target) -> None:
 
 def test_every_served_operation_is_fuzzed() -> None:
     assert set(ORDER) == set(OPERATIONS) and len(OPERATIONS) >= 30
-

@@ -61,12 +61,14 @@ def test_random_oci_request_sequences(inprocess: Target) -> None:
 
 def test_random_manifest_pushes(inprocess: Target) -> None:
     @fuzz_settings(150)
-    @given(body=manifests(), reference=REFERENCES,
-           content_type=st.sampled_from(MANIFEST_TYPES) | TEXT)
+    @given(
+        body=manifests(), reference=REFERENCES, content_type=st.sampled_from(MANIFEST_TYPES) | TEXT
+    )
     def one(body: bytes, reference: str, content_type: str) -> None:
         headers = {"Content-Type": latin1(content_type)}
         pushed = inprocess.oci(
-            OciRequest("PUT", f"/v2/{REPO}/manifests/{reference}", [], headers, body))
+            OciRequest("PUT", f"/v2/{REPO}/manifests/{reference}", [], headers, body)
+        )
         if pushed.status_code == 201:
             assert_size_is_true(inprocess, pushed.headers["Docker-Content-Digest"], body)
 
@@ -99,8 +101,10 @@ def test_random_chunk_ranges(inprocess: Target) -> None:
 
 def test_random_page_parameters(inprocess: Target) -> None:
     @fuzz_settings(80)
-    @given(path=st.sampled_from(["/v2/_catalog", f"/v2/{REPO}/tags/list"]),
-           query=st.lists(st.tuples(st.sampled_from(["n", "last"]), NUMBERS | TEXT), max_size=3))
+    @given(
+        path=st.sampled_from(["/v2/_catalog", f"/v2/{REPO}/tags/list"]),
+        query=st.lists(st.tuples(st.sampled_from(["n", "last"]), NUMBERS | TEXT), max_size=3),
+    )
     def one(path: str, query: list[tuple[str, str]]) -> None:
         inprocess.oci(OciRequest("GET", path, query))
 
@@ -116,6 +120,8 @@ def assert_size_is_true(target: Target, digest: str, body: bytes) -> None:
     for descriptor in [document["config"], *document["layers"]]:
         head = target.http.head(f"/v2/{REPO}/blobs/{descriptor['digest']}")
         stored += int(head.headers["Content-Length"])
-    described = target.ecr("DescribeImages", json.dumps(
-        {"repositoryName": REPO, "imageIds": [{"imageDigest": digest}]}).encode())
+    described = target.ecr(
+        "DescribeImages",
+        json.dumps({"repositoryName": REPO, "imageIds": [{"imageDigest": digest}]}).encode(),
+    )
     assert described.json()["imageDetails"][0]["imageSizeInBytes"] == stored, body

@@ -27,8 +27,10 @@ def test_batch_get_image_of_a_legacy_utf16_manifest(inprocess: Target) -> None:
     repo = svc.repositories.get(world.ACCOUNT, REPO)
     svc.images.push(repo, Reference.parse("legacy16"), parse_manifest(text.encode()), legacy)
 
-    answer = inprocess.ecr("BatchGetImage", json.dumps(
-        {"repositoryName": REPO, "imageIds": [{"imageTag": "legacy16"}]}).encode())
+    answer = inprocess.ecr(
+        "BatchGetImage",
+        json.dumps({"repositoryName": REPO, "imageIds": [{"imageTag": "legacy16"}]}).encode(),
+    )
     [found] = answer.json()["images"]
     assert found["imageManifest"] == text
     pulled = inprocess.http.get(f"/v2/{REPO}/manifests/legacy16")

@@ -15,9 +15,32 @@ EDGE_INTEGERS = st.sampled_from(
 INTEGERS = st.one_of(st.integers(-(2**70), 2**70), EDGE_INTEGERS)
 # Strings HTTP and JSON permit but storage, regexes or `int` choke on.
 EDGE_TEXT = st.sampled_from(
-    ["", " ", "\x00", "a\x00b", "²", "٣", "\u202e", "\ufeff", "é" * 300, "x" * 5000, "9" * 5000,
-     "../../etc/passwd", "%00", "%2F", "{}", "[]", "null", "true", "-1", "1e309", "NaN",
-     "sha256:", "sha256:" + "a" * 64, "\ud800"]
+    [
+        "",
+        " ",
+        "\x00",
+        "a\x00b",
+        "²",
+        "٣",
+        "\u202e",
+        "\ufeff",
+        "é" * 300,
+        "x" * 5000,
+        "9" * 5000,
+        "../../etc/passwd",
+        "%00",
+        "%2F",
+        "{}",
+        "[]",
+        "null",
+        "true",
+        "-1",
+        "1e309",
+        "NaN",
+        "sha256:",
+        "sha256:" + "a" * 64,
+        "\ud800",
+    ]
 )
 TEXT = st.one_of(st.text(max_size=40), EDGE_TEXT)
 SCALARS = st.one_of(st.none(), st.booleans(), INTEGERS, st.floats(allow_nan=False), TEXT)
@@ -27,8 +50,9 @@ def json_values(max_leaves: int = 12) -> st.SearchStrategy[Any]:
     """Any JSON value (Python's json also writes NaN and Infinity, which it reads back)."""
     return st.recursive(
         st.one_of(SCALARS, st.floats()),
-        lambda inner: st.one_of(st.lists(inner, max_size=4),
-                                st.dictionaries(TEXT, inner, max_size=4)),
+        lambda inner: st.one_of(
+            st.lists(inner, max_size=4), st.dictionaries(TEXT, inner, max_size=4)
+        ),
         max_leaves=max_leaves,
     )
 

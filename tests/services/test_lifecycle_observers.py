@@ -50,12 +50,14 @@ class Recorded:
 
 
 def observed(svc: Services, clock: FixedClock) -> tuple[LifecycleService, list[str], Recorded]:
-    events = EventPublisher(svc.meta, [Webhook("hook", "http://127.0.0.1:9/", "s")], clock,
-                            "us-east-1")
+    events = EventPublisher(
+        svc.meta, [Webhook("hook", "http://127.0.0.1:9/", "s")], clock, "us-east-1"
+    )
     lines: list[str] = []
     sink = Recorded()
-    service = LifecycleService(svc.meta, svc.repositories, svc.archive, clock, events,
-                               AuditLog(lines.append, clock), sink)
+    service = LifecycleService(
+        svc.meta, svc.repositories, svc.archive, clock, events, AuditLog(lines.append, clock), sink
+    )
     return service, lines, sink
 
 
@@ -84,31 +86,47 @@ def test_a_run_emits_events_audit_lines_and_metrics(svc: Services, clock: FixedC
     assert report.repositories == 1
     details = [e["detail"] for e in outbox(svc)]
     assert all(e["result"] == "SUCCESS" and e["repository-name"] == "team/app" for e in details)
-    deleted = Counter((d["image-digest"], d["image-tag"]) for d in details
-                      if d["action-type"] == "DELETE")
-    want_deleted = Counter((digest, tag) for digest, action, _ in plan if action == "EXPIRE"
-                           for tag in tags[digest] or ("",))
+    deleted = Counter(
+        (d["image-digest"], d["image-tag"]) for d in details if d["action-type"] == "DELETE"
+    )
+    want_deleted = Counter(
+        (digest, tag)
+        for digest, action, _ in plan
+        if action == "EXPIRE"
+        for tag in tags[digest] or ("",)
+    )
     assert deleted == want_deleted and deleted
     archived = [d for d in details if d["action-type"] == "UPDATE_STORAGE_CLASS"]
-    want_archived = Counter((digest, tag) for digest, action, _ in plan if action == "TRANSITION"
-                            for tag in tags[digest] or ("",))
+    want_archived = Counter(
+        (digest, tag)
+        for digest, action, _ in plan
+        if action == "TRANSITION"
+        for tag in tags[digest] or ("",)
+    )
     assert Counter((d["image-digest"], d["image-tag"]) for d in archived) == want_archived
     assert archived and all(d["target-storage-class"] == "ARCHIVE" for d in archived)
 
     audit = [json.loads(line) for line in lines]
-    assert {(a["digest"], a["details"]["action"], a["details"]["rule_priority"])
-            for a in audit} == set(plan)
-    assert all(a["action"] == "LifecycleAction" and a["principal"] == "dockyard:lifecycle"
-               and a["repository"] == "team/app" for a in audit)
+    assert {
+        (a["digest"], a["details"]["action"], a["details"]["rule_priority"]) for a in audit
+    } == set(plan)
+    assert all(
+        a["action"] == "LifecycleAction"
+        and a["principal"] == "dockyard:lifecycle"
+        and a["repository"] == "team/app"
+        for a in audit
+    )
     assert len(audit) == len(plan)
 
     counts = Counter(action for _, action, _ in plan)
-    assert sink.lifecycle == [("ok", {"expire": counts["EXPIRE"],
-                                      "transition": counts["TRANSITION"]})]
+    assert sink.lifecycle == [
+        ("ok", {"expire": counts["EXPIRE"], "transition": counts["TRANSITION"]})
+    ]
 
 
-def test_a_failed_run_writes_no_events_and_reports_failure(svc: Services, clock: FixedClock,
-                                                          monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_failed_run_writes_no_events_and_reports_failure(
+    svc: Services, clock: FixedClock, monkeypatch: pytest.MonkeyPatch
+) -> None:
     repo = fill(svc, clock)
     svc.lifecycle.put_policy(svc.default_account, repo.name, POLICY)
     before = svc.meta.lifecycle_facts(repo.id)

@@ -24,18 +24,30 @@ from tests.contract.metadata_support import make_image
 from tests.support.postgres import PostgresCluster
 
 IMAGES, KEEP = 10, 3
-POLICY = json.dumps({"rules": [{
-    "rulePriority": 1, "selection": {"tagStatus": "any", "countType": "imageCountMoreThan",
-                                     "countNumber": KEEP},
-    "action": {"type": "expire"}}]})
+POLICY = json.dumps(
+    {
+        "rules": [
+            {
+                "rulePriority": 1,
+                "selection": {
+                    "tagStatus": "any",
+                    "countType": "imageCountMoreThan",
+                    "countNumber": KEEP,
+                },
+                "action": {"type": "expire"},
+            }
+        ]
+    }
+)
 
 
 def _settings(data_dir: str, database_url: str | None) -> Settings:
     return Settings(data_dir=Path(data_dir), database_url=database_url)
 
 
-def _run(data_dir: str, database_url: str | None, first: bool, events: dict[str, Any],
-         results: Any) -> None:
+def _run(
+    data_dir: str, database_url: str | None, first: bool, events: dict[str, Any], results: Any
+) -> None:
     svc = create_services(_settings(data_dir, database_url))
     try:
         if first:
@@ -65,8 +77,7 @@ def store_url(postgres: PostgresCluster) -> Iterator[str | None]:
     postgres.drop_database(url)
 
 
-def test_one_evaluation_of_a_repository_at_a_time(tmp_path: Path, store_url: str | None
-                                                  ) -> None:
+def test_one_evaluation_of_a_repository_at_a_time(tmp_path: Path, store_url: str | None) -> None:
     data_dir = str(tmp_path / "data")
     svc = create_services(_settings(data_dir, store_url), FixedClock())
     repo = svc.meta.create_repository(svc.default_account, "app", 0.0)
@@ -78,8 +89,10 @@ def test_one_evaluation_of_a_repository_at_a_time(tmp_path: Path, store_url: str
     context = multiprocessing.get_context("spawn")
     events = {"first_read": context.Event(), "second_done": context.Event()}
     results = context.Queue()
-    processes = [context.Process(target=_run, args=(data_dir, store_url, first, events, results))
-                 for first in (True, False)]
+    processes = [
+        context.Process(target=_run, args=(data_dir, store_url, first, events, results))
+        for first in (True, False)
+    ]
     for process in processes:
         process.start()
     reports = {first: rest for first, *rest in (results.get(timeout=120) for _ in processes)}

@@ -27,17 +27,44 @@ DAY = 86400.0
 
 def sha256(data: bytes) -> str:
     return "sha256:" + hashlib.sha256(data).hexdigest()
-POLICY = json.dumps({"rules": [
-    {"rulePriority": 1, "selection": {"tagStatus": "tagged", "tagPrefixList": ["rel"],
-                                      "countType": "imageCountMoreThan", "countNumber": 2},
-     "action": {"type": "expire"}},
-    {"rulePriority": 2, "selection": {"tagStatus": "untagged", "countType": "sinceImagePushed",
-                                      "countUnit": "days", "countNumber": 10},
-     "action": {"type": "expire"}},
-    {"rulePriority": 3, "selection": {"tagStatus": "any", "countType": "sinceImagePushed",
-                                      "countUnit": "days", "countNumber": 30},
-     "action": {"type": "transition", "targetStorageClass": "archive"}},
-]})
+
+
+POLICY = json.dumps(
+    {
+        "rules": [
+            {
+                "rulePriority": 1,
+                "selection": {
+                    "tagStatus": "tagged",
+                    "tagPrefixList": ["rel"],
+                    "countType": "imageCountMoreThan",
+                    "countNumber": 2,
+                },
+                "action": {"type": "expire"},
+            },
+            {
+                "rulePriority": 2,
+                "selection": {
+                    "tagStatus": "untagged",
+                    "countType": "sinceImagePushed",
+                    "countUnit": "days",
+                    "countNumber": 10,
+                },
+                "action": {"type": "expire"},
+            },
+            {
+                "rulePriority": 3,
+                "selection": {
+                    "tagStatus": "any",
+                    "countType": "sinceImagePushed",
+                    "countUnit": "days",
+                    "countNumber": 30,
+                },
+                "action": {"type": "transition", "targetStorageClass": "archive"},
+            },
+        ]
+    }
+)
 
 
 @pytest.fixture
@@ -98,8 +125,11 @@ def test_preview_equals_execution(svc: Services, clock: FixedClock) -> None:
         logger.setLevel(level)
     after = {f.digest: f for f in svc.meta.lifecycle_facts(repo.id)}
     done = {(d, "EXPIRE") for d in set(before) - set(after)}
-    done |= {(d, "TRANSITION") for d, f in after.items()
-             if f.status == "ARCHIVED" and before[d].status == "ACTIVE"}
+    done |= {
+        (d, "TRANSITION")
+        for d, f in after.items()
+        if f.status == "ARCHIVED" and before[d].status == "ACTIVE"
+    }
     assert done == {(d, a) for d, a, _ in planned}
     assert report.expired + report.transitioned == len(planned) and report.repositories == 1
     logged = [r.lifecycle for r in seen.records if hasattr(r, "lifecycle")]
@@ -139,17 +169,26 @@ def test_a_failing_preview_ends_failed(svc: Services, clock: FixedClock) -> None
     assert preview is not None and preview.status == "FAILED"
 
 
-def test_push_of_an_archived_image_restores_it_after_the_delay(tmp_path: Path,
-                                                                clock: FixedClock) -> None:
+def test_push_of_an_archived_image_restores_it_after_the_delay(
+    tmp_path: Path, clock: FixedClock
+) -> None:
     svc = create_services(Settings(data_dir=tmp_path / "slow", restore_delay=1200), clock)
     try:
         repo = svc.meta.create_repository(svc.default_account, "app", clock.now())
         config = sha256(b"{}")
         svc.meta.link_blob(repo.id, config, 2, clock.now())
-        body = json.dumps({"schemaVersion": 2,
-                           "mediaType": "application/vnd.oci.image.manifest.v1+json",
-                           "config": {"mediaType": "application/vnd.oci.image.config.v1+json",
-                                      "digest": config, "size": 2}, "layers": []}).encode()
+        body = json.dumps(
+            {
+                "schemaVersion": 2,
+                "mediaType": "application/vnd.oci.image.manifest.v1+json",
+                "config": {
+                    "mediaType": "application/vnd.oci.image.config.v1+json",
+                    "digest": config,
+                    "size": 2,
+                },
+                "layers": [],
+            }
+        ).encode()
         manifest = parse_manifest(body, None)
         svc.images.push(repo, Reference.parse("v1"), manifest, body)
         new = svc.meta.get_image_by_tag(repo.id, "v1")

@@ -33,27 +33,39 @@ RULES = {"rules": [{"destinations": [{"region": "eu-west-1", "registryId": REMOT
 @pytest.fixture
 def setup(tmp_path: Path) -> tuple[Services, TestClient, ReplicationWorker, FixedClock]:
     config = tmp_path / "dockyard.toml"
-    config.write_text(f'[[regions]]\nname = "eu-west-1"\nurl = "http://127.0.0.1:{free_port()}"\n'
-                      'access_key_id = "AKIAREMOTE"\nsecret_access_key = "s"\ntimeout = 5\n')
-    settings = Settings(data_dir=tmp_path / "data", create_on_push=True,
-                        accept_any_credentials=True, config_file=str(config))
+    config.write_text(
+        f'[[regions]]\nname = "eu-west-1"\nurl = "http://127.0.0.1:{free_port()}"\n'
+        'access_key_id = "AKIAREMOTE"\nsecret_access_key = "s"\ntimeout = 5\n'
+    )
+    settings = Settings(
+        data_dir=tmp_path / "data",
+        create_on_push=True,
+        accept_any_credentials=True,
+        config_file=str(config),
+    )
     clock = FixedClock()
     services = create_services(settings, clock)
     client = TestClient(create_app(settings, services))  # no lifespan: no background worker
     account = services.default_account
     token, _ = services.auth.issue_registry_token(account, f"arn:aws:iam::{account}:root")
     client.headers["Authorization"] = f"Basic {token}"
-    worker = ReplicationWorker(services.meta, services.blob_store, services.images,
-                               services.templates, services.access, clock, settings.region,
-                               target_factory(load_regions(str(config)), settings.region),
-                               RetryPolicy(base_seconds=10, max_seconds=15, max_attempts=3))
+    worker = ReplicationWorker(
+        services.meta,
+        services.blob_store,
+        services.images,
+        services.templates,
+        services.access,
+        clock,
+        settings.region,
+        target_factory(load_regions(str(config)), settings.region),
+        RetryPolicy(base_seconds=10, max_seconds=15, max_attempts=3),
+    )
     yield services, client, worker, clock
     services.meta.close()
 
 
 def status(services: Services, name: str, digest: str) -> tuple[ReplicationStatus, str | None]:
-    _, _, (found,) = services.replication.statuses(services.default_account, name,
-                                                   ImageId(digest))
+    _, _, (found,) = services.replication.statuses(services.default_account, name, ImageId(digest))
     return found.status, found.failure
 
 
@@ -98,11 +110,14 @@ def test_no_configuration_queues_nothing_and_an_empty_one_removes_it(setup) -> N
     services, client, worker, _ = setup
     image = small_image("worker-unconfigured")
     ociapi.push(client, "plain", image, "v1")
-    assert services.replication.statuses(services.default_account, "plain",
-                                         ImageId(image.digest))[2] == []
+    assert (
+        services.replication.statuses(services.default_account, "plain", ImageId(image.digest))[2]
+        == []
+    )
     services.replication.put_configuration(services.default_account, RULES)
     assert services.replication.put_configuration(services.default_account, {"rules": []}) == {
-        "rules": []}
+        "rules": []
+    }
     assert services.meta.get_replication_configuration(services.default_account) is None
     ociapi.push(client, "plain", small_image("worker-after-disable"), "v2")
     assert worker.work_once("w") == 0

@@ -45,9 +45,7 @@ class SharedStores:
                 "--auth-file", str(self.auth_file), "--create-on-push"]  # fmt: skip
 
 
-def start_server(
-    stores: SharedStores, *extra: str, data_dir: Path | None = None
-) -> DockyardServer:
+def start_server(stores: SharedStores, *extra: str, data_dir: Path | None = None) -> DockyardServer:
     """A started server on ``stores`` (the caller closes it); ``extra`` goes after our args."""
     server = DockyardServer(data_dir, extra_args=[*stores.serve_args(), *extra])
     # The S3 store takes credentials from the environment, as in production.
@@ -94,8 +92,9 @@ def race_tag(
     return errors
 
 
-def _put_manifest(server: DockyardServer, token: str | None, repo: str, tag: str,
-                  image: Image) -> None:
+def _put_manifest(
+    server: DockyardServer, token: str | None, repo: str, tag: str, image: Image
+) -> None:
     headers = {"Authorization": f"Basic {token}"} if token else {}
     with httpx.Client(base_url=server.url, headers=headers, timeout=60) as http:
         ociapi.push_manifest(http, repo, tag, image.manifest)
@@ -157,7 +156,9 @@ class ClaimAudit:
     def claims(self) -> list[tuple[int, str, int]]:
         """(job id, worker, image id) of every claim, in claim order."""
         with self.engine.connect() as conn:
-            rows = conn.exec_driver_sql("SELECT job_id, claimed_by, payload FROM audit.claims ORDER BY seq")
+            rows = conn.exec_driver_sql(
+                "SELECT job_id, claimed_by, payload FROM audit.claims ORDER BY seq"
+            )
             return [(job, worker, json.loads(payload)["image_id"]) for job, worker, payload in rows]
 
     def results(self) -> list[tuple[int, str]]:
@@ -168,8 +169,10 @@ class ClaimAudit:
 
     def image_ids(self, repo: str) -> dict[str, int]:
         """Image id by digest in repository ``repo`` (scan jobs name images by id)."""
-        query = sa.text("SELECT i.digest, i.id FROM images i JOIN repositories r "
-                        "ON r.id = i.repo_id WHERE r.name = :repo")
+        query = sa.text(
+            "SELECT i.digest, i.id FROM images i JOIN repositories r "
+            "ON r.id = i.repo_id WHERE r.name = :repo"
+        )
         with self.engine.connect() as conn:
             return dict(conn.execute(query, {"repo": repo}).all())
 

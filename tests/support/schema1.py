@@ -22,10 +22,14 @@ def b64url(data: bytes) -> str:
 def payload(name: str, tag: str, blob_digests: list[str]) -> bytes:
     """An unsigned schema 1 manifest (3-space indent, as docker wrote them)."""
     document = {
-        "schemaVersion": 1, "name": name, "tag": tag, "architecture": "amd64",
+        "schemaVersion": 1,
+        "name": name,
+        "tag": tag,
+        "architecture": "amd64",
         "fsLayers": [{"blobSum": digest} for digest in blob_digests],
-        "history": [{"v1Compatibility": json.dumps({"id": f"{i:064x}"})}
-                    for i in range(len(blob_digests))],
+        "history": [
+            {"v1Compatibility": json.dumps({"id": f"{i:064x}"})} for i in range(len(blob_digests))
+        ],
     }
     return json.dumps(document, indent=3).encode()
 
@@ -36,11 +40,20 @@ def signed(unsigned: bytes, signatures: int = 1) -> bytes:
     assert tail == b"\n}"
     entries = []
     for i in range(signatures):
-        protected = b64url(json.dumps({"formatLength": length, "formatTail": b64url(tail),
-                                       "time": f"2016-01-0{i + 1}T00:00:00Z"}).encode())
-        entries.append('      {\n         "header": {"alg": "ES256"},\n'
-                       f'         "signature": "{b64url(bytes([i]) * 64)}",\n'
-                       f'         "protected": "{protected}"\n      }}')
+        protected = b64url(
+            json.dumps(
+                {
+                    "formatLength": length,
+                    "formatTail": b64url(tail),
+                    "time": f"2016-01-0{i + 1}T00:00:00Z",
+                }
+            ).encode()
+        )
+        entries.append(
+            '      {\n         "header": {"alg": "ES256"},\n'
+            f'         "signature": "{b64url(bytes([i]) * 64)}",\n'
+            f'         "protected": "{protected}"\n      }}'
+        )
     body = ',\n   "signatures": [\n' + ",\n".join(entries) + "\n   ]"
     return unsigned[:length] + body.encode() + tail
 

@@ -32,8 +32,9 @@ _BLOB_GET = re.compile(r'"GET /v2/(?P<repo>[^ ]+)/blobs/(?P<digest>sha256:[0-9a-
 
 
 def htpasswd_file(path: Path) -> Path:
-    line = subprocess.run(["htpasswd", "-nbB", USER, PASSWORD], check=True,
-                          capture_output=True, text=True).stdout.strip()
+    line = subprocess.run(
+        ["htpasswd", "-nbB", USER, PASSWORD], check=True, capture_output=True, text=True
+    ).stdout.strip()
     path.write_text(line + "\n")
     return path
 
@@ -45,15 +46,18 @@ class BasicUpstream(DistributionServer):
     ready_path = "/"  # /v2/ answers 401 without credentials
 
     def auth_config(self) -> dict[str, Any]:
-        return {"htpasswd": {"realm": "upstream", "path": str(htpasswd_file(
-            self.tmp_dir / "htpasswd"))}}
+        return {
+            "htpasswd": {"realm": "upstream", "path": str(htpasswd_file(self.tmp_dir / "htpasswd"))}
+        }
 
     def _write_config(self) -> Path:
         config = {
             "version": "0.1",
             "log": {"level": "warn", "accesslog": {"disabled": False}},
-            "storage": {"filesystem": {"rootdirectory": str(self.data_dir)},
-                        "delete": {"enabled": True}},
+            "storage": {
+                "filesystem": {"rootdirectory": str(self.data_dir)},
+                "delete": {"enabled": True},
+            },
             "http": {"addr": self.address, "secret": "dockyard-e2e-secret", "draintimeout": "1s"},
             "auth": self.auth_config(),
         }
@@ -82,11 +86,16 @@ class TokenService:
         self.key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
         name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "dockyard-test-token-issuer")])
         now = datetime.datetime.now(datetime.UTC)
-        cert = (x509.CertificateBuilder().subject_name(name).issuer_name(name)
-                .public_key(self.key.public_key()).serial_number(x509.random_serial_number())
-                .not_valid_before(now - datetime.timedelta(days=1))
-                .not_valid_after(now + datetime.timedelta(days=1))
-                .sign(self.key, hashes.SHA256()))
+        cert = (
+            x509.CertificateBuilder()
+            .subject_name(name)
+            .issuer_name(name)
+            .public_key(self.key.public_key())
+            .serial_number(x509.random_serial_number())
+            .not_valid_before(now - datetime.timedelta(days=1))
+            .not_valid_after(now + datetime.timedelta(days=1))
+            .sign(self.key, hashes.SHA256())
+        )
         self.cert_path = tmp_dir / "token-issuer.pem"
         self.cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
         self._x5c = base64.b64encode(cert.public_bytes(serialization.Encoding.DER)).decode()
@@ -112,9 +121,16 @@ class TokenService:
             access = [{"type": "repository", "name": repo, "actions": actions.split(",")}]
         now = int(time.time())
         header = {"alg": "RS256", "typ": "JWT", "x5c": [self._x5c]}
-        claims = {"iss": "dockyard-test-token-issuer", "sub": USER, "aud": self.service,
-                  "exp": now + 300, "nbf": now - 10, "iat": now, "jti": uuid.uuid4().hex,
-                  "access": access}
+        claims = {
+            "iss": "dockyard-test-token-issuer",
+            "sub": USER,
+            "aud": self.service,
+            "exp": now + 300,
+            "nbf": now - 10,
+            "iat": now,
+            "jti": uuid.uuid4().hex,
+            "access": access,
+        }
         signing_input = f"{_b64(json.dumps(header))}.{_b64(json.dumps(claims))}"
         signature = self.key.sign(signing_input.encode(), padding.PKCS1v15(), hashes.SHA256())
         return f"{signing_input}.{_b64(signature)}"
@@ -131,9 +147,11 @@ class TokenService:
                     return
                 query = dict(p.split("=", 1) for p in self.path.partition("?")[2].split("&") if p)
                 from urllib.parse import unquote
+
                 service.issues += 1
-                body = json.dumps({"token": service.token(unquote(query.get("scope", ""))),
-                                   "expires_in": 300}).encode()
+                body = json.dumps(
+                    {"token": service.token(unquote(query.get("scope", ""))), "expires_in": 300}
+                ).encode()
                 self.send_response(200)
                 self.send_header("Content-Type", "application/json")
                 self.send_header("Content-Length", str(len(body)))
@@ -161,9 +179,14 @@ class TokenUpstream(BasicUpstream):
         self.tokens = TokenService(self.tmp_dir, "upstream-registry")
 
     def auth_config(self) -> dict[str, Any]:
-        return {"token": {"realm": self.tokens.realm, "service": self.tokens.service,
-                          "issuer": "dockyard-test-token-issuer",
-                          "rootcertbundle": str(self.tokens.cert_path)}}
+        return {
+            "token": {
+                "realm": self.tokens.realm,
+                "service": self.tokens.service,
+                "issuer": "dockyard-test-token-issuer",
+                "rootcertbundle": str(self.tokens.cert_path),
+            }
+        }
 
     def close(self) -> None:
         super().close()

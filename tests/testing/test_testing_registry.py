@@ -34,8 +34,9 @@ def test_the_registry_token_expires_when_the_clock_moves_on() -> None:
         # Signed API calls still work (signatures are dated by real time); new things are dated
         # by the registry's clock, and a new token works again.
         ecr.create_repository(repositoryName="clock/later")
-        later = {r["repositoryName"]: r["createdAt"]
-                 for r in ecr.describe_repositories()["repositories"]}["clock/later"]
+        later = {
+            r["repositoryName"]: r["createdAt"] for r in ecr.describe_repositories()["repositories"]
+        }["clock/later"]
         assert (later - before).total_seconds() >= 12 * 3600
         assert httpx.get(tags, auth=("AWS", reg.authorization_token())).status_code == 200
     _left_nothing(directory, process, port)
@@ -48,9 +49,19 @@ def test_skopeo_logs_in_and_reads_what_boto3_pushed() -> None:
         push_ecr(reg.client(), "plugin/app", image, "v1")
         authfile = reg.login("skopeo")
         inspected = subprocess.run(
-            ["skopeo", "inspect", "--raw", "--tls-verify=false", "--authfile", str(authfile),
-             f"docker://{reg.registry_host}/plugin/app:v1"],
-            capture_output=True, check=True, timeout=60).stdout
+            [
+                "skopeo",
+                "inspect",
+                "--raw",
+                "--tls-verify=false",
+                "--authfile",
+                str(authfile),
+                f"docker://{reg.registry_host}/plugin/app:v1",
+            ],
+            capture_output=True,
+            check=True,
+            timeout=60,
+        ).stdout
         assert inspected == image.manifest.data
 
 
@@ -72,7 +83,8 @@ def test_a_server_that_cannot_start_says_why() -> None:
 
 
 def test_the_pytest_plugin_in_another_projects_session(tmp_path: Path) -> None:
-    (tmp_path / "test_uses_dockyard.py").write_text(textwrap.dedent('''
+    (tmp_path / "test_uses_dockyard.py").write_text(
+        textwrap.dedent("""
         import httpx
 
         def test_session_registry(dockyard_registry):
@@ -92,15 +104,34 @@ def test_the_pytest_plugin_in_another_projects_session(tmp_path: Path) -> None:
             token = reg.authorization_token()
             reg.advance(13 * 3600)
             assert httpx.get(reg.endpoint_url + "/v2/", auth=("AWS", token)).status_code == 401
-    '''))
+    """)
+    )
     # Entry points off, the plugin named explicitly: the same whether or not this checkout is
     # installed (an installed one would load it through its pytest11 entry point as well).
-    env = {"PYTHONPATH": str(REPO_ROOT / "src"), "PATH": "/usr/bin:/bin",
-           "PYTEST_DISABLE_PLUGIN_AUTOLOAD": "1"}
+    env = {
+        "PYTHONPATH": str(REPO_ROOT / "src"),
+        "PATH": "/usr/bin:/bin",
+        "PYTEST_DISABLE_PLUGIN_AUTOLOAD": "1",
+    }
     result = subprocess.run(
-        [sys.executable, "-m", "pytest", "-p", "dockyard.testing.pytest_plugin",
-         "-p", "no:cacheprovider", "-q", str(tmp_path)],
-        capture_output=True, text=True, cwd=tmp_path, env=env, timeout=300, check=False)
+        [
+            sys.executable,
+            "-m",
+            "pytest",
+            "-p",
+            "dockyard.testing.pytest_plugin",
+            "-p",
+            "no:cacheprovider",
+            "-q",
+            str(tmp_path),
+        ],
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+        env=env,
+        timeout=300,
+        check=False,
+    )
     assert "3 passed" in result.stdout, result.stdout + result.stderr
 
 
@@ -109,6 +140,11 @@ def test_the_package_registers_the_plugin_with_pytest() -> None:
     entry = project["project"]["entry-points"]["pytest11"]["dockyard"]
     assert entry == "dockyard.testing.pytest_plugin"
     probe = "import dockyard.testing.pytest_plugin as p; print(p.dockyard_registry.__name__)"
-    out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True,
-                         env={"PYTHONPATH": str(REPO_ROOT / "src")}, check=True).stdout
+    out = subprocess.run(
+        [sys.executable, "-c", probe],
+        capture_output=True,
+        text=True,
+        env={"PYTHONPATH": str(REPO_ROOT / "src")},
+        check=True,
+    ).stdout
     assert out.strip() == "dockyard_registry"

@@ -14,10 +14,12 @@ PAST_THE_SERVICES = re.compile(r"\b(?:services|svc|services\(request\))\.(meta|b
 
 
 def test_no_adapter_uses_the_stores_or_the_clock_of_the_services() -> None:
-    found = [f"{path.relative_to(API)}:{number}: {line.strip()}"
-             for path in sorted(API.rglob("*.py"))
-             for number, line in enumerate(path.read_text().splitlines(), 1)
-             if PAST_THE_SERVICES.search(line)]
+    found = [
+        f"{path.relative_to(API)}:{number}: {line.strip()}"
+        for path in sorted(API.rglob("*.py"))
+        for number, line in enumerate(path.read_text().splitlines(), 1)
+        if PAST_THE_SERVICES.search(line)
+    ]
     assert found == []
 
 

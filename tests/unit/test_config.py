@@ -24,8 +24,10 @@ def write(tmp_path: Path, text: str) -> Path:
 
 
 def test_each_source_wins_over_the_ones_below(tmp_path: Path) -> None:
-    path = write(tmp_path, 'port = 6001\nregion = "eu-west-1"\nworkers = 3\n'
-                           'database_url = "postgresql://u:pw@db/x"\n')
+    path = write(
+        tmp_path,
+        'port = 6001\nregion = "eu-west-1"\nworkers = 3\ndatabase_url = "postgresql://u:pw@db/x"\n',
+    )
     env = {"DOCKYARD_PORT": "6002", "DOCKYARD_REGION": "ap-south-1"}
 
     args = resolve(["serve", "--config", str(path), "--port", "6003"], env)
@@ -41,20 +43,25 @@ def test_each_source_wins_over_the_ones_below(tmp_path: Path) -> None:
 def test_values_go_through_the_options_own_types_and_choices(tmp_path: Path) -> None:
     path = write(tmp_path, 'data_dir = "/srv/dockyard"\ncreate_on_push = true\n')
 
-    args = resolve(["serve", "--config", str(path)],
-                   {"DOCKYARD_ACCEPT_ANY_CREDENTIALS": "yes", "DOCKYARD_LOG_LEVEL": "DEBUG"})
+    args = resolve(
+        ["serve", "--config", str(path)],
+        {"DOCKYARD_ACCEPT_ANY_CREDENTIALS": "yes", "DOCKYARD_LOG_LEVEL": "DEBUG"},
+    )
 
     assert args.data_dir == Path("/srv/dockyard")
     assert args.create_on_push is True and args.accept_any_credentials is True
     assert args.log_level == "debug"
 
 
-@pytest.mark.parametrize(("env", "named"), [
-    ({"DOCKYARD_PORT": "99999"}, "DOCKYARD_PORT"),
-    ({"DOCKYARD_WORKERS": "0"}, "DOCKYARD_WORKERS"),
-    ({"DOCKYARD_LOG_FORMAT": "xml"}, "DOCKYARD_LOG_FORMAT"),
-    ({"DOCKYARD_CREATE_ON_PUSH": "maybe"}, "DOCKYARD_CREATE_ON_PUSH"),
-])
+@pytest.mark.parametrize(
+    ("env", "named"),
+    [
+        ({"DOCKYARD_PORT": "99999"}, "DOCKYARD_PORT"),
+        ({"DOCKYARD_WORKERS": "0"}, "DOCKYARD_WORKERS"),
+        ({"DOCKYARD_LOG_FORMAT": "xml"}, "DOCKYARD_LOG_FORMAT"),
+        ({"DOCKYARD_CREATE_ON_PUSH": "maybe"}, "DOCKYARD_CREATE_ON_PUSH"),
+    ],
+)
 def test_a_bad_environment_value_names_its_variable(env: dict[str, str], named: str) -> None:
     with pytest.raises(ConfigError, match=named):
         resolve(["serve"], env)
@@ -68,13 +75,18 @@ def test_an_unknown_key_is_an_error_naming_it(tmp_path: Path) -> None:
 
 
 def test_tables_pass_through_to_their_owners(tmp_path: Path) -> None:
-    path = write(tmp_path, 'port = 7000\n[[webhooks]]\nurl = "http://a/"\n'
-                           '[[webhooks]]\nurl = "http://b/"\n[regions]\nhome = "eu"\n')
+    path = write(
+        tmp_path,
+        'port = 7000\n[[webhooks]]\nurl = "http://a/"\n'
+        '[[webhooks]]\nurl = "http://b/"\n[regions]\nhome = "eu"\n',
+    )
 
     args = resolve(["serve", "--config", str(path)])
 
-    assert args.configuration.tables == {"webhooks": [{"url": "http://a/"}, {"url": "http://b/"}],
-                                         "regions": {"home": "eu"}}
+    assert args.configuration.tables == {
+        "webhooks": [{"url": "http://a/"}, {"url": "http://b/"}],
+        "regions": {"home": "eu"},
+    }
     assert args.port == 7000
 
 
@@ -113,8 +125,10 @@ def test_a_missing_or_broken_file_is_one_clear_error(tmp_path: Path) -> None:
 def test_show_masks_secrets_and_says_where_each_value_came_from(tmp_path: Path) -> None:
     path = write(tmp_path, 'storage_url = "s3://b/p?endpoint_url=http://m:9000&secret_key=S3CR"\n')
 
-    args = resolve(["config", "show", "--config", str(path), "--port", "6000"],
-                   {"DOCKYARD_DATABASE_URL": "postgresql://app:hunter2@db:5432/reg"})
+    args = resolve(
+        ["config", "show", "--config", str(path), "--port", "6000"],
+        {"DOCKYARD_DATABASE_URL": "postgresql://app:hunter2@db:5432/reg"},
+    )
     shown = config.render(args.configuration)
 
     assert "hunter2" not in shown and "S3CR" not in shown
@@ -135,8 +149,10 @@ def test_every_option_of_every_command_has_help() -> None:
 def test_a_repeatable_option_takes_a_list_from_the_file_and_commas_from_the_environment(
     tmp_path: Path,
 ) -> None:
-    path = write(tmp_path, 'insecure_upstream = ["127.0.0.1:5000", "mirror.local"]\n'
-                           'pull_through_refresh = "2h"\n')
+    path = write(
+        tmp_path,
+        'insecure_upstream = ["127.0.0.1:5000", "mirror.local"]\npull_through_refresh = "2h"\n',
+    )
 
     args = resolve(["serve", "--config", str(path)])
     assert args.insecure_upstream == ["127.0.0.1:5000", "mirror.local"]

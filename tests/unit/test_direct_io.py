@@ -107,8 +107,12 @@ def _resident_bytes(path: Path) -> int:
     """How many bytes of `path` are in the page cache (util-linux `fincore`)."""
     if shutil.which("fincore") is None:
         pytest.fail("fincore is missing (apt-get install util-linux)")
-    out = subprocess.run(["fincore", "--bytes", "--noheadings", "--output", "RES", str(path)],
-                         capture_output=True, text=True, check=True)
+    out = subprocess.run(
+        ["fincore", "--bytes", "--noheadings", "--output", "RES", str(path)],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
     return int(out.stdout.strip())
 
 

@@ -10,10 +10,19 @@ from dockyard.arguments import duration, instant, positive_duration
 from dockyard.domain.durations import parse_duration
 
 
-@pytest.mark.parametrize(("text", "seconds"), [
-    ("0", 0.0), ("90", 90.0), ("30s", 30.0), ("15m", 900.0), ("1h", 3600.0), ("7d", 604800.0),
-    ("0.5", 0.5), (" 2h ", 7200.0),
-])
+@pytest.mark.parametrize(
+    ("text", "seconds"),
+    [
+        ("0", 0.0),
+        ("90", 90.0),
+        ("30s", 30.0),
+        ("15m", 900.0),
+        ("1h", 3600.0),
+        ("7d", 604800.0),
+        ("0.5", 0.5),
+        (" 2h ", 7200.0),
+    ],
+)
 def test_durations(text: str, seconds: float) -> None:
     assert parse_duration(text) == seconds
 

@@ -17,8 +17,14 @@ def _import_name(requirement: str) -> str:
 
 def test_every_layer_of_the_design_has_a_contract() -> None:
     covered = {m for c in CONTRACTS for m in c.get("source_modules", []) + c.get("modules", [])}
-    assert {"dockyard.domain", "dockyard.ports", "dockyard.services", "dockyard.backends",
-            "dockyard.api.oci", "dockyard.api.ecr"} <= covered
+    assert {
+        "dockyard.domain",
+        "dockyard.ports",
+        "dockyard.services",
+        "dockyard.backends",
+        "dockyard.api.oci",
+        "dockyard.api.ecr",
+    } <= covered
 
 
 def test_domain_forbids_every_dependency_the_project_declares() -> None:

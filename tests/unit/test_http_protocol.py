@@ -31,17 +31,24 @@ async def _echo(scope, receive, send) -> None:
         pieces.append(len(message["body"]))
         more = message.get("more_body", False)
     body = json.dumps({"sha256": digest.hexdigest(), "pieces": pieces}).encode()
-    await send({"type": "http.response.start", "status": 200,
-                "headers": [(b"content-length", str(len(body)).encode())]})
+    await send(
+        {
+            "type": "http.response.start",
+            "status": 200,
+            "headers": [(b"content-length", str(len(body)).encode())],
+        }
+    )
     await send({"type": "http.response.body", "body": body})
 
 
-@pytest.fixture(scope="module", params=[BodyBatchingProtocol, GuardedProtocol],
-                ids=["batching", "guarded"])
+@pytest.fixture(
+    scope="module", params=[BodyBatchingProtocol, GuardedProtocol], ids=["batching", "guarded"]
+)
 def server(request: pytest.FixtureRequest) -> Iterator[tuple[str, int]]:
     # GuardedProtocol (connection limits and timers) must keep the batching intact.
-    config = uvicorn.Config(_echo, host="127.0.0.1", port=0, http=request.param,
-                            log_level="warning", lifespan="off")
+    config = uvicorn.Config(
+        _echo, host="127.0.0.1", port=0, http=request.param, log_level="warning", lifespan="off"
+    )
     srv = uvicorn.Server(config)
     thread = threading.Thread(target=srv.run, daemon=True)
     thread.start()
@@ -55,8 +62,13 @@ def server(request: pytest.FixtureRequest) -> Iterator[tuple[str, int]]:
     thread.join(10)
 
 
-def _request(address: tuple[str, int], head: bytes, parts: list[bytes], pause: float = 0,
-             wait_for_continue: bool = False) -> dict:
+def _request(
+    address: tuple[str, int],
+    head: bytes,
+    parts: list[bytes],
+    pause: float = 0,
+    wait_for_continue: bool = False,
+) -> dict:
     with socket.create_connection(address, timeout=10) as sock:
         sock.sendall(head)
         if wait_for_continue:
@@ -76,8 +88,10 @@ def _request(address: tuple[str, int], head: bytes, parts: list[bytes], pause: f
 
 
 def _chunked(data: bytes, size: int) -> list[bytes]:
-    parts = [b"%x\r\n%s\r\n" % (len(data[i : i + size]), data[i : i + size])
-             for i in range(0, len(data), size)]
+    parts = [
+        b"%x\r\n%s\r\n" % (len(data[i : i + size]), data[i : i + size])
+        for i in range(0, len(data), size)
+    ]
     return [*parts, b"0\r\n\r\n"]
 
 
@@ -112,16 +126,19 @@ def test_a_large_body_sent_at_once(server) -> None:
 
 def test_expect_100_continue(server) -> None:
     data = os.urandom(HAND_OVER + 1)
-    head = (b"PUT /x HTTP/1.1\r\nHost: t\r\nExpect: 100-continue\r\n"
-            b"Content-Length: %d\r\n\r\n" % len(data))
+    head = (
+        b"PUT /x HTTP/1.1\r\nHost: t\r\nExpect: 100-continue\r\n"
+        b"Content-Length: %d\r\n\r\n" % len(data)
+    )
     _check(_request(server, head, [data], wait_for_continue=True), data)
 
 
 def test_empty_bodies_and_keep_alive(server) -> None:
     with socket.create_connection(server, timeout=10) as sock:
         for body in (b"", b"abc", b""):
-            sock.sendall(b"POST /x HTTP/1.1\r\nHost: t\r\nContent-Length: %d\r\n\r\n%s"
-                         % (len(body), body))
+            sock.sendall(
+                b"POST /x HTTP/1.1\r\nHost: t\r\nContent-Length: %d\r\n\r\n%s" % (len(body), body)
+            )
             answer = sock.recv(65536)
             assert hashlib.sha256(body).hexdigest().encode() in answer
 

@@ -44,8 +44,10 @@ def test_a_call_can_be_placed_like_the_use_case_it_serves() -> None:
     placement = Placement(inline=True)
 
     async def main() -> tuple[int, int]:
-        return (await placement.run_like(_bounded_thread, _any_thread),
-                await placement.run_like(_any_thread, _any_thread))
+        return (
+            await placement.run_like(_bounded_thread, _any_thread),
+            await placement.run_like(_any_thread, _any_thread),
+        )
 
     inline, threaded = anyio.run(main)
     assert inline == threading.get_ident() and threaded != threading.get_ident()
@@ -82,15 +84,22 @@ def test_streams_and_batches_give_every_item_in_order(local: bool) -> None:
         assert seen == list(range(50))  # one after the other
 
 
-@pytest.mark.parametrize(("database", "storage", "single", "inline", "local_blobs"), [
-    (None, None, True, True, True),                    # the embedded default, one process
-    (None, None, False, False, True),                  # serve --workers N: one SQLite lock
-    ("postgresql://h/db", None, True, False, True),    # a round trip would stall the loop
-    (None, "s3://bucket/prefix", True, False, False),  # S3 blobs
-    (None, "memory://", True, True, True),
-])
+@pytest.mark.parametrize(
+    ("database", "storage", "single", "inline", "local_blobs"),
+    [
+        (None, None, True, True, True),  # the embedded default, one process
+        (None, None, False, False, True),  # serve --workers N: one SQLite lock
+        ("postgresql://h/db", None, True, False, True),  # a round trip would stall the loop
+        (None, "s3://bucket/prefix", True, False, False),  # S3 blobs
+        (None, "memory://", True, True, True),
+    ],
+)
 def test_only_the_embedded_default_in_one_process_runs_calls_inline(
-    tmp_path: Path, database: str | None, storage: str | None, single: bool, inline: bool,
+    tmp_path: Path,
+    database: str | None,
+    storage: str | None,
+    single: bool,
+    inline: bool,
     local_blobs: bool,
 ) -> None:
     settings = Settings(data_dir=tmp_path, database_url=database, storage_url=storage)

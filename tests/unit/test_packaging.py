@@ -22,14 +22,24 @@ def test_license_file_is_the_license_pyproject_declares() -> None:
 
 def test_systemd_unit_verifies_and_is_hardened(tmp_path: Path) -> None:
     unit = (ROOT / "packaging" / "dockyard.service").read_text()
-    for option in ("DynamicUser=yes", "ProtectSystem=strict", "NoNewPrivileges=yes",
-                   "PrivateTmp=yes", "ReadWritePaths=/var/lib/dockyard"):
+    for option in (
+        "DynamicUser=yes",
+        "ProtectSystem=strict",
+        "NoNewPrivileges=yes",
+        "PrivateTmp=yes",
+        "ReadWritePaths=/var/lib/dockyard",
+    ):
         assert f"\n{option}\n" in unit
     if shutil.which("systemd-analyze") is None:
         pytest.fail("systemd-analyze missing: apt-get install systemd")
     # The installed path of the binary does not exist here; everything else is checked.
     copy = tmp_path / "dockyard.service"
     copy.write_text(unit.replace("ExecStart=/opt/dockyard/bin/dockyard", "ExecStart=/bin/true"))
-    result = subprocess.run(["systemd-analyze", "verify", str(copy)], capture_output=True,
-                            text=True, timeout=60, check=False)
+    result = subprocess.run(
+        ["systemd-analyze", "verify", str(copy)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
     assert (result.returncode, result.stderr.strip()) == (0, "")

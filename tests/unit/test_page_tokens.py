@@ -15,7 +15,7 @@ def test_a_pager_pages_by_key_and_its_tokens_serve_only_their_listing() -> None:
     while True:
         after = pager.position(token)
         start = names.index(after["name"]) + 1 if after else 0
-        page, token = pager.page(names[start:start + 3], 2, lambda last: {"name": last})
+        page, token = pager.page(names[start : start + 3], 2, lambda last: {"name": last})
         seen += page
         if token is None:
             break

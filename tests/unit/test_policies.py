@@ -20,8 +20,10 @@ REPO = f"arn:aws:ecr:us-east-1:{A}:repository/team/app"
 ROOT_B = f"arn:aws:iam::{B}:root"
 USER_B = f"arn:aws:iam::{B}:user/ci"
 ROLE_B = f"arn:aws:iam::{B}:role/deployer"
-REPOSITORY_MESSAGE = ("Invalid parameter at 'PolicyText' failed to satisfy constraint: "
-                      "'Invalid repository policy provided'")
+REPOSITORY_MESSAGE = (
+    "Invalid parameter at 'PolicyText' failed to satisfy constraint: "
+    "'Invalid repository policy provided'"
+)
 REGISTRY_MESSAGE = REPOSITORY_MESSAGE.replace("repository policy", "registry policy")
 
 
@@ -29,8 +31,9 @@ def policy(*statements: dict, kind: PolicyKind = PolicyKind.REPOSITORY) -> objec
     return parse_policy(json.dumps({"Version": "2012-10-17", "Statement": list(statements)}), kind)
 
 
-def stmt(effect: str = "Allow", principal: object = "*", action: object = "ecr:*",
-         **more: object) -> dict:
+def stmt(
+    effect: str = "Allow", principal: object = "*", action: object = "ecr:*", **more: object
+) -> dict:
     return {"Effect": effect, "Principal": principal, "Action": action, **more}
 
 
@@ -52,8 +55,10 @@ def stmt(effect: str = "Allow", principal: object = "*", action: object = "ecr:*
         (json.dumps({"Statement": [stmt(action=[])]}), "Action is required"),
         (json.dumps({"Statement": [stmt(action=[1])]}), "Action must be"),
         (json.dumps({"Statement": [stmt(Resource="*")]}), "Resource"),
-        (json.dumps({"Statement": [stmt(Condition={"Bool": {"aws:SecureTransport": "true"}})]}),
-         "Condition is not supported"),
+        (
+            json.dumps({"Statement": [stmt(Condition={"Bool": {"aws:SecureTransport": "true"}})]}),
+            "Condition is not supported",
+        ),
         (json.dumps({"Statement": [stmt(NotAction="ecr:*")]}), "NotAction"),
         (json.dumps({"Statement": [stmt(Sid=3)]}), "Sid"),
         (json.dumps({"Statement": [{**stmt(), "Surprise": True}]}), "unknown statement element"),
@@ -96,7 +101,8 @@ def test_statement_may_be_one_object_and_version_2008() -> None:
 )
 def test_principals_of_every_form(principal: object, caller: str, expected: Decision) -> None:
     assert allowed([policy(stmt(principal=principal))], caller, "ecr:BatchGetImage", REPO) is (
-        expected)
+        expected
+    )
 
 
 @pytest.mark.parametrize(
@@ -132,8 +138,10 @@ def test_nothing_said_is_not_applicable() -> None:
 
 
 def test_registry_policy_resources_are_arn_globs() -> None:
-    prod = policy(stmt(principal={"AWS": B}, Resource=f"arn:aws:ecr:*:{A}:repository/team/*"),
-                  kind=PolicyKind.REGISTRY)
+    prod = policy(
+        stmt(principal={"AWS": B}, Resource=f"arn:aws:ecr:*:{A}:repository/team/*"),
+        kind=PolicyKind.REGISTRY,
+    )
     assert allowed([prod], ROOT_B, "ecr:BatchGetImage", REPO) is Decision.ALLOW
     other = f"arn:aws:ecr:us-east-1:{A}:repository/other"
     assert allowed([prod], ROOT_B, "ecr:BatchGetImage", other) is Decision.NOT_APPLICABLE

@@ -41,10 +41,18 @@ class StepClock:
 
 
 def osv_record(vid: str) -> dict:
-    return {"id": vid, "modified": "2024-01-01T00:00:00Z",
-            "affected": [{"package": {"ecosystem": "Debian:12", "name": "openssl"},
-                          "ranges": [{"type": "ECOSYSTEM",
-                                      "events": [{"introduced": "0"}, {"fixed": "3.0.13-1"}]}]}]}
+    return {
+        "id": vid,
+        "modified": "2024-01-01T00:00:00Z",
+        "affected": [
+            {
+                "package": {"ecosystem": "Debian:12", "name": "openssl"},
+                "ranges": [
+                    {"type": "ECOSYSTEM", "events": [{"introduced": "0"}, {"fixed": "3.0.13-1"}]}
+                ],
+            }
+        ],
+    }
 
 
 def osv_dir(root: Path, count: int) -> Path:
@@ -121,16 +129,28 @@ def test_vulndb_import_through_a_pseudo_terminal_and_through_a_pipe(tmp_path: Pa
     env = {**os.environ, "PYTHONPATH": str(SRC)}
     master, slave = pty.openpty()
     try:
-        done = subprocess.run([*command, "--data-dir", str(tmp_path / "tty")], stderr=slave,
-                              stdout=subprocess.PIPE, env=env, timeout=120, check=False)
+        done = subprocess.run(
+            [*command, "--data-dir", str(tmp_path / "tty")],
+            stderr=slave,
+            stdout=subprocess.PIPE,
+            env=env,
+            timeout=120,
+            check=False,
+        )
         os.close(slave)
         shown = _read_all(master)
     finally:
         os.close(master)
     assert done.returncode == 0
     assert "import   [" + "#" * 30 + "] 100%  1/1" in shown
-    piped = subprocess.run([*command, "--data-dir", str(tmp_path / "pipe")], capture_output=True,
-                           text=True, env=env, timeout=120, check=False)
+    piped = subprocess.run(
+        [*command, "--data-dir", str(tmp_path / "pipe")],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=120,
+        check=False,
+    )
     assert piped.returncode == 0 and "imported 3 records" in piped.stdout
     assert piped.stderr == ""
 
@@ -162,17 +182,33 @@ class FakeBlobs:
 
 def test_scan_counts_layers_as_the_scanner_opens_them() -> None:
     layers = [f"sha256:{str(i) * 64}" for i in range(1, 4)]
-    manifest = json.dumps({
-        "schemaVersion": 2, "mediaType": "application/vnd.oci.image.manifest.v1+json",
-        "config": {"mediaType": "application/vnd.oci.image.config.v1+json",
-                   "digest": "sha256:" + "c" * 64, "size": 2},
-        "layers": [{"mediaType": "application/vnd.oci.image.layer.v1.tar+gzip",
-                    "digest": d, "size": 1} for d in layers],
-    }).encode()
-    image = Image(id=1, repo_id=1, digest="sha256:" + "e" * 64,
-                  media_type="application/vnd.oci.image.manifest.v1+json",
-                  artifact_media_type=None, size_bytes=len(manifest), pushed_at=0.0,
-                  last_pulled_at=None, subject_digest=None, manifest=manifest)
+    manifest = json.dumps(
+        {
+            "schemaVersion": 2,
+            "mediaType": "application/vnd.oci.image.manifest.v1+json",
+            "config": {
+                "mediaType": "application/vnd.oci.image.config.v1+json",
+                "digest": "sha256:" + "c" * 64,
+                "size": 2,
+            },
+            "layers": [
+                {"mediaType": "application/vnd.oci.image.layer.v1.tar+gzip", "digest": d, "size": 1}
+                for d in layers
+            ],
+        }
+    ).encode()
+    image = Image(
+        id=1,
+        repo_id=1,
+        digest="sha256:" + "e" * 64,
+        media_type="application/vnd.oci.image.manifest.v1+json",
+        artifact_media_type=None,
+        size_bytes=len(manifest),
+        pushed_at=0.0,
+        last_pulled_at=None,
+        subject_digest=None,
+        manifest=manifest,
+    )
     calls: list[tuple[str, int, int]] = []
     blobs = FakeBlobs()
     wrapped = LayerProgress(blobs, image, lambda *a: calls.append(a))  # type: ignore[arg-type]

@@ -25,10 +25,16 @@ def rule(prefix: str, upstream_prefix: str = ROOT) -> PullThroughRule:
     return PullThroughRule(prefix, "registry.example:5000", "", upstream_prefix)
 
 
-@pytest.mark.parametrize("text, stored", [
-    ("ecr-public", "ecr-public"), ("ecr-public/", "ecr-public"), ("a/b.c", "a/b.c"),
-    ("ROOT", "ROOT"), ("ab", "ab"),
-])
+@pytest.mark.parametrize(
+    "text, stored",
+    [
+        ("ecr-public", "ecr-public"),
+        ("ecr-public/", "ecr-public"),
+        ("a/b.c", "a/b.c"),
+        ("ROOT", "ROOT"),
+        ("ab", "ab"),
+    ],
+)
 def test_prefixes_lose_their_implied_slash(text: str, stored: str) -> None:
     assert normalise_prefix(text) == stored
 
@@ -58,7 +64,8 @@ def test_names_map_to_the_upstream_with_its_prefix() -> None:
 def test_upstreams_are_https_unless_the_operator_lists_the_host() -> None:
     insecure = frozenset({"127.0.0.1:5000"})
     assert parse_upstream("registry.example:443", "", insecure) == Upstream(
-        "https", "registry.example:443")
+        "https", "registry.example:443"
+    )
     assert parse_upstream("127.0.0.1:5000", "", insecure).base_url == "http://127.0.0.1:5000"
     assert parse_upstream("http://127.0.0.1:5000/", "", insecure).scheme == "http"
     assert parse_upstream("https://127.0.0.1:5000", "", insecure).scheme == "https"

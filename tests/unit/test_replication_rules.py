@@ -28,8 +28,7 @@ def parse(rules: list[dict], regions: tuple[str, ...] = (EU,)) -> Configuration:
 def rule(*destinations: tuple[str, str], prefixes: tuple[str, ...] = ()) -> dict:
     found: dict = {"destinations": [{"region": r, "registryId": a} for r, a in destinations]}
     if prefixes:
-        found["repositoryFilters"] = [{"filter": p, "filterType": "PREFIX_MATCH"}
-                                      for p in prefixes]
+        found["repositoryFilters"] = [{"filter": p, "filterType": "PREFIX_MATCH"} for p in prefixes]
     return found
 
 
@@ -37,8 +36,9 @@ def refused(rules: list[dict], regions: tuple[str, ...] = (EU,)) -> str:
     with pytest.raises(ParameterInvalid) as caught:
         parse(rules, regions)
     message = caught.value.message
-    assert message.startswith("Invalid parameter at 'replicationConfiguration' failed to "
-                              "satisfy constraint: '")
+    assert message.startswith(
+        "Invalid parameter at 'replicationConfiguration' failed to satisfy constraint: '"
+    )
     return message
 
 
@@ -70,7 +70,8 @@ def test_limits_rules_destinations_filters() -> None:
     assert "at most 25 unique destinations" in refused(many)
     assert len(parse([rule(*[(EU, f"{n:012d}") for n in range(25)])] * 2).rules) == 2
     assert "at most 100 repository filters" in refused(
-        [rule((EU, OTHER), prefixes=tuple(f"p{i}" for i in range(101)))])
+        [rule((EU, OTHER), prefixes=tuple(f"p{i}" for i in range(101)))]
+    )
 
 
 def test_only_prefix_match_filters() -> None:
@@ -81,8 +82,14 @@ def test_only_prefix_match_filters() -> None:
 
 def test_prefix_match_is_a_plain_prefix_and_no_filter_matches_all() -> None:
     config = parse([rule((HERE, OTHER), prefixes=("prod",)), rule((EU, THIRD))])
-    assert destinations_for(config, "prod-app") == [Destination(HERE, OTHER), Destination(EU, THIRD)]
-    assert destinations_for(config, "prod/app") == [Destination(HERE, OTHER), Destination(EU, THIRD)]
+    assert destinations_for(config, "prod-app") == [
+        Destination(HERE, OTHER),
+        Destination(EU, THIRD),
+    ]
+    assert destinations_for(config, "prod/app") == [
+        Destination(HERE, OTHER),
+        Destination(EU, THIRD),
+    ]
     assert destinations_for(config, "dev/prod") == [Destination(EU, THIRD)]
 
 

@@ -148,8 +148,14 @@ def test_rescan_stores_shared_findings_and_pages_them(store: SqlMetadataStore) -
         images.append(store.save_image(repo.id, new, f"v{n}", False, clock.now()).image)
         store.put_inventory(new.digest, inventory_to_json(Inventory(DEBIAN, (TAR,) * n)))
     found = {1: SHARED, 2: SHARED[:2], 3: []}
-    service = ScanService(store, None, FixedScanner(found), ImageQueries(store, repos, b"k" * 32),
-                          ScanConfigService(store), clock)  # type: ignore[arg-type]
+    service = ScanService(
+        store,
+        None,
+        FixedScanner(found),
+        ImageQueries(store, repos, b"k" * 32),
+        ScanConfigService(store),
+        clock,
+    )  # type: ignore[arg-type]
     for image in images:
         service._queue(image, "ENHANCED")
     started = clock.now()
@@ -157,7 +163,11 @@ def test_rescan_stores_shared_findings_and_pages_them(store: SqlMetadataStore) -
     assert service.work_once("w") and not service.work_once("w")
     for image, n in zip(images, (1, 2, 3), strict=True):
         scan = store.get_scan(image.id)
-        assert (scan.status, scan.started_at, scan.completed_at) == ("ACTIVE", started, started + 10)
+        assert (scan.status, scan.started_at, scan.completed_at) == (
+            "ACTIVE",
+            started,
+            started + 10,
+        )
         assert scan.findings_json == old_text(found[n])
         counts = store.scans_for([image.id])[image.id].severity_counts
         expected = {"CRITICAL": 1, "HIGH": 2, "LOW": 1} if n == 1 else {"HIGH": 2} if n == 2 else {}

@@ -39,17 +39,35 @@ def tamper(body: bytes, **header: object) -> bytes:
     return json.dumps(document).encode()
 
 
-@pytest.mark.parametrize("body", [
-    json.dumps({"schemaVersion": 1, "name": "a", "tag": "b", "fsLayers": [], "history": []}),
-    json.dumps({"schemaVersion": 1, "name": "a", "tag": "b", "fsLayers": [{"blobSum": "x"}],
-                "history": [{}]}),
-    json.dumps({"schemaVersion": 1, "name": "a", "tag": "b", "fsLayers": [{"blobSum": A}]}),
-    json.dumps({"schemaVersion": 1, "tag": "b", "fsLayers": [{"blobSum": A}], "history": [{}]}),
-    tamper(schema1.signed(schema1.payload("a", "b", [A])), formatLength=10**9, formatTail="fQ"),
-    tamper(schema1.signed(schema1.payload("a", "b", [A])), formatTail="fQ"),
-    json.dumps({**json.loads(schema1.payload("a", "b", [A])), "signatures": []}),
-], ids=["no layers", "bad blobSum", "no history", "no name", "formatLength", "no formatLength",
-        "empty signatures"])
+@pytest.mark.parametrize(
+    "body",
+    [
+        json.dumps({"schemaVersion": 1, "name": "a", "tag": "b", "fsLayers": [], "history": []}),
+        json.dumps(
+            {
+                "schemaVersion": 1,
+                "name": "a",
+                "tag": "b",
+                "fsLayers": [{"blobSum": "x"}],
+                "history": [{}],
+            }
+        ),
+        json.dumps({"schemaVersion": 1, "name": "a", "tag": "b", "fsLayers": [{"blobSum": A}]}),
+        json.dumps({"schemaVersion": 1, "tag": "b", "fsLayers": [{"blobSum": A}], "history": [{}]}),
+        tamper(schema1.signed(schema1.payload("a", "b", [A])), formatLength=10**9, formatTail="fQ"),
+        tamper(schema1.signed(schema1.payload("a", "b", [A])), formatTail="fQ"),
+        json.dumps({**json.loads(schema1.payload("a", "b", [A])), "signatures": []}),
+    ],
+    ids=[
+        "no layers",
+        "bad blobSum",
+        "no history",
+        "no name",
+        "formatLength",
+        "no formatLength",
+        "empty signatures",
+    ],
+)
 def test_malformed_schema1_is_refused(body: str | bytes) -> None:
     with pytest.raises(ManifestInvalid):
         parse_manifest(body.encode() if isinstance(body, str) else body)
@@ -58,7 +76,8 @@ def test_malformed_schema1_is_refused(body: str | bytes) -> None:
 def test_signatures_disagreeing_on_the_payload_are_refused() -> None:
     body = schema1.signed(schema1.payload("a", "b", [A]), 2)
     document = json.loads(body)
-    document["signatures"][1]["protected"] = schema1.b64url(json.dumps(
-        {"formatLength": 20, "formatTail": "fQ"}).encode())
+    document["signatures"][1]["protected"] = schema1.b64url(
+        json.dumps({"formatLength": 20, "formatTail": "fQ"}).encode()
+    )
     with pytest.raises(ManifestInvalid):
         parse_manifest(json.dumps(document).encode())

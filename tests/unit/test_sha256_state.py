@@ -11,8 +11,9 @@ import pytest
 from dockyard.ingest import sha256_state
 from dockyard.ingest.sha256_state import ResumableSha256, new_sha256, resume, state_of
 
-needs_libcrypto = pytest.mark.skipif(sha256_state._LIB is None,
-                                     reason="libcrypto's SHA256_* are not available here")
+needs_libcrypto = pytest.mark.skipif(
+    sha256_state._LIB is None, reason="libcrypto's SHA256_* are not available here"
+)
 
 
 @needs_libcrypto

@@ -40,9 +40,15 @@ def test_audit_line_names_the_caller_and_the_change() -> None:
         audit.record("DeleteImage", repository="a/b", digest="sha256:x", tags=["v1"])
     assert lines[0].endswith("\n") and lines[0].count("\n") == 1
     assert json.loads(lines[0]) == {
-        "time": "2023-11-14T22:13:20.250Z", "account": "111111111111",
-        "principal": "arn:aws:iam::111111111111:user/ci", "action": "DeleteImage",
-        "repository": "a/b", "digest": "sha256:x", "tags": ["v1"], "result": "SUCCESS"}
+        "time": "2023-11-14T22:13:20.250Z",
+        "account": "111111111111",
+        "principal": "arn:aws:iam::111111111111:user/ci",
+        "action": "DeleteImage",
+        "repository": "a/b",
+        "digest": "sha256:x",
+        "tags": ["v1"],
+        "result": "SUCCESS",
+    }
 
 
 def test_recording_logs_failures_with_the_error_name_and_reraises() -> None:

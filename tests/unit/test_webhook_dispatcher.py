@@ -99,9 +99,13 @@ def test_failures_back_off_exponentially_then_deliver(store, receiver) -> None:
     assert headers["X-Dockyard-Event-Id"] == event["id"]
     mac = hmac.new(b"k", body, hashlib.sha256).hexdigest()
     assert headers["X-Dockyard-Signature-256"] == f"sha256={mac}"
-    assert event["detail"] == {"result": "SUCCESS", "repository-name": "app",
-                               "image-digest": DIGEST, "action-type": str(ActionType.PUSH),
-                               "image-tag": "v1"}
+    assert event["detail"] == {
+        "result": "SUCCESS",
+        "repository-name": "app",
+        "image-digest": DIGEST,
+        "action-type": str(ActionType.PUSH),
+        "image-tag": "v1",
+    }
 
 
 def test_gives_up_after_max_attempts_with_one_log_line(store, receiver, caplog) -> None:

@@ -35,8 +35,14 @@ def serving(root: Path, **tls: str) -> Iterator[str]:
     settings = Settings(data_dir=root / "data", create_on_push=True, accept_any_credentials=True)
     sock = socket.socket()
     sock.bind(("127.0.0.1", 0))
-    config = uvicorn.Config(create_app(settings), http=BodyBatchingProtocol, loop="uvloop",
-                            log_level="warning", lifespan="on", **tls)  # type: ignore[arg-type]
+    config = uvicorn.Config(
+        create_app(settings),
+        http=BodyBatchingProtocol,
+        loop="uvloop",
+        log_level="warning",
+        lifespan="on",
+        **tls,
+    )  # type: ignore[arg-type]
     server = uvicorn.Server(config)
     thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
     thread.start()
@@ -60,8 +66,11 @@ def base_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
 
 def push(client: httpx.Client, data: bytes) -> str:
     digest = "sha256:" + hashlib.sha256(data).hexdigest()
-    response = client.post(f"/v2/{NAME}/blobs/uploads/?digest={digest}", content=data,
-                           headers={"Content-Type": "application/octet-stream"})
+    response = client.post(
+        f"/v2/{NAME}/blobs/uploads/?digest={digest}",
+        content=data,
+        headers={"Content-Type": "application/octet-stream"},
+    )
     assert response.status_code == 201, response.text
     return digest
 
@@ -100,21 +109,33 @@ def self_signed(root: Path) -> dict[str, str]:
     key = ec.generate_private_key(ec.SECP256R1())
     name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "127.0.0.1")])
     now = datetime.datetime.now(datetime.UTC)
-    cert = (x509.CertificateBuilder().subject_name(name).issuer_name(name)
-            .public_key(key.public_key()).serial_number(x509.random_serial_number())
-            .not_valid_before(now - datetime.timedelta(minutes=5))
-            .not_valid_after(now + datetime.timedelta(days=1)).sign(key, hashes.SHA256()))
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - datetime.timedelta(minutes=5))
+        .not_valid_after(now + datetime.timedelta(days=1))
+        .sign(key, hashes.SHA256())
+    )
     (root / "tls.crt").write_bytes(cert.public_bytes(serialization.Encoding.PEM))
-    (root / "tls.key").write_bytes(key.private_bytes(
-        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
-        serialization.NoEncryption()))
+    (root / "tls.key").write_bytes(
+        key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
+    )
     return {"ssl_certfile": str(root / "tls.crt"), "ssl_keyfile": str(root / "tls.key")}
 
 
 def test_tls_connections_keep_the_streaming_path(tmp_path: Path) -> None:
     data = os.urandom(3 * 1024 * 1024 + 1)
-    with serving(tmp_path, **self_signed(tmp_path)) as url, httpx.Client(
-            base_url=url, auth=("AWS", "x"), timeout=30, verify=False) as client:
+    with (
+        serving(tmp_path, **self_signed(tmp_path)) as url,
+        httpx.Client(base_url=url, auth=("AWS", "x"), timeout=30, verify=False) as client,
+    ):
         digest = push(client, data)
         before = zero_copy.Counters.sends
         assert client.get(f"/v2/{NAME}/blobs/{digest}").content == data

@@ -41,8 +41,14 @@ _UPLOAD_TARGET = b".UploadLayerPart"
 
 
 class Observe:
-    def __init__(self, app: ASGIApp, access_log: bool = True, log_format: str = "text",
-                 record_metrics: bool = True, stream: TextIO | None = None) -> None:
+    def __init__(
+        self,
+        app: ASGIApp,
+        access_log: bool = True,
+        log_format: str = "text",
+        record_metrics: bool = True,
+        stream: TextIO | None = None,
+    ) -> None:
         self.app = app
         self.log = LineWriter(stream or sys.stderr) if access_log else None
         self.format_line = _json_line if log_format == "json" else _text_line
@@ -78,13 +84,16 @@ class Observe:
         key = (protocol, operation, request.status)
         children = self._children.get(key)
         if children is None:  # labels() is a locked lookup; keep the children it returns
-            children = (metrics.REQUESTS.labels(protocol, operation, str(request.status)),
-                        metrics.LATENCY.labels(protocol, operation))
+            children = (
+                metrics.REQUESTS.labels(protocol, operation, str(request.status)),
+                metrics.LATENCY.labels(protocol, operation),
+            )
             self._children[key] = children
         children[0].inc()
         children[1].observe(seconds)
         received, sent = self._bytes.get(protocol) or self._bytes.setdefault(
-            protocol, (metrics.BYTES_RECEIVED.labels(protocol), metrics.BYTES_SENT.labels(protocol)))
+            protocol, (metrics.BYTES_RECEIVED.labels(protocol), metrics.BYTES_SENT.labels(protocol))
+        )
         if request.bytes_in:
             received.inc(request.bytes_in)
         if request.bytes_out:
@@ -109,6 +118,7 @@ class _Exchange:
             message = await receive()
             self.bytes_in += len(message.get("body", b""))
             return message
+
         return counted
 
     def tagging(self, send: Send) -> Send:
@@ -121,6 +131,7 @@ class _Exchange:
             elif message["type"] == "http.response.body":
                 self.bytes_out += len(message.get("body", b""))
             await send(message)
+
         return tagged
 
 
@@ -139,8 +150,10 @@ def _is_upload(scope: Scope) -> bool:
     if method in ("PATCH", "PUT"):
         return _UPLOAD_PATH.fullmatch(scope["path"]) is not None
     if method == "POST" and scope["path"] == "/":
-        return any(name == b"x-amz-target" and value.endswith(_UPLOAD_TARGET)
-                   for name, value in scope["headers"])
+        return any(
+            name == b"x-amz-target" and value.endswith(_UPLOAD_TARGET)
+            for name, value in scope["headers"]
+        )
     return False
 
 
@@ -172,15 +185,22 @@ def _repository(scope: Scope) -> str | None:
     return params.get("name") if params else None
 
 
-def _fields(scope: Scope, request: _Exchange, protocol: str, operation: str,
-            seconds: float) -> dict[str, Any]:
+def _fields(
+    scope: Scope, request: _Exchange, protocol: str, operation: str, seconds: float
+) -> dict[str, Any]:
     client = scope.get("client")
     fields = {
-        "time": _timestamp(request.time), "request_id": request.id,
-        "remote": client[0] if client else None, "account": scope.get(SCOPE_ACCOUNT),
-        "principal": scope.get(SCOPE_PRINCIPAL), "protocol": protocol, "operation": operation,
-        "repository": _repository(scope), "status": request.status,
-        "bytes_in": request.bytes_in, "bytes_out": request.bytes_out,
+        "time": _timestamp(request.time),
+        "request_id": request.id,
+        "remote": client[0] if client else None,
+        "account": scope.get(SCOPE_ACCOUNT),
+        "principal": scope.get(SCOPE_PRINCIPAL),
+        "protocol": protocol,
+        "operation": operation,
+        "repository": _repository(scope),
+        "status": request.status,
+        "bytes_in": request.bytes_in,
+        "bytes_out": request.bytes_out,
         "duration_ms": round(seconds * 1000, 3),
     }
     if SCOPE_AUTH_ERROR in scope:

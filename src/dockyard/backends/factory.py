@@ -16,8 +16,14 @@ from dockyard.backends.blobs.memory import MemoryBlobStore
 from dockyard.backends.configuration import ConfigurationError
 from dockyard.ports import BlobStore, VulnerabilityScanner
 
-__all__ = ["ConfigurationError", "blobs_are_local", "database_in_process", "open_blob_store",
-           "open_metadata_store", "open_scanner"]
+__all__ = [
+    "ConfigurationError",
+    "blobs_are_local",
+    "database_in_process",
+    "open_blob_store",
+    "open_metadata_store",
+    "open_scanner",
+]
 
 if TYPE_CHECKING:
     from dockyard.backends.metadata.sql import SqlMetadataStore
@@ -27,8 +33,10 @@ def open_blob_store(url: str) -> BlobStore:
     parsed = urlparse(url)
     if parsed.scheme == "file":
         if parsed.netloc not in ("", "localhost") or not parsed.path.startswith("/"):
-            raise ConfigurationError(f"storage URL {url!r} is not an absolute file URL; "
-                                     "use file:///absolute/path (three slashes)")
+            raise ConfigurationError(
+                f"storage URL {url!r} is not an absolute file URL; "
+                "use file:///absolute/path (three slashes)"
+            )
         return FilesystemBlobStore(parsed.path)
     if parsed.scheme == "memory":
         return MemoryBlobStore()
@@ -89,4 +97,6 @@ def database_errors(url: str) -> Iterator[None]:
     except sa.exc.DBAPIError as exc:
         # One line, no traceback: the driver's first line says what failed (refused, auth...).
         reason = str(exc.orig).strip().splitlines()[0] if exc.orig else str(exc)
-        raise ConfigurationError(f"cannot use metadata database {display_url(url)}: {reason}") from exc
+        raise ConfigurationError(
+            f"cannot use metadata database {display_url(url)}: {reason}"
+        ) from exc

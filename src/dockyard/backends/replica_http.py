@@ -50,9 +50,12 @@ class HttpReplicaTarget:
     def __init__(self, region: RegionConfig, registry_id: str, origin: str) -> None:
         """`origin` names the replicating server (its region) in the replication header."""
         self.region, self.registry_id = region, registry_id
-        self.client = httpx.Client(base_url=region.url.rstrip("/"), timeout=region.timeout,
-                                   verify=region.ca_bundle or True,
-                                   headers={REPLICATION_HEADER: origin})
+        self.client = httpx.Client(
+            base_url=region.url.rstrip("/"),
+            timeout=region.timeout,
+            verify=region.ca_bundle or True,
+            headers={REPLICATION_HEADER: origin},
+        )
         self._token: tuple[str, float] | None = None
         self._lock = threading.Lock()
         self._ecr_client: Any = None  # made on first use (loading the model takes a while)
@@ -74,15 +77,23 @@ class HttpReplicaTarget:
         _check(started)
         location = urljoin(f"{self.region.url.rstrip('/')}/", started.headers["location"])
         joiner = "&" if "?" in location else "?"
-        done = self._send("PUT", f"{location}{joiner}digest={digest}", content=_stream(chunks),
-                          headers={"Content-Type": "application/octet-stream",
-                                   "Content-Length": str(size)})
+        done = self._send(
+            "PUT",
+            f"{location}{joiner}digest={digest}",
+            content=_stream(chunks),
+            headers={"Content-Type": "application/octet-stream", "Content-Length": str(size)},
+        )
         _check(done)
 
-    def put_manifest(self, repository: str, reference: str, media_type: str,
-                     body: bytes) -> None:
-        _check(self._send("PUT", f"/v2/{repository}/manifests/{reference}", content=body,
-                          headers={"Content-Type": media_type}))
+    def put_manifest(self, repository: str, reference: str, media_type: str, body: bytes) -> None:
+        _check(
+            self._send(
+                "PUT",
+                f"/v2/{repository}/manifests/{reference}",
+                content=body,
+                headers={"Content-Type": media_type},
+            )
+        )
 
     # -- HTTP ----------------------------------------------------------------------------
 
@@ -106,8 +117,9 @@ class HttpReplicaTarget:
         try:
             data = self._ecr().get_authorization_token(registryIds=[self.registry_id])
         except ClientError as exc:
-            raise DestinationRefused(FailureCode.DESTINATION_PERMISSION_DENIED,
-                                     f"{self.region.url}: {exc}") from exc
+            raise DestinationRefused(
+                FailureCode.DESTINATION_PERMISSION_DENIED, f"{self.region.url}: {exc}"
+            ) from exc
         except BotoCoreError as exc:
             raise DestinationUnavailable(f"{self.region.url}: {exc}") from exc
         (first,) = data["authorizationData"]
@@ -124,13 +136,19 @@ class HttpReplicaTarget:
 
         session = botocore.session.get_session()
         return session.create_client(
-            "ecr", region_name=self.region.name, endpoint_url=self.region.url,
+            "ecr",
+            region_name=self.region.name,
+            endpoint_url=self.region.url,
             aws_access_key_id=self.region.access_key_id,
             aws_secret_access_key=self.region.secret_access_key,
             verify=self.region.ca_bundle or True,
             # One try per attempt: the replication queue does the retrying, with its backoff.
-            config=Config(retries={"mode": "standard", "total_max_attempts": 1},
-                          connect_timeout=self.region.timeout, read_timeout=self.region.timeout))
+            config=Config(
+                retries={"mode": "standard", "total_max_attempts": 1},
+                connect_timeout=self.region.timeout,
+                read_timeout=self.region.timeout,
+            ),
+        )
 
 
 def _stream(chunks: Iterable[bytes]) -> Iterator[bytes]:

@@ -14,12 +14,16 @@ from collections.abc import Callable
 from dockyard import config
 
 
-def add_parser(sub: argparse._SubParsersAction,
-               add_serve_options: Callable[[argparse.ArgumentParser], None]) -> None:
+def add_parser(
+    sub: argparse._SubParsersAction, add_serve_options: Callable[[argparse.ArgumentParser], None]
+) -> None:
     parent = sub.add_parser("config", help="inspect the configuration")
     commands = parent.add_subparsers(dest="config_command", required=True)
-    show = commands.add_parser("show", help="print the effective configuration of `serve` "
-                                            "(flag > DOCKYARD_<OPTION> > --config file > default)")
+    show = commands.add_parser(
+        "show",
+        help="print the effective configuration of `serve` "
+        "(flag > DOCKYARD_<OPTION> > --config file > default)",
+    )
     add_serve_options(show)
 
 

@@ -26,22 +26,36 @@ if TYPE_CHECKING:
 def add_serve_options(serve: argparse.ArgumentParser) -> None:
     group = serve.add_argument_group("garbage collection")
     _add_gc_durations(group)
-    group.add_argument("--gc-interval", type=duration, default="1h",
-                       help="run garbage collection this often (one process at a time "
-                            "collects; 0 turns it off; default 1h)")
+    group.add_argument(
+        "--gc-interval",
+        type=duration,
+        default="1h",
+        help="run garbage collection this often (one process at a time "
+        "collects; 0 turns it off; default 1h)",
+    )
 
 
 def serve_settings(args: argparse.Namespace) -> dict[str, float]:
-    return {"gc_interval": args.gc_interval, "gc_grace": args.gc_grace,
-            "upload_ttl": args.upload_ttl}
+    return {
+        "gc_interval": args.gc_interval,
+        "gc_grace": args.gc_grace,
+        "upload_ttl": args.upload_ttl,
+    }
 
 
 def _add_gc_durations(parser: argparse.ArgumentParser | argparse._ArgumentGroup) -> None:
-    parser.add_argument("--gc-grace", type=duration, default="24h",
-                        help="keep unreferenced blobs this long after a client last saw them "
-                             "(default 24h)")
-    parser.add_argument("--upload-ttl", type=duration, default="7d",
-                        help="expire upload sessions started this long ago (default 7d)")
+    parser.add_argument(
+        "--gc-grace",
+        type=duration,
+        default="24h",
+        help="keep unreferenced blobs this long after a client last saw them (default 24h)",
+    )
+    parser.add_argument(
+        "--upload-ttl",
+        type=duration,
+        default="7d",
+        help="expire upload sessions started this long ago (default 7d)",
+    )
 
 
 def _add_location(parser: argparse.ArgumentParser) -> None:
@@ -54,8 +68,11 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     _add_gc_durations(gc)
     gc.add_argument("--dry-run", action="store_true", help="report what would go; delete nothing")
     gc.add_argument("--now", type=instant, help="judge grace and expiry as if it were this time")
-    gc.add_argument("--audit-log", metavar="PATH",
-                    help="append the collection's audit line to PATH ('-' = stderr), as serve")
+    gc.add_argument(
+        "--audit-log",
+        metavar="PATH",
+        help="append the collection's audit line to PATH ('-' = stderr), as serve",
+    )
     storage = sub.add_parser("storage", help="print stored bytes per repository and account")
     _add_location(storage)
 
@@ -66,12 +83,14 @@ def _open(args: argparse.Namespace) -> tuple[SqlMetadataStore, BlobStore, str]:
     from dockyard.backends.factory import open_blob_store, open_metadata_store
     from dockyard.settings import Settings
 
-    settings = Settings(data_dir=args.data_dir, database_url=args.database_url,
-                        storage_url=args.storage_url)
+    settings = Settings(
+        data_dir=args.data_dir, database_url=args.database_url, storage_url=args.storage_url
+    )
     startup.require_existing(settings)  # a wrong --data-dir creates nothing
     blobs = open_blob_store(settings.resolved_storage_url)
-    meta = open_metadata_store(settings.resolved_database_url,
-                               migrate=settings.database_url is None)
+    meta = open_metadata_store(
+        settings.resolved_database_url, migrate=settings.database_url is None
+    )
     meta.probe()
     return meta, blobs, settings.resolved_storage_url
 
@@ -97,8 +116,9 @@ def run_gc(args: argparse.Namespace) -> int:
     config = GcConfig(grace=args.gc_grace, upload_ttl=args.upload_ttl)
     clock = SystemClock()
     placement = Placement(local_blobs=blobs_are_local(blobs_url))
-    collector = GarbageCollector(meta, blobs, clock, config, AuditLog(sink, clock), metrics,
-                                 placement)
+    collector = GarbageCollector(
+        meta, blobs, clock, config, AuditLog(sink, clock), metrics, placement
+    )
     with Progress() as bar:
         report = collector.run(args.dry_run, args.now, bar.fraction, strays=True)
     print(report.summary())
@@ -122,4 +142,3 @@ def run_storage(args: argparse.Namespace) -> int:
     print(table(StorageService(meta, meta, SystemClock()).usage()))
     meta.close()
     return 0
-

@@ -26,8 +26,11 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     lifecycle = sub.add_parser("lifecycle", help="lifecycle policies")
     actions = lifecycle.add_subparsers(dest="lifecycle_command", required=True)
     run = actions.add_parser("run", help="evaluate every lifecycle policy now and apply it")
-    run.add_argument("--now", type=instant,
-                     help="evaluate as if this were the time (ISO 8601; default: the clock)")
+    run.add_argument(
+        "--now",
+        type=instant,
+        help="evaluate as if this were the time (ISO 8601; default: the clock)",
+    )
     add_store_options(run)
 
 
@@ -37,8 +40,9 @@ def run(args: argparse.Namespace) -> int:
     from dockyard.settings import Settings
 
     logging.basicConfig(level=logging.INFO, format="%(message)s", stream=sys.stderr)
-    settings = Settings(data_dir=args.data_dir, database_url=args.database_url,
-                        storage_url=args.storage_url)
+    settings = Settings(
+        data_dir=args.data_dir, database_url=args.database_url, storage_url=args.storage_url
+    )
     try:
         svc = create_services(settings, create=False)
     except ConfigurationError as exc:
@@ -49,9 +53,12 @@ def run(args: argparse.Namespace) -> int:
         report = svc.lifecycle.run_all(worker, args.now)
     finally:
         svc.meta.close()
-    print(f"dockyard lifecycle: evaluated {report.repositories} repositories: "
-          f"{report.expired} images expired, {report.transitioned} archived")
+    print(
+        f"dockyard lifecycle: evaluated {report.repositories} repositories: "
+        f"{report.expired} images expired, {report.transitioned} archived"
+    )
     for name in report.failed:
-        print(f"dockyard lifecycle: evaluation of {name} failed (see the log above)",
-              file=sys.stderr)
+        print(
+            f"dockyard lifecycle: evaluation of {name} failed (see the log above)", file=sys.stderr
+        )
     return 1 if report.failed else 0

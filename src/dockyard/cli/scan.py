@@ -24,13 +24,20 @@ from dockyard.ports import BlobStore
 def add_parser(sub: argparse._SubParsersAction) -> None:
     scan = sub.add_parser("scan", help="scan a stored image and print its findings")
     scan.add_argument("image", help="REPOSITORY:TAG or REPOSITORY@sha256:...")
-    scan.add_argument("--data-dir", type=Path, default=Path("./dockyard-data"),
-                      help="the server's data directory (must exist; also where vulndb lives)")
+    scan.add_argument(
+        "--data-dir",
+        type=Path,
+        default=Path("./dockyard-data"),
+        help="the server's data directory (must exist; also where vulndb lives)",
+    )
     scan.add_argument("--database-url", help="the server's metadata database, if not embedded")
     scan.add_argument("--storage-url", help="the server's blob storage, if not embedded")
     scan.add_argument("--account", help="registry id (default: the first account)")
-    scan.add_argument("--enhanced", action="store_true",
-                      help="also match language packages (PyPI, npm), as enhanced scanning does")
+    scan.add_argument(
+        "--enhanced",
+        action="store_true",
+        help="also match language packages (PyPI, npm), as enhanced scanning does",
+    )
     add_config_option(scan)
 
 
@@ -41,8 +48,9 @@ def run(args: argparse.Namespace) -> int:
     from dockyard.services.scan_inventory import load_or_build_inventory
     from dockyard.settings import Settings
 
-    settings = Settings(data_dir=args.data_dir, database_url=args.database_url,
-                        storage_url=args.storage_url)
+    settings = Settings(
+        data_dir=args.data_dir, database_url=args.database_url, storage_url=args.storage_url
+    )
     try:  # reads a server's data; never creates a data directory or credentials
         svc = create_services(settings, create=False)
     except ConfigurationError as exc:
@@ -50,8 +58,11 @@ def run(args: argparse.Namespace) -> int:
         return 2
     account = args.account or svc.default_account
     if not account:
-        print(f"dockyard scan: no credentials.toml in {args.data_dir} to take the default "
-              "account from: pass --account", file=sys.stderr)
+        print(
+            f"dockyard scan: no credentials.toml in {args.data_dir} to take the default "
+            "account from: pass --account",
+            file=sys.stderr,
+        )
         return 2
     name, reference = _split(args.image)
     try:
@@ -67,8 +78,10 @@ def run(args: argparse.Namespace) -> int:
         print(f"dockyard scan: {getattr(exc, 'message', exc)}", file=sys.stderr)
         return 1
     distro = inventory.distro.ecosystem if inventory.distro else "no OS"
-    print(f"{args.image} ({image.digest}): {distro}, {len(inventory.packages)} packages, "
-          f"{len(found)} findings")
+    print(
+        f"{args.image} ({image.digest}): {distro}, {len(inventory.packages)} packages, "
+        f"{len(found)} findings"
+    )
     print(_table(found))
     return 0
 
@@ -113,8 +126,17 @@ def _split(text: str) -> tuple[str, str]:
 
 def _table(found: list[Finding]) -> str:
     rows = [("SEVERITY", "VULNERABILITY", "PACKAGE", "VERSION", "FIXED IN")]
-    rows += [(f.severity, f.id, f.package.match_name, f.package.match_version,
-              f.fixed_version or "NotAvailable") for f in found]
+    rows += [
+        (
+            f.severity,
+            f.id,
+            f.package.match_name,
+            f.package.match_version,
+            f.fixed_version or "NotAvailable",
+        )
+        for f in found
+    ]
     widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
-    return "\n".join("  ".join(cell.ljust(w) for cell, w in zip(row, widths)).rstrip()
-                     for row in rows)
+    return "\n".join(
+        "  ".join(cell.ljust(w) for cell, w in zip(row, widths)).rstrip() for row in rows
+    )

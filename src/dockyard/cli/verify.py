@@ -21,15 +21,21 @@ MB = 1_000_000
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
-    verify = sub.add_parser("verify", help="re-hash stored blobs; report (and quarantine) "
-                                           "any whose bytes do not match their digest")
+    verify = sub.add_parser(
+        "verify",
+        help="re-hash stored blobs; report (and quarantine) "
+        "any whose bytes do not match their digest",
+    )
     add_store_options(verify)
     verify.add_argument("--repository", help="only the blobs linked to this repository")
     verify.add_argument("--account", help="registry id of --repository (default: the first)")
     verify.add_argument("--sample", type=_positive, help="check only N blobs chosen at random")
-    verify.add_argument("--repair", action="store_true",
-                        help="move corrupt blobs aside (they are no longer served; pushing "
-                             "the right bytes again restores them)")
+    verify.add_argument(
+        "--repair",
+        action="store_true",
+        help="move corrupt blobs aside (they are no longer served; pushing "
+        "the right bytes again restores them)",
+    )
 
 
 def _positive(text: str) -> int:
@@ -44,8 +50,9 @@ def run(args: argparse.Namespace) -> int:
     from dockyard.services.verify import BlobVerifier
     from dockyard.settings import Settings
 
-    settings = Settings(data_dir=args.data_dir, database_url=args.database_url,
-                        storage_url=args.storage_url)
+    settings = Settings(
+        data_dir=args.data_dir, database_url=args.database_url, storage_url=args.storage_url
+    )
     try:
         svc = create_services(settings, create=False)
     except ConfigurationError as exc:
@@ -54,8 +61,9 @@ def run(args: argparse.Namespace) -> int:
     verifier = BlobVerifier(svc.meta, svc.blob_store, svc.repositories)
     started = time.monotonic()
     try:
-        digests = verifier.targets(args.account or svc.default_account, args.repository,
-                                   args.sample)
+        digests = verifier.targets(
+            args.account or svc.default_account, args.repository, args.sample
+        )
     except DockyardError as exc:
         print(f"dockyard verify: {exc.message}", file=sys.stderr)
         return 2
@@ -79,9 +87,10 @@ def _print_report(report: VerifyReport, seconds: float, repair: bool) -> None:
         verdict += " (run again with --repair to quarantine them)"
     elif report.corrupt:
         verdict += " (quarantined)"
-    print(f"verified {report.checked} blobs, {report.bytes_read / MB:,.1f} MB in {seconds:.1f} s "
-          f"({rate:,.0f} MB/s): {verdict}")
-
+    print(
+        f"verified {report.checked} blobs, {report.bytes_read / MB:,.1f} MB in {seconds:.1f} s "
+        f"({rate:,.0f} MB/s): {verdict}"
+    )
 
 
 class VerifyProgress:

@@ -29,16 +29,23 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     """Register `vulndb` and its subcommands on the `dockyard` parser."""
     vulndb = sub.add_parser("vulndb", help="manage the offline vulnerability database (OSV)")
     commands = vulndb.add_subparsers(dest="vulndb_command", required=True)
-    load = commands.add_parser("import", help="import OSV records (per-ecosystem all.zip, "
-                                              "directories of JSON, .json files)")
+    load = commands.add_parser(
+        "import",
+        help="import OSV records (per-ecosystem all.zip, directories of JSON, .json files)",
+    )
     load.add_argument("paths", nargs="+", type=Path, metavar="PATH")
-    load.add_argument("--replace", action="store_true",
-                      help="rebuild from these sources only instead of merging")
+    load.add_argument(
+        "--replace", action="store_true", help="rebuild from these sources only instead of merging"
+    )
     status = commands.add_parser("status", help="show what is loaded")
     status.add_argument("--json", action="store_true", help="print the status as JSON")
     for command in (load, status):
-        command.add_argument("--data-dir", type=Path, default=Path("./dockyard-data"),
-                             help="where vulndb.sqlite lives (same as `serve --data-dir`)")
+        command.add_argument(
+            "--data-dir",
+            type=Path,
+            default=Path("./dockyard-data"),
+            help="where vulndb.sqlite lives (same as `serve --data-dir`)",
+        )
         add_config_option(command)
 
 
@@ -53,14 +60,15 @@ def _import(args: argparse.Namespace) -> int:
     secure_data_dir(args.data_dir)
     try:
         with Progress() as bar:
-            report = import_sources(args.paths, args.data_dir, replace=args.replace,
-                                    progress=bar)
+            report = import_sources(args.paths, args.data_dir, replace=args.replace, progress=bar)
     except (OSError, ValueError, zipfile.BadZipFile, sqlite3.DatabaseError) as exc:
         print(f"dockyard vulndb import: {exc}", file=sys.stderr)
         return UNUSABLE
-    print(f"imported {report.imported} records into {report.path} (generation "
-          f"{report.generation}); skipped {report.skipped_withdrawn} withdrawn, "
-          f"{report.skipped_bad} bad; ignored {report.ignored_files} non-JSON files")
+    print(
+        f"imported {report.imported} records into {report.path} (generation "
+        f"{report.generation}); skipped {report.skipped_withdrawn} withdrawn, "
+        f"{report.skipped_bad} bad; ignored {report.ignored_files} non-JSON files"
+    )
     for error in report.errors:
         print(f"  skipped: {error}", file=sys.stderr)
     return SKIPPED_BAD if report.skipped_bad else OK
@@ -84,9 +92,11 @@ def _status(args: argparse.Namespace) -> int:
 def _render(status: dict[str, Any]) -> str:
     if not status["available"]:
         return f"no vulnerability database at {status['path']} (run `dockyard vulndb import`)"
-    head = (f"{status['path']}: {status['record_count']} records, generation "
-            f"{status['generation']}, imported {status['imported_at']}, newest record "
-            f"modified {status['max_modified']}")
+    head = (
+        f"{status['path']}: {status['record_count']} records, generation "
+        f"{status['generation']}, imported {status['imported_at']}, newest record "
+        f"modified {status['max_modified']}"
+    )
     lines = [head]
     width = max((len(e) for e in status["ecosystems"]), default=0)
     for ecosystem, info in status["ecosystems"].items():

@@ -71,5 +71,6 @@ def oci_action(method: str, kind: PathKind) -> str | None:
 
 
 #: Actions decided by the registry policy alone (ECR's V1 scope enforces exactly these).
-REGISTRY_ACTIONS = frozenset({"ecr:CreateRepository", "ecr:ReplicateImage",
-                              "ecr:BatchImportUpstreamImage"})
+REGISTRY_ACTIONS = frozenset(
+    {"ecr:CreateRepository", "ecr:ReplicateImage", "ecr:BatchImportUpstreamImage"}
+)

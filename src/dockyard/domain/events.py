@@ -80,8 +80,16 @@ def repository_arn(region: str, account: str, name: str) -> str:
     return f"arn:aws:ecr:{region}:{account}:repository/{name}"
 
 
-def image_action(action: ActionType, account: str, region: str, now: float, repository: str,
-                 digest: str, tag: str | None, **extra: object) -> Event:
+def image_action(
+    action: ActionType,
+    account: str,
+    region: str,
+    now: float,
+    repository: str,
+    digest: str,
+    tag: str | None,
+    **extra: object,
+) -> Event:
     """One image action; `tag` None (an untagged image) is sent as "" as ECR does."""
     detail: dict[str, object] = {
         "result": "SUCCESS", "repository-name": repository, "image-digest": digest,
@@ -91,15 +99,29 @@ def image_action(action: ActionType, account: str, region: str, now: float, repo
     return Event(DetailType.IMAGE_ACTION, account, region, now, detail)
 
 
-def image_scan(account: str, region: str, now: float, repository: str, digest: str,
-               tags: tuple[str, ...], status: str, severity_counts: dict[str, int]) -> Event:
+def image_scan(
+    account: str,
+    region: str,
+    now: float,
+    repository: str,
+    digest: str,
+    tags: tuple[str, ...],
+    status: str,
+    severity_counts: dict[str, int],
+) -> Event:
     detail: dict[str, object] = {
         "scan-status": status, "repository-name": repository,
         "finding-severity-counts": {k: v for k, v in severity_counts.items() if v},
         "image-digest": digest, "image-tags": list(tags),
     }  # fmt: skip
-    return Event(DetailType.IMAGE_SCAN, account, region, now, detail,
-                 (repository_arn(region, account, repository),))
+    return Event(
+        DetailType.IMAGE_SCAN,
+        account,
+        region,
+        now,
+        detail,
+        (repository_arn(region, account, repository),),
+    )
 
 
 class DeliveryState(StrEnum):

@@ -141,12 +141,15 @@ def _whole_line(pattern: str) -> re.Pattern[str]:
 def candidates(rule: Rule, selected: list[ImageFacts], now: float) -> list[ImageFacts]:
     """The selected images the rule's count type would act on."""
     if rule.count_type is CountType.IMAGE_COUNT_MORE_THAN:
-        found = sorted(selected, key=_push_order, reverse=True)[rule.count_number:]
+        found = sorted(selected, key=_push_order, reverse=True)[rule.count_number :]
     else:
         cutoff = now - rule.count_number * DAY
         if rule.count_type is CountType.SINCE_IMAGE_PUSHED:  # the common case, inlined
-            found = [i for i in selected if i.pushed_at < cutoff
-                     and (i.activated_at is None or i.activated_at < cutoff)]
+            found = [
+                i
+                for i in selected
+                if i.pushed_at < cutoff and (i.activated_at is None or i.activated_at < cutoff)
+            ]
         else:
             found = [i for i in selected if reference_time(rule.count_type, i) < cutoff]
     if rule.action is ActionType.EXPIRE and rule.storage_class is StorageClass.ARCHIVE:
@@ -188,14 +191,20 @@ def _keep_children_of_surviving_indexes(
         changed = False
         for digest in [d for d in children if d in marked]:
             image, rule = marked[digest]
-            if any(parent in status and not _parent_lets_go(parent, rule.action, marked, status)
-                   for parent in image.parents):
+            if any(
+                parent in status and not _parent_lets_go(parent, rule.action, marked, status)
+                for parent in image.parents
+            ):
                 del marked[digest]
                 changed = True
 
 
-def _parent_lets_go(parent: str, action: ActionType, marked: dict[str, tuple[ImageFacts, Rule]],
-                    status: dict[str, str]) -> bool:
+def _parent_lets_go(
+    parent: str,
+    action: ActionType,
+    marked: dict[str, tuple[ImageFacts, Rule]],
+    status: dict[str, str],
+) -> bool:
     fate = marked.get(parent)
     if fate is not None and fate[1].action is ActionType.EXPIRE:
         return True  # the index goes too

@@ -89,6 +89,7 @@ def invalid(detail: str) -> LifecyclePolicyInvalid:
 
 # -- pass 1: the JSON schema ---------------------------------------------------------------------
 
+
 @dataclass(frozen=True)
 class _Field:
     kind: str  # JSON-schema primitive type
@@ -128,8 +129,12 @@ _ACTION = _Object(
 )
 _RULE = _Object(
     ("rulePriority", "selection", "action"),
-    {"rulePriority": _Field("integer", minimum=1), "description": _STRING,
-     "selection": _SELECTION, "action": _ACTION},
+    {
+        "rulePriority": _Field("integer", minimum=1),
+        "description": _STRING,
+        "selection": _SELECTION,
+        "action": _ACTION,
+    },
 )
 _TOP = _Object(("rules",), {"rules": _Field("array", min_items=1, max_items=MAX_RULES)})
 
@@ -145,8 +150,10 @@ def _type_name(value: Any) -> str:
 
 
 def _wrong_type(value: Any, allowed: str) -> LifecyclePolicyInvalid:
-    return invalid(f'instance type ({_type_name(value)}) does not match any allowed primitive '
-                   f'type (allowed: ["{allowed}"])')
+    return invalid(
+        f"instance type ({_type_name(value)}) does not match any allowed primitive "
+        f'type (allowed: ["{allowed}"])'
+    )
 
 
 def _check_object(value: Any, schema: _Object) -> None:
@@ -157,8 +164,10 @@ def _check_object(value: Any, schema: _Object) -> None:
         raise invalid(f"object has missing required properties ({_json_list(missing)})")
     extra = sorted(name for name in value if name not in schema.fields)
     if extra:
-        raise invalid("object instance has properties which are not allowed by the schema: "
-                      f"({_json_list(extra)})")
+        raise invalid(
+            "object instance has properties which are not allowed by the schema: "
+            f"({_json_list(extra)})"
+        )
     for name, field in schema.fields.items():
         if name in value:
             _check(value[name], field)
@@ -174,20 +183,28 @@ def _check(value: Any, field: _Field | _Object) -> None:
     elif field.kind == "array":
         _check_array(value, field)
     elif field.enum and value not in field.enum:
-        raise invalid(f"instance value ({value}) not found in enum :(possible values: "
-                      f"{_json_list(sorted(field.enum))})")
+        raise invalid(
+            f"instance value ({value}) not found in enum :(possible values: "
+            f"{_json_list(sorted(field.enum))})"
+        )
     elif field.minimum is not None and value < field.minimum:
-        raise invalid("numeric instance is lower than the required minimum "
-                      f"(minimum: {field.minimum}, found: {value})")
+        raise invalid(
+            "numeric instance is lower than the required minimum "
+            f"(minimum: {field.minimum}, found: {value})"
+        )
 
 
 def _check_array(value: list[Any], field: _Field) -> None:
     if len(value) < field.min_items:
-        raise invalid(f"array is too short: must have at least {field.min_items} elements but "
-                      f"instance has {len(value)} elements")
+        raise invalid(
+            f"array is too short: must have at least {field.min_items} elements but "
+            f"instance has {len(value)} elements"
+        )
     if field.max_items is not None and len(value) > field.max_items:
-        raise invalid(f"array is too long: must have at most {field.max_items} elements but "
-                      f"instance has {len(value)} elements")
+        raise invalid(
+            f"array is too long: must have at most {field.max_items} elements but "
+            f"instance has {len(value)} elements"
+        )
     for item in value:
         if field.items is not None:
             _check(item, field.items)
@@ -198,6 +215,7 @@ def _json_list(names: list[str]) -> str:
 
 
 # -- pass 2: one rule, then the policy -----------------------------------------------------------
+
 
 def _rule(document: dict[str, Any]) -> Rule:
     _check_object(document, _RULE)
@@ -223,14 +241,16 @@ def _check_tag_lists(rule: Rule, sel: dict[str, Any]) -> None:
     given = [name for name in ("tagPatternList", "tagPrefixList") if name in sel]
     where = f"rule with priority {rule.priority}"
     if rule.tag_status is TagStatus.TAGGED and len(given) != 1:
-        raise invalid(f"{where}: tagStatus tagged requires exactly one of tagPatternList and "
-                      "tagPrefixList")
+        raise invalid(
+            f"{where}: tagStatus tagged requires exactly one of tagPatternList and tagPrefixList"
+        )
     if rule.tag_status is not TagStatus.TAGGED and given:
         raise invalid(f"{where}: {given[0]} can only be used with tagStatus tagged")
     for pattern in rule.patterns:
         if pattern.count("*") > MAX_WILDCARDS:
-            raise invalid(f"{where}: tagPatternList value '{pattern}' has more than "
-                          f"{MAX_WILDCARDS} wildcards")
+            raise invalid(
+                f"{where}: tagPatternList value '{pattern}' has more than {MAX_WILDCARDS} wildcards"
+            )
 
 
 def _check_count(rule: Rule, sel: dict[str, Any]) -> None:
@@ -242,12 +262,16 @@ def _check_count(rule: Rule, sel: dict[str, Any]) -> None:
         raise invalid(f"{where}: countUnit cannot be used with countType {rule.count_type}")
     archive_count = rule.count_type is CountType.SINCE_IMAGE_TRANSITIONED
     if archive_count != (rule.storage_class is StorageClass.ARCHIVE):
-        raise invalid(f"{where}: storageClass archive goes with countType "
-                      "sinceImageTransitioned, and only with it")
+        raise invalid(
+            f"{where}: storageClass archive goes with countType "
+            "sinceImageTransitioned, and only with it"
+        )
     if archive_count and rule.count_number < ARCHIVE_MINIMUM_DAYS:
-        raise invalid(f"{where}: images must stay in archive for at least "
-                      f"{ARCHIVE_MINIMUM_DAYS} days before they can expire "
-                      f"(countNumber {rule.count_number})")
+        raise invalid(
+            f"{where}: images must stay in archive for at least "
+            f"{ARCHIVE_MINIMUM_DAYS} days before they can expire "
+            f"(countNumber {rule.count_number})"
+        )
 
 
 # Which actions each count type is documented with: archived images can only expire, pull age
@@ -264,11 +288,13 @@ def _check_action(rule: Rule, action: dict[str, Any]) -> None:
     where = f"rule with priority {rule.priority}"
     transition = rule.action is ActionType.TRANSITION
     if transition != ("targetStorageClass" in action):
-        raise invalid(f"{where}: targetStorageClass is required with action type transition, "
-                      "and only with it")
+        raise invalid(
+            f"{where}: targetStorageClass is required with action type transition, and only with it"
+        )
     if rule.action not in _ACTIONS_OF[rule.count_type]:
-        raise invalid(f"{where}: countType {rule.count_type} cannot be used with action type "
-                      f"{rule.action}")
+        raise invalid(
+            f"{where}: countType {rule.count_type} cannot be used with action type {rule.action}"
+        )
 
 
 def _check_policy(rules: tuple[Rule, ...]) -> None:
@@ -286,16 +312,22 @@ def _check_storage_class(rules: list[Rule]) -> None:
     then "expire after 90 days in archive, any".)"""
     for rule in rules:
         if rule.tag_status is TagStatus.ANY and rule.priority != rules[-1].priority:
-            raise invalid(f"rule with priority {rule.priority}: a rule with tagStatus any must "
-                          "have the highest rulePriority value (be evaluated last)")
+            raise invalid(
+                f"rule with priority {rule.priority}: a rule with tagStatus any must "
+                "have the highest rulePriority value (be evaluated last)"
+            )
     untagged = [r.priority for r in rules if r.tag_status is TagStatus.UNTAGGED]
     if len(untagged) > 1:
-        raise invalid(f"only one rule may select untagged images; rules with priority "
-                      f"{untagged[0]} and {untagged[1]} both do")
+        raise invalid(
+            f"only one rule may select untagged images; rules with priority "
+            f"{untagged[0]} and {untagged[1]} both do"
+        )
     seen: dict[str, int] = {}
     for rule in rules:
         for prefix in rule.prefixes:
             if prefix in seen:
-                raise invalid(f"tag prefix '{prefix}' is used by the rules with priority "
-                              f"{seen[prefix]} and {rule.priority}; prefixes must be unique")
+                raise invalid(
+                    f"tag prefix '{prefix}' is used by the rules with priority "
+                    f"{seen[prefix]} and {rule.priority}; prefixes must be unique"
+                )
             seen[prefix] = rule.priority

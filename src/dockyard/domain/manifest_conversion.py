@@ -22,7 +22,9 @@ from typing import Any
 from dockyard.domain.manifests import DOCKER_LIST, DOCKER_MANIFEST, OCI_INDEX, OCI_MANIFEST
 from dockyard.domain.schema1 import SCHEMA1_TYPES
 
-ALL_MANIFEST_TYPES = frozenset({DOCKER_MANIFEST, DOCKER_LIST, OCI_MANIFEST, OCI_INDEX}) | SCHEMA1_TYPES
+ALL_MANIFEST_TYPES = (
+    frozenset({DOCKER_MANIFEST, DOCKER_LIST, OCI_MANIFEST, OCI_INDEX}) | SCHEMA1_TYPES
+)
 
 # Docker name -> OCI name, for everything a Docker schema 2 manifest or list may reference.
 _DOCKER_TO_OCI = {
@@ -31,17 +33,23 @@ _DOCKER_TO_OCI = {
     "application/vnd.docker.container.image.v1+json": "application/vnd.oci.image.config.v1+json",
     "application/vnd.docker.image.rootfs.diff.tar.gzip": "application/vnd.oci.image.layer.v1.tar+gzip",
     "application/vnd.docker.image.rootfs.diff.tar": "application/vnd.oci.image.layer.v1.tar",
-    "application/vnd.docker.image.rootfs.foreign.diff.tar.gzip":
-        "application/vnd.oci.image.layer.nondistributable.v1.tar+gzip",
+    "application/vnd.docker.image.rootfs.foreign.diff.tar.gzip": "application/vnd.oci.image.layer.nondistributable.v1.tar+gzip",
 }
 _OCI_TO_DOCKER = {oci: docker for docker, oci in _DOCKER_TO_OCI.items()}
 # The target format of each stored type, and the mapping of its descriptors' media types.
-_TARGET = {DOCKER_MANIFEST: OCI_MANIFEST, DOCKER_LIST: OCI_INDEX,
-           OCI_MANIFEST: DOCKER_MANIFEST, OCI_INDEX: DOCKER_LIST}
+_TARGET = {
+    DOCKER_MANIFEST: OCI_MANIFEST,
+    DOCKER_LIST: OCI_INDEX,
+    OCI_MANIFEST: DOCKER_MANIFEST,
+    OCI_INDEX: DOCKER_LIST,
+}
 # Top-level members each target format has, in the order they are written.
-_KEYS = {OCI_MANIFEST: ("config", "layers", "subject", "annotations"),
-         OCI_INDEX: ("manifests", "subject", "annotations"),
-         DOCKER_MANIFEST: ("config", "layers"), DOCKER_LIST: ("manifests",)}
+_KEYS = {
+    OCI_MANIFEST: ("config", "layers", "subject", "annotations"),
+    OCI_INDEX: ("manifests", "subject", "annotations"),
+    DOCKER_MANIFEST: ("config", "layers"),
+    DOCKER_LIST: ("manifests",),
+}
 
 
 class Unconvertible(Exception):
@@ -71,8 +79,10 @@ def negotiate(body: bytes, media_type: str, accepted: Collection[str]) -> Conver
         return None
     target = _TARGET.get(media_type)
     if target is None or target not in listed:
-        raise Unconvertible(f"manifest of type {media_type} is not among the accepted types "
-                            f"{sorted(listed)} and cannot be converted to one of them")
+        raise Unconvertible(
+            f"manifest of type {media_type} is not among the accepted types "
+            f"{sorted(listed)} and cannot be converted to one of them"
+        )
     return Converted(convert(body, media_type), target)
 
 

@@ -47,7 +47,9 @@ class Descriptor:
     @property
     def is_foreign(self) -> bool:
         """Non-distributable layers live elsewhere (`urls`); the registry never holds them."""
-        return bool(self.urls) and ("foreign" in self.media_type or "nondistributable" in self.media_type)
+        return bool(self.urls) and (
+            "foreign" in self.media_type or "nondistributable" in self.media_type
+        )
 
 
 @dataclass(frozen=True)
@@ -124,7 +126,9 @@ def check_blob_sizes(manifest: Manifest, stored: Mapping[str, int]) -> None:
         if size is not None and size != descriptor.size:
             raise ManifestInvalid(
                 f"descriptor of {descriptor.digest} says {descriptor.size} bytes; the stored "
-                f"blob has {size}", digest=str(descriptor.digest))
+                f"blob has {size}",
+                digest=str(descriptor.digest),
+            )
 
 
 def declared_media_type(body: bytes) -> str | None:
@@ -207,11 +211,19 @@ def _parse_image(document: dict[str, Any], media_type: str) -> Manifest:
 
 def _parse_schema1(body: bytes, document: dict[str, Any]) -> Manifest:
     """Schema 1: each distinct `blobSum` once, as a layer of unknown (store-given) size."""
-    layers = tuple(Descriptor(LAYER_TYPE, digest, 0) for digest in dict.fromkeys(blob_sums(document)))
+    layers = tuple(
+        Descriptor(LAYER_TYPE, digest, 0) for digest in dict.fromkeys(blob_sums(document))
+    )
     return Manifest(
-        media_type=schema1_media_type(document), config=None, layers=layers, children=(),
-        subject=None, artifact_type=None, annotations={},
-        signed_payload=signed_payload(body, document), sizes_from_store=True,
+        media_type=schema1_media_type(document),
+        config=None,
+        layers=layers,
+        children=(),
+        subject=None,
+        artifact_type=None,
+        annotations={},
+        signed_payload=signed_payload(body, document),
+        sizes_from_store=True,
     )
 
 

@@ -104,8 +104,11 @@ class RepositoryChanges:
 
     def changed(self) -> dict[str, object]:
         """Setting name -> new value, for the settings this set changes."""
-        return {f.name: getattr(self, f.name) for f in fields(self)
-                if getattr(self, f.name) is not UNCHANGED}
+        return {
+            f.name: getattr(self, f.name)
+            for f in fields(self)
+            if getattr(self, f.name) is not UNCHANGED
+        }
 
 
 @dataclass(frozen=True)

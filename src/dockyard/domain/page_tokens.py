@@ -43,8 +43,9 @@ class Pager:
         """Where the page starts: the position `token` holds, or None for the first page."""
         return decode_token(self.key, token, self.scope) if token else None
 
-    def page(self, found: Sequence[T], limit: int,
-             position_of: Callable[[T], dict[str, Any]]) -> tuple[list[T], str | None]:
+    def page(
+        self, found: Sequence[T], limit: int, position_of: Callable[[T], dict[str, Any]]
+    ) -> tuple[list[T], str | None]:
         """The first `limit` of `found` (up to `limit + 1` items after the position), and the
         token of the next page when there is one: the position of this page's last item."""
         if len(found) <= limit:
@@ -52,8 +53,9 @@ class Pager:
         items = list(found[:limit])
         return items, encode_token(self.key, self.scope, position_of(items[-1]))
 
-    def window(self, items: Sequence[T], token: str | None, limit: int,
-               field: str = "offset") -> tuple[list[T], str | None]:
+    def window(
+        self, items: Sequence[T], token: str | None, limit: int, field: str = "offset"
+    ) -> tuple[list[T], str | None]:
         """`limit` items of a fixed result from the offset `token` holds (under `field`)."""
         position = self.position(token)
         start = int(position[field]) if position else 0
@@ -72,7 +74,9 @@ def decode_token(key: bytes, token: str, scope: dict[str, Any]) -> dict[str, Any
     """The position stored in `token`, which must have been issued for exactly `scope`."""
     raw = _unbase64(token)
     body, mac = raw[:-_MAC], raw[-_MAC:]
-    if len(raw) <= _MAC or not hmac.compare_digest(mac, hmac.new(key, body, hashlib.sha256).digest()):
+    if len(raw) <= _MAC or not hmac.compare_digest(
+        mac, hmac.new(key, body, hashlib.sha256).digest()
+    ):
         raise _invalid()
     document = json.loads(body)
     if document.get("s") != json.loads(json.dumps(scope)):

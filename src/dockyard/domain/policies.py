@@ -70,10 +70,14 @@ class Statement:
     resources: tuple[str, ...] | None  # ARN globs; None: the policy's own repository
 
     def applies(self, principal: str, action: str, resource: str) -> bool:
-        return (_principal_matches(self.principals, principal)
-                and any(_glob(pattern, True).fullmatch(action.lower()) for pattern in self.actions)
-                and (self.resources is None
-                     or any(_glob(pattern, False).fullmatch(resource) for pattern in self.resources)))
+        return (
+            _principal_matches(self.principals, principal)
+            and any(_glob(pattern, True).fullmatch(action.lower()) for pattern in self.actions)
+            and (
+                self.resources is None
+                or any(_glob(pattern, False).fullmatch(resource) for pattern in self.resources)
+            )
+        )
 
 
 @dataclass(frozen=True)
@@ -140,8 +144,12 @@ def _statement(item: object, kind: PolicyKind) -> Statement:
         raise _invalid(kind, "Sid must be a string")
     if item.get("Effect") not in (Effect.ALLOW, Effect.DENY):
         raise _invalid(kind, "Effect must be Allow or Deny")
-    return Statement(Effect(item["Effect"]), _principals(item.get("Principal"), kind),
-                     _actions(item.get("Action"), kind), _resources(item, kind))
+    return Statement(
+        Effect(item["Effect"]),
+        _principals(item.get("Principal"), kind),
+        _actions(item.get("Action"), kind),
+        _resources(item, kind),
+    )
 
 
 def _principals(value: object, kind: PolicyKind) -> frozenset[str]:
@@ -196,8 +204,11 @@ def _strings(value: object, kind: PolicyKind, element: str) -> list[str]:
 
 
 def _invalid(kind: PolicyKind, reason: str) -> ParameterInvalid:
-    return ParameterInvalid("Invalid parameter at 'PolicyText' failed to satisfy constraint: "
-                            f"'Invalid {kind} policy provided'", reason=reason)
+    return ParameterInvalid(
+        "Invalid parameter at 'PolicyText' failed to satisfy constraint: "
+        f"'Invalid {kind} policy provided'",
+        reason=reason,
+    )
 
 
 # -- matching -----------------------------------------------------------------------------------
@@ -211,7 +222,8 @@ def _principal_matches(allowed_principals: frozenset[str], principal: str) -> bo
         return True
     role = _STS_ARN.fullmatch(principal)  # a session of a role is that role
     return role is not None and f"arn:aws:iam::{role['account']}:role/{role['role']}" in (
-        allowed_principals)
+        allowed_principals
+    )
 
 
 @lru_cache(maxsize=1024)
@@ -219,7 +231,6 @@ def _glob(pattern: str, ignore_case: bool) -> re.Pattern[str]:
     """IAM's globs: `*` any run of characters, `?` one character, nothing else special."""
     parts = (".*" if ch == "*" else "." if ch == "?" else re.escape(ch) for ch in pattern)
     return re.compile("".join(parts), re.IGNORECASE if ignore_case else 0)
-
 
 
 def locks_out(policy: Policy, principal: str, account: str, resource: str) -> bool:
@@ -234,8 +245,9 @@ def locks_out(policy: Policy, principal: str, account: str, resource: str) -> bo
 
 #: The actions a registry policy may name, and is enforced for, under the V1 registry policy
 #: scope (PutAccountSetting REGISTRY_POLICY_SCOPE V1); V2, the default, covers every action.
-V1_REGISTRY_ACTIONS = frozenset({"ecr:replicateimage", "ecr:batchimportupstreamimage",
-                                 "ecr:createrepository"})
+V1_REGISTRY_ACTIONS = frozenset(
+    {"ecr:replicateimage", "ecr:batchimportupstreamimage", "ecr:createrepository"}
+)
 
 
 def check_v1_registry_policy(policy: Policy) -> None:
@@ -248,4 +260,5 @@ def check_v1_registry_policy(policy: Policy) -> None:
                     "Invalid parameter at 'PolicyText' failed to satisfy constraint: "
                     "'Invalid registry policy provided'",
                     reason=f"the V1 registry policy scope allows only "
-                           f"{sorted(V1_REGISTRY_ACTIONS)}, not {action}")
+                    f"{sorted(V1_REGISTRY_ACTIONS)}, not {action}",
+                )

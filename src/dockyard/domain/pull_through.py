@@ -26,10 +26,12 @@ MAX_RULES = 50
 SECRET_PREFIX = "ecr-pullthroughcache/"
 
 _PREFIX = re.compile(
-    r"^([a-z0-9]+((\.|_|__|-+)[a-z0-9]+)*(/[a-z0-9]+((\.|_|__|-+)[a-z0-9]+)*)*/?|ROOT)$")
+    r"^([a-z0-9]+((\.|_|__|-+)[a-z0-9]+)*(/[a-z0-9]+((\.|_|__|-+)[a-z0-9]+)*)*/?|ROOT)$"
+)
 _SECRET_ARN = re.compile(
     r"^arn:aws(-\w+)*:secretsmanager:(?P<region>[a-zA-Z0-9-]+):(?P<account>\d{12}):"
-    r"secret:(?P<name>ecr-pullthroughcache/[a-zA-Z0-9/_+=.@-]+)$")
+    r"secret:(?P<name>ecr-pullthroughcache/[a-zA-Z0-9/_+=.@-]+)$"
+)
 _HOST = re.compile(r"^[A-Za-z0-9]([A-Za-z0-9.-]*[A-Za-z0-9])?(:[0-9]{1,5})?$")
 
 
@@ -58,9 +60,15 @@ NAMED_HOSTS: dict[UpstreamRegistry, re.Pattern[str]] = {
     UpstreamRegistry.CHAINGUARD: re.compile(r"^cgr\.dev$"),
 }
 #: Named upstreams that need a credential secret (ECR refuses a rule for them without one).
-NEEDS_SECRET = frozenset({UpstreamRegistry.DOCKER_HUB, UpstreamRegistry.GITHUB,
-                          UpstreamRegistry.AZURE, UpstreamRegistry.GITLAB,
-                          UpstreamRegistry.CHAINGUARD})
+NEEDS_SECRET = frozenset(
+    {
+        UpstreamRegistry.DOCKER_HUB,
+        UpstreamRegistry.GITHUB,
+        UpstreamRegistry.AZURE,
+        UpstreamRegistry.GITLAB,
+        UpstreamRegistry.CHAINGUARD,
+    }
+)
 
 
 class UpstreamError(Exception):
@@ -97,16 +105,20 @@ class Upstream:
 
 
 def _invalid(field: str, reason: str) -> ParameterInvalid:
-    return ParameterInvalid(f"Invalid parameter at '{field}' failed to satisfy constraint: "
-                            f"'{reason}'")
+    return ParameterInvalid(
+        f"Invalid parameter at '{field}' failed to satisfy constraint: '{reason}'"
+    )
 
 
 def normalise_prefix(text: str, field: str = "ecrRepositoryPrefix") -> str:
     """A prefix as stored: checked against ECR's grammar, without its implied trailing "/"."""
     if not 2 <= len(text) <= 30 or not _PREFIX.match(text):
-        raise _invalid(field, "must satisfy regular expression pattern "
-                              "'^([a-z0-9]+((\\.|_|__|-+)[a-z0-9]+)*(\\/[a-z0-9]+((\\.|_|__|-+)"
-                              "[a-z0-9]+)*)*\\/?|ROOT)$' and be 2-30 characters")
+        raise _invalid(
+            field,
+            "must satisfy regular expression pattern "
+            "'^([a-z0-9]+((\\.|_|__|-+)[a-z0-9]+)*(\\/[a-z0-9]+((\\.|_|__|-+)"
+            "[a-z0-9]+)*)*\\/?|ROOT)$' and be 2-30 characters",
+        )
     return text if text == ROOT else text.rstrip("/")
 
 
@@ -118,17 +130,20 @@ def parse_upstream(url: str, registry: str, insecure: frozenset[str]) -> Upstrea
     host = rest.rstrip("/").lower()
     if scheme not in ("", "https", "http") or not _HOST.match(host):
         raise UnsupportedUpstreamRegistry(
-            f"The upstream registry URL '{url}' is not a registry host[:port]")
+            f"The upstream registry URL '{url}' is not a registry host[:port]"
+        )
     if registry:
         pattern = NAMED_HOSTS.get(UpstreamRegistry(registry))
         if pattern is None or not pattern.match(host.split(":")[0]):
             raise UnsupportedUpstreamRegistry(
-                f"The upstream registry URL '{url}' is not a {registry} registry")
+                f"The upstream registry URL '{url}' is not a {registry} registry"
+            )
     if scheme == "https" or host not in insecure:
         if scheme == "http":
             raise UnsupportedUpstreamRegistry(
                 f"Plain HTTP to '{host}' is refused; the operator may allow it with "
-                "--insecure-upstream")
+                "--insecure-upstream"
+            )
         return Upstream("https", host)
     return Upstream("http", host)
 
@@ -157,7 +172,7 @@ def rule_for(rules: list[PullThroughRule], name: str) -> PullThroughRule | None:
 
 def upstream_name(rule: PullThroughRule, name: str) -> str:
     """The upstream repository a local repository `name` caches (`name` covered by `rule`)."""
-    rest = name if rule.prefix == ROOT else name[len(rule.prefix) + 1:]
+    rest = name if rule.prefix == ROOT else name[len(rule.prefix) + 1 :]
     return rest if rule.upstream_prefix == ROOT else f"{rule.upstream_prefix}/{rest}"
 
 
@@ -167,8 +182,10 @@ def secret_name(arn: str, account_id: str) -> str:
     ValueError when the ARN is another account's (the caller cannot read it)."""
     match = _SECRET_ARN.match(arn)
     if match is None:
-        raise _invalid("credentialArn", "must be a Secrets Manager ARN of a secret named "
-                                        f"'{SECRET_PREFIX}<name>'")
+        raise _invalid(
+            "credentialArn",
+            f"must be a Secrets Manager ARN of a secret named '{SECRET_PREFIX}<name>'",
+        )
     if match["account"] != account_id:
         raise ValueError(match["account"])
     return match["name"]

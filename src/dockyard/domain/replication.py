@@ -111,12 +111,17 @@ class DestinationStatus:
 
 
 def _invalid(reason: str) -> ParameterInvalid:
-    return ParameterInvalid(f"Invalid parameter at '{FIELD}' failed to satisfy constraint: "
-                            f"'{reason}'")
+    return ParameterInvalid(
+        f"Invalid parameter at '{FIELD}' failed to satisfy constraint: '{reason}'"
+    )
 
 
-def parse_configuration(document: Mapping[str, Any], source_account: str, local_region: str,
-                        known_regions: Collection[str]) -> Configuration:
+def parse_configuration(
+    document: Mapping[str, Any],
+    source_account: str,
+    local_region: str,
+    known_regions: Collection[str],
+) -> Configuration:
     """The configuration `document` (PutReplicationConfiguration's, shapes already checked
     against the model) as `source_account` may set it on a server in `local_region`."""
     rules = tuple(_rule(rule) for rule in document.get("rules") or [])
@@ -124,8 +129,9 @@ def parse_configuration(document: Mapping[str, Any], source_account: str, local_
         raise _invalid(f"A replication configuration can have at most {MAX_RULES} rules")
     destinations = {d for rule in rules for d in rule.destinations}
     if len(destinations) > MAX_DESTINATIONS:
-        raise _invalid(f"A replication configuration can have at most {MAX_DESTINATIONS} "
-                       "unique destinations")
+        raise _invalid(
+            f"A replication configuration can have at most {MAX_DESTINATIONS} unique destinations"
+        )
     for destination in sorted(destinations):
         _check_destination(destination, source_account, local_region, known_regions)
     return Configuration(rules)
@@ -138,19 +144,23 @@ def _rule(rule: Mapping[str, Any]) -> Rule:
     for item in filters:
         if item.get("filterType") != PREFIX_MATCH:
             raise _invalid(f"Repository filter type must be {PREFIX_MATCH}")
-    destinations = tuple(Destination(d["region"], d["registryId"])
-                         for d in rule.get("destinations") or [])
+    destinations = tuple(
+        Destination(d["region"], d["registryId"]) for d in rule.get("destinations") or []
+    )
     return Rule(destinations, tuple(item["filter"] for item in filters))
 
 
-def _check_destination(destination: Destination, source_account: str, local_region: str,
-                       known_regions: Collection[str]) -> None:
+def _check_destination(
+    destination: Destination, source_account: str, local_region: str, known_regions: Collection[str]
+) -> None:
     if destination.region == local_region and destination.registry_id == source_account:
         raise _invalid("Replication destination cannot be the same as the source registry")
     if destination.region != local_region and destination.region not in known_regions:
-        raise _invalid(f"Replication destination region '{destination.region}' is not a region "
-                       "this registry can reach (declare it as [[regions]] in the server's "
-                       "--config file)")
+        raise _invalid(
+            f"Replication destination region '{destination.region}' is not a region "
+            "this registry can reach (declare it as [[regions]] in the server's "
+            "--config file)"
+        )
 
 
 def to_document(configuration: Configuration) -> dict[str, Any]:
@@ -159,11 +169,15 @@ def to_document(configuration: Configuration) -> dict[str, Any]:
 
 
 def _rule_document(rule: Rule) -> dict[str, Any]:
-    document: dict[str, Any] = {"destinations": [
-        {"region": d.region, "registryId": d.registry_id} for d in rule.destinations]}
+    document: dict[str, Any] = {
+        "destinations": [
+            {"region": d.region, "registryId": d.registry_id} for d in rule.destinations
+        ]
+    }
     if rule.prefixes:
-        document["repositoryFilters"] = [{"filter": p, "filterType": PREFIX_MATCH}
-                                         for p in rule.prefixes]
+        document["repositoryFilters"] = [
+            {"filter": p, "filterType": PREFIX_MATCH} for p in rule.prefixes
+        ]
     return document
 
 

@@ -45,8 +45,9 @@ def covers(prefix: str, name: str) -> bool:
     return prefix == ROOT or name == prefix or name.startswith(prefix.rstrip("/") + "/")
 
 
-def matching_template(templates: Iterable[CreationTemplate], name: str,
-                      scenario: AppliedFor) -> CreationTemplate | None:
+def matching_template(
+    templates: Iterable[CreationTemplate], name: str, scenario: AppliedFor
+) -> CreationTemplate | None:
     """The template that shapes a repository `name` created for `scenario`, if any.
 
     The longest covering prefix wins among the templates that apply to the scenario; ROOT ranks

@@ -30,8 +30,17 @@ EVENT_ID_HEADER = "X-Dockyard-Event-Id"
 DEFAULT_ATTEMPTS = 10
 BACKOFF_BASE = 1.0  # seconds before the second attempt; doubles each time
 BACKOFF_CAP = 600.0
-_KEYS = {"url", "secret", "name", "events", "actions", "repository_prefix", "max_attempts",
-         "timeout", "backoff"}
+_KEYS = {
+    "url",
+    "secret",
+    "name",
+    "events",
+    "actions",
+    "repository_prefix",
+    "max_attempts",
+    "timeout",
+    "backoff",
+}
 
 
 class WebhookConfigError(ValueError):
@@ -80,8 +89,9 @@ def _parse_one(table: object, where: str) -> Webhook:
     events = _texts(table, "events", where)
     known = {str(t) for t in DetailType}
     if events - known:
-        raise WebhookConfigError(f"{where}: unknown event {min(events - known)!r} "
-                                 f"(known: {sorted(known)})")
+        raise WebhookConfigError(
+            f"{where}: unknown event {min(events - known)!r} (known: {sorted(known)})"
+        )
     return Webhook(
         name=str(table.get("name") or url), url=url, secret=_text(table, "secret", where),
         events=frozenset(events), actions=frozenset(_texts(table, "actions", where)),
@@ -106,11 +116,16 @@ def _texts(table: dict[str, Any], key: str, where: str) -> set[str]:
     return set(value)
 
 
-def _number(table: dict[str, Any], key: str, where: str, default: float,
-            kind: type[int | float]) -> int | float:
+def _number(
+    table: dict[str, Any], key: str, where: str, default: float, kind: type[int | float]
+) -> int | float:
     value = table.get(key, default)
-    if isinstance(value, bool) or not isinstance(value, int | float) or value <= 0 or \
-            (kind is int and not isinstance(value, int)):
+    if (
+        isinstance(value, bool)
+        or not isinstance(value, int | float)
+        or value <= 0
+        or (kind is int and not isinstance(value, int))
+    ):
         raise WebhookConfigError(f"{where}: {key!r} must be a positive {kind.__name__}")
     return kind(value)
 

@@ -32,9 +32,14 @@ class Sha256(Protocol):
 
 class _Context(ctypes.Structure):
     # SHA256_CTX from <openssl/sha.h>; its layout has not changed since OpenSSL 0.9.8.
-    _fields_ = [("h", ctypes.c_uint32 * 8), ("Nl", ctypes.c_uint32), ("Nh", ctypes.c_uint32),
-                ("data", ctypes.c_uint32 * 16), ("num", ctypes.c_uint32),
-                ("md_len", ctypes.c_uint32)]
+    _fields_ = [
+        ("h", ctypes.c_uint32 * 8),
+        ("Nl", ctypes.c_uint32),
+        ("Nh", ctypes.c_uint32),
+        ("data", ctypes.c_uint32 * 16),
+        ("num", ctypes.c_uint32),
+        ("md_len", ctypes.c_uint32),
+    ]
 
 
 STATE_SIZE = ctypes.sizeof(_Context)

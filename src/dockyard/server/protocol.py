@@ -63,8 +63,9 @@ class _BatchedBodyCycle(RequestResponseCycle):
             return
         count = message["count"]
         if self.scope["method"] != "HEAD":
-            sent = await zero_copy.send_file(self.transport, message["file"], message["offset"],
-                                             count)
+            sent = await zero_copy.send_file(
+                self.transport, message["file"], message["offset"], count
+            )
             if sent != count:  # the client left, or the file shrank: the response cannot end
                 self.transport.close()
                 return

@@ -42,14 +42,16 @@ def check_tls(cert: Path | None, key: Path | None) -> None:
         context.load_cert_chain(cert, key)
     except OSError as exc:  # ssl.SSLError is an OSError
         reason = exc.strerror or getattr(exc, "reason", None) or str(exc)
-        raise ConfigurationError(f"cannot use --tls-cert {cert} with --tls-key {key}: "
-                                 f"{reason}") from None
+        raise ConfigurationError(
+            f"cannot use --tls-cert {cert} with --tls-key {key}: {reason}"
+        ) from None
 
 
 def bind(host: str, port: int) -> socket.socket:
     try:
         family, kind, proto, _, address = socket.getaddrinfo(
-            host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)[0]
+            host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE
+        )[0]
     except socket.gaierror as exc:
         raise ConfigurationError(f"cannot listen on --host {host}: {exc.strerror}") from None
     sock = socket.socket(family, kind, proto)
@@ -85,6 +87,7 @@ def prepare_metrics(enabled: bool, address: str | None, workers: int) -> Callabl
     def cleanup() -> None:
         for step in reversed(cleanups):
             step()
+
     return cleanup
 
 
@@ -95,11 +98,13 @@ def _metrics_listener(address: str) -> Callable[[], None]:
 
     host, _, port = address.rpartition(":")
     try:
-        server, _thread = start_http_server(int(port), host.strip("[]"),
-                                            registry=metrics.registry())
+        server, _thread = start_http_server(
+            int(port), host.strip("[]"), registry=metrics.registry()
+        )
     except OSError as exc:
-        raise ConfigurationError(f"cannot listen on --metrics-address {address}: "
-                                 f"{exc.strerror}") from None
+        raise ConfigurationError(
+            f"cannot listen on --metrics-address {address}: {exc.strerror}"
+        ) from None
     return server.shutdown
 
 
@@ -110,12 +115,25 @@ class _Server(uvicorn.Server):
         self._captured_signals.clear()
 
 
-def run(target: Any, sock: socket.socket, *, workers: int, log_level: str,
-        shutdown_timeout: float, tls_cert: Path | None, tls_key: Path | None,
-        limits: ConnectionLimits) -> None:
+def run(
+    target: Any,
+    sock: socket.socket,
+    *,
+    workers: int,
+    log_level: str,
+    shutdown_timeout: float,
+    tls_cert: Path | None,
+    tls_key: Path | None,
+    limits: ConnectionLimits,
+) -> None:
     config = uvicorn.Config(
-        target, log_level=log_level, http=GuardedProtocol, access_log=False,
-        timeout_graceful_shutdown=math.ceil(shutdown_timeout), workers=workers, factory=workers > 1,
+        target,
+        log_level=log_level,
+        http=GuardedProtocol,
+        access_log=False,
+        timeout_graceful_shutdown=math.ceil(shutdown_timeout),
+        workers=workers,
+        factory=workers > 1,
         ssl_certfile=str(tls_cert) if tls_cert else None,
         ssl_keyfile=str(tls_key) if tls_key else None,
         timeout_keep_alive=limits.keepalive_timeout,  # type: ignore[arg-type]
@@ -137,6 +155,9 @@ def _log_config(level: str) -> dict[str, Any]:
     from uvicorn.config import LOGGING_CONFIG
 
     config = copy.deepcopy(LOGGING_CONFIG)
-    config["loggers"]["dockyard"] = {"handlers": ["default"], "level": level.upper(),
-                                     "propagate": False}
+    config["loggers"]["dockyard"] = {
+        "handlers": ["default"],
+        "level": level.upper(),
+        "propagate": False,
+    }
     return config

@@ -42,10 +42,16 @@ from dockyard.services.auth import Caller, root_principal
 from dockyard.services.placement import bounded
 from dockyard.services.registry_policies import scope_is_v1
 
-POLICY_REPAIR = frozenset({
-    "ecr:setrepositorypolicy", "ecr:getrepositorypolicy", "ecr:deleterepositorypolicy",
-    "ecr:putregistrypolicy", "ecr:getregistrypolicy", "ecr:deleteregistrypolicy",
-})
+POLICY_REPAIR = frozenset(
+    {
+        "ecr:setrepositorypolicy",
+        "ecr:getrepositorypolicy",
+        "ecr:deleterepositorypolicy",
+        "ecr:putregistrypolicy",
+        "ecr:getregistrypolicy",
+        "ecr:deleteregistrypolicy",
+    }
+)
 
 
 class _Store(RegistryPolicyStore, AccountStore, Protocol):
@@ -57,25 +63,26 @@ class AccessControl:
         self.meta, self.region = meta, region
 
     @bounded
-    def authorize(self, caller: Caller, account: str, repository: str | None,
-                  action: str) -> None:
+    def authorize(self, caller: Caller, account: str, repository: str | None, action: str) -> None:
         """Return when `caller` may do `action` to `account`'s `repository` (None: the
         registry as a whole); raise AccessDenied with AWS's wording otherwise."""
         if caller.principal == root_principal(account) and action.lower() in POLICY_REPAIR:
             return
         resource = self.arn(account, repository)
-        decision = allowed(self._policies(account, repository), caller.principal, action,
-                           resource)
+        decision = allowed(self._policies(account, repository), caller.principal, action, resource)
         if decision is Decision.DENY:
-            raise _denied(caller, action, resource, "with an explicit deny in a resource-based "
-                          "policy")
+            raise _denied(
+                caller, action, resource, "with an explicit deny in a resource-based policy"
+            )
         if decision is Decision.ALLOW or caller.account_id == account:
             return
-        raise _denied(caller, action, resource,
-                      f"because no resource-based policy allows the {action} action")
+        raise _denied(
+            caller, action, resource, f"because no resource-based policy allows the {action} action"
+        )
 
-    def registry_allows(self, account: str, principal: str, action: str,
-                        repository: str | None = None) -> bool:
+    def registry_allows(
+        self, account: str, principal: str, action: str, repository: str | None = None
+    ) -> bool:
         """Whether `account`'s registry policy lets `principal` do a registry-level action
         (ecr:CreateRepository, ecr:ReplicateImage, ecr:BatchImportUpstreamImage) on
         `repository` (None: any). Within the account: yes unless denied; across: an Allow."""
@@ -118,5 +125,7 @@ def _parsed(text: str, kind: PolicyKind) -> Policy:
 
 
 def _denied(caller: Caller, action: str, resource: str, why: str) -> AccessDenied:
-    return AccessDenied(f"User: {caller.principal} is not authorized to perform: {action} on "
-                        f"resource: {resource} {why}")
+    return AccessDenied(
+        f"User: {caller.principal} is not authorized to perform: {action} on "
+        f"resource: {resource} {why}"
+    )

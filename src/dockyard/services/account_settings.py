@@ -30,8 +30,10 @@ class AccountSettings:
     def put(self, account_id: str, name: str, value: str) -> str:
         _, allowed = _setting(name)
         if value not in allowed:
-            raise ParameterInvalid(f"Invalid parameter at 'value' failed to satisfy constraint: "
-                                   f"'Member must satisfy enum value set: {sorted(allowed)}'")
+            raise ParameterInvalid(
+                f"Invalid parameter at 'value' failed to satisfy constraint: "
+                f"'Member must satisfy enum value set: {sorted(allowed)}'"
+            )
         self.accounts.put_account_setting(account_id, name, value)
         return value
 
@@ -41,6 +43,8 @@ class AccountSettings:
 
 def _setting(name: str) -> tuple[str, set[str]]:
     if name not in ACCOUNT_SETTINGS:
-        raise ParameterInvalid(f"Invalid parameter at 'name' failed to satisfy constraint: "
-                               f"'Member must satisfy enum value set: {sorted(ACCOUNT_SETTINGS)}'")
+        raise ParameterInvalid(
+            f"Invalid parameter at 'name' failed to satisfy constraint: "
+            f"'Member must satisfy enum value set: {sorted(ACCOUNT_SETTINGS)}'"
+        )
     return ACCOUNT_SETTINGS[name]

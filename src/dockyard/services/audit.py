@@ -101,10 +101,19 @@ class AuditLog:
     def enabled(self) -> bool:
         return self.sink is not None
 
-    def record(self, action: str, *, account: str | None = None, repository: str | None = None,
-               digest: str | None = None, tags: Sequence[str] = (), result: str = "SUCCESS",
-               error: str | None = None, principal: str | None = None,
-               details: dict[str, object] | None = None) -> None:
+    def record(
+        self,
+        action: str,
+        *,
+        account: str | None = None,
+        repository: str | None = None,
+        digest: str | None = None,
+        tags: Sequence[str] = (),
+        result: str = "SUCCESS",
+        error: str | None = None,
+        principal: str | None = None,
+        details: dict[str, object] | None = None,
+    ) -> None:
         """One line for one change (see the module doc); a no-op when the log is off."""
         if self.sink is None:
             return
@@ -131,9 +140,16 @@ class AuditLog:
         self._write(entry, "SUCCESS", None)
 
     def _write(self, entry: Entry, result: str, error: str | None) -> None:
-        self.record(entry.action, account=entry.account, repository=entry.repository,
-                    digest=entry.digest, tags=entry.tags, result=result, error=error,
-                    details=entry.details)
+        self.record(
+            entry.action,
+            account=entry.account,
+            repository=entry.repository,
+            digest=entry.digest,
+            tags=entry.tags,
+            result=result,
+            error=error,
+            details=entry.details,
+        )
 
 
 def _iso(seconds: float) -> str:

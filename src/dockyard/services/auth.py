@@ -98,8 +98,10 @@ def parse_auth_document(document: dict[str, Any], source: str) -> KeyRing:
             key = _access_key(entry, account_id, f"{source}: account {account_id}, key #{index}")
             if key.access_key_id in keys:
                 other = keys[key.access_key_id].account_id
-                raise ValueError(f"{source}: access_key_id {key.access_key_id!r} appears twice "
-                                 f"(accounts {other} and {account_id}); each key must be unique")
+                raise ValueError(
+                    f"{source}: access_key_id {key.access_key_id!r} appears twice "
+                    f"(accounts {other} and {account_id}); each key must be unique"
+                )
             keys[key.access_key_id] = key
     if not keys:
         raise ValueError(f"{source}: no [[accounts.keys]] found")
@@ -107,9 +109,12 @@ def parse_auth_document(document: dict[str, Any], source: str) -> KeyRing:
 
 
 def _access_key(entry: dict[str, Any], account_id: str, where: str) -> AccessKey:
-    return AccessKey(str(_field(entry, "access_key_id", where)),
-                     str(_field(entry, "secret_access_key", where)), account_id,
-                     str(entry.get("principal_arn", "")))
+    return AccessKey(
+        str(_field(entry, "access_key_id", where)),
+        str(_field(entry, "secret_access_key", where)),
+        account_id,
+        str(entry.get("principal_arn", "")),
+    )
 
 
 def _field(table: object, name: str, where: str) -> object:
@@ -145,15 +150,17 @@ def default_credentials(accounts: AccountStore, data_dir: Path) -> tuple[KeyRing
     """
     path = data_dir / CREDENTIALS_FILE
     local = path.read_text() if path.exists() else None
-    stored = accounts.secret(DEFAULT_CREDENTIALS_SECRET,
-                             (local or new_credentials_text()).encode()).decode()
+    stored = accounts.secret(
+        DEFAULT_CREDENTIALS_SECRET, (local or new_credentials_text()).encode()
+    ).decode()
     keys = parse_auth_document(tomllib.loads(stored), "the database's generated account")
     if local is not None:
         if tomllib.loads(local) != tomllib.loads(stored):
             raise ValueError(
                 f"{path} holds other credentials than the metadata database's generated account "
                 f"{keys.accounts[0]}: servers sharing a database share its account; remove the "
-                "file to get the database's, or pass --auth-file")
+                "file to get the database's, or pass --auth-file"
+            )
         return keys, path, False
     _write_private(path, stored)
     return keys, path, True
@@ -173,8 +180,15 @@ class Purpose(StrEnum):
 
 
 class AuthService:
-    def __init__(self, keys: KeyRing, token_key: bytes, clock: Clock, accept_any: bool,
-                 default_account: str, wall_clock: Clock | None = None) -> None:
+    def __init__(
+        self,
+        keys: KeyRing,
+        token_key: bytes,
+        clock: Clock,
+        accept_any: bool,
+        default_account: str,
+        wall_clock: Clock | None = None,
+    ) -> None:
         self.keys, self.token_key, self.clock = keys, token_key, clock
         # Request signatures are dated by the client's real clock, so they are checked against
         # real time even when the registry's clock is moved forward (--test-clock).
@@ -202,8 +216,7 @@ class AuthService:
         checks signatures against, compared in constant time. A server that accepts any
         credentials accepts these as the API would."""
         key = self.keys.get(access_key_id)
-        if key is not None and hmac.compare_digest(key.secret_access_key.encode(),
-                                                   secret.encode()):
+        if key is not None and hmac.compare_digest(key.secret_access_key.encode(), secret.encode()):
             return Caller(key.account_id, key.principal)
         if self.accept_any:
             return self.caller_for_key(access_key_id)
@@ -211,13 +224,18 @@ class AuthService:
 
     # -- registry tokens (GetAuthorizationToken) -------------------------------------------------
 
-    def issue_registry_token(self, account_id: str, principal: str,
-                             registry_id: str | None = None) -> tuple[str, float]:
+    def issue_registry_token(
+        self, account_id: str, principal: str, registry_id: str | None = None
+    ) -> tuple[str, float]:
         """A token for `account_id`'s `principal`; `registry_id` names the registry it
         addresses when that is another account's (access is checked at each request)."""
         expires = self.clock.now() + TOKEN_LIFETIME
-        claims = {"a": account_id, "p": principal, "e": round(expires, 3),
-                  "n": secrets.token_hex(8)}
+        claims = {
+            "a": account_id,
+            "p": principal,
+            "e": round(expires, 3),
+            "n": secrets.token_hex(8),
+        }
         if registry_id and registry_id != account_id:
             claims["r"] = registry_id
         password = self._sign(Purpose.REGISTRY_TOKEN, json.dumps(claims, separators=(",", ":")))
@@ -239,8 +257,10 @@ class AuthService:
 
     def signed_blob_path(self, account_id: str, name: str, digest: str) -> str:
         """A `/v2/` blob path anyone may GET for the next hour, like a presigned S3 URL."""
-        claims = json.dumps({"a": account_id, "r": name, "d": digest,
-                             "e": round(self.clock.now() + 3600)}, separators=(",", ":"))
+        claims = json.dumps(
+            {"a": account_id, "r": name, "d": digest, "e": round(self.clock.now() + 3600)},
+            separators=(",", ":"),
+        )
         signature = self._sign(Purpose.DOWNLOAD_URL, claims)
         return f"/v2/{name}/blobs/{digest}?X-Dockyard-Signature={signature}"
 

@@ -60,8 +60,13 @@ class BlobService:
 
     @bounded
     def open(
-        self, account_id: str, name: str, digest_text: str, range_header: str | None,
-        redirect: bool, reading: bool = False,
+        self,
+        account_id: str,
+        name: str,
+        digest_text: str,
+        range_header: str | None,
+        redirect: bool,
+        reading: bool = False,
     ) -> BlobRead:
         """The blob's size, range and redirect; `reading` (a GET) also refuses the layers only
         archived images use (a HEAD still finds them, so pushing the image again restores it)."""
@@ -76,8 +81,10 @@ class BlobService:
     def _refuse_archived(self, account_id: str, name: str, digest: str) -> None:
         repo = self.repos.get(account_id, name)
         if self.meta.archived_only_blobs(repo.id, [digest]):
-            raise BlobArchived(f"The layer with digest {digest} is used only by archived images "
-                               f"of the repository '{name}'; restore an image that uses it")
+            raise BlobArchived(
+                f"The layer with digest {digest} is used only by archived images "
+                f"of the repository '{name}'; restore an image that uses it"
+            )
 
     def availability(
         self, account_id: str, name: str, digests: list[str]
@@ -96,20 +103,30 @@ class BlobService:
         gone = self._observe([digest for digest, size, _ in found if size is not None])
         found = [(d, None if d in gone else size, why) for d, size, why in found]
         archived = self.meta.archived_only_blobs(repo.id, [d for d, size, _ in found if size])
-        return [(d, size, problem, "UNAVAILABLE" if size is None
-                 else "ARCHIVED" if d in archived else "AVAILABLE")
-                for d, size, problem in found]
+        return [
+            (
+                d,
+                size,
+                problem,
+                "UNAVAILABLE" if size is None else "ARCHIVED" if d in archived else "AVAILABLE",
+            )
+            for d, size, problem in found
+        ]
 
     def download_url(self, account_id: str, name: str, digest_text: str) -> BlobRead:
         """GetDownloadUrlForLayer: only layers an image of the repository references."""
         read = self.open(account_id, name, digest_text, None, redirect=True)
         repo = self.repos.get(account_id, name)
         if self.meta.archived_only_blobs(repo.id, [read.digest]):
-            raise LayerInaccessible(f"The layer with digest {read.digest} is used only by "
-                                    f"archived images of the repository with name '{name}'")
+            raise LayerInaccessible(
+                f"The layer with digest {read.digest} is used only by "
+                f"archived images of the repository with name '{name}'"
+            )
         if not self.meta.blob_referenced(repo.id, read.digest):
-            raise LayerInaccessible(f"The layer with digest {read.digest} is not referenced by "
-                                    f"any image in the repository with name '{name}'")
+            raise LayerInaccessible(
+                f"The layer with digest {read.digest} is not referenced by "
+                f"any image in the repository with name '{name}'"
+            )
         return read
 
     @bounded

@@ -130,8 +130,14 @@ def build_services(
     access = AccessControl(meta, policy.region)
     # Lifecycle storage is written directly: LifecycleService needs the repositories, which
     # need the templates (no cycle of services).
-    templates = TemplateService(meta, access, clock, page_key, audit, lambda repo, text:
-                                meta.put_lifecycle_policy(repo.id, text, clock.now()))
+    templates = TemplateService(
+        meta,
+        access,
+        clock,
+        page_key,
+        audit,
+        lambda repo, text: meta.put_lifecycle_policy(repo.id, text, clock.now()),
+    )
     repos = RepositoryService(meta, clock, policy.create_on_push, audit, templates)
     exclusions = PullExclusions(meta, clock, page_key)
     pulls = PullRecorder(meta, exclusions)
@@ -140,17 +146,31 @@ def build_services(
     settings = AccountSettings(meta, audit)
     scans = ScanService(meta, blobs, scanner, queries, scan_config, clock, events)
     archive = ArchiveService(meta, clock, policy.restore_seconds)
-    replication = ReplicationService(meta, queries, clock, policy.region,
-                                     policy.replica_regions, audit)
+    replication = ReplicationService(
+        meta, queries, clock, policy.region, policy.replica_regions, audit
+    )
     # A tag moved to an image, or a restore, replicates it again (on_repushed).
-    images = ImageService(meta, repos, pulls, clock, events, audit,
-                          on_pushed=(scans.on_push, replication.on_pushed),
-                          on_repushed=(archive.on_repushed, replication.on_pushed))
+    images = ImageService(
+        meta,
+        repos,
+        pulls,
+        clock,
+        events,
+        audit,
+        on_pushed=(scans.on_push, replication.on_pushed),
+        on_repushed=(archive.on_repushed, replication.on_pushed),
+    )
     lifecycle = LifecycleService(meta, repos, archive, clock, events, audit, run_metrics)
     commands = ImageCommands(meta, images, queries, clock, archive)
     rules = PullThroughRules(meta, clock, pull_through or PullThroughConfig(), upstreams, page_key)
-    auth = AuthService(keys, token_key, clock, policy.accept_any_credentials,
-                       policy.default_account, wall_clock or clock)
+    auth = AuthService(
+        keys,
+        token_key,
+        clock,
+        policy.accept_any_credentials,
+        policy.default_account,
+        wall_clock or clock,
+    )
     return Services(
         meta=meta,
         blob_store=blobs,

@@ -34,8 +34,10 @@ TAG_STATUSES = ("ANY", "TAGGED", "UNTAGGED")
 IMAGE_STATUSES = ("ACTIVE", "ARCHIVED", "ANY")
 ORDERS = ("newest", "oldest")
 # Layer media types whose uncompressed size is cheap to know: the size itself, or gzip's trailer.
-_PLAIN_TAR = ("application/vnd.oci.image.layer.v1.tar",
-              "application/vnd.docker.image.rootfs.diff.tar")
+_PLAIN_TAR = (
+    "application/vnd.oci.image.layer.v1.tar",
+    "application/vnd.docker.image.rootfs.diff.tar",
+)
 
 
 @dataclass(frozen=True)
@@ -50,7 +52,9 @@ class ImageFilter:
         return ImageFilter(
             self.tag_status if self.tag_status in TAG_STATUSES else "ANY",
             self.image_status if self.image_status in IMAGE_STATUSES else "ACTIVE",
-            self.order if self.order in ORDERS else "newest", self.token or None)
+            self.order if self.order in ORDERS else "newest",
+            self.token or None,
+        )
 
 
 @dataclass(frozen=True)
@@ -79,17 +83,26 @@ class ImageView:
 
 
 class ConsoleViews:
-    def __init__(self, overview: RepositoryOverview, queries: ImageQueries,
-                 commands: ImageCommands, scans: ScanService, blobs: BlobStore) -> None:
+    def __init__(
+        self,
+        overview: RepositoryOverview,
+        queries: ImageQueries,
+        commands: ImageCommands,
+        scans: ScanService,
+        blobs: BlobStore,
+    ) -> None:
         self.overview, self.queries, self.commands = overview, queries, commands
         self.scans, self.blobs = scans, blobs
 
     def repositories(self, account_id: str, search: str, token: str | None) -> Page:
-        pager = Pager(self.queries.token_key,
-                      {"op": "console-repositories", "account": account_id, "search": search})
+        pager = Pager(
+            self.queries.token_key,
+            {"op": "console-repositories", "account": account_id, "search": search},
+        )
         after = pager.position(token)
-        found = self.overview.repository_summaries(account_id, search, after["name"] if after else None,
-                                                   PAGE + 1)
+        found = self.overview.repository_summaries(
+            account_id, search, after["name"] if after else None, PAGE + 1
+        )
         return Page(*pager.page(found, PAGE, lambda last: {"name": last.repository.name}))
 
     def images(self, account_id: str, name: str, wanted: ImageFilter) -> ImagesPage:
@@ -102,18 +115,31 @@ class ConsoleViews:
         scans = self.scans.summaries([image.id for image in page.items])
         return ImagesPage(repo, page.items, scans, page.next_token)
 
-    def _newest_first(self, account_id: str, name: str, listing: Listing
-                      ) -> tuple[Repository, Page]:
+    def _newest_first(
+        self, account_id: str, name: str, listing: Listing
+    ) -> tuple[Repository, Page]:
         repo = self.queries.repos.get(account_id, name)
-        pager = Pager(self.queries.token_key, {
-            "op": "console-images-newest", "repo": repo.id, "account": repo.account_id,
-            "tag": listing.tag_status, "status": listing.image_status})
+        pager = Pager(
+            self.queries.token_key,
+            {
+                "op": "console-images-newest",
+                "repo": repo.id,
+                "account": repo.account_id,
+                "tag": listing.tag_status,
+                "status": listing.image_status,
+            },
+        )
         before = pager.position(listing.token)
-        found = self.overview.images_newest_first(repo.id, ImageKey(**before) if before else None,
-                                                  PAGE + 1, listing.tag_status,
-                                                  listing.image_status)
-        return repo, Page(*pager.page(found, PAGE,
-                                      lambda last: {"pushed_at": last.pushed_at, "id": last.id}))
+        found = self.overview.images_newest_first(
+            repo.id,
+            ImageKey(**before) if before else None,
+            PAGE + 1,
+            listing.tag_status,
+            listing.image_status,
+        )
+        return repo, Page(
+            *pager.page(found, PAGE, lambda last: {"pushed_at": last.pushed_at, "id": last.id})
+        )
 
     def image(self, account_id: str, name: str, digest: str) -> ImageView:
         repo = self.queries.repos.get(account_id, name)
@@ -122,14 +148,24 @@ class ConsoleViews:
         if not isinstance(found, Image) or found.manifest is None:
             raise image_not_found(image_id, repo)
         manifest = parse_manifest(found.manifest, found.media_type)
-        referrers, _ = self.commands.referrers(account_id, name, found.digest, [], "ANY", None,
-                                               REFERRERS_SHOWN)
-        return ImageView(repo, found, manifest, self._config(manifest),
-                         self.scans.summaries([found.id]).get(found.id), referrers,
-                         {str(layer.digest): self._uncompressed(layer.media_type,
-                                                                str(layer.digest), layer.size)
-                          for layer in manifest.layers},
-                         platforms_of(found.manifest) if manifest.is_index else {})
+        referrers, _ = self.commands.referrers(
+            account_id, name, found.digest, [], "ANY", None, REFERRERS_SHOWN
+        )
+        return ImageView(
+            repo,
+            found,
+            manifest,
+            self._config(manifest),
+            self.scans.summaries([found.id]).get(found.id),
+            referrers,
+            {
+                str(layer.digest): self._uncompressed(
+                    layer.media_type, str(layer.digest), layer.size
+                )
+                for layer in manifest.layers
+            },
+            platforms_of(found.manifest) if manifest.is_index else {},
+        )
 
     def _config(self, manifest: Manifest) -> dict[str, Any] | None:
         """The image config as JSON, when it is one (artifacts may carry anything)."""

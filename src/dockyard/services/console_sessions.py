@@ -37,8 +37,14 @@ class ConsoleSessions:
         now = self.clock.now()
         self.store.delete_sessions_expired(now)
         cookie = secrets.token_urlsafe(32)
-        session = ConsoleSession(_key(cookie), caller.account_id, caller.principal,
-                                 secrets.token_urlsafe(32), now, now + SESSION_LIFETIME)
+        session = ConsoleSession(
+            _key(cookie),
+            caller.account_id,
+            caller.principal,
+            secrets.token_urlsafe(32),
+            now,
+            now + SESSION_LIFETIME,
+        )
         self.store.create_session(session)
         return cookie, session
 
@@ -56,5 +62,6 @@ class ConsoleSessions:
 
 
 def csrf_matches(session: ConsoleSession, submitted: str | None) -> bool:
-    return bool(submitted) and hmac.compare_digest(session.csrf_token.encode(),
-                                                    (submitted or "").encode())
+    return bool(submitted) and hmac.compare_digest(
+        session.csrf_token.encode(), (submitted or "").encode()
+    )

@@ -34,8 +34,9 @@ BATCH = 20
 
 
 class WebhookDispatcher:
-    def __init__(self, outbox: OutboxStore, webhooks: Sequence[Webhook], sender: WebhookSender,
-                 clock: Clock) -> None:
+    def __init__(
+        self, outbox: OutboxStore, webhooks: Sequence[Webhook], sender: WebhookSender, clock: Clock
+    ) -> None:
         self.outbox, self.sender, self.clock = outbox, sender, clock
         self.webhooks = {hook.name: hook for hook in webhooks}
 
@@ -63,8 +64,11 @@ class WebhookDispatcher:
     def _post(self, hook: Webhook, delivery: Delivery) -> str | None:
         """None when the receiver took the event, else why not."""
         body = delivery.body.encode()
-        headers = {"Content-Type": "application/json", EVENT_ID_HEADER: delivery.event_id,
-                   SIGNATURE_HEADER: signature(hook.secret, body)}
+        headers = {
+            "Content-Type": "application/json",
+            EVENT_ID_HEADER: delivery.event_id,
+            SIGNATURE_HEADER: signature(hook.secret, body),
+        }
         try:
             status = self.sender.post(hook.url, body, headers, hook.timeout)
         except OSError as exc:
@@ -72,6 +76,11 @@ class WebhookDispatcher:
         return None if 200 <= status < 300 else f"HTTP {status}"
 
     def _give_up(self, delivery: Delivery, error: str) -> None:
-        log.error("webhook %s: gave up on event %s after %d attempts: %s", delivery.webhook,
-                  delivery.event_id, delivery.attempts + 1, error)
+        log.error(
+            "webhook %s: gave up on event %s after %d attempts: %s",
+            delivery.webhook,
+            delivery.event_id,
+            delivery.attempts + 1,
+            error,
+        )
         self.outbox.bury_delivery(delivery.id, error)

@@ -24,8 +24,9 @@ log = logging.getLogger("dockyard.events")
 
 
 class EventPublisher:
-    def __init__(self, outbox: OutboxStore, webhooks: Sequence[Webhook], clock: Clock,
-                 region: str) -> None:
+    def __init__(
+        self, outbox: OutboxStore, webhooks: Sequence[Webhook], clock: Clock, region: str
+    ) -> None:
         self.outbox, self.webhooks, self.clock, self.region = outbox, list(webhooks), clock, region
 
     def publish(self, event: Event) -> None:
@@ -35,15 +36,17 @@ class EventPublisher:
             return
         body, now = event.to_json(), self.clock.now()
         self.outbox.add_outbox_entries(
-            [OutboxEntry(event.id, hook.name, body, now) for hook in wanted])
+            [OutboxEntry(event.id, hook.name, body, now) for hook in wanted]
+        )
 
     # -- one call per change ------------------------------------------------------------------
 
     def image_pushed(self, account: str, repository: str, digest: str, tag: str | None) -> None:
         self.publish(self._action(ActionType.PUSH, account, repository, digest, tag))
 
-    def image_deleted(self, account: str, repository: str, digest: str,
-                      tags: Sequence[str | None]) -> None:
+    def image_deleted(
+        self, account: str, repository: str, digest: str, tags: Sequence[str | None]
+    ) -> None:
         """One DELETE per tag the image had (one with an empty tag when it had none)."""
         for tag in list(tags) or [None]:
             self.publish(self._action(ActionType.DELETE, account, repository, digest, tag))
@@ -57,8 +60,11 @@ class EventPublisher:
         if image.status == "ACTIVE" and image.activated_at is not None:
             extra["last_activated_at"] = image.activated_at
         for tag in image.tags or (None,):
-            self.publish(self._action(ActionType.UPDATE_STORAGE_CLASS, account, repository,
-                                      image.digest, tag, **extra))
+            self.publish(
+                self._action(
+                    ActionType.UPDATE_STORAGE_CLASS, account, repository, image.digest, tag, **extra
+                )
+            )
 
     def scan_finished(self, image: Image, record: ScanRecord) -> None:
         """ECR Image Scan for a scan that ended (COMPLETE, ACTIVE for enhanced, or FAILED)."""
@@ -69,10 +75,28 @@ class EventPublisher:
             return  # the repository went while the image was being scanned
         account, repository = named
         status = "COMPLETE" if record.status == "ACTIVE" else record.status
-        self.publish(image_scan(account, self.region, self.clock.now(), repository, image.digest,
-                                image.tags, status, record.severity_counts))
+        self.publish(
+            image_scan(
+                account,
+                self.region,
+                self.clock.now(),
+                repository,
+                image.digest,
+                image.tags,
+                status,
+                record.severity_counts,
+            )
+        )
 
-    def _action(self, action: ActionType, account: str, repository: str, digest: str,
-                tag: str | None, **extra: object) -> Event:
-        return image_action(action, account, self.region, self.clock.now(), repository, digest,
-                            tag, **extra)
+    def _action(
+        self,
+        action: ActionType,
+        account: str,
+        repository: str,
+        digest: str,
+        tag: str | None,
+        **extra: object,
+    ) -> Event:
+        return image_action(
+            action, account, self.region, self.clock.now(), repository, digest, tag, **extra
+        )

@@ -113,12 +113,16 @@ class GcReport:
         if self.skipped:
             return "garbage collection skipped: another process is collecting"
         verb = "would free" if self.dry_run else "freed"
-        text = (f"garbage collection {verb} {self.blobs_freed} blobs, {self.bytes_freed} bytes; "
-                f"{self.uploads_expired} uploads {'would expire' if self.dry_run else 'expired'}")
+        text = (
+            f"garbage collection {verb} {self.blobs_freed} blobs, {self.bytes_freed} bytes; "
+            f"{self.uploads_expired} uploads {'would expire' if self.dry_run else 'expired'}"
+        )
         if self.stray_blobs is None:
             return text
-        return (f"{text} (of which {self.stray_blobs} blobs and {self.stray_uploads} uploads "
-                "had no metadata)")
+        return (
+            f"{text} (of which {self.stray_blobs} blobs and {self.stray_uploads} uploads "
+            "had no metadata)"
+        )
 
 
 class LeaseLost(RuntimeError):
@@ -126,9 +130,16 @@ class LeaseLost(RuntimeError):
 
 
 class GarbageCollector:
-    def __init__(self, store: GarbageStore, blobs: BlobStore, clock: Clock,
-                 config: GcConfig | None = None, audit: AuditLog | None = None,
-                 metrics: RunMetrics | None = None, placement: Placement | None = None) -> None:
+    def __init__(
+        self,
+        store: GarbageStore,
+        blobs: BlobStore,
+        clock: Clock,
+        config: GcConfig | None = None,
+        audit: AuditLog | None = None,
+        metrics: RunMetrics | None = None,
+        placement: Placement | None = None,
+    ) -> None:
         self.store, self.blobs, self.clock = store, blobs, clock
         self.placement = placement or Placement()  # deletes: in parallel unless local files
         self.config = config or GcConfig()
@@ -139,8 +150,13 @@ class GarbageCollector:
         #: Called after marking, before sweeping (tests pause here to interleave a push).
         self.between_mark_and_sweep: Callable[[], None] | None = None
 
-    def run(self, dry_run: bool = False, now: float | None = None,
-            progress: Progress | None = None, strays: bool | None = None) -> GcReport:
+    def run(
+        self,
+        dry_run: bool = False,
+        now: float | None = None,
+        progress: Progress | None = None,
+        strays: bool | None = None,
+    ) -> GcReport:
         """One pass. `now` (default: the clock) judges grace periods and upload expiry; leases,
         publication pins and strays always follow the real clock, so a `--now` in the future
         cannot break an upload in progress. `strays`: look for bytes and staging with no
@@ -169,15 +185,21 @@ class GarbageCollector:
         self.metrics.gc_finished(outcome, *freed)
         if report.dry_run:
             return
-        self.audit.record(AuditAction.GC_SWEEP, principal=PRINCIPAL,
-                          result="FAILED" if error else "SUCCESS", error=error,
-                          details={"blobs": report.blobs_freed, "bytes": report.bytes_freed,
-                                   "uploads_expired": report.uploads_expired,
-                                   "stray_blobs": report.stray_blobs,
-                                   "stray_uploads": report.stray_uploads})
+        self.audit.record(
+            AuditAction.GC_SWEEP,
+            principal=PRINCIPAL,
+            result="FAILED" if error else "SUCCESS",
+            error=error,
+            details={
+                "blobs": report.blobs_freed,
+                "bytes": report.bytes_freed,
+                "uploads_expired": report.uploads_expired,
+                "stray_blobs": report.stray_blobs,
+                "stray_uploads": report.stray_uploads,
+            },
+        )
 
-    def _pass(self, report: GcReport, now: float, progress: Progress, strays: bool | None
-              ) -> None:
+    def _pass(self, report: GcReport, now: float, progress: Progress, strays: bool | None) -> None:
         cutoff = now - self.config.grace
         if not report.dry_run:
             self._finish_deleting(report)
@@ -202,7 +224,8 @@ class GarbageCollector:
             if not dry_run:
                 self._keep_lease()
             after, marked, marked_size = self.store.mark_candidates(
-                after, self.config.batch, cutoff, self.clock.now(), dry_run)
+                after, self.config.batch, cutoff, self.clock.now(), dry_run
+            )
             count, size = count + marked, size + marked_size
             progress("mark", _position(after), count)
         return count, size
@@ -212,7 +235,8 @@ class GarbageCollector:
         while after is not None:
             self._keep_lease()
             after, claims = self.store.claim_for_deletion(
-                after, self.config.batch, cutoff, self.clock.now())
+                after, self.config.batch, cutoff, self.clock.now()
+            )
             self._delete(claims, report)
             progress("sweep", _position(after), report.blobs_freed)
 
@@ -255,20 +279,22 @@ class GarbageCollector:
             return True
         # A lease nobody renews: taking it succeeds once the last one (any process's) ran out.
         once = f"{self.holder}:{os.urandom(6).hex()}"  # never the holder of the running lease
-        due = self.store.claim_lease(gc_strays.STRAY_LEASE, once, self.clock.now(),
-                                     self.config.stray_interval)
+        due = self.store.claim_lease(
+            gc_strays.STRAY_LEASE, once, self.clock.now(), self.config.stray_interval
+        )
         return due or asked is True
 
     def _collect_strays(self, report: GcReport, progress: Progress) -> None:
         real_now = self.clock.now()
         keep_lease = (lambda: None) if report.dry_run else self._keep_lease
-        staged = gc_strays.reclaim_staging(self.store, self.blobs,
-                                           real_now - self.config.upload_ttl, report.dry_run,
-                                           keep_lease)
+        staged = gc_strays.reclaim_staging(
+            self.store, self.blobs, real_now - self.config.upload_ttl, report.dry_run, keep_lease
+        )
         report.stray_uploads, report.stray_blobs = staged, 0
         report.uploads_expired += staged
-        for strays in gc_strays.stray_blobs(self.store, self.blobs,
-                                            real_now - self.config.grace, self.config.batch):
+        for strays in gc_strays.stray_blobs(
+            self.store, self.blobs, real_now - self.config.grace, self.config.batch
+        ):
             if report.dry_run:
                 claims = strays
                 report.blobs_freed += len(claims)
@@ -291,8 +317,10 @@ class GarbageCollector:
         if time.monotonic() - self._renewed_at < RENEW_AFTER:
             return  # renewed recently: still ours for most of LEASE_SECONDS
         if not self._renew():
-            raise LeaseLost("another process took over garbage collection (this pass stalled "
-                            f"for more than {LEASE_SECONDS:.0f} s)")
+            raise LeaseLost(
+                "another process took over garbage collection (this pass stalled "
+                f"for more than {LEASE_SECONDS:.0f} s)"
+            )
 
 
 def _silent(phase: str, fraction: float, count: int) -> None:

@@ -28,8 +28,13 @@ from dockyard.ports import BlobClaim, BlobStore, GarbageStore
 STRAY_LEASE = "garbage-collector-strays"  # its expiry is when the next stray pass is due
 
 
-def reclaim_staging(store: GarbageStore, blobs: BlobStore, idle_since: float, dry_run: bool,
-                    keep_lease: Callable[[], None]) -> int:
+def reclaim_staging(
+    store: GarbageStore,
+    blobs: BlobStore,
+    idle_since: float,
+    dry_run: bool,
+    keep_lease: Callable[[], None],
+) -> int:
     """Abort the staging of idle uploads that have no session row; how many."""
     reclaimed = 0
     for upload_id in blobs.idle_uploads(idle_since):
@@ -42,8 +47,9 @@ def reclaim_staging(store: GarbageStore, blobs: BlobStore, idle_since: float, dr
     return reclaimed
 
 
-def stray_blobs(store: GarbageStore, blobs: BlobStore, stored_before: float, batch: int
-                ) -> Iterator[list[BlobClaim]]:
+def stray_blobs(
+    store: GarbageStore, blobs: BlobStore, stored_before: float, batch: int
+) -> Iterator[list[BlobClaim]]:
     """Batches (digest order) of published blobs stored before `stored_before` with no row."""
     window: list[BlobClaim] = []
     for stored in blobs.stored_blobs():

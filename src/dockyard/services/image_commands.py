@@ -43,25 +43,46 @@ class Deletion:
 
 
 class ImageCommands:
-    def __init__(self, meta: MetadataStore, images: ImageService, queries: ImageQueries,
-                 clock: Clock, archive: ArchiveService) -> None:
+    def __init__(
+        self,
+        meta: MetadataStore,
+        images: ImageService,
+        queries: ImageQueries,
+        clock: Clock,
+        archive: ArchiveService,
+    ) -> None:
         self.meta, self.images, self.queries, self.clock = meta, images, queries, clock
         self.archive = archive
 
-    def put_image(self, account_id: str, name: str, manifest: bytes, media_type: str | None,
-                  tag: str | None, digest: str | None) -> PushedManifest:
+    def put_image(
+        self,
+        account_id: str,
+        name: str,
+        manifest: bytes,
+        media_type: str | None,
+        tag: str | None,
+        digest: str | None,
+    ) -> PushedManifest:
         if media_type is None and declared_media_type(manifest) is None:
             raise ParameterInvalid("image manifest mediatype not provided in manifest or parameter")
         parsed = parse_manifest(manifest, media_type)
         actual = str(digest_of(parsed.digest_source(manifest)))
         if digest and digest != actual:
-            raise ImageDigestMismatch(f"Manifest digest {actual} does not match the provided "
-                                      f"digest {digest}")
+            raise ImageDigestMismatch(
+                f"Manifest digest {actual} does not match the provided digest {digest}"
+            )
         # One transaction from the repository lookup to the scan queued on push: the checks see
         # what the save writes on, and a push costs one BEGIN and one COMMIT. Audited after it.
-        with self.images.audit.recording(AuditAction.PUSH_IMAGE, account=account_id,
-                                         repository=name, digest=actual,
-                                         tags=[tag] if tag else []), self.meta.atomic():
+        with (
+            self.images.audit.recording(
+                AuditAction.PUSH_IMAGE,
+                account=account_id,
+                repository=name,
+                digest=actual,
+                tags=[tag] if tag else [],
+            ),
+            self.meta.atomic(),
+        ):
             repo = self.images.repos.get(account_id, name)
             if not (tag and tag_is_immutable(repo, tag)):  # immutable tags fail in store_push()
                 self._refuse_duplicate(repo, actual, tag)
@@ -82,7 +103,9 @@ class ImageCommands:
         repo = self.images.repos.get(account_id, name)
         deleted, failures = [], []
         for image_id, found in self.queries.resolve_each(repo, ids):
-            outcome = found if isinstance(found, Failure) else self._delete_one(repo, image_id, found)
+            outcome = (
+                found if isinstance(found, Failure) else self._delete_one(repo, image_id, found)
+            )
             if isinstance(outcome, Failure):
                 failures.append((image_id, outcome))
             else:
@@ -97,20 +120,31 @@ class ImageCommands:
                 # Removing an image's last tag removes the image, as on ECR.
                 self.images.delete_image(repo, image.digest)
         except ImageReferencedByManifestList as exc:
-            return Failure("ImageReferencedByManifestList",
-                           f"Requested image referenced by manifest list: {exc.detail['parents']}")
+            return Failure(
+                "ImageReferencedByManifestList",
+                f"Requested image referenced by manifest list: {exc.detail['parents']}",
+            )
         except ImageNotFound:
             return Failure("ImageNotFound", "Requested image not found")
         return ImageId(image.digest, image_id.tag)
 
-    def update_storage_class(self, account_id: str, name: str, image_id: ImageId,
-                             target: str) -> tuple[Repository, Image]:
+    def update_storage_class(
+        self, account_id: str, name: str, image_id: ImageId, target: str
+    ) -> tuple[Repository, Image]:
         """ARCHIVE makes an image unpullable but describable; STANDARD restores it (through
         ACTIVATING, see services/archive.py)."""
         repo, [image] = self.queries.lookup(account_id, name, [image_id])
-        with self.images.audit.recording(AuditAction.UPDATE_STORAGE_CLASS, account=account_id,
-                                         repository=name, digest=image.digest, tags=image.tags,
-                                         details={"target": target}), self.meta.atomic():
+        with (
+            self.images.audit.recording(
+                AuditAction.UPDATE_STORAGE_CLASS,
+                account=account_id,
+                repository=name,
+                digest=image.digest,
+                tags=image.tags,
+                details={"target": target},
+            ),
+            self.meta.atomic(),
+        ):
             if target == "ARCHIVE":
                 updated = self.archive.archive(repo, image.digest)
             else:
@@ -120,21 +154,38 @@ class ImageCommands:
             self.images.events.storage_class_changed(account_id, name, updated)
         return repo, updated
 
-    def referrers(self, account_id: str, name: str, subject: str, artifact_types: list[str],
-                  artifact_status: str, token: str | None, limit: int
-                  ) -> tuple[list[dict[str, object]], str | None]:
+    def referrers(
+        self,
+        account_id: str,
+        name: str,
+        subject: str,
+        artifact_types: list[str],
+        artifact_status: str,
+        token: str | None,
+        limit: int,
+    ) -> tuple[list[dict[str, object]], str | None]:
         """A page of the subject's referrers, keyset-paged by (pushed_at, id)."""
         repo = self.images.repos.get(account_id, name)
-        scope = {"op": "ListImageReferrers", "repo": repo.id, "subject": subject,
-                 "types": sorted(artifact_types), "status": artifact_status}
+        scope = {
+            "op": "ListImageReferrers",
+            "repo": repo.id,
+            "subject": subject,
+            "types": sorted(artifact_types),
+            "status": artifact_status,
+        }
         pager = Pager(self.queries.token_key, scope)
         after = pager.position(token)
-        found = [(image, descriptor) for image in self.meta.referrers(repo.id, subject)
-                 if _after(image, after)
-                 and _wanted(descriptor := referrer_descriptor(image), image, artifact_types,
-                             artifact_status)]
+        found = [
+            (image, descriptor)
+            for image in self.meta.referrers(repo.id, subject)
+            if _after(image, after)
+            and _wanted(
+                descriptor := referrer_descriptor(image), image, artifact_types, artifact_status
+            )
+        ]
         page, following = pager.page(
-            found, limit, lambda last: {"pushed_at": last[0].pushed_at, "id": last[0].id})
+            found, limit, lambda last: {"pushed_at": last[0].pushed_at, "id": last[0].id}
+        )
         return [d for _, d in page], following
 
 

@@ -70,18 +70,29 @@ class ImageQueries:
         pager = Pager(self.token_key, _scope("DescribeImages", repo, listing))
         after = pager.position(listing.token)
         limit = listing.max_results or DEFAULT_PAGE
-        found = self.meta.list_images(repo.id, ImageKey(**after) if after else None, limit + 1,
-                                      listing.tag_status, listing.image_status)
-        return repo, Page(*pager.page(found, limit,
-                                      lambda i: {"pushed_at": i.pushed_at, "id": i.id}))
+        found = self.meta.list_images(
+            repo.id,
+            ImageKey(**after) if after else None,
+            limit + 1,
+            listing.tag_status,
+            listing.image_status,
+        )
+        return repo, Page(
+            *pager.page(found, limit, lambda i: {"pushed_at": i.pushed_at, "id": i.id})
+        )
 
     def list_ids(self, account_id: str, name: str, listing: Listing) -> Page:
         repo = self.repos.get(account_id, name)
         pager = Pager(self.token_key, _scope("ListImages", repo, listing))
         after = pager.position(listing.token)
         limit = listing.max_results or DEFAULT_PAGE
-        found = self.meta.list_image_entries(repo.id, ImageEntryKey(**after) if after else None, limit + 1,
-                                             listing.tag_status, listing.image_status)
+        found = self.meta.list_image_entries(
+            repo.id,
+            ImageEntryKey(**after) if after else None,
+            limit + 1,
+            listing.tag_status,
+            listing.image_status,
+        )
         return Page(*pager.page(found, limit, _entry_position))
 
     def lookup(
@@ -118,10 +129,14 @@ class ImageQueries:
         return [(i, _match(i, by_tag, by_digest)) for i in ids]
 
 
-
 def _scope(operation: str, repo: Repository, listing: Listing) -> dict[str, object]:
-    return {"op": operation, "repo": repo.id, "account": repo.account_id,
-            "tag": listing.tag_status, "status": listing.image_status}
+    return {
+        "op": operation,
+        "repo": repo.id,
+        "account": repo.account_id,
+        "tag": listing.tag_status,
+        "status": listing.image_status,
+    }
 
 
 def _entry_position(entry: ImageEntry) -> dict[str, object]:
@@ -131,24 +146,29 @@ def _entry_position(entry: ImageEntry) -> dict[str, object]:
 
 def _check_id(image_id: ImageId) -> None:
     if not image_id.digest and not image_id.tag:
-        raise ParameterInvalid("Invalid parameter at 'imageIds' failed to satisfy constraint: "
-                               "'Member must contain an imageDigest or an imageTag'")
+        raise ParameterInvalid(
+            "Invalid parameter at 'imageIds' failed to satisfy constraint: "
+            "'Member must contain an imageDigest or an imageTag'"
+        )
 
 
 def _match(
     image_id: ImageId, by_tag: dict[str, Image], by_digest: dict[str, Image]
 ) -> Image | Failure:
     if not image_id.digest and not image_id.tag:
-        return Failure("MissingDigestAndTag",
-                       "Invalid request parameters: both tag and digest cannot be null")
+        return Failure(
+            "MissingDigestAndTag", "Invalid request parameters: both tag and digest cannot be null"
+        )
     if image_id.digest and not well_formed_digest(image_id.digest):
         return Failure("InvalidImageDigest", "Invalid image digest")
     if image_id.tag and not well_formed_tag(image_id.tag):
         return Failure("InvalidImageTag", "Invalid image tag")
     image = by_tag.get(image_id.tag) if image_id.tag else by_digest.get(image_id.digest or "")
     if image is not None and image_id.digest and image.digest != image_id.digest:
-        return Failure("ImageTagDoesNotMatchDigest",
-                       "Invalid request parameters: image tag does not match digest")
+        return Failure(
+            "ImageTagDoesNotMatchDigest",
+            "Invalid request parameters: image tag does not match digest",
+        )
     if image is None:
         return Failure("ImageNotFound", "Requested image not found")
     return image

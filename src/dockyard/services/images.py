@@ -58,9 +58,15 @@ PushListener = Callable[[Repository, Image], None]
 
 class ImageService:
     def __init__(
-        self, meta: MetadataStore, repos: RepositoryService, pulls: PullRecorder, clock: Clock,
-        events: EventPublisher | None = None, audit: AuditLog | None = None,
-        on_pushed: Sequence[PushListener] = (), on_repushed: Sequence[PushListener] = (),
+        self,
+        meta: MetadataStore,
+        repos: RepositoryService,
+        pulls: PullRecorder,
+        clock: Clock,
+        events: EventPublisher | None = None,
+        audit: AuditLog | None = None,
+        on_pushed: Sequence[PushListener] = (),
+        on_repushed: Sequence[PushListener] = (),
     ) -> None:
         self.meta, self.repos, self.pulls, self.clock = meta, repos, pulls, clock
         self.events = events or EventPublisher(meta, (), clock, "")
@@ -90,16 +96,22 @@ class ImageService:
         repo = existing or self.repos.for_push(account_id, name)
         return self.push(repo, ref, manifest, body)
 
-    def push(self, repo: Repository, ref: Reference, manifest: Manifest, body: bytes
-             ) -> PushedManifest:
+    def push(
+        self, repo: Repository, ref: Reference, manifest: Manifest, body: bytes
+    ) -> PushedManifest:
         """Store a parsed manifest in a repository that exists, in one transaction, audited."""
-        with self.audit.recording(AuditAction.PUSH_IMAGE, account=repo.account_id,
-                                  repository=repo.name, tags=[ref.tag] if ref.tag else []) as entry:
+        with self.audit.recording(
+            AuditAction.PUSH_IMAGE,
+            account=repo.account_id,
+            repository=repo.name,
+            tags=[ref.tag] if ref.tag else [],
+        ) as entry:
             entry.digest = _digest_of(manifest.digest_source(body), ref.digest)
             return self.store_push(repo, ref, manifest, body)
 
-    def store_push(self, repo: Repository, ref: Reference, manifest: Manifest, body: bytes
-                   ) -> PushedManifest:
+    def store_push(
+        self, repo: Repository, ref: Reference, manifest: Manifest, body: bytes
+    ) -> PushedManifest:
         """`push` without its audit line, for a caller whose transaction encloses this one: it
         audits once its own transaction has committed (PutImage)."""
         digest = _digest_of(manifest.digest_source(body), ref.digest)
@@ -124,7 +136,9 @@ class ImageService:
                 "be overwritten because the repository is immutable."
             )
 
-    def _new_image(self, repo: Repository, digest: str, body: bytes, manifest: Manifest) -> NewImage:
+    def _new_image(
+        self, repo: Repository, digest: str, body: bytes, manifest: Manifest
+    ) -> NewImage:
         stored = self._require_blobs(repo, manifest)
         return NewImage(
             digest=digest,
@@ -163,7 +177,9 @@ class ImageService:
         found = {image.digest: image for image in self.meta.images_by_digests(repo.id, wanted)}
         missing = [d for d in wanted if d not in found]
         if missing:
-            raise ReferencedImagesNotFound(f"manifest unknown to registry: {missing[0]}", digests=missing)
+            raise ReferencedImagesNotFound(
+                f"manifest unknown to registry: {missing[0]}", digests=missing
+            )
         return max((image.size_bytes for image in found.values()), default=0)
 
     # -- pull -------------------------------------------------------------------------------
@@ -215,8 +231,12 @@ class ImageService:
             raise ImageNotFound(f"{IMAGE_NOT_FOUND}: {exc}") from None
         if converted is None:
             return image
-        return replace(image, manifest=converted.body, media_type=converted.media_type,
-                       digest=str(digest_of(converted.body, "sha256")))
+        return replace(
+            image,
+            manifest=converted.body,
+            media_type=converted.media_type,
+            digest=str(digest_of(converted.body, "sha256")),
+        )
 
     # -- delete -----------------------------------------------------------------------------
 
@@ -231,8 +251,12 @@ class ImageService:
 
     def delete_tag(self, repo: Repository, tag: str) -> None:
         """Remove a tag (its image stays); an ECR Image Action DELETE for the tag."""
-        with self.audit.recording(AuditAction.DELETE_TAG, account=repo.account_id,
-                                  repository=repo.name, tags=[tag]) as entry, self.meta.atomic():
+        with (
+            self.audit.recording(
+                AuditAction.DELETE_TAG, account=repo.account_id, repository=repo.name, tags=[tag]
+            ) as entry,
+            self.meta.atomic(),
+        ):
             image = self.meta.get_image_by_tag(repo.id, tag)
             if image is None or not self.meta.delete_tag(repo.id, tag):
                 raise ImageNotFound(IMAGE_NOT_FOUND)
@@ -240,13 +264,21 @@ class ImageService:
             self.events.image_deleted(repo.account_id, repo.name, image.digest, [tag])
 
     def delete_image(self, repo: Repository, digest: str) -> None:
-        with self.audit.recording(AuditAction.DELETE_IMAGE, account=repo.account_id,
-                                  repository=repo.name, digest=digest) as entry, self.meta.atomic():
+        with (
+            self.audit.recording(
+                AuditAction.DELETE_IMAGE,
+                account=repo.account_id,
+                repository=repo.name,
+                digest=digest,
+            ) as entry,
+            self.meta.atomic(),
+        ):
             parents = self.meta.parents_of(repo.id, digest)
             if parents:
                 raise ImageReferencedByManifestList(
                     f"Image {digest} is referenced by the manifest list {parents[0]}",
-                    parents=parents)
+                    parents=parents,
+                )
             image = self.meta.get_image(repo.id, digest)
             if image is None or not self.meta.delete_image(repo.id, digest):
                 raise ImageNotFound(IMAGE_NOT_FOUND)
@@ -286,8 +318,9 @@ def _refuse_into_empty_repository(manifest: Manifest) -> None:
         raise LayersNotFound(f"blob unknown to registry: {missing[0]}", digests=missing)
     if manifest.children:
         missing = [str(c.digest) for c in manifest.children]
-        raise ReferencedImagesNotFound(f"manifest unknown to registry: {missing[0]}",
-                                       digests=missing)
+        raise ReferencedImagesNotFound(
+            f"manifest unknown to registry: {missing[0]}", digests=missing
+        )
 
 
 def referrer_descriptor(image: Image) -> dict[str, object]:
@@ -298,7 +331,9 @@ def referrer_descriptor(image: Image) -> dict[str, object]:
         "digest": image.digest,
         "size": len(image.manifest),
     }
-    artifact_type = manifest.artifact_type or (manifest.config.media_type if manifest.config else None)
+    artifact_type = manifest.artifact_type or (
+        manifest.config.media_type if manifest.config else None
+    )
     if artifact_type:
         descriptor["artifactType"] = artifact_type
     if manifest.annotations:

@@ -64,9 +64,16 @@ def policy_not_found(repo: Repository) -> LifecyclePolicyNotFound:
 
 
 class LifecycleService:
-    def __init__(self, meta: MetadataStore, repos: RepositoryService, archive: ArchiveService,
-                 clock: Clock, events: EventPublisher, audit: AuditLog,
-                 metrics: RunMetrics | None = None) -> None:
+    def __init__(
+        self,
+        meta: MetadataStore,
+        repos: RepositoryService,
+        archive: ArchiveService,
+        clock: Clock,
+        events: EventPublisher,
+        audit: AuditLog,
+        metrics: RunMetrics | None = None,
+    ) -> None:
         self.meta, self.repos, self.archive, self.clock = meta, repos, archive, clock
         self.events, self.audit = events, audit
         self.metrics = metrics or NoRunMetrics()
@@ -86,8 +93,7 @@ class LifecycleService:
             raise policy_not_found(repo)
         return repo, record
 
-    def delete_policy(self, account_id: str, name: str
-                      ) -> tuple[Repository, LifecyclePolicyRecord]:
+    def delete_policy(self, account_id: str, name: str) -> tuple[Repository, LifecyclePolicyRecord]:
         repo = self.repos.get(account_id, name)
         record = self.meta.delete_lifecycle_policy(repo.id)
         if record is None:
@@ -122,8 +128,9 @@ class LifecycleService:
             after = claimed[-1].repo_id
         return report
 
-    def _run_one(self, record: LifecyclePolicyRecord, worker: str, now: float | None,
-                 report: RunReport) -> None:
+    def _run_one(
+        self, record: LifecyclePolicyRecord, worker: str, now: float | None, report: RunReport
+    ) -> None:
         at = self.clock.now() if now is None else now
         try:
             actions = self.execute(record, at)
@@ -160,18 +167,26 @@ class LifecycleService:
             return  # nothing would be written: spare loading the archived images
         for action in actions:
             if action.type is ActionType.EXPIRE:
-                self.events.image_deleted(repo.account_id, repo.name, action.image.digest,
-                                          action.image.tags)
+                self.events.image_deleted(
+                    repo.account_id, repo.name, action.image.digest, action.image.tags
+                )
         archived = [a.image.digest for a in actions if a.type is ActionType.TRANSITION]
         for start in range(0, len(archived), EVENT_CHUNK):  # bounded IN lists
-            for image in self.meta.images_by_digests(repo.id, archived[start:start + EVENT_CHUNK]):
+            for image in self.meta.images_by_digests(
+                repo.id, archived[start : start + EVENT_CHUNK]
+            ):
                 self.events.storage_class_changed(repo.account_id, repo.name, image)
 
     def _audit(self, repo: Repository, action: Action) -> None:
         self.audit.record(
-            AuditAction.LIFECYCLE_ACTION, account=repo.account_id, repository=repo.name,
-            digest=action.image.digest, tags=action.image.tags, principal=PRINCIPAL,
-            details={"action": action.type.upper(), "rule_priority": action.rule_priority})
+            AuditAction.LIFECYCLE_ACTION,
+            account=repo.account_id,
+            repository=repo.name,
+            digest=action.image.digest,
+            tags=action.image.tags,
+            principal=PRINCIPAL,
+            details={"action": action.type.upper(), "rule_priority": action.rule_priority},
+        )
 
 
 def _counts(actions: list[Action]) -> dict[ActionType, int]:
@@ -187,8 +202,20 @@ def _ids(actions: list[Action], kind: ActionType) -> list[int]:
 
 def _log(repo: Repository, action: Action) -> None:
     image = action.image
-    fields = {"repository": repo.name, "registry": repo.account_id, "digest": image.digest,
-              "tags": list(image.tags), "rule_priority": action.rule_priority,
-              "action": action.type.upper()}
-    log.info("lifecycle %s %s@%s tags=%s rule=%d", fields["action"], repo.name, image.digest,
-             ",".join(image.tags), action.rule_priority, extra={"lifecycle": fields})
+    fields = {
+        "repository": repo.name,
+        "registry": repo.account_id,
+        "digest": image.digest,
+        "tags": list(image.tags),
+        "rule_priority": action.rule_priority,
+        "action": action.type.upper(),
+    }
+    log.info(
+        "lifecycle %s %s@%s tags=%s rule=%d",
+        fields["action"],
+        repo.name,
+        image.digest,
+        ",".join(image.tags),
+        action.rule_priority,
+        extra={"lifecycle": fields},
+    )

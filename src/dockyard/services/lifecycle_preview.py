@@ -68,9 +68,17 @@ class PreviewPage:
 
 
 def encode_results(actions: list[Action]) -> str:
-    rows = [[a.image.digest, list(a.image.tags), a.image.pushed_at, a.type.upper(),
-             a.rule_priority, "ARCHIVE" if a.image.status == "ARCHIVED" else "STANDARD"]
-            for a in actions]
+    rows = [
+        [
+            a.image.digest,
+            list(a.image.tags),
+            a.image.pushed_at,
+            a.type.upper(),
+            a.rule_priority,
+            "ARCHIVE" if a.image.status == "ARCHIVED" else "STANDARD",
+        ]
+        for a in actions
+    ]
     return json.dumps(rows, separators=(",", ":"))
 
 
@@ -84,8 +92,14 @@ def decode_results(text: str | None) -> list[PreviewEntry]:
 
 
 class LifecyclePreviews:
-    def __init__(self, meta: MetadataStore, lifecycle: LifecycleService, repos: RepositoryService,
-                 clock: Clock, page_key: bytes) -> None:
+    def __init__(
+        self,
+        meta: MetadataStore,
+        lifecycle: LifecycleService,
+        repos: RepositoryService,
+        clock: Clock,
+        page_key: bytes,
+    ) -> None:
         self.meta, self.lifecycle, self.repos, self.clock = meta, lifecycle, repos, clock
         self.page_key = page_key
         self.worker = f"{socket.gethostname()}:{os.getpid()}:preview"
@@ -99,20 +113,27 @@ class LifecyclePreviews:
                 raise policy_not_found(repo)
             text = stored.text
         parse_policy(text)
-        if not self.meta.start_lifecycle_preview(repo.id, text, self.worker, self.clock.now(),
-                                                 PREVIEW_LEASE_SECONDS):
+        if not self.meta.start_lifecycle_preview(
+            repo.id, text, self.worker, self.clock.now(), PREVIEW_LEASE_SECONDS
+        ):
             raise LifecyclePreviewInProgress(
                 "The previous lifecycle policy preview request has not completed. Wait and try "
-                "again.")
+                "again."
+            )
         if self.in_background:
-            threading.Thread(target=self.run, args=(repo.id, text), daemon=True,
-                             name=f"lifecycle-preview-{repo.id}").start()
+            threading.Thread(
+                target=self.run,
+                args=(repo.id, text),
+                daemon=True,
+                name=f"lifecycle-preview-{repo.id}",
+            ).start()
         else:
             self.run(repo.id, text)
         return repo, text
 
-    def evaluate_now(self, account_id: str, name: str, text: str
-                     ) -> tuple[Repository, list[PreviewEntry]]:
+    def evaluate_now(
+        self, account_id: str, name: str, text: str
+    ) -> tuple[Repository, list[PreviewEntry]]:
         """What `text` would do to the repository now, computed in this thread and not stored
         (the console shows it before the policy is saved): the same plan() as a preview or a
         run, so the same images and rules."""
@@ -121,8 +142,9 @@ class LifecyclePreviews:
 
     def run(self, repo_id: int, text: str) -> None:
         try:
-            results: str | None = encode_results(self.lifecycle.plan(repo_id, text,
-                                                                     self.clock.now()))
+            results: str | None = encode_results(
+                self.lifecycle.plan(repo_id, text, self.clock.now())
+            )
             status = "COMPLETE"
         except Exception:  # a preview that cannot finish says so instead of hanging
             log.exception("lifecycle preview of repository %d failed", repo_id)
@@ -135,8 +157,15 @@ class LifecyclePreviews:
             self.run(preview.repo_id, preview.text)
         return len(stale)
 
-    def page(self, account_id: str, name: str, image_ids: list[ImageId] | None, tag_status: str,
-             token: str | None, limit: int | None) -> PreviewPage:
+    def page(
+        self,
+        account_id: str,
+        name: str,
+        image_ids: list[ImageId] | None,
+        tag_status: str,
+        token: str | None,
+        limit: int | None,
+    ) -> PreviewPage:
         repo = self.repos.get(account_id, name)
         preview = self.meta.get_lifecycle_preview(repo.id)
         if preview is None:
@@ -148,15 +177,23 @@ class LifecyclePreviews:
         chosen = [e for e in entries if _wanted(e, image_ids, tag_status)]
         if image_ids is not None:
             return PreviewPage(repo, preview, chosen, None, expiring, len(entries) - expiring)
-        pager = Pager(self.page_key, {"op": "GetLifecyclePolicyPreview", "repo": repo.id,
-                                      "started": preview.started_at, "tag": tag_status})
+        pager = Pager(
+            self.page_key,
+            {
+                "op": "GetLifecyclePolicyPreview",
+                "repo": repo.id,
+                "started": preview.started_at,
+                "tag": tag_status,
+            },
+        )
         page, following = pager.window(chosen, token, limit or DEFAULT_PAGE)
-        return PreviewPage(repo, preview, page, following, expiring,
-                           len(entries) - expiring)
+        return PreviewPage(repo, preview, page, following, expiring, len(entries) - expiring)
 
     def _expired(self, preview: LifecyclePreviewRecord) -> bool:
-        return (preview.status == "COMPLETE"
-                and self.clock.now() - preview.started_at > PREVIEW_RESULTS_TTL)
+        return (
+            preview.status == "COMPLETE"
+            and self.clock.now() - preview.started_at > PREVIEW_RESULTS_TTL
+        )
 
 
 def _wanted(entry: PreviewEntry, image_ids: list[ImageId] | None, tag_status: str) -> bool:
@@ -166,6 +203,7 @@ def _wanted(entry: PreviewEntry, image_ids: list[ImageId] | None, tag_status: st
         return False
     if image_ids is None:
         return True
-    return any((i.digest is None or i.digest == entry.digest)
-               and (i.tag is None or i.tag in entry.tags) for i in image_ids)
-
+    return any(
+        (i.digest is None or i.digest == entry.digest) and (i.tag is None or i.tag in entry.tags)
+        for i in image_ids
+    )

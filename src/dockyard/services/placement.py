@@ -61,8 +61,9 @@ class Placement:
     `local_blobs`: blob bytes are in local files, read on the loop and deleted one by one;
     `busy`: True while a write of this process is open (a bounded call then takes a thread)."""
 
-    def __init__(self, inline: bool = False, local_blobs: bool = False,
-                 busy: Callable[[], bool] = _never) -> None:
+    def __init__(
+        self, inline: bool = False, local_blobs: bool = False, busy: Callable[[], bool] = _never
+    ) -> None:
         self.inline, self.local_blobs, self._busy = inline, local_blobs, busy
 
     async def run(self, fn: Callable[..., T], *args: Any) -> T:

@@ -34,16 +34,19 @@ class Publications:
         deadline = time.monotonic() + WAIT_FOR_DELETION
         while not self.meta.pin_blob(token, digest, size, self.clock.now(), PIN_LEASE):
             if time.monotonic() > deadline:
-                raise BlobNotFound("the blob is being garbage collected; upload it again",
-                                   digest=digest)
+                raise BlobNotFound(
+                    "the blob is being garbage collected; upload it again", digest=digest
+                )
             time.sleep(_POLL)
         return token
 
     def release(self, token: str, digest: str) -> None:
         """Call inside the transaction that links the published blob."""
         if not self.meta.unpin_blob(token, digest, self.clock.now()):
-            raise BlobNotFound("the blob was garbage collected while it was published; "
-                               "upload it again", digest=digest)
+            raise BlobNotFound(
+                "the blob was garbage collected while it was published; upload it again",
+                digest=digest,
+            )
 
     def abandon(self, token: str, digest: str) -> None:
         """Publishing failed: drop the pin (the blob row goes with the next collection)."""

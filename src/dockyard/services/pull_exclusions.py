@@ -26,7 +26,10 @@ class PullExclusions:
 
     def register(self, account_id: str, principal: str) -> float:
         """Exclude `principal`'s pulls from pull times; when the exclusion was made."""
-        if len(self.accounts.list_pull_exclusions(account_id, None, MAX_EXCLUSIONS)) >= MAX_EXCLUSIONS:
+        if (
+            len(self.accounts.list_pull_exclusions(account_id, None, MAX_EXCLUSIONS))
+            >= MAX_EXCLUSIONS
+        ):
             raise LimitExceeded(f"An account can have at most {MAX_EXCLUSIONS} exclusions")
         now = self.clock.now()
         if not self.accounts.add_pull_exclusion(account_id, principal, now):
@@ -45,7 +48,9 @@ class PullExclusions:
         pager = Pager(self.token_key, {"op": "ListPullTimeUpdateExclusions", "account": account_id})
         after = pager.position(token)
         limit = max_results or DEFAULT_PAGE
-        found = self.accounts.list_pull_exclusions(account_id, after["after"] if after else None, limit + 1)
+        found = self.accounts.list_pull_exclusions(
+            account_id, after["after"] if after else None, limit + 1
+        )
         return pager.page(found, limit, lambda last: {"after": last})
 
     def is_excluded(self, account_id: str, principal: str) -> bool:

@@ -67,13 +67,15 @@ class UpstreamSecrets:
             named = secret_name(arn, account_id)
         except ValueError:
             raise UnableToAccessSecret(
-                f"The secret '{arn}' belongs to another account and cannot be accessed") from None
+                f"The secret '{arn}' belongs to another account and cannot be accessed"
+            ) from None
         for stored, fields in self.by_account.get(account_id, {}).items():
             if secret_matches(stored, named):
                 username, token = fields.get("username"), fields.get("accessToken")
                 if not isinstance(username, str) or not isinstance(token, str) or not token:
                     raise UnableToDecryptSecretValue(
-                        f"The secret '{arn}' does not hold a username and an accessToken")
+                        f"The secret '{arn}' does not hold a username and an accessToken"
+                    )
                 return username, token
         raise SecretNotFound(f"The secret '{arn}' cannot be found")
 
@@ -90,12 +92,19 @@ class PullThroughConfig:
 def _not_found(account_id: str, prefix: str) -> PullThroughRuleNotFound:
     return PullThroughRuleNotFound(
         f"The pull through cache rule with prefix '{prefix}' does not exist in the registry "
-        f"with id '{account_id}'")
+        f"with id '{account_id}'"
+    )
 
 
 class PullThroughRules:
-    def __init__(self, meta: PullThroughRuleStore, clock: Clock, config: PullThroughConfig,
-                 connector: UpstreamConnector | None, token_key: bytes) -> None:
+    def __init__(
+        self,
+        meta: PullThroughRuleStore,
+        clock: Clock,
+        config: PullThroughConfig,
+        connector: UpstreamConnector | None,
+        token_key: bytes,
+    ) -> None:
         self.meta, self.clock, self.config = meta, clock, config
         self.connector, self.token_key = connector, token_key
 
@@ -110,11 +119,17 @@ class PullThroughRules:
         if not self.meta.create_pull_through_rule(account_id, stored):
             raise PullThroughRuleAlreadyExists(
                 f"A pull through cache rule with prefix '{rule.prefix}' already exists in the "
-                f"registry with id '{account_id}'")
+                f"registry with id '{account_id}'"
+            )
         return stored
 
-    def describe(self, account_id: str, prefixes: list[str] | None, token: str | None,
-                 max_results: int | None) -> tuple[list[PullThroughRule], str | None]:
+    def describe(
+        self,
+        account_id: str,
+        prefixes: list[str] | None,
+        token: str | None,
+        max_results: int | None,
+    ) -> tuple[list[PullThroughRule], str | None]:
         found = self.meta.list_pull_through_rules(account_id)
         if prefixes:
             wanted = {normalise_prefix(p) for p in prefixes}
@@ -122,26 +137,36 @@ class PullThroughRules:
             if missing:
                 raise _not_found(account_id, min(missing))
             found = [r for r in found if r.prefix in wanted]
-        scope = {"op": "DescribePullThroughCacheRules", "account": account_id,
-                 "prefixes": sorted(prefixes or [])}
+        scope = {
+            "op": "DescribePullThroughCacheRules",
+            "account": account_id,
+            "prefixes": sorted(prefixes or []),
+        }
         if token:
             after = decode_token(self.token_key, token, scope)["prefix"]
             found = [r for r in found if r.prefix > after]
         limit = max_results or DEFAULT_PAGE
         if len(found) <= limit:
             return found, None
-        return found[:limit], encode_token(self.token_key, scope, {"prefix": found[limit - 1].prefix})
+        return found[:limit], encode_token(
+            self.token_key, scope, {"prefix": found[limit - 1].prefix}
+        )
 
-    def update(self, account_id: str, prefix: str, credential_arn: str | None,
-               custom_role_arn: str | None) -> PullThroughRule:
+    def update(
+        self, account_id: str, prefix: str, credential_arn: str | None, custom_role_arn: str | None
+    ) -> PullThroughRule:
         current = self.get(account_id, prefix)
         if credential_arn is None and custom_role_arn is None:
-            raise ParameterInvalid("Invalid parameter at 'credentialArn' failed to satisfy "
-                                   "constraint: 'credentialArn or customRoleArn is required'")
+            raise ParameterInvalid(
+                "Invalid parameter at 'credentialArn' failed to satisfy "
+                "constraint: 'credentialArn or customRoleArn is required'"
+            )
         changed = dataclasses.replace(
-            current, credential_arn=current.credential_arn if credential_arn is None
-            else credential_arn, custom_role_arn=current.custom_role_arn
-            if custom_role_arn is None else custom_role_arn, updated_at=self.clock.now())
+            current,
+            credential_arn=current.credential_arn if credential_arn is None else credential_arn,
+            custom_role_arn=current.custom_role_arn if custom_role_arn is None else custom_role_arn,
+            updated_at=self.clock.now(),
+        )
         self._check_credentials(account_id, changed)
         if not self.meta.replace_pull_through_rule(account_id, changed):
             raise _not_found(account_id, prefix)
@@ -159,8 +184,13 @@ class PullThroughRules:
         try:
             client = self.connect(account_id, rule)
             client.check("probe" if rule.upstream_prefix == ROOT else rule.upstream_prefix)
-        except (UpstreamError, SecretNotFound, UnableToAccessSecret,
-                UnableToDecryptSecretValue, UnsupportedUpstreamRegistry) as exc:
+        except (
+            UpstreamError,
+            SecretNotFound,
+            UnableToAccessSecret,
+            UnableToDecryptSecretValue,
+            UnsupportedUpstreamRegistry,
+        ) as exc:
             return rule, str(exc)
         return rule, None
 
@@ -174,8 +204,9 @@ class PullThroughRules:
     # -- reaching a rule's upstream -----------------------------------------------------------
 
     def connect(self, account_id: str, rule: PullThroughRule) -> UpstreamClient:
-        upstream = parse_upstream(rule.upstream_url, rule.upstream_registry,
-                                  self.config.insecure_hosts)
+        upstream = parse_upstream(
+            rule.upstream_url, rule.upstream_registry, self.config.insecure_hosts
+        )
         username = token = None
         if rule.credential_arn:
             username, token = self.config.secrets.credentials(account_id, rule.credential_arn)
@@ -186,16 +217,22 @@ class PullThroughRules:
     def _checked(self, account_id: str, rule: PullThroughRule) -> PullThroughRule:
         registry = rule.upstream_registry or infer_registry(rule.upstream_url)
         rule = dataclasses.replace(
-            rule, prefix=normalise_prefix(rule.prefix), upstream_registry=registry,
-            upstream_prefix=normalise_prefix(rule.upstream_prefix, "upstreamRepositoryPrefix"))
+            rule,
+            prefix=normalise_prefix(rule.prefix),
+            upstream_registry=registry,
+            upstream_prefix=normalise_prefix(rule.upstream_prefix, "upstreamRepositoryPrefix"),
+        )
         parse_upstream(rule.upstream_url, registry, self.config.insecure_hosts)
         if registry == UpstreamRegistry.ECR:
             raise UnsupportedUpstreamRegistry(
                 "ECR upstreams authenticate with customRoleArn, which this registry does not "
-                "implement; name the registry by host with a credentialArn instead")
+                "implement; name the registry by host with a credentialArn instead"
+            )
         if registry in NEEDS_SECRET and not rule.credential_arn:
-            raise ParameterInvalid("Invalid parameter at 'credentialArn' failed to satisfy "
-                                   f"constraint: 'A credentialArn is required for {registry}'")
+            raise ParameterInvalid(
+                "Invalid parameter at 'credentialArn' failed to satisfy "
+                f"constraint: 'A credentialArn is required for {registry}'"
+            )
         self._check_credentials(account_id, rule)
         return rule
 

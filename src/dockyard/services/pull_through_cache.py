@@ -78,9 +78,16 @@ class BlobStream:
 
 
 class PullThroughCache:
-    def __init__(self, meta: MetadataStore, blobs: BlobStore, rules: PullThroughRules,
-                 images: ImageService, templates: TemplateService, access: AccessControl,
-                 clock: Clock) -> None:
+    def __init__(
+        self,
+        meta: MetadataStore,
+        blobs: BlobStore,
+        rules: PullThroughRules,
+        images: ImageService,
+        templates: TemplateService,
+        access: AccessControl,
+        clock: Clock,
+    ) -> None:
         self.meta, self.blobs, self.rules, self.images = meta, blobs, rules, images
         self.templates, self.access, self.clock = templates, access, clock
         self.publications = Publications(meta, clock)
@@ -92,12 +99,16 @@ class PullThroughCache:
     # -- manifests ------------------------------------------------------------------------------
 
     @bounded
-    def local(self, account_id: str, name: str, reference: str, principal: str | None,
-              record: bool = True) -> Image | None:
+    def local(
+        self, account_id: str, name: str, reference: str, principal: str | None, record: bool = True
+    ) -> Image | None:
         """The cached image, or None when the pull must ask the upstream first."""
         try:
-            image = (self.images.pull(account_id, name, reference, principal) if record
-                     else self.images.find(account_id, name, reference))
+            image = (
+                self.images.pull(account_id, name, reference, principal)
+                if record
+                else self.images.find(account_id, name, reference)
+            )
         except (RepositoryNotFound, ImageNotFound):
             if self._rule(account_id, name) is None:
                 raise
@@ -106,8 +117,9 @@ class PullThroughCache:
             return image
         return None
 
-    def fetch(self, account_id: str, name: str, reference: str, principal: str | None,
-              record: bool = True) -> Image:
+    def fetch(
+        self, account_id: str, name: str, reference: str, principal: str | None, record: bool = True
+    ) -> Image:
         """What `local` could not answer: fetched from (or checked with) the upstream."""
         rule = self._rule(account_id, name)
         if rule is None:
@@ -120,8 +132,11 @@ class PullThroughCache:
                 if found is not None:
                     return found
             self._refresh(repo, rule, reference)
-        return (self.images.pull(account_id, name, reference, principal) if record
-                else self.images.find(account_id, name, reference))
+        return (
+            self.images.pull(account_id, name, reference, principal)
+            if record
+            else self.images.find(account_id, name, reference)
+        )
 
     def _refresh(self, repo: Repository, rule: PullThroughRule, reference: str) -> None:
         cached = self._cached(repo, reference)
@@ -134,28 +149,37 @@ class PullThroughCache:
             stored = self._import(repo, client, upstream, reference)
         except (UpstreamError, ManifestInvalid, TagImmutable) as exc:
             # ECR serves the last cached image when it cannot update "for any reason".
-            log.info("pull-through %s/%s:%s from upstream failed: %s", repo.account_id,
-                     repo.name, reference, exc)
+            log.info(
+                "pull-through %s/%s:%s from upstream failed: %s",
+                repo.account_id,
+                repo.name,
+                reference,
+                exc,
+            )
             if cached is None:
                 raise ImageNotFound(IMAGE_NOT_FOUND) from None
             return
         self._checked(repo, reference)
         self.spawn(lambda: self.complete(repo, client, upstream, stored))
 
-    def _unchanged(self, client: UpstreamClient, upstream: str, reference: str,
-                   cached: Image) -> bool:
+    def _unchanged(
+        self, client: UpstreamClient, upstream: str, reference: str, cached: Image
+    ) -> bool:
         return client.manifest_digest(upstream, reference, ACCEPTED) == cached.digest
 
-    def _import(self, repo: Repository, client: UpstreamClient, upstream: str,
-                reference: str) -> list[Manifest]:
+    def _import(
+        self, repo: Repository, client: UpstreamClient, upstream: str, reference: str
+    ) -> list[Manifest]:
         """Fetch and store a manifest (an index's missing children first, by digest); the image
         manifests stored, for `complete`."""
         fetched = client.manifest(upstream, reference, ACCEPTED)
         digest = str(digest_of(fetched.body))
         if (is_digest(reference) and digest != str(parse_digest(reference))) or (
-                fetched.digest and fetched.digest != digest):
-            raise UpstreamError(f"the upstream manifest of {upstream}:{reference} does not match "
-                                "its digest")
+            fetched.digest and fetched.digest != digest
+        ):
+            raise UpstreamError(
+                f"the upstream manifest of {upstream}:{reference} does not match its digest"
+            )
         manifest = parse_manifest(fetched.body, fetched.media_type or None)
         if manifest.sizes_from_store:
             raise UpstreamError("schema 1 manifests are not cached (they name no blob sizes)")
@@ -163,22 +187,31 @@ class PullThroughCache:
         for child in manifest.children:
             if self.meta.get_image(repo.id, str(child.digest)) is None:
                 images += self._import(repo, client, upstream, str(child.digest))
-        self._save(repo, digest, fetched.body, manifest, None if is_digest(reference) else reference)
+        self._save(
+            repo, digest, fetched.body, manifest, None if is_digest(reference) else reference
+        )
         return images if manifest.is_index else [manifest]
 
-    def _save(self, repo: Repository, digest: str, body: bytes, manifest: Manifest,
-              tag: str | None) -> None:
+    def _save(
+        self, repo: Repository, digest: str, body: bytes, manifest: Manifest, tag: str | None
+    ) -> None:
         """Store the manifest as pushed, its blobs to come (see the module doc)."""
         size = manifest.own_size
         if manifest.is_index:
-            children = self.meta.images_by_digests(repo.id, [str(c.digest) for c in manifest.children])
+            children = self.meta.images_by_digests(
+                repo.id, [str(c.digest) for c in manifest.children]
+            )
             size = max((c.size_bytes for c in children), default=0)
         new = NewImage(
-            digest=digest, manifest=body, media_type=manifest.media_type,
+            digest=digest,
+            manifest=body,
+            media_type=manifest.media_type,
             artifact_media_type=None if manifest.is_index else manifest.artifact_media_type,
-            size_bytes=size, subject_digest=str(manifest.subject.digest) if manifest.subject else None,
+            size_bytes=size,
+            subject_digest=str(manifest.subject.digest) if manifest.subject else None,
             child_digests=tuple(str(c.digest) for c in manifest.children),
-            blob_digests=tuple(str(d) for d in manifest.blob_digests))
+            blob_digests=tuple(str(d) for d in manifest.blob_digests),
+        )
         may_move = tag is None or not tag_is_immutable(repo, tag)
         saved = self.meta.save_image(repo.id, new, tag, may_move, self.clock.now())
         if saved.created or tag:
@@ -256,8 +289,15 @@ class PullThroughCache:
             self.meta.link_blob(repo.id, digest, size, self.clock.now())
         return True
 
-    def _tee(self, repo: Repository, digest: str, opened: object, stream: Iterator[bytes],
-             lease: str, holder: str) -> Iterator[bytes]:
+    def _tee(
+        self,
+        repo: Repository,
+        digest: str,
+        opened: object,
+        stream: Iterator[bytes],
+        lease: str,
+        holder: str,
+    ) -> Iterator[bytes]:
         """Yield the upstream's chunks while writing and hashing them; publish on a match."""
         upload_id = f"ptc-{uuid.uuid4().hex}"
         self.blobs.start_upload(upload_id)
@@ -285,8 +325,9 @@ class PullThroughCache:
             self.blobs.abort_upload(upload_id)  # the staging, published or not
             self.meta.release_lease(lease, holder)
 
-    def _publish(self, repo: Repository, upload_id: str, segment: str, digest: str,
-                 size: int) -> None:
+    def _publish(
+        self, repo: Repository, upload_id: str, segment: str, digest: str, size: int
+    ) -> None:
         token = self.publications.pin(digest, size)
         try:
             self.blobs.publish_upload(upload_id, [segment], digest, size)
@@ -297,8 +338,9 @@ class PullThroughCache:
             self.publications.abandon(token, digest)
             raise
 
-    def complete(self, repo: Repository, client: UpstreamClient, upstream: str,
-                 manifests: list[Manifest]) -> None:
+    def complete(
+        self, repo: Repository, client: UpstreamClient, upstream: str, manifests: list[Manifest]
+    ) -> None:
         """Fetch the blobs of freshly cached manifests that no client pulled meanwhile."""
         time.sleep(self.completion_delay)
         for manifest in manifests:
@@ -306,8 +348,9 @@ class PullThroughCache:
                 try:
                     self._complete_blob(repo, digest)
                 except Exception as exc:  # noqa: BLE001 (background: the next pull fetches what this could not)
-                    log.info("pull-through: could not complete %s in %s: %s", digest, repo.name,
-                             exc)
+                    log.info(
+                        "pull-through: could not complete %s in %s: %s", digest, repo.name, exc
+                    )
 
     def _complete_blob(self, repo: Repository, digest: str) -> None:
         if self.meta.linked_blob_size(repo.id, digest) is not None:
@@ -326,17 +369,21 @@ class PullThroughCache:
         """ECR: without ecr:BatchImportUpstreamImage the pull finds no image."""
         actor = current_actor()
         if actor is not None and not self.access.registry_allows(
-                account_id, actor.principal, "ecr:BatchImportUpstreamImage", name):
+            account_id, actor.principal, "ecr:BatchImportUpstreamImage", name
+        ):
             raise ImageNotFound(IMAGE_NOT_FOUND)
 
     def _repository(self, account_id: str, name: str) -> Repository:
         repo = self.meta.get_repository(account_id, name)
         if repo is None:
-            repo = self.templates.create_repository_for(account_id, name,
-                                                        AppliedFor.PULL_THROUGH_CACHE)
+            repo = self.templates.create_repository_for(
+                account_id, name, AppliedFor.PULL_THROUGH_CACHE
+            )
         if repo is None:
-            raise RepositoryNotFound(f"The repository with name '{name}' does not exist in the "
-                                     f"registry with id '{account_id}'")
+            raise RepositoryNotFound(
+                f"The repository with name '{name}' does not exist in the "
+                f"registry with id '{account_id}'"
+            )
         return repo
 
     @contextmanager

@@ -20,7 +20,8 @@ from dockyard.services.clock import Clock
 
 def _not_found(account_id: str) -> RegistryPolicyNotFound:
     return RegistryPolicyNotFound(
-        f"Registry policy does not exist in the registry with id '{account_id}'")
+        f"Registry policy does not exist in the registry with id '{account_id}'"
+    )
 
 
 SCOPE_SETTING = "REGISTRY_POLICY_SCOPE"

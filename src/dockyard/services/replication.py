@@ -39,8 +39,15 @@ class _Store(ReplicationStore, Protocol):
 
 
 class ReplicationService:
-    def __init__(self, store: _Store, queries: ImageQueries, clock: Clock, region: str,
-                 regions: Collection[str], audit: AuditLog) -> None:
+    def __init__(
+        self,
+        store: _Store,
+        queries: ImageQueries,
+        clock: Clock,
+        region: str,
+        regions: Collection[str],
+        audit: AuditLog,
+    ) -> None:
         """`region` is this server's own; `regions` the other servers' the operator declared."""
         self.store, self.queries, self.clock = store, queries, clock
         self.region, self.regions, self.audit = region, frozenset(regions), audit
@@ -50,7 +57,8 @@ class ReplicationService:
         configuration = parse_configuration(document, account_id, self.region, self.regions)
         stored = to_document(configuration)
         self.store.put_replication_configuration(
-            account_id, json.dumps(stored) if configuration.rules else None, self.clock.now())
+            account_id, json.dumps(stored) if configuration.rules else None, self.clock.now()
+        )
         return stored
 
     def describe(self, account_id: str) -> dict[str, Any]:
@@ -60,8 +68,9 @@ class ReplicationService:
         text = self.store.get_replication_configuration(account_id)
         return from_document(json.loads(text)) if text else Configuration()
 
-    def statuses(self, account_id: str, name: str,
-                 image_id: ImageId) -> tuple[Repository, Image, list[DestinationStatus]]:
+    def statuses(
+        self, account_id: str, name: str, image_id: ImageId
+    ) -> tuple[Repository, Image, list[DestinationStatus]]:
         """The image `image_id` names (RepositoryNotFound / ImageNotFound otherwise) and its
         copies; an image pushed before any rule matched has none."""
         repo, (image,) = self.queries.lookup(account_id, name, [image_id])
@@ -74,6 +83,8 @@ class ReplicationService:
         if not text:  # the usual case: one indexed read in the push's transaction
             return
         destinations = destinations_for(from_document(json.loads(text)), repo.name)
-        tasks = [NewTask(repo.account_id, repo.id, repo.name, image.digest, destination)
-                 for destination in destinations]
+        tasks = [
+            NewTask(repo.account_id, repo.id, repo.name, image.digest, destination)
+            for destination in destinations
+        ]
         self.store.queue_replications(tasks, self.clock.now())

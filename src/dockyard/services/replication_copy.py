@@ -79,10 +79,19 @@ class _Store(ReplicationStore, ImageStore, BlobIndex, Protocol):
 
 
 class ReplicationWorker:
-    def __init__(self, store: _Store, blobs: BlobStore, images: ImageService,
-                 templates: TemplateService, access: AccessControl, clock: Clock, region: str,
-                 targets: Callable[[Destination], ReplicaTarget | None],
-                 retry: RetryPolicy | None = None, audit: AuditLog | None = None) -> None:
+    def __init__(
+        self,
+        store: _Store,
+        blobs: BlobStore,
+        images: ImageService,
+        templates: TemplateService,
+        access: AccessControl,
+        clock: Clock,
+        region: str,
+        targets: Callable[[Destination], ReplicaTarget | None],
+        retry: RetryPolicy | None = None,
+        audit: AuditLog | None = None,
+    ) -> None:
         """`targets` gives the remote registry of a destination in another region (None when
         that region is not declared)."""
         self.store, self.blobs, self.images, self.templates = store, blobs, images, templates
@@ -104,8 +113,7 @@ class ReplicationWorker:
             self._end(task, ReplicationStatus.FAILED, str(exc))
         except Exception as exc:  # unreachable, 5xx, a database hiccup: try again later
             log.debug("replication task %s failed", task.id, exc_info=True)
-            self._again(task, f"{FailureCode.DESTINATION_UNREACHABLE}: "
-                              f"{type(exc).__name__}: {exc}")
+            self._again(task, f"{FailureCode.DESTINATION_UNREACHABLE}: {type(exc).__name__}: {exc}")
         else:
             self._end(task, ReplicationStatus.COMPLETE, None)
 
@@ -117,16 +125,28 @@ class ReplicationWorker:
         self.store.retry_replication(task.id, self.clock.now() + delay, error, self.clock.now())
 
     def _end(self, task: Task, status: ReplicationStatus, failure: str | None) -> None:
-        with self.audit.recording(AuditAction.REPLICATE_IMAGE, account=task.account_id,
-                                  repository=task.repository, digest=task.digest,
-                                  details={"region": task.destination.region,
-                                           "registry_id": task.destination.registry_id,
-                                           "status": str(status), "failure": failure}):
+        with self.audit.recording(
+            AuditAction.REPLICATE_IMAGE,
+            account=task.account_id,
+            repository=task.repository,
+            digest=task.digest,
+            details={
+                "region": task.destination.region,
+                "registry_id": task.destination.registry_id,
+                "status": str(status),
+                "failure": failure,
+            },
+        ):
             self.store.end_replication(task.id, status, failure, self.clock.now())
         if failure:
-            log.warning("replication of %s@%s to %s/%s failed: %s", task.repository,
-                        task.digest, task.destination.region, task.destination.registry_id,
-                        failure)
+            log.warning(
+                "replication of %s@%s to %s/%s failed: %s",
+                task.repository,
+                task.digest,
+                task.destination.region,
+                task.destination.registry_id,
+                failure,
+            )
 
     # -- one copy --------------------------------------------------------------------------
 
@@ -137,50 +157,60 @@ class ReplicationWorker:
             return
         target = self.targets(task.destination)
         if target is None:
-            raise DestinationRefused(FailureCode.REGION_NOT_CONFIGURED,
-                                     f"region {task.destination.region} is not declared")
+            raise DestinationRefused(
+                FailureCode.REGION_NOT_CONFIGURED,
+                f"region {task.destination.region} is not declared",
+            )
         self._copy_to(target, task.repository, copy)
 
     def _source(self, task: Task) -> Copy:
         repo = self.store.get_repository(task.account_id, task.repository)
-        root = (self.store.get_image(repo.id, task.digest, with_manifest=True)
-                if repo is not None and repo.id == task.repo_id else None)
+        root = (
+            self.store.get_image(repo.id, task.digest, with_manifest=True)
+            if repo is not None and repo.id == task.repo_id
+            else None
+        )
         if repo is None or root is None:
-            raise DestinationRefused(FailureCode.SOURCE_IMAGE_MISSING,
-                                     "the image was deleted before it was copied")
+            raise DestinationRefused(
+                FailureCode.SOURCE_IMAGE_MISSING, "the image was deleted before it was copied"
+            )
         found = {root.digest: (root, _parsed(root))}
         self._add_children(repo, root.digest, found)
         children = {d: [str(c.digest) for c in m.children] for d, (_, m) in found.items()}
         return Copy([found[d] for d in copy_order(root.digest, children)], root.tags)
 
-    def _add_children(self, repo: Repository, digest: str,
-                      found: dict[str, tuple[Image, Manifest]]) -> None:
+    def _add_children(
+        self, repo: Repository, digest: str, found: dict[str, tuple[Image, Manifest]]
+    ) -> None:
         for child in found[digest][1].children:
             key = str(child.digest)
             if key in found:
                 continue
             image = self.store.get_image(repo.id, key, with_manifest=True)
             if image is None:
-                raise DestinationRefused(FailureCode.SOURCE_IMAGE_MISSING,
-                                         f"the index lists {key}, which is not in the repository")
+                raise DestinationRefused(
+                    FailureCode.SOURCE_IMAGE_MISSING,
+                    f"the index lists {key}, which is not in the repository",
+                )
             found[key] = (image, _parsed(image))
             self._add_children(repo, key, found)
 
     def _copy_here(self, task: Task, copy: Copy) -> None:
         """Into another account of this server: its registry policy decides."""
         account, source = task.destination.registry_id, root_principal(task.account_id)
-        if not self.access.registry_allows(account, source, "ecr:ReplicateImage",
-                                           task.repository):
+        if not self.access.registry_allows(account, source, "ecr:ReplicateImage", task.repository):
             raise DestinationRefused(
                 FailureCode.DESTINATION_PERMISSION_DENIED,
-                f"the registry policy of {account} does not allow {source} ecr:ReplicateImage")
+                f"the registry policy of {account} does not allow {source} ecr:ReplicateImage",
+            )
         with acting_as(task.account_id, source), replicating(task.account_id):
             repo = self._destination_repository(account, task.repository)
             source_repo = task.repo_id
             for image, manifest in copy.manifests:
                 self._link_blobs(source_repo, repo, manifest)
-                self.images.store_push(repo, Reference(None, parse_digest(image.digest)),
-                                       manifest, _body(image))
+                self.images.store_push(
+                    repo, Reference(None, parse_digest(image.digest)), manifest, _body(image)
+                )
             root, manifest = copy.manifests[-1]
             for tag in copy.tags:
                 self._tag_here(repo, tag, manifest, _body(root))
@@ -192,8 +222,9 @@ class ReplicationWorker:
         try:
             created = self.templates.create_repository_for(account, name, AppliedFor.REPLICATION)
         except AccessDenied as exc:
-            raise DestinationRefused(FailureCode.DESTINATION_REPOSITORY_MISSING,
-                                     exc.message) from exc
+            raise DestinationRefused(
+                FailureCode.DESTINATION_REPOSITORY_MISSING, exc.message
+            ) from exc
         assert created is not None  # REPLICATION always creates (defaults without a template)
         return created
 
@@ -208,16 +239,19 @@ class ReplicationWorker:
         sizes = self.store.linked_blob_sizes(source_repo, digests)
         missing = [d for d in digests if d not in sizes]
         if missing:
-            raise DestinationRefused(FailureCode.SOURCE_IMAGE_MISSING,
-                                     f"blob {missing[0]} is no longer in the source repository")
+            raise DestinationRefused(
+                FailureCode.SOURCE_IMAGE_MISSING,
+                f"blob {missing[0]} is no longer in the source repository",
+            )
         return {digest: sizes[digest] for digest in digests}
 
     def _tag_here(self, repo: Repository, tag: str, manifest: Manifest, body: bytes) -> None:
         try:
             self.images.store_push(repo, Reference(tag, None), manifest, body)
         except TagImmutable:
-            log.info("replication: tag %s of %s dropped (immutable at the destination)", tag,
-                     repo.name)
+            log.info(
+                "replication: tag %s of %s dropped (immutable at the destination)", tag, repo.name
+            )
 
     def _copy_to(self, target: ReplicaTarget, name: str, copy: Copy) -> None:
         """Into another Dockyard: blobs it lacks, manifests children first, then the tags."""
@@ -231,11 +265,13 @@ class ReplicationWorker:
             except DestinationRefused as exc:
                 if exc.code is not FailureCode.DESTINATION_TAG_IMMUTABLE:
                     raise
-                log.info("replication: tag %s of %s dropped (immutable at the destination)",
-                         tag, name)
+                log.info(
+                    "replication: tag %s of %s dropped (immutable at the destination)", tag, name
+                )
 
-    def _upload_blobs(self, target: ReplicaTarget, name: str, image: Image,
-                      manifest: Manifest) -> None:
+    def _upload_blobs(
+        self, target: ReplicaTarget, name: str, image: Image, manifest: Manifest
+    ) -> None:
         sizes = self._blob_sizes(image.repo_id, manifest)
         for digest in sizes:
             if not target.has_blob(name, digest):

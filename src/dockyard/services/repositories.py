@@ -24,11 +24,13 @@ def not_found(account_id: str, name: str) -> RepositoryNotFound:
 class TemplateCreator(Protocol):
     """ECR's create on push (services/templates.py)."""
 
-    def template_for(self, account_id: str, name: str,
-                     applied_for: AppliedFor) -> CreationTemplate | None: ...
+    def template_for(
+        self, account_id: str, name: str, applied_for: AppliedFor
+    ) -> CreationTemplate | None: ...
 
-    def create_repository_for(self, account_id: str, name: str,
-                              applied_for: AppliedFor) -> Repository | None: ...
+    def create_repository_for(
+        self, account_id: str, name: str, applied_for: AppliedFor
+    ) -> Repository | None: ...
 
 
 class RepositoryService:
@@ -36,8 +38,14 @@ class RepositoryService:
     matches (ECR's create on push, `templates`), else when the server runs with
     --create-on-push (the local-development shortcut, a plain repository)."""
 
-    def __init__(self, meta: MetadataStore, clock: Clock, create_on_push: bool,
-                 audit: AuditLog | None = None, templates: TemplateCreator | None = None) -> None:
+    def __init__(
+        self,
+        meta: MetadataStore,
+        clock: Clock,
+        create_on_push: bool,
+        audit: AuditLog | None = None,
+        templates: TemplateCreator | None = None,
+    ) -> None:
         self.meta, self.clock, self.create_on_push = meta, clock, create_on_push
         self.audit = audit or AuditLog(None, clock)
         self.templates = templates
@@ -54,8 +62,12 @@ class RepositoryService:
         """The repository a push names, None if it does not exist but may be created."""
         validate_repository_name(name)
         repo = self.meta.get_repository(account_id, name)
-        if (repo is None and not self.create_on_push and replication_origin() is None
-                and self._template(account_id, name) is None):
+        if (
+            repo is None
+            and not self.create_on_push
+            and replication_origin() is None
+            and self._template(account_id, name) is None
+        ):
             raise not_found(account_id, name)
         return repo
 
@@ -85,8 +97,12 @@ class RepositoryService:
 
     def _create_or_get(self, account_id: str, name: str) -> Repository:
         try:
-            with self.audit.recording(AuditAction.CREATE_REPOSITORY, account=account_id,
-                                      repository=name, details={"on_push": True}):
+            with self.audit.recording(
+                AuditAction.CREATE_REPOSITORY,
+                account=account_id,
+                repository=name,
+                details={"on_push": True},
+            ):
                 return self.meta.create_repository(account_id, name, self.clock.now())
         except RepositoryAlreadyExists:
             # Another push created it between our lookup and our insert.

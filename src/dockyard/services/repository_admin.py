@@ -31,11 +31,15 @@ MUTABILITY_WITH_FILTERS = {"IMMUTABLE_WITH_EXCLUSION", "MUTABLE_WITH_EXCLUSION"}
 def check_mutability(mode: str, filters: tuple[str, ...]) -> None:
     """`*_WITH_EXCLUSION` needs filters; plain modes must not carry any."""
     if mode in MUTABILITY_WITH_FILTERS and not filters:
-        raise ParameterInvalid(f"Invalid parameter at 'imageTagMutabilityExclusionFilters' failed "
-                               f"to satisfy constraint: 'Member must not be null for {mode}'")
+        raise ParameterInvalid(
+            f"Invalid parameter at 'imageTagMutabilityExclusionFilters' failed "
+            f"to satisfy constraint: 'Member must not be null for {mode}'"
+        )
     if mode not in MUTABILITY_WITH_FILTERS and filters:
-        raise ParameterInvalid(f"Invalid parameter at 'imageTagMutabilityExclusionFilters' failed "
-                               f"to satisfy constraint: 'Member must be null for {mode}'")
+        raise ParameterInvalid(
+            f"Invalid parameter at 'imageTagMutabilityExclusionFilters' failed "
+            f"to satisfy constraint: 'Member must be null for {mode}'"
+        )
 
 
 def check_policy(text: str) -> None:
@@ -44,8 +48,14 @@ def check_policy(text: str) -> None:
 
 
 class RepositoryAdmin:
-    def __init__(self, meta: MetadataStore, repos: RepositoryService, clock: Clock,
-                 token_key: bytes, audit: AuditLog | None = None) -> None:
+    def __init__(
+        self,
+        meta: MetadataStore,
+        repos: RepositoryService,
+        clock: Clock,
+        token_key: bytes,
+        audit: AuditLog | None = None,
+    ) -> None:
         self.meta, self.repos, self.clock, self.token_key = meta, repos, clock, token_key
         self.audit = audit or AuditLog(None, clock)
 
@@ -69,7 +79,9 @@ class RepositoryAdmin:
         pager = Pager(self.token_key, {"op": "DescribeRepositories", "account": account_id})
         after = pager.position(token)
         limit = max_results or DEFAULT_PAGE
-        found = self.meta.list_repositories(account_id, None, after["name"] if after else None, limit + 1)
+        found = self.meta.list_repositories(
+            account_id, None, after["name"] if after else None, limit + 1
+        )
         return pager.page(found, limit, lambda last: {"name": last.name})
 
     @audited(AuditAction.DELETE_REPOSITORY)
@@ -88,26 +100,38 @@ class RepositoryAdmin:
         repo = self.repos.get(account_id, name)
         if not isinstance(changes.tag_mutability, Unchanged):
             exclusions = changes.mutability_exclusions
-            check_mutability(changes.tag_mutability,
-                             () if isinstance(exclusions, Unchanged) else exclusions)
+            check_mutability(
+                changes.tag_mutability, () if isinstance(exclusions, Unchanged) else exclusions
+            )
         return self.meta.update_repository(repo.id, changes)
 
     # -- policies -----------------------------------------------------------------------------
 
     @audited(AuditAction.SET_REPOSITORY_POLICY)
-    def set_policy(self, account_id: str, name: str, text: str, *, force: bool = True,
-                   caller: str | None = None) -> Repository:
+    def set_policy(
+        self,
+        account_id: str,
+        name: str,
+        text: str,
+        *,
+        force: bool = True,
+        caller: str | None = None,
+    ) -> Repository:
         """Without `force`, a policy that would lock `caller` out of setting the next one is
         refused (SetRepositoryPolicy's `force`; the console does not ask for it)."""
         self.repos.get(account_id, name)  # a missing repository is reported before the text
         check_policy(text)
         resource = f"arn:aws:ecr:*:{account_id}:repository/{name}"
-        if not force and caller and locks_out(parse_policy(text, PolicyKind.REPOSITORY), caller,
-                                              account_id, resource):
+        if (
+            not force
+            and caller
+            and locks_out(parse_policy(text, PolicyKind.REPOSITORY), caller, account_id, resource)
+        ):
             raise ParameterInvalid(
                 "Invalid parameter at 'PolicyText' failed to satisfy constraint: 'The policy "
                 f"would prevent {caller} from setting another repository policy; set force to "
-                "true to set it anyway'")
+                "true to set it anyway'"
+            )
         return self.update(account_id, name, RepositoryChanges(policy=text))
 
     def get_policy(self, account_id: str, name: str) -> Repository:

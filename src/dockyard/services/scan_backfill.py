@@ -19,8 +19,9 @@ PAGE = 500
 ENHANCED_FREQUENCIES = ("SCAN_ON_PUSH", "CONTINUOUS_SCAN")
 
 
-def queue_existing_images(meta: MetadataStore, config: dict[str, Any], account_id: str,
-                          queue: Callable[[Image], object]) -> int:
+def queue_existing_images(
+    meta: MetadataStore, config: dict[str, Any], account_id: str, queue: Callable[[Image], object]
+) -> int:
     """Queue (through `queue`) an enhanced scan of each image the configuration now covers."""
     queued, after = 0, None
     while repos := meta.list_repositories(account_id, None, after, 100):
@@ -32,8 +33,9 @@ def queue_existing_images(meta: MetadataStore, config: dict[str, Any], account_i
     return queued
 
 
-def _queue_repository(meta: MetadataStore, repo: Repository,
-                      queue: Callable[[Image], object]) -> int:
+def _queue_repository(
+    meta: MetadataStore, repo: Repository, queue: Callable[[Image], object]
+) -> int:
     queued, key = 0, None
     while page := meta.list_images(repo.id, key, PAGE, "ANY", "ACTIVE"):
         with meta.atomic():

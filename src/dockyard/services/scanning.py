@@ -75,9 +75,16 @@ class FindingsPage:
 
 
 class ScanService:
-    def __init__(self, meta: MetadataStore, blobs: BlobStore, scanner: VulnerabilityScanner,
-                 queries: ImageQueries, config: ScanConfigService, clock: Clock,
-                 events: EventPublisher | None = None) -> None:
+    def __init__(
+        self,
+        meta: MetadataStore,
+        blobs: BlobStore,
+        scanner: VulnerabilityScanner,
+        queries: ImageQueries,
+        config: ScanConfigService,
+        clock: Clock,
+        events: EventPublisher | None = None,
+    ) -> None:
         self.meta, self.blobs, self.scanner = meta, blobs, scanner
         self.events = events or EventPublisher(meta, (), clock, "")
         self.queries, self.config, self.clock = queries, config, clock
@@ -99,42 +106,59 @@ class ScanService:
         elif repo.scan_on_push or frequency == "SCAN_ON_PUSH":
             self._queue(image, "BASIC")
 
-    def start(self, account_id: str, name: str, image_id: ImageId) -> tuple[Repository, Image,
-                                                                              ScanRecord]:
+    def start(
+        self, account_id: str, name: str, image_id: ImageId
+    ) -> tuple[Repository, Image, ScanRecord]:
         """StartImageScan: a basic scan, at most one per image per 24 hours."""
         repo, [image] = self.queries.lookup(account_id, name, [image_id])
         if image.status != "ACTIVE":
             raise ImageArchived("The image is archived and cannot be scanned; restore it first")
         if self.config.scan_type(account_id) == "ENHANCED":
-            raise Unsupported("StartImageScan is for basic scanning; this registry uses "
-                              "enhanced (continuous) scanning")
+            raise Unsupported(
+                "StartImageScan is for basic scanning; this registry uses "
+                "enhanced (continuous) scanning"
+            )
         last = self.meta.scans_for([image.id]).get(image.id)  # the summary: no findings
         if last and last.scan_type == "BASIC" and self.clock.now() - last.started_at < DAY:
             raise LimitExceeded("The scan quota per image has been exceeded. Wait and try again.")
         return repo, image, self._queue(image, "BASIC")
 
-    def configure(self, account_id: str, scan_type: str, rules: list[dict[str, Any]]
-                  ) -> dict[str, Any]:
+    def configure(
+        self, account_id: str, scan_type: str, rules: list[dict[str, Any]]
+    ) -> dict[str, Any]:
         """PutRegistryScanningConfiguration; turning enhanced scanning on scans what exists."""
         config = self.config.put(account_id, scan_type, rules)
         if scan_type == "ENHANCED":
-            queue_existing_images(self.meta, config, account_id,
-                                  lambda image: self._queue(image, "ENHANCED"))
+            queue_existing_images(
+                self.meta, config, account_id, lambda image: self._queue(image, "ENHANCED")
+            )
         return config
 
     def _queue(self, image: Image, scan_type: str) -> ScanRecord:
         status = "PENDING" if scan_type == "ENHANCED" else "IN_PROGRESS"
         record = ScanRecord(image.id, scan_type, status, DESCRIPTIONS[status], self.clock.now())
         self.meta.put_scan(record)
-        payload = json.dumps({"image_id": image.id, "repo_id": image.repo_id,
-                              "digest": image.digest, "type": scan_type})
+        payload = json.dumps(
+            {
+                "image_id": image.id,
+                "repo_id": image.repo_id,
+                "digest": image.digest,
+                "type": scan_type,
+            }
+        )
         self.meta.enqueue_job(SCAN_JOB, payload, self.clock.now())
         return record
 
     # -- results ------------------------------------------------------------------------------
 
-    def findings(self, account_id: str, name: str, image_id: ImageId, token: str | None,
-                 max_results: int | None) -> FindingsPage:
+    def findings(
+        self,
+        account_id: str,
+        name: str,
+        image_id: ImageId,
+        token: str | None,
+        max_results: int | None,
+    ) -> FindingsPage:
         repo, [image] = self.queries.lookup(account_id, name, [image_id])
         scan = self.meta.get_scan(image.id)
         if scan is None:
@@ -143,8 +167,10 @@ class ScanService:
                 f"repository with name '{name}' in the registry with id '{account_id}'"
             )
         found = [finding_from_dict(d) for d in json.loads(scan.findings_json)]
-        pager = Pager(self.queries.token_key,
-                      {"op": "DescribeImageScanFindings", "image": image.id, "at": scan.started_at})
+        pager = Pager(
+            self.queries.token_key,
+            {"op": "DescribeImageScanFindings", "image": image.id, "at": scan.started_at},
+        )
         page, more = pager.window(found, token, max_results or DEFAULT_PAGE, field="i")
         return FindingsPage(repo, image, scan, page, more)
 
@@ -235,8 +261,12 @@ class ScanService:
         """Queue a re-match of every enhanced image (after the vulnerability data changed)."""
         queued, after = 0, 0
         while found := self.meta.scanned_images("ENHANCED", after, 500):
-            payloads = [json.dumps({"image_id": image_id, "repo_id": repo_id, "digest": digest,
-                                    "type": "ENHANCED"}) for image_id, repo_id, digest in found]
+            payloads = [
+                json.dumps(
+                    {"image_id": image_id, "repo_id": repo_id, "digest": digest, "type": "ENHANCED"}
+                )
+                for image_id, repo_id, digest in found
+            ]
             self.meta.enqueue_jobs(SCAN_JOB, payloads, self.clock.now())
             queued, after = queued + len(found), found[-1][0]
         return queued
@@ -307,8 +337,9 @@ def severity_counts(findings: list[Finding]) -> dict[str, int]:
     return dict(sorted(counts.items(), key=lambda item: _ORDER.get(item[0], 99)))
 
 
-_ORDER = {s: i for i, s in enumerate(("CRITICAL", "HIGH", "MEDIUM", "LOW", "INFORMATIONAL",
-                                      "UNDEFINED"))}
+_ORDER = {
+    s: i for i, s in enumerate(("CRITICAL", "HIGH", "MEDIUM", "LOW", "INFORMATIONAL", "UNDEFINED"))
+}
 
 
 def _severity_order(finding: Finding) -> tuple[int, str, str, str, str]:
@@ -345,4 +376,3 @@ def finding_from_dict(data: dict[str, Any]) -> Finding:
     values["aliases"] = tuple(values.get("aliases", ()))
     values["references"] = tuple(values.get("references", ()))
     return Finding(**values)
-

@@ -47,9 +47,12 @@ class StorageService:
             return
         uses = self.usage()
         totals = [(u.account_id, u.total_bytes) for u in uses if u.repository is None]
-        self.history.record_collection(GcRunRecord(
-            self.clock.now(), report.blobs_freed, report.bytes_freed, report.uploads_expired),
-            totals)
+        self.history.record_collection(
+            GcRunRecord(
+                self.clock.now(), report.blobs_freed, report.bytes_freed, report.uploads_expired
+            ),
+            totals,
+        )
         self._log(uses)
 
     def last_collection(self) -> GcRunRecord | None:
@@ -70,11 +73,16 @@ class StorageService:
 
 
 def describe(use: StorageUse) -> str:
-    owner = f"account {use.account_id}" if use.repository is None else (
-        f"repository {use.account_id}/{use.repository}")
+    owner = (
+        f"account {use.account_id}"
+        if use.repository is None
+        else (f"repository {use.account_id}/{use.repository}")
+    )
     shared = use.total_bytes - use.unique_bytes
-    return (f"{owner}: {use.total_bytes} bytes in {use.blobs} blobs "
-            f"({use.unique_bytes} unique, {shared} shared)")
+    return (
+        f"{owner}: {use.total_bytes} bytes in {use.blobs} blobs "
+        f"({use.unique_bytes} unique, {shared} shared)"
+    )
 
 
 def table(uses: list[StorageUse]) -> str:
@@ -84,8 +92,15 @@ def table(uses: list[StorageUse]) -> str:
     for account in accounts:
         members = [u for u in uses if u.account_id == account.account_id and u.repository]
         for use in [account, *members]:
-            rows.append((use.account_id, use.repository or "(all)", str(use.blobs),
-                         str(use.total_bytes), str(use.unique_bytes),
-                         str(use.total_bytes - use.unique_bytes)))
+            rows.append(
+                (
+                    use.account_id,
+                    use.repository or "(all)",
+                    str(use.blobs),
+                    str(use.total_bytes),
+                    str(use.unique_bytes),
+                    str(use.total_bytes - use.unique_bytes),
+                )
+            )
     widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
     return "\n".join("  ".join(c.ljust(w) for c, w in zip(row, widths)).rstrip() for row in rows)

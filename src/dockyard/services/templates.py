@@ -1,13 +1,13 @@
 """Repository creation templates: the ECR operations, and creating repositories through them.
 
-    create / update / describe / delete     CreateRepositoryCreationTemplate and friends
-    create_repository_for(account, name, applied_for)
-        the repository Dockyard creates on a user's behalf (create on push; pull-through cache
-        and replication call it too), shaped by the matching template (domain/templates.py):
-        tag mutability and exclusions, encryption, resource tags, repository policy, and the
-        lifecycle policy through `apply_lifecycle_policy` (a hook: lifecycle storage lives in
-        its own service, wired by the composition root). Without a matching template,
-        CREATE_ON_PUSH creates nothing (None); the other scenarios get ECR's defaults.
+create / update / describe / delete     CreateRepositoryCreationTemplate and friends
+create_repository_for(account, name, applied_for)
+    the repository Dockyard creates on a user's behalf (create on push; pull-through cache
+    and replication call it too), shaped by the matching template (domain/templates.py):
+    tag mutability and exclusions, encryption, resource tags, repository policy, and the
+    lifecycle policy through `apply_lifecycle_policy` (a hook: lifecycle storage lives in
+    its own service, wired by the composition root). Without a matching template,
+    CREATE_ON_PUSH creates nothing (None); the other scenarios get ECR's defaults.
 """
 
 from __future__ import annotations
@@ -49,9 +49,11 @@ class _Store(CreationTemplateStore, RepositoryAdmin, Protocol):
 
 
 def _not_found(account_id: str, prefix: str) -> TemplateNotFound:
-    return TemplateNotFound(f"The repository creation template with prefix '{prefix}' in the "
-                            f"registry with id '{account_id}' can't be found. Verify the "
-                            "registry ID and prefix and try again.")
+    return TemplateNotFound(
+        f"The repository creation template with prefix '{prefix}' in the "
+        f"registry with id '{account_id}' can't be found. Verify the "
+        "registry ID and prefix and try again."
+    )
 
 
 def check_template(template: CreationTemplate) -> None:
@@ -61,8 +63,10 @@ def check_template(template: CreationTemplate) -> None:
     if template.lifecycle_policy:
         parse_lifecycle_policy(template.lifecycle_policy)
     if template.encryption.get("kmsKey") and template.encryption["encryptionType"] == "AES256":
-        raise ParameterInvalid("Invalid parameter at 'encryptionConfiguration' failed to satisfy "
-                               "constraint: 'kmsKey can only be specified for KMS encryption'")
+        raise ParameterInvalid(
+            "Invalid parameter at 'encryptionConfiguration' failed to satisfy "
+            "constraint: 'kmsKey can only be specified for KMS encryption'"
+        )
     if template.repository_policy:
         parse_policy(template.repository_policy, PolicyKind.REPOSITORY)
     if template.lifecycle_policy:
@@ -77,14 +81,22 @@ def _check_lifecycle_text(text: str) -> None:
     except ValueError:
         document = None
     if not isinstance(document, dict) or not isinstance(document.get("rules"), list):
-        raise ParameterInvalid("Invalid parameter at 'LifecyclePolicyText' failed to satisfy "
-                               "constraint: 'Lifecycle policy validation failure'")
+        raise ParameterInvalid(
+            "Invalid parameter at 'LifecyclePolicyText' failed to satisfy "
+            "constraint: 'Lifecycle policy validation failure'"
+        )
 
 
 class TemplateService:
-    def __init__(self, meta: _Store, access: AccessControl, clock: Clock, token_key: bytes,
-                 audit: AuditLog,
-                 apply_lifecycle_policy: Callable[[Repository, str], None] | None = None) -> None:
+    def __init__(
+        self,
+        meta: _Store,
+        access: AccessControl,
+        clock: Clock,
+        token_key: bytes,
+        audit: AuditLog,
+        apply_lifecycle_policy: Callable[[Repository, str], None] | None = None,
+    ) -> None:
         self.meta, self.access, self.clock = meta, access, clock
         self.token_key, self.audit = token_key, audit
         #: (repository, lifecycle policy text) -> None, given by the composition root where
@@ -98,15 +110,17 @@ class TemplateService:
     def create(self, account_id: str, template: CreationTemplate) -> CreationTemplate:
         check_template(template)
         if len(self.meta.list_templates(account_id)) >= MAX_TEMPLATES:
-            raise LimitExceeded(f"A registry can have at most {MAX_TEMPLATES} repository "
-                                "creation templates")
+            raise LimitExceeded(
+                f"A registry can have at most {MAX_TEMPLATES} repository creation templates"
+            )
         now = self.clock.now()
         stored = dataclasses.replace(template, created_at=now, updated_at=now)
         if not self.meta.create_template(account_id, stored):
             raise TemplateAlreadyExists(
                 f"The repository creation template with prefix '{template.prefix}' already "
                 f"exists in the registry with id '{account_id}'. Specify a unique prefix and "
-                "try again.")
+                "try again."
+            )
         return stored
 
     @audited(AuditAction.PUT_CREATION_TEMPLATE, names_repository=False)
@@ -127,14 +141,25 @@ class TemplateService:
             raise _not_found(account_id, prefix)
         return found
 
-    def describe(self, account_id: str, prefixes: list[str] | None, token: str | None,
-                 max_results: int | None) -> tuple[list[CreationTemplate], str | None]:
+    def describe(
+        self,
+        account_id: str,
+        prefixes: list[str] | None,
+        token: str | None,
+        max_results: int | None,
+    ) -> tuple[list[CreationTemplate], str | None]:
         """Templates by prefix order; only `prefixes` when given (missing ones left out)."""
         found = self.meta.list_templates(account_id)
         if prefixes:
             found = [t for t in found if t.prefix in set(prefixes)]
-        pager = Pager(self.token_key, {"op": "DescribeRepositoryCreationTemplates",
-                                       "account": account_id, "prefixes": sorted(prefixes or [])})
+        pager = Pager(
+            self.token_key,
+            {
+                "op": "DescribeRepositoryCreationTemplates",
+                "account": account_id,
+                "prefixes": sorted(prefixes or []),
+            },
+        )
         after = pager.position(token)
         if after:
             found = [t for t in found if t.prefix > after["prefix"]]
@@ -148,12 +173,14 @@ class TemplateService:
 
     # -- creating repositories on a user's behalf ---------------------------------------------
 
-    def template_for(self, account_id: str, name: str,
-                     applied_for: AppliedFor) -> CreationTemplate | None:
+    def template_for(
+        self, account_id: str, name: str, applied_for: AppliedFor
+    ) -> CreationTemplate | None:
         return matching_template(self.meta.list_templates(account_id), name, applied_for)
 
-    def create_repository_for(self, account_id: str, name: str,
-                              applied_for: AppliedFor) -> Repository | None:
+    def create_repository_for(
+        self, account_id: str, name: str, applied_for: AppliedFor
+    ) -> Repository | None:
         """The repository `name` created for `applied_for` as its template says (or the
         existing one, when a concurrent call created it first); None when CREATE_ON_PUSH has
         no template. The acting principal (audit.acting_as) must be allowed
@@ -163,33 +190,46 @@ class TemplateService:
             return None
         self._check_may_create(account_id, name)
         try:
-            with self.meta.atomic(), self.audit.recording(
-                    AuditAction.CREATE_REPOSITORY, account=account_id, repository=name,
-                    details={"applied_for": str(applied_for),
-                             "template": template.prefix if template else None}):
+            with (
+                self.meta.atomic(),
+                self.audit.recording(
+                    AuditAction.CREATE_REPOSITORY,
+                    account=account_id,
+                    repository=name,
+                    details={
+                        "applied_for": str(applied_for),
+                        "template": template.prefix if template else None,
+                    },
+                ),
+            ):
                 return self._create(account_id, name, template or CreationTemplate(name, ()))
         except RepositoryAlreadyExists:
             return self.meta.get_repository(account_id, name)
 
     def _check_may_create(self, account_id: str, name: str) -> None:
         actor = current_actor()
-        if actor is None or self.access.registry_allows(account_id, actor.principal,
-                                                        "ecr:CreateRepository", name):
+        if actor is None or self.access.registry_allows(
+            account_id, actor.principal, "ecr:CreateRepository", name
+        ):
             return
-        raise AccessDenied(f"User: {actor.principal} is not authorized to perform: "
-                           f"ecr:CreateRepository on resource: {self.access.arn(account_id, name)}"
-                           " because no registry policy allows the ecr:CreateRepository action")
+        raise AccessDenied(
+            f"User: {actor.principal} is not authorized to perform: "
+            f"ecr:CreateRepository on resource: {self.access.arn(account_id, name)}"
+            " because no registry policy allows the ecr:CreateRepository action"
+        )
 
     def _create(self, account_id: str, name: str, template: CreationTemplate) -> Repository:
         settings = RepositorySettings(
             tag_mutability=template.tag_mutability,
             mutability_exclusions=template.mutability_exclusions,
-            encryption=dict(template.encryption), resource_tags=dict(template.resource_tags))
-        repo = self.meta.create_configured_repository(account_id, name, settings,
-                                                      self.clock.now())
+            encryption=dict(template.encryption),
+            resource_tags=dict(template.resource_tags),
+        )
+        repo = self.meta.create_configured_repository(account_id, name, settings, self.clock.now())
         if template.repository_policy:
             repo = self.meta.update_repository(
-                repo.id, RepositoryChanges(policy=template.repository_policy))
+                repo.id, RepositoryChanges(policy=template.repository_policy)
+            )
         if template.lifecycle_policy and self.apply_lifecycle_policy is not None:
             self.apply_lifecycle_policy(repo, template.lifecycle_policy)
         return repo

@@ -216,10 +216,7 @@ class UploadService:
         upload = await self._run(self.status, account_id, name, upload_id)
         if upload.size == 0:
             raise EmptyUpload(f"The upload with id '{upload_id}' does not contain any data")
-        if (
-            await self._run(self._linked_size, upload.repo_id, digest)
-            is not None
-        ):
+        if await self._run(self._linked_size, upload.repo_id, digest) is not None:
             if await self._run(self._moved, upload):
                 # Linked by a completion of this very upload that just won the race.
                 raise await self._run(self._lost_completion, self._as_staged(where, upload))
@@ -386,7 +383,9 @@ class UploadService:
                 raise self._lost_completion(staged) from None  # it ended or moved meanwhile
             raise
 
-    def _publish_pinned(self, staged: Staged, digest: Digest, publish: Callable[[], object]) -> Digest:
+    def _publish_pinned(
+        self, staged: Staged, digest: Digest, publish: Callable[[], object]
+    ) -> Digest:
         """Publish with the blob pinned against garbage collection (services/publications.py);
         the pin is released in the transaction that ends the session."""
         token = self.publications.pin(str(digest), staged.size)
@@ -406,8 +405,9 @@ class UploadService:
 
     def _publish_data(self, staged: Staged, digest: Digest, data: memoryview) -> Digest:
         self._verify(staged, digest, hashlib.new(digest.algorithm, data).hexdigest())
-        return self._publish_pinned(staged, digest, lambda: self.blobs.publish_data(
-            staged.upload.id, str(digest), data))
+        return self._publish_pinned(
+            staged, digest, lambda: self.blobs.publish_data(staged.upload.id, str(digest), data)
+        )
 
     def _verify(self, staged: Staged, digest: Digest, actual: str) -> None:
         if actual != digest.encoded:

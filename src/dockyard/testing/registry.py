@@ -41,8 +41,14 @@ class RegistryStartError(RuntimeError):
 class Registry:
     """A running registry; see the module doc. Attributes are set by `start`."""
 
-    def __init__(self, *, region: str = "us-east-1", create_on_push: bool = True,
-                 extra_args: Sequence[str] = (), startup_timeout: float = 30.0) -> None:
+    def __init__(
+        self,
+        *,
+        region: str = "us-east-1",
+        create_on_push: bool = True,
+        extra_args: Sequence[str] = (),
+        startup_timeout: float = 30.0,
+    ) -> None:
         self.region, self.create_on_push = region, create_on_push
         self.extra_args, self.startup_timeout = list(extra_args), startup_timeout
         self.account_id = "".join(secrets.choice("0123456789") for _ in range(12))
@@ -73,8 +79,10 @@ class Registry:
         import boto3  # type: ignore[import-untyped]
 
         session = boto3.session.Session(
-            aws_access_key_id=self.access_key_id, aws_secret_access_key=self.secret_access_key,
-            region_name=self.region)
+            aws_access_key_id=self.access_key_id,
+            aws_secret_access_key=self.secret_access_key,
+            region_name=self.region,
+        )
         return session.client(service, endpoint_url=self.endpoint_url, **kwargs)
 
     def authorization_token(self) -> str:
@@ -159,7 +167,8 @@ class Registry:
         (root / "auth.toml").write_text(
             f'[[accounts]]\nid = "{self.account_id}"\n\n[[accounts.keys]]\n'
             f'access_key_id = "{self.access_key_id}"\n'
-            f'secret_access_key = "{self.secret_access_key}"\n')
+            f'secret_access_key = "{self.secret_access_key}"\n'
+        )
         (root / "clock").write_text("0")
         self.port = _free_port()
         command = [
@@ -171,24 +180,33 @@ class Registry:
         ]  # fmt: skip
         env = dict(os.environ)
         env["PYTHONPATH"] = os.pathsep.join(
-            p for p in (str(PACKAGE_ROOT), env.get("PYTHONPATH")) if p)
+            p for p in (str(PACKAGE_ROOT), env.get("PYTHONPATH")) if p
+        )
         with open(root / "server.log", "wb") as log:
-            self.process = subprocess.Popen(command, stdin=subprocess.DEVNULL, stdout=log,
-                                            stderr=log, env=env, cwd=root,
-                                            start_new_session=True)
+            self.process = subprocess.Popen(
+                command,
+                stdin=subprocess.DEVNULL,
+                stdout=log,
+                stderr=log,
+                env=env,
+                cwd=root,
+                start_new_session=True,
+            )
 
     def _wait_ready(self) -> None:
         deadline = time.monotonic() + self.startup_timeout
         while time.monotonic() < deadline:
             assert self.process is not None
             if self.process.poll() is not None:
-                raise RegistryStartError(f"dockyard exited with {self.process.returncode}:\n"
-                                         + self.log_tail())
+                raise RegistryStartError(
+                    f"dockyard exited with {self.process.returncode}:\n" + self.log_tail()
+                )
             if _answers(self.endpoint_url + "/healthz"):
                 return
             time.sleep(0.02)
-        raise RegistryStartError(f"dockyard did not answer within {self.startup_timeout}s:\n"
-                                 + self.log_tail())
+        raise RegistryStartError(
+            f"dockyard did not answer within {self.startup_timeout}s:\n" + self.log_tail()
+        )
 
 
 def _answers(url: str) -> bool:

@@ -109,8 +109,9 @@ def test_header_whitespace_is_canonicalised() -> None:
 
 
 def test_repeated_headers_are_joined() -> None:
-    request = AWSRequest(method="POST", url=f"https://{HOST}/", data=BODY,
-                         headers={"X-Amz-Target": TARGET})
+    request = AWSRequest(
+        method="POST", url=f"https://{HOST}/", data=BODY, headers={"X-Amz-Target": TARGET}
+    )
     request.headers["X-Custom"] = "one"
     request.headers["X-Custom"] = "two"  # HTTPMessage appends: two header lines
     SigV4Auth(Credentials(KEY_ID, SECRET), "ecr", "us-east-1").add_auth(request)
@@ -129,8 +130,9 @@ def test_date_header_fallback() -> None:
 
 
 def test_session_token_header_is_just_signed() -> None:
-    request = AWSRequest(method="POST", url=f"https://{HOST}/", data=BODY,
-                         headers={"X-Amz-Target": TARGET})
+    request = AWSRequest(
+        method="POST", url=f"https://{HOST}/", data=BODY, headers={"X-Amz-Target": TARGET}
+    )
     SigV4Auth(Credentials(KEY_ID, SECRET, "token"), "ecr", "us-east-1").add_auth(request)
     assert check(request) == KEY_ID
 
@@ -359,8 +361,9 @@ class _SignOnly(SigV4Auth):
 
 def sign_only(names: set[str], headers: dict[str, str] | None = None) -> AWSRequest:
     base = {"Content-Type": "application/x-amz-json-1.1", "X-Amz-Target": TARGET}
-    request = AWSRequest(method="POST", url=f"https://{HOST}/", data=BODY,
-                         headers={**base, **(headers or {})})
+    request = AWSRequest(
+        method="POST", url=f"https://{HOST}/", data=BODY, headers={**base, **(headers or {})}
+    )
     _SignOnly(names).add_auth(request)
     return request
 
@@ -389,9 +392,7 @@ def test_the_request_time_must_be_signed() -> None:
     assert error.message == "'X-Amz-Date' must be a 'SignedHeader' in the AWS Authorization."
     dated = sign_only({"host", "x-amz-target"}, {"Date": "Thu, 01 Jan 2026 11:00:00 GMT"})
     assert "X-Amz-Date" not in dated.headers
-    assert failure(dated).message == (
-        "'Date' must be a 'SignedHeader' in the AWS Authorization."
-    )
+    assert failure(dated).message == ("'Date' must be a 'SignedHeader' in the AWS Authorization.")
 
 
 def test_host_must_be_signed() -> None:

@@ -35,29 +35,49 @@ HOME = f"{PREFIX}/repositories"
 
 def _safe_next(target: str | None) -> str:
     """Only a console path: never another site (an open redirect) nor `//host`."""
-    if target and target.startswith(f"{PREFIX}/") and not target.startswith("//") \
-            and "\\" not in target:
+    if (
+        target
+        and target.startswith(f"{PREFIX}/")
+        and not target.startswith("//")
+        and "\\" not in target
+    ):
         return target
     return HOME
 
 
-def _cookie(request: Request, response: Response, name: str, value: str, max_age: int,
-            path: str = PREFIX) -> None:
-    response.set_cookie(name, value, max_age=max_age, path=path, httponly=True,
-                        samesite="strict", secure=request.url.scheme == "https")
+def _cookie(
+    request: Request, response: Response, name: str, value: str, max_age: int, path: str = PREFIX
+) -> None:
+    response.set_cookie(
+        name,
+        value,
+        max_age=max_age,
+        path=path,
+        httponly=True,
+        samesite="strict",
+        secure=request.url.scheme == "https",
+    )
 
 
 def home(request: Request) -> Response:
     return RedirectResponse(HOME, 303)
 
 
-def sign_in_form(request: Request, status: int = 200, key_id: str = "",
-                 message: str = "") -> Response:
+def sign_in_form(
+    request: Request, status: int = 200, key_id: str = "", message: str = ""
+) -> Response:
     if status == 200 and current_session(request) is not None:
         return RedirectResponse(_safe_next(request.query_params.get("next")), 303)
     token = secrets.token_urlsafe(32)
-    response = render(request, "sign_in.html", status, login_token=token, key_id=key_id,
-                      next=_safe_next(request.query_params.get("next")), message=message)
+    response = render(
+        request,
+        "sign_in.html",
+        status,
+        login_token=token,
+        key_id=key_id,
+        next=_safe_next(request.query_params.get("next")),
+        message=message,
+    )
     _cookie(request, response, LOGIN_COOKIE, token, 3600, f"{PREFIX}/sign-in")
     return response
 
@@ -68,14 +88,24 @@ async def sign_in(request: Request) -> Response:
     expected = request.cookies.get(LOGIN_COOKIE, "")
     if not expected or not hmac.compare_digest(expected, str(form.get("login_token", ""))):
         return await run_in_threadpool(
-            sign_in_form, request, 403, key_id,
-            "The sign-in form expired or came from elsewhere. Please try again.")
+            sign_in_form,
+            request,
+            403,
+            key_id,
+            "The sign-in form expired or came from elsewhere. Please try again.",
+        )
     try:
-        cookie, _ = await run_in_threadpool(services(request).console_sessions.sign_in,
-                                            key_id, secret)
+        cookie, _ = await run_in_threadpool(
+            services(request).console_sessions.sign_in, key_id, secret
+        )
     except NotAuthorized:
-        return await run_in_threadpool(sign_in_form, request, 401, key_id,
-                                       "The access key id or secret access key is not valid.")
+        return await run_in_threadpool(
+            sign_in_form,
+            request,
+            401,
+            key_id,
+            "The access key id or secret access key is not valid.",
+        )
     response = RedirectResponse(_safe_next(str(form.get("next", ""))), 303)
     _cookie(request, response, SESSION_COOKIE, cookie, SESSION_LIFETIME)
     response.delete_cookie(LOGIN_COOKIE, path=f"{PREFIX}/sign-in")

@@ -26,9 +26,16 @@ class Bar:
 def severity_bars(counts: dict[str, int]) -> list[Bar]:
     """One bar per severity, most severe first, widths relative to the largest count."""
     top = max([counts.get(severity, 0) for severity in SEVERITIES] + [1])
-    return [Bar(severity, counts.get(severity, 0), index * ROW,
-                round(BAR_AREA * counts.get(severity, 0) / top), f"sev-{severity.lower()}")
-            for index, severity in enumerate(SEVERITIES)]
+    return [
+        Bar(
+            severity,
+            counts.get(severity, 0),
+            index * ROW,
+            round(BAR_AREA * counts.get(severity, 0) / top),
+            f"sev-{severity.lower()}",
+        )
+        for index, severity in enumerate(SEVERITIES)
+    ]
 
 
 LINE_WIDTH, LINE_HEIGHT = 460, 160  # px of the plot area
@@ -53,5 +60,6 @@ def storage_line(samples: list[tuple[float, int]]) -> LineChart | None:
     span, top = (end - start) or 1.0, max(size for _, size in samples) or 1
     points = " ".join(
         f"{round(LINE_WIDTH * (at - start) / span)},{round(LINE_HEIGHT * (1 - size / top))}"
-        for at, size in samples)
+        for at, size in samples
+    )
     return LineChart(points, start, end, top, len(samples))

@@ -1,17 +1,17 @@
 """One image: its page, its findings, and its actions (each confirmed on a page of its own).
 
-    GET  .../-/images/{digest}              manifest, config, referrers, scan, action forms
-    GET  .../-/images/{digest}/findings     findings filtered by severity and package, chart
-    GET  .../-/images/{digest}/confirm      "are you sure" for ?action=..., a POST form (CSRF)
-    POST .../-/images/{digest}/{action}     runs it through the service the ECR call uses:
+GET  .../-/images/{digest}              manifest, config, referrers, scan, action forms
+GET  .../-/images/{digest}/findings     findings filtered by severity and package, chart
+GET  .../-/images/{digest}/confirm      "are you sure" for ?action=..., a POST form (CSRF)
+POST .../-/images/{digest}/{action}     runs it through the service the ECR call uses:
 
-        add-tag     ImageCommands.put_image (PutImage with the image's own manifest and a tag)
-        remove-tag  ImageCommands.batch_delete of the tag (BatchDeleteImage: the last tag takes
-                    the image with it, as on ECR)
-        delete      ImageCommands.batch_delete of the digest
-        archive     ImageCommands.update_storage_class ARCHIVE (UpdateImageStorageClass)
-        restore     ImageCommands.update_storage_class STANDARD
-        scan        ScanService.start (StartImageScan)
+    add-tag     ImageCommands.put_image (PutImage with the image's own manifest and a tag)
+    remove-tag  ImageCommands.batch_delete of the tag (BatchDeleteImage: the last tag takes
+                the image with it, as on ECR)
+    delete      ImageCommands.batch_delete of the digest
+    archive     ImageCommands.update_storage_class ARCHIVE (UpdateImageStorageClass)
+    restore     ImageCommands.update_storage_class STANDARD
+    scan        ScanService.start (StartImageScan)
 """
 
 from __future__ import annotations
@@ -56,10 +56,13 @@ def _add_tag(svc: Services, session: ConsoleSession, name: str, digest: str, tag
     image = _found(svc.queries.resolve_each(repo, [ImageId(digest=digest)], True)[0][1])
     manifest = (image.manifest or b"").decode("utf-8")
     # PutImage's own input rules (tag length ...), with its messages; then PutImage itself.
-    validate_input("PutImage", {"repositoryName": name, "imageManifest": manifest,
-                                "imageTag": tag, "imageDigest": digest})
-    svc.commands.put_image(session.account_id, name, manifest.encode("utf-8"),
-                           image.media_type, tag, digest)
+    validate_input(
+        "PutImage",
+        {"repositoryName": name, "imageManifest": manifest, "imageTag": tag, "imageDigest": digest},
+    )
+    svc.commands.put_image(
+        session.account_id, name, manifest.encode("utf-8"), image.media_type, tag, digest
+    )
     return "image"
 
 
@@ -83,8 +86,9 @@ def _remove_tag(svc: Services, session: ConsoleSession, name: str, digest: str, 
     repo = svc.repositories.get(session.account_id, name)
     _found(svc.queries.resolve_each(repo, [ImageId(digest=digest, tag=tag)])[0][1])
     _delete(svc, session, name, [ImageId(tag=tag)])
-    still_there = svc.queries.resolve(svc.repositories.get(session.account_id, name),
-                                      [ImageId(digest=digest)])[0][1]
+    still_there = svc.queries.resolve(
+        svc.repositories.get(session.account_id, name), [ImageId(digest=digest)]
+    )[0][1]
     return "image" if still_there else "images"
 
 
@@ -107,18 +111,43 @@ def _scan(svc: Services, session: ConsoleSession, name: str, digest: str, _: str
 
 
 ACTIONS: dict[str, ImageAction] = {
-    "add-tag": ImageAction("Add tag", "Point the tag at this image? If the tag is on another "
-                           "image it moves here (unless tags are immutable).", True, _add_tag),
-    "remove-tag": ImageAction("Remove tag", "Remove the tag? If it is the image's last tag, "
-                              "the image is deleted too, as on ECR.", True, _remove_tag),
-    "delete": ImageAction("Delete image", "Delete this image and all its tags? This cannot be "
-                          "undone.", False, _delete_image),
-    "archive": ImageAction("Archive", "Archive this image? It stays listed but cannot be "
-                           "pulled until it is restored.", False, _storage_class("ARCHIVE")),
-    "restore": ImageAction("Restore", "Restore this image so it can be pulled again?", False,
-                           _storage_class("STANDARD")),
-    "scan": ImageAction("Start scan", "Start a basic vulnerability scan of this image (at most "
-                        "one a day)?", False, _scan),
+    "add-tag": ImageAction(
+        "Add tag",
+        "Point the tag at this image? If the tag is on another "
+        "image it moves here (unless tags are immutable).",
+        True,
+        _add_tag,
+    ),
+    "remove-tag": ImageAction(
+        "Remove tag",
+        "Remove the tag? If it is the image's last tag, the image is deleted too, as on ECR.",
+        True,
+        _remove_tag,
+    ),
+    "delete": ImageAction(
+        "Delete image",
+        "Delete this image and all its tags? This cannot be undone.",
+        False,
+        _delete_image,
+    ),
+    "archive": ImageAction(
+        "Archive",
+        "Archive this image? It stays listed but cannot be pulled until it is restored.",
+        False,
+        _storage_class("ARCHIVE"),
+    ),
+    "restore": ImageAction(
+        "Restore",
+        "Restore this image so it can be pulled again?",
+        False,
+        _storage_class("STANDARD"),
+    ),
+    "scan": ImageAction(
+        "Start scan",
+        "Start a basic vulnerability scan of this image (at most one a day)?",
+        False,
+        _scan,
+    ),
 }
 
 
@@ -126,8 +155,15 @@ ACTIONS: dict[str, ImageAction] = {
 def image(request: Request, session: ConsoleSession) -> Response:
     name, digest = request.path_params["name"], request.path_params["digest"]
     view = services(request).console.image(session.account_id, name, digest)
-    return render(request, "image.html", session=session, view=view, actions=ACTIONS,
-                  host=registry_host(request), done=request.query_params.get("done", ""))
+    return render(
+        request,
+        "image.html",
+        session=session,
+        view=view,
+        actions=ACTIONS,
+        host=registry_host(request),
+        done=request.query_params.get("done", ""),
+    )
 
 
 @page
@@ -136,13 +172,25 @@ def findings(request: Request, session: ConsoleSession) -> Response:
     severity = request.query_params.get("severity", "")
     severity = severity if severity in SEVERITIES else ""
     package = request.query_params.get("package", "").strip()[:200]
-    found = services(request).scans.findings(session.account_id, name, ImageId(digest=digest),
-                                             None, FINDINGS_SHOWN)
-    shown = [f for f in found.findings if (not severity or f.severity == severity)
-             and package.lower() in f.package.name.lower()]
-    return render(request, "findings.html", session=session, found=found, shown=shown,
-                  severity=severity, package=package, severities=SEVERITIES,
-                  bars=severity_bars(found.scan.severity_counts))
+    found = services(request).scans.findings(
+        session.account_id, name, ImageId(digest=digest), None, FINDINGS_SHOWN
+    )
+    shown = [
+        f
+        for f in found.findings
+        if (not severity or f.severity == severity) and package.lower() in f.package.name.lower()
+    ]
+    return render(
+        request,
+        "findings.html",
+        session=session,
+        found=found,
+        shown=shown,
+        severity=severity,
+        package=package,
+        severities=SEVERITIES,
+        bars=severity_bars(found.scan.severity_counts),
+    )
 
 
 @page
@@ -152,9 +200,15 @@ def confirm(request: Request, session: ConsoleSession) -> Response:
     if chosen is None:
         return render(request, "error.html", 404, session, code=404, message="No such action.")
     view = services(request).console.image(session.account_id, name, digest)
-    return render(request, "confirm.html", session=session, view=view, chosen=chosen,
-                  action_name=request.query_params["action"],
-                  tag=request.query_params.get("tag", "").strip())
+    return render(
+        request,
+        "confirm.html",
+        session=session,
+        view=view,
+        chosen=chosen,
+        action_name=request.query_params["action"],
+        tag=request.query_params.get("tag", "").strip(),
+    )
 
 
 @action
@@ -173,5 +227,6 @@ def perform(request: Request, session: ConsoleSession, form: dict[str, str]) -> 
 
 
 def _tag_required() -> ParameterInvalid:
-    return ParameterInvalid("Invalid parameter at 'imageTag' failed to satisfy constraint: "
-                            "'Member must not be null'")
+    return ParameterInvalid(
+        "Invalid parameter at 'imageTag' failed to satisfy constraint: 'Member must not be null'"
+    )

@@ -25,7 +25,9 @@ from dockyard.domain.models import ConsoleSession, Repository
 from dockyard.services.lifecycle_preview import PreviewEntry
 
 
-def _stored(request: Request, session: ConsoleSession) -> tuple[Repository, str | None, float | None]:
+def _stored(
+    request: Request, session: ConsoleSession
+) -> tuple[Repository, str | None, float | None]:
     name = request.path_params["name"]
     try:
         repo, record = services(request).lifecycle.get_policy(session.account_id, name)
@@ -34,14 +36,29 @@ def _stored(request: Request, session: ConsoleSession) -> tuple[Repository, str 
     return repo, record.text, record.last_evaluated_at
 
 
-def _editor(request: Request, session: ConsoleSession, *, text: str | None = None,
-            error: str = "", results: list[PreviewEntry] | None = None,
-            status: int = 200) -> Response:
+def _editor(
+    request: Request,
+    session: ConsoleSession,
+    *,
+    text: str | None = None,
+    error: str = "",
+    results: list[PreviewEntry] | None = None,
+    status: int = 200,
+) -> Response:
     repo, stored, evaluated = _stored(request, session)
-    return render(request, "lifecycle.html", status, session=session, repo=repo,
-                  stored=stored, evaluated=evaluated, error=error, results=results,
-                  text=(stored or "") if text is None else text,
-                  done=request.query_params.get("done", ""))
+    return render(
+        request,
+        "lifecycle.html",
+        status,
+        session=session,
+        repo=repo,
+        stored=stored,
+        evaluated=evaluated,
+        error=error,
+        results=results,
+        text=(stored or "") if text is None else text,
+        done=request.query_params.get("done", ""),
+    )
 
 
 @page
@@ -64,8 +81,9 @@ def save(request: Request, session: ConsoleSession, form: dict[str, str]) -> Res
 def preview(request: Request, session: ConsoleSession, form: dict[str, str]) -> Response:
     name, text = request.path_params["name"], form.get("policy", "")
     try:
-        validate_input("StartLifecyclePolicyPreview",
-                       {"repositoryName": name, "lifecyclePolicyText": text})
+        validate_input(
+            "StartLifecyclePolicyPreview", {"repositoryName": name, "lifecyclePolicyText": text}
+        )
         _, results = services(request).previews.evaluate_now(session.account_id, name, text)
     except errors.InvalidInput as exc:
         return _editor(request, session, text=text, error=exc.message, status=400)

@@ -23,22 +23,42 @@ def registry_host(request: Request) -> str:
 @page
 def repositories(request: Request, session: ConsoleSession) -> Response:
     search = request.query_params.get("q", "").strip()[:256]
-    found = services(request).console.repositories(session.account_id, search,
-                                                   request.query_params.get("page"))
-    return render(request, "repositories.html", session=session, page=found, search=search,
-                  host=registry_host(request))
+    found = services(request).console.repositories(
+        session.account_id, search, request.query_params.get("page")
+    )
+    return render(
+        request,
+        "repositories.html",
+        session=session,
+        page=found,
+        search=search,
+        host=registry_host(request),
+    )
 
 
 @page
 def images(request: Request, session: ConsoleSession) -> Response:
     name = request.path_params["name"]
     q = request.query_params
-    wanted = ImageFilter(q.get("tag_status", "ANY"), q.get("image_status", "ACTIVE"),
-                         q.get("order", "newest"), q.get("page")).checked()
+    wanted = ImageFilter(
+        q.get("tag_status", "ANY"),
+        q.get("image_status", "ACTIVE"),
+        q.get("order", "newest"),
+        q.get("page"),
+    ).checked()
     found = services(request).console.images(session.account_id, name, wanted)
-    return render(request, "images.html", session=session, found=found, wanted=wanted,
-                  tag_statuses=TAG_STATUSES, image_statuses=IMAGE_STATUSES, orders=ORDERS,
-                  host=registry_host(request), done=q.get("done", ""))
+    return render(
+        request,
+        "images.html",
+        session=session,
+        found=found,
+        wanted=wanted,
+        tag_statuses=TAG_STATUSES,
+        image_statuses=IMAGE_STATUSES,
+        orders=ORDERS,
+        host=registry_host(request),
+        done=q.get("done", ""),
+    )
 
 
 @page
@@ -50,6 +70,15 @@ def storage(request: Request, session: ConsoleSession) -> Response:
     # A collection is registry-wide; what the page tells of it is this account's share only
     # (its stored bytes at the collection before and at the last one), as the API scopes all.
     change = tuple(size for _, size in history[-2:]) if history else ()
-    return render(request, "storage.html", session=session, account=account, page=found,
-                  total=total, usage=repositories, last_gc=svc.storage.last_collection(),
-                  change=change, chart=storage_line(history))
+    return render(
+        request,
+        "storage.html",
+        session=session,
+        account=account,
+        page=found,
+        total=total,
+        usage=repositories,
+        last_gc=svc.storage.last_collection(),
+        change=change,
+        chart=storage_line(history),
+    )

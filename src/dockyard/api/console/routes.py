@@ -50,8 +50,13 @@ ROUTES: list[BaseRoute] = [
 
 async def not_found(scope: Scope, receive: Receive, send: Send) -> None:
     """A console page for any other /ui path (the registry's own 404 is an OCI error)."""
-    page = render(Request(scope, receive), "error.html", 404, code=404,
-                  message="There is no such page in the console.")
+    page = render(
+        Request(scope, receive),
+        "error.html",
+        404,
+        code=404,
+        message="There is no such page in the console.",
+    )
     await page(scope, receive, send)
 
 

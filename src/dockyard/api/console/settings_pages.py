@@ -25,8 +25,14 @@ def _back(name: str, done: str) -> Response:
 @page
 def settings(request: Request, session: ConsoleSession) -> Response:
     repo = services(request).repositories.get(session.account_id, request.path_params["name"])
-    return render(request, "settings.html", session=session, repo=repo,
-                  mutabilities=MUTABILITIES, done=request.query_params.get("done", ""))
+    return render(
+        request,
+        "settings.html",
+        session=session,
+        repo=repo,
+        mutabilities=MUTABILITIES,
+        done=request.query_params.get("done", ""),
+    )
 
 
 @action
@@ -36,18 +42,25 @@ def put_mutability(request: Request, session: ConsoleSession, form: dict[str, st
     params = {"repositoryName": name, "imageTagMutability": form.get("mutability", "")}
     if filters:
         params["imageTagMutabilityExclusionFilters"] = [
-            {"filterType": "WILDCARD", "filter": f} for f in filters]
+            {"filterType": "WILDCARD", "filter": f} for f in filters
+        ]
     checked = validate_input("PutImageTagMutability", params)
-    services(request).admin.update(session.account_id, name, RepositoryChanges(
-        tag_mutability=checked["imageTagMutability"], mutability_exclusions=tuple(filters)))
+    services(request).admin.update(
+        session.account_id,
+        name,
+        RepositoryChanges(
+            tag_mutability=checked["imageTagMutability"], mutability_exclusions=tuple(filters)
+        ),
+    )
     return _back(name, "mutability")
 
 
 @action
 def put_scanning(request: Request, session: ConsoleSession, form: dict[str, str]) -> Response:
     name = request.path_params["name"]
-    services(request).admin.update(session.account_id, name,
-                                   RepositoryChanges(scan_on_push=form.get("scan_on_push") == "on"))
+    services(request).admin.update(
+        session.account_id, name, RepositoryChanges(scan_on_push=form.get("scan_on_push") == "on")
+    )
     return _back(name, "scanning")
 
 
@@ -64,4 +77,3 @@ def delete_policy(request: Request, session: ConsoleSession, form: dict[str, str
     name = request.path_params["name"]
     services(request).admin.delete_policy(session.account_id, name)
     return _back(name, "policy-deleted")
-

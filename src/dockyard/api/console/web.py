@@ -35,8 +35,10 @@ from dockyard.services.console_sessions import csrf_matches
 
 PREFIX = "/ui"
 SESSION_COOKIE = "dockyard_console"
-CSP = ("default-src 'self'; img-src 'self' data:; object-src 'none'; base-uri 'none'; "
-       "form-action 'self'; frame-ancestors 'none'")
+CSP = (
+    "default-src 'self'; img-src 'self' data:; object-src 'none'; base-uri 'none'; "
+    "form-action 'self'; frame-ancestors 'none'"
+)
 _HERE = Path(__file__).parent
 
 # Statuses by error family; the messages are the services' own, as the APIs show them.
@@ -93,14 +95,20 @@ def services(request: Request) -> Services:
     return request.app.state.services
 
 
-def render(request: Request, template: str, status: int = 200,
-           session: ConsoleSession | None = None, **context: Any) -> HTMLResponse:
+def render(
+    request: Request,
+    template: str,
+    status: int = 200,
+    session: ConsoleSession | None = None,
+    **context: Any,
+) -> HTMLResponse:
     html = templates.get_template(template).render(session=session, request=request, **context)
     return HTMLResponse(html, status)
 
 
-def error_page(request: Request, exc: errors.DockyardError,
-               session: ConsoleSession | None) -> HTMLResponse:
+def error_page(
+    request: Request, exc: errors.DockyardError, session: ConsoleSession | None
+) -> HTMLResponse:
     status = next((code for kind, code in _STATUS if isinstance(exc, kind)), 400)
     return render(request, "error.html", status, session, message=exc.message, code=status)
 
@@ -163,9 +171,15 @@ def action(handler: Action) -> Callable[[Request], Awaitable[Response]]:
         if session is None:
             return to_sign_in(request)
         if not csrf_matches(session, form.get("csrf_token")):
-            return render(request, "error.html", 403, session, code=403,
-                          message="This form has expired or did not come from this console. "
-                                  "Go back, reload the page and try again.")
+            return render(
+                request,
+                "error.html",
+                403,
+                session,
+                code=403,
+                message="This form has expired or did not come from this console. "
+                "Go back, reload the page and try again.",
+            )
         try:
             await run_in_threadpool(_authorize, request, session)
             return await run_in_threadpool(handler, request, session, form)
@@ -184,7 +198,8 @@ def _authorize(request: Request, session: ConsoleSession) -> None:
     wanted = CONSOLE_ACTIONS.get(key)
     if wanted is not None:
         services(request).access.authorize(
-            Caller(session.account_id, session.principal), session.account_id, name, wanted)
+            Caller(session.account_id, session.principal), session.account_id, name, wanted
+        )
 
 
 def redirect(path: str, **query: str) -> RedirectResponse:

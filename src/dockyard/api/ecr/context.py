@@ -40,8 +40,9 @@ class Call:
         return name
 
 
-def access_targets(operation: str, params: dict[str, Any],
-                   caller_account: str) -> tuple[str, list[str | None]]:
+def access_targets(
+    operation: str, params: dict[str, Any], caller_account: str
+) -> tuple[str, list[str | None]]:
     """The registry a call addresses and the repositories it names (None: the registry as a
     whole), for the access check: `repositoryName`, each of DescribeRepositories'
     `repositoryNames`, or the repository of a `resourceArn`."""

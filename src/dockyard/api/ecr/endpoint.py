@@ -62,6 +62,7 @@ MAX_OTHER_BODY = 16 * 1024 * 1024
 Answer = tuple[int, bytes]  # HTTP status, JSON body
 _LONE_SURROGATE_ESCAPE = re.compile(rb"\\u[dD][89a-fA-F]")
 
+
 class AwsError(Exception):
     def __init__(self, type_name: str, message: str, status: int = 400) -> None:
         super().__init__(message)
@@ -145,7 +146,8 @@ async def _answer_async(
     echo: dict[str, object] = {}
     try:
         caller, params, valid = await _services(request).placement.run(
-            _prepare, request, presented, body, operation)
+            _prepare, request, presented, body, operation
+        )
         echo = _echo(params, caller)
         _tell_access_log(request, echo)
         handler = OPERATIONS[operation]
@@ -176,7 +178,7 @@ def _service_prefix() -> str:
 def _operation(request: Request) -> str:
     target = request.headers.get("x-amz-target", "")
     prefix = _service_prefix()
-    name = target[len(prefix):] if target.startswith(prefix) else ""
+    name = target[len(prefix) :] if target.startswith(prefix) else ""
     if name not in OPERATIONS:
         what = f"operation {name} is not implemented by Dockyard" if name else "unknown target"
         raise AwsError("UnknownOperationException", f"{what}: {target!r}")
@@ -208,9 +210,11 @@ def _max_body(operation: str) -> int:
 
 
 def _too_large(operation: str) -> AwsError:
-    return AwsError("SerializationException",
-                    f"request body too large: {operation} takes at most "
-                    f"{_max_body(operation)} bytes", 413)
+    return AwsError(
+        "SerializationException",
+        f"request body too large: {operation} takes at most {_max_body(operation)} bytes",
+        413,
+    )
 
 
 def _params(body: bytes) -> Any:
@@ -233,8 +237,10 @@ def _refuse_lone_surrogates(params: Any) -> None:
     try:
         json.dumps(params, ensure_ascii=False).encode("utf-8")
     except UnicodeEncodeError:
-        raise ParameterInvalid("The request body holds a string that is not valid Unicode "
-                               "(an unpaired surrogate escape).") from None
+        raise ParameterInvalid(
+            "The request body holds a string that is not valid Unicode "
+            "(an unpaired surrogate escape)."
+        ) from None
 
 
 def _echo(params: Any, caller: Caller) -> dict[str, object]:
@@ -248,8 +254,13 @@ def _check_authorization(request: Request) -> sigv4.Presented:
     """The half of the SigV4 check that needs no body (cheap: no I/O, so on the loop)."""
     auth = _services(request).auth
     try:
-        return sigv4.check_authorization(request.headers, auth.secret_for, auth.wall_clock.now(),
-                                         service="ecr", check_signature=not auth.accept_any)
+        return sigv4.check_authorization(
+            request.headers,
+            auth.secret_for,
+            auth.wall_clock.now(),
+            service="ecr",
+            check_signature=not auth.accept_any,
+        )
     except sigv4.SignatureError as exc:
         request.scope[SCOPE_AUTH_ERROR] = exc.message
         raise AwsError(exc.type_name, exc.message, exc.status) from None
@@ -259,8 +270,11 @@ def _authenticate(request: Request, presented: sigv4.Presented, body: bytes) -> 
     auth = _services(request).auth
     try:
         key_id = sigv4.check_body_signature(
-            presented, request.method, request.scope.get("raw_path", b"/"),
-            request.scope.get("query_string", b""), body,
+            presented,
+            request.method,
+            request.scope.get("raw_path", b"/"),
+            request.scope.get("query_string", b""),
+            body,
         )
     except sigv4.SignatureError as exc:
         request.scope[SCOPE_AUTH_ERROR] = exc.message
@@ -270,7 +284,10 @@ def _authenticate(request: Request, presented: sigv4.Presented, body: bytes) -> 
     except NotAuthorized as exc:
         request.scope[SCOPE_AUTH_ERROR] = f"unknown access key {key_id}"
         raise AwsError("UnrecognizedClientException", exc.message) from None
-    request.scope[SCOPE_ACCOUNT], request.scope[SCOPE_PRINCIPAL] = caller.account_id, caller.principal
+    request.scope[SCOPE_ACCOUNT], request.scope[SCOPE_PRINCIPAL] = (
+        caller.account_id,
+        caller.principal,
+    )
     return caller
 
 
@@ -279,8 +296,9 @@ def _tell_access_log(request: Request, echo: dict[str, object]) -> None:
         request.scope[SCOPE_REPOSITORY] = echo["repositoryName"]
 
 
-def _prepare(request: Request, presented: sigv4.Presented, body: bytes, operation: str
-             ) -> tuple[Caller, Any, dict[str, Any]]:
+def _prepare(
+    request: Request, presented: sigv4.Presented, body: bytes, operation: str
+) -> tuple[Caller, Any, dict[str, Any]]:
     """Who calls, the parameters and their validated form once the caller may make the call:
     the blocking part of an async operation, in one thread hop."""
     caller = _authenticate(request, presented, body)
@@ -299,8 +317,13 @@ def _authorize(request: Request, operation: str, params: dict[str, Any], caller:
 
 
 def _call(request: Request, caller: Caller) -> Call:
-    return Call(_services(request), caller.account_id, caller.principal,
-                request.app.state.region, _base_url(request))
+    return Call(
+        _services(request),
+        caller.account_id,
+        caller.principal,
+        request.app.state.region,
+        _base_url(request),
+    )
 
 
 def _services(request: Request) -> Services:

@@ -249,9 +249,11 @@ def summary(scan: ScanRecord) -> Doc | None:
     """ImageScanFindingsSummary, once a scan has results."""
     if scan.completed_at is None or scan.status not in ("COMPLETE", "ACTIVE"):
         return None
-    return {"imageScanCompletedAt": scan.completed_at,
-            "vulnerabilitySourceUpdatedAt": scan.source_updated_at,
-            "findingSeverityCounts": scan.severity_counts}
+    return {
+        "imageScanCompletedAt": scan.completed_at,
+        "vulnerabilitySourceUpdatedAt": scan.source_updated_at,
+        "findingSeverityCounts": scan.severity_counts,
+    }
 
 
 def status(scan: ScanRecord) -> Doc:

@@ -9,19 +9,27 @@ from dockyard.services.placement import bounded
 
 Params = dict[str, Any]
 
+
 @bounded
 def get_authorization_token(call: Call, p: Params) -> Params:
     """One token per registry asked for; a token for another account's registry addresses it on
     any host (access is checked at each `/v2/` request, services/access.py)."""
-    return {"authorizationData": [_token(call, registry)
-                                  for registry in p.get("registryIds") or [call.account_id]]}
+    return {
+        "authorizationData": [
+            _token(call, registry) for registry in p.get("registryIds") or [call.account_id]
+        ]
+    }
 
 
 def _token(call: Call, registry: str) -> Params:
-    token, expires = call.services.auth.issue_registry_token(call.account_id, call.principal,
-                                                             registry)
-    return {"authorizationToken": token, "expiresAt": expires,
-            "proxyEndpoint": registry_endpoint(call.base_url, registry)}
+    token, expires = call.services.auth.issue_registry_token(
+        call.account_id, call.principal, registry
+    )
+    return {
+        "authorizationToken": token,
+        "expiresAt": expires,
+        "proxyEndpoint": registry_endpoint(call.base_url, registry),
+    }
 
 
 def registry_endpoint(base_url: str, registry: str) -> str:
@@ -55,6 +63,7 @@ def deregister_pull_time_update_exclusion(call: Call, p: Params) -> Params:
 
 
 def list_pull_time_update_exclusions(call: Call, p: Params) -> Params:
-    found, token = call.services.exclusions.page(call.account_id, p.get("nextToken"),
-                                                 p.get("maxResults"))
+    found, token = call.services.exclusions.page(
+        call.account_id, p.get("nextToken"), p.get("maxResults")
+    )
     return {"pullTimeUpdateExclusions": found, "nextToken": token}

@@ -18,8 +18,12 @@ REFERRERS_PAGE = 20
 
 def _listing(p: Params) -> Listing:
     flt = p.get("filter") or {}
-    return Listing(flt.get("tagStatus", "ANY"), flt.get("imageStatus", "ACTIVE"),
-                   p.get("nextToken"), p.get("maxResults"))
+    return Listing(
+        flt.get("tagStatus", "ANY"),
+        flt.get("imageStatus", "ACTIVE"),
+        p.get("nextToken"),
+        p.get("maxResults"),
+    )
 
 
 def describe_images(call: Call, p: Params) -> Params:
@@ -27,10 +31,14 @@ def describe_images(call: Call, p: Params) -> Params:
     if "imageIds" in p:
         for member in ("nextToken", "maxResults"):
             if member in p:
-                raise ParameterInvalid(f"Invalid parameter at '{member}' failed to satisfy "
-                                       "constraint: 'Cannot be specified with imageIds'")
+                raise ParameterInvalid(
+                    f"Invalid parameter at '{member}' failed to satisfy "
+                    "constraint: 'Cannot be specified with imageIds'"
+                )
         tag_status = (p.get("filter") or {}).get("tagStatus", "ANY")
-        repo, found = call.services.queries.lookup(account, name, shapes.image_ids_in(p), tag_status)
+        repo, found = call.services.queries.lookup(
+            account, name, shapes.image_ids_in(p), tag_status
+        )
         return {"imageDetails": _details(call, repo, found)}
     repo, page = call.services.queries.describe(account, name, _listing(p))
     return {"imageDetails": _details(call, repo, page.items), "nextToken": page.next_token}
@@ -89,40 +97,56 @@ def _unservable(found: Image) -> Failure | None:
     return None
 
 
-def _as_accepted(call: Call, found: Image, image_id: ImageId, accepted: list[str] | None
-                 ) -> tuple[Image, Failure | None]:
+def _as_accepted(
+    call: Call, found: Image, image_id: ImageId, accepted: list[str] | None
+) -> tuple[Image, Failure | None]:
     """The image converted for `acceptedMediaTypes` by the images service's one rule."""
     unservable = _unservable(found)
     if unservable:
         return found, unservable
     try:
-        return call.services.images.as_accepted(found, image_id.digest is not None,
-                                                accepted or []), None
+        return call.services.images.as_accepted(
+            found, image_id.digest is not None, accepted or []
+        ), None
     except ImageNotFound as exc:
         return found, Failure("ImageNotFound", exc.message)
 
 
 def _failure(image_id: ImageId, failure: Failure) -> Params:
-    return {"imageId": shapes.image_id(image_id.digest, image_id.tag),
-            "failureCode": failure.code, "failureReason": failure.reason}
+    return {
+        "imageId": shapes.image_id(image_id.digest, image_id.tag),
+        "failureCode": failure.code,
+        "failureReason": failure.reason,
+    }
 
 
 @bounded
 def put_image(call: Call, p: Params) -> Params:
     account, name = call.account(p), p["repositoryName"]
     pushed = call.services.commands.put_image(
-        account, name, p["imageManifest"].encode("utf-8"), p.get("imageManifestMediaType"),
-        p.get("imageTag"), p.get("imageDigest"),
+        account,
+        name,
+        p["imageManifest"].encode("utf-8"),
+        p.get("imageManifestMediaType"),
+        p.get("imageTag"),
+        p.get("imageDigest"),
     )
     image, repo, manifest = pushed.saved.image, pushed.repo, p["imageManifest"]
-    return {"image": {"registryId": repo.account_id, "repositoryName": repo.name,
-                      "imageId": shapes.image_id(image.digest, p.get("imageTag")),
-                      "imageManifest": manifest, "imageManifestMediaType": image.media_type}}
+    return {
+        "image": {
+            "registryId": repo.account_id,
+            "repositoryName": repo.name,
+            "imageId": shapes.image_id(image.digest, p.get("imageTag")),
+            "imageManifest": manifest,
+            "imageManifestMediaType": image.media_type,
+        }
+    }
 
 
 def batch_delete_image(call: Call, p: Params) -> Params:
-    result = call.services.commands.batch_delete(call.account(p), p["repositoryName"],
-                                                 shapes.image_ids_in(p))
+    result = call.services.commands.batch_delete(
+        call.account(p), p["repositoryName"], shapes.image_ids_in(p)
+    )
     return {
         "imageIds": [shapes.image_id(i.digest, i.tag) for i in result.deleted],
         "failures": [_failure(image_id, failure) for image_id, failure in result.failures],
@@ -132,9 +156,13 @@ def batch_delete_image(call: Call, p: Params) -> Params:
 def list_image_referrers(call: Call, p: Params) -> Params:
     flt = p.get("filter") or {}
     found, token = call.services.commands.referrers(
-        call.account(p), p["repositoryName"], p["subjectId"]["imageDigest"],
-        flt.get("artifactTypes") or [], flt.get("artifactStatus", "ACTIVE"),
-        p.get("nextToken"), p.get("maxResults") or REFERRERS_PAGE,
+        call.account(p),
+        p["repositoryName"],
+        p["subjectId"]["imageDigest"],
+        flt.get("artifactTypes") or [],
+        flt.get("artifactStatus", "ACTIVE"),
+        p.get("nextToken"),
+        p.get("maxResults") or REFERRERS_PAGE,
     )
     return {"referrers": found, "nextToken": token}
 
@@ -142,7 +170,11 @@ def list_image_referrers(call: Call, p: Params) -> Params:
 def update_image_storage_class(call: Call, p: Params) -> Params:
     ids = shapes.image_ids_in({"imageIds": [p["imageId"]]})
     repo, image = call.services.commands.update_storage_class(
-        call.account(p), p["repositoryName"], ids[0], p["targetStorageClass"])
-    return {"registryId": repo.account_id, "repositoryName": repo.name,
-            "imageId": shapes.image_id(image.digest, p["imageId"].get("imageTag")),
-            "imageStatus": image.status}
+        call.account(p), p["repositoryName"], ids[0], p["targetStorageClass"]
+    )
+    return {
+        "registryId": repo.account_id,
+        "repositoryName": repo.name,
+        "imageId": shapes.image_id(image.digest, p["imageId"].get("imageTag")),
+        "imageStatus": image.status,
+    }

@@ -15,10 +15,14 @@ def put_registry_policy(call: Call, p: Params) -> Params:
 
 
 def get_registry_policy(call: Call, p: Params) -> Params:
-    return {"registryId": call.account_id,
-            "policyText": call.services.registry_policies.get(call.account_id)}
+    return {
+        "registryId": call.account_id,
+        "policyText": call.services.registry_policies.get(call.account_id),
+    }
 
 
 def delete_registry_policy(call: Call, p: Params) -> Params:
-    return {"registryId": call.account_id,
-            "policyText": call.services.registry_policies.delete(call.account_id)}
+    return {
+        "registryId": call.account_id,
+        "policyText": call.services.registry_policies.delete(call.account_id),
+    }

@@ -23,8 +23,10 @@ def _resource_tags(items: list[dict[str, str]]) -> dict[str, str]:
 def create_repository(call: Call, p: Params) -> Params:
     encryption = p.get("encryptionConfiguration") or {"encryptionType": "AES256"}
     if encryption.get("kmsKey") and encryption["encryptionType"] == "AES256":
-        raise ParameterInvalid("Invalid parameter at 'encryptionConfiguration' failed to satisfy "
-                               "constraint: 'kmsKey can only be specified for KMS encryption'")
+        raise ParameterInvalid(
+            "Invalid parameter at 'encryptionConfiguration' failed to satisfy "
+            "constraint: 'kmsKey can only be specified for KMS encryption'"
+        )
     settings = RepositorySettings(
         tag_mutability=p.get("imageTagMutability", "MUTABLE"),
         mutability_exclusions=_filters(p),
@@ -39,10 +41,13 @@ def create_repository(call: Call, p: Params) -> Params:
 def describe_repositories(call: Call, p: Params) -> Params:
     names = p.get("repositoryNames")
     if names and ("nextToken" in p or "maxResults" in p):
-        raise ParameterInvalid("Invalid parameter at 'repositoryNames' failed to satisfy "
-                               "constraint: 'Cannot be specified with nextToken or maxResults'")
-    found, token = call.services.admin.describe(call.account(p), names, p.get("nextToken"),
-                                                p.get("maxResults"))
+        raise ParameterInvalid(
+            "Invalid parameter at 'repositoryNames' failed to satisfy "
+            "constraint: 'Cannot be specified with nextToken or maxResults'"
+        )
+    found, token = call.services.admin.describe(
+        call.account(p), names, p.get("nextToken"), p.get("maxResults")
+    )
     return {"repositories": [shapes.repository(call, r) for r in found], "nextToken": token}
 
 
@@ -52,22 +57,35 @@ def delete_repository(call: Call, p: Params) -> Params:
 
 
 def put_image_tag_mutability(call: Call, p: Params) -> Params:
-    repo = call.services.admin.update(call.account(p), p["repositoryName"], RepositoryChanges(
-        tag_mutability=p["imageTagMutability"], mutability_exclusions=tuple(_filters(p))))
-    result = {"registryId": repo.account_id, "repositoryName": repo.name,
-              "imageTagMutability": repo.tag_mutability}
+    repo = call.services.admin.update(
+        call.account(p),
+        p["repositoryName"],
+        RepositoryChanges(
+            tag_mutability=p["imageTagMutability"], mutability_exclusions=tuple(_filters(p))
+        ),
+    )
+    result = {
+        "registryId": repo.account_id,
+        "repositoryName": repo.name,
+        "imageTagMutability": repo.tag_mutability,
+    }
     if repo.mutability_exclusions:
         result["imageTagMutabilityExclusionFilters"] = shapes.repository(call, repo)[
-            "imageTagMutabilityExclusionFilters"]
+            "imageTagMutabilityExclusionFilters"
+        ]
     return result
 
 
 def put_image_scanning_configuration(call: Call, p: Params) -> Params:
     scan_on_push = bool(p["imageScanningConfiguration"].get("scanOnPush", False))
-    repo = call.services.admin.update(call.account(p), p["repositoryName"],
-                                      RepositoryChanges(scan_on_push=scan_on_push))
-    return {"registryId": repo.account_id, "repositoryName": repo.name,
-            "imageScanningConfiguration": {"scanOnPush": repo.scan_on_push}}
+    repo = call.services.admin.update(
+        call.account(p), p["repositoryName"], RepositoryChanges(scan_on_push=scan_on_push)
+    )
+    return {
+        "registryId": repo.account_id,
+        "repositoryName": repo.name,
+        "imageScanningConfiguration": {"scanOnPush": repo.scan_on_push},
+    }
 
 
 def tag_resource(call: Call, p: Params) -> Params:
@@ -88,8 +106,13 @@ def list_tags_for_resource(call: Call, p: Params) -> Params:
 
 
 def set_repository_policy(call: Call, p: Params) -> Params:
-    repo = call.services.admin.set_policy(call.account(p), p["repositoryName"], p["policyText"],
-                                          force=p.get("force", False), caller=call.principal)
+    repo = call.services.admin.set_policy(
+        call.account(p),
+        p["repositoryName"],
+        p["policyText"],
+        force=p.get("force", False),
+        caller=call.principal,
+    )
     return {"registryId": repo.account_id, "repositoryName": repo.name, "policyText": repo.policy}
 
 

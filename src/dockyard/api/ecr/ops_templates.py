@@ -15,7 +15,9 @@ _FIELDS: dict[str, tuple[str, Callable[[Any], Any]]] = {
     "description": ("description", str),
     "imageTagMutability": ("tag_mutability", str),
     "imageTagMutabilityExclusionFilters": (
-        "mutability_exclusions", lambda items: tuple(f["filter"] for f in items)),
+        "mutability_exclusions",
+        lambda items: tuple(f["filter"] for f in items),
+    ),
     "encryptionConfiguration": ("encryption", dict),
     "resourceTags": ("resource_tags", lambda items: {t["Key"]: t["Value"] for t in items}),
     "repositoryPolicy": ("repository_policy", str),
@@ -26,8 +28,9 @@ _FIELDS: dict[str, tuple[str, Callable[[Any], Any]]] = {
 
 
 def _changes(p: Params) -> dict[str, Any]:
-    return {field: convert(p[member]) for member, (field, convert) in _FIELDS.items()
-            if member in p}
+    return {
+        field: convert(p[member]) for member, (field, convert) in _FIELDS.items() if member in p
+    }
 
 
 def create_repository_creation_template(call: Call, p: Params) -> Params:
@@ -47,25 +50,36 @@ def delete_repository_creation_template(call: Call, p: Params) -> Params:
 
 
 def describe_repository_creation_templates(call: Call, p: Params) -> Params:
-    found, token = call.services.templates.describe(call.account_id, p.get("prefixes"),
-                                                    p.get("nextToken"), p.get("maxResults"))
-    return {"registryId": call.account_id,
-            "repositoryCreationTemplates": [_shape(t) for t in found], "nextToken": token}
+    found, token = call.services.templates.describe(
+        call.account_id, p.get("prefixes"), p.get("nextToken"), p.get("maxResults")
+    )
+    return {
+        "registryId": call.account_id,
+        "repositoryCreationTemplates": [_shape(t) for t in found],
+        "nextToken": token,
+    }
 
 
 def _shape(t: CreationTemplate) -> Params:
     shape: Params = {
-        "prefix": t.prefix, "description": t.description, "appliedFor": list(t.applied_for),
-        "encryptionConfiguration": t.encryption, "imageTagMutability": t.tag_mutability,
+        "prefix": t.prefix,
+        "description": t.description,
+        "appliedFor": list(t.applied_for),
+        "encryptionConfiguration": t.encryption,
+        "imageTagMutability": t.tag_mutability,
         "resourceTags": [{"Key": k, "Value": v} for k, v in sorted(t.resource_tags.items())],
-        "createdAt": t.created_at, "updatedAt": t.updated_at,
+        "createdAt": t.created_at,
+        "updatedAt": t.updated_at,
     }
     if t.mutability_exclusions:
         shape["imageTagMutabilityExclusionFilters"] = [
-            {"filterType": "WILDCARD", "filter": f} for f in t.mutability_exclusions]
-    for member, value in (("repositoryPolicy", t.repository_policy),
-                          ("lifecyclePolicy", t.lifecycle_policy),
-                          ("customRoleArn", t.custom_role_arn)):
+            {"filterType": "WILDCARD", "filter": f} for f in t.mutability_exclusions
+        ]
+    for member, value in (
+        ("repositoryPolicy", t.repository_policy),
+        ("lifecyclePolicy", t.lifecycle_policy),
+        ("customRoleArn", t.custom_role_arn),
+    ):
         if value:
             shape[member] = value
     return shape

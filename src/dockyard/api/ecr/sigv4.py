@@ -135,8 +135,9 @@ def verify(
     `check_signature=False` (the server's throw-away "accept any credentials" mode) only the
     form of the Authorization header, its scope and its time are checked.
     """
-    presented = check_authorization(headers, lookup_secret, now, service, check_signature,
-                                    must_sign)
+    presented = check_authorization(
+        headers, lookup_secret, now, service, check_signature, must_sign
+    )
     return check_body_signature(presented, method, path, query, body)
 
 
@@ -226,8 +227,16 @@ def _parse_authorization(header: str, table: Mapping[str, list[str]]) -> _Author
             f"e.g. keyid/date/region/service/term, got '{params['Credential']}'",
         )
     access_key, date, region, service, terminator = parts
-    return _Authorization(header, access_key, date, region, service, terminator,
-                          params["SignedHeaders"], params["Signature"])
+    return _Authorization(
+        header,
+        access_key,
+        date,
+        region,
+        service,
+        terminator,
+        params["SignedHeaders"],
+        params["Signature"],
+    )
 
 
 def _auth_params(header: str, rest: str) -> dict[str, str]:

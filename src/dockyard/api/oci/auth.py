@@ -45,8 +45,13 @@ _PATHS = (
 
 
 class RegistryAuth:
-    def __init__(self, app: ASGIApp, auth: AuthService, access: AccessControl | None = None,
-                 placement: Placement | None = None) -> None:
+    def __init__(
+        self,
+        app: ASGIApp,
+        auth: AuthService,
+        access: AccessControl | None = None,
+        placement: Placement | None = None,
+    ) -> None:
         self.app, self.auth, self.access = app, auth, access
         self.placement = placement or Placement()
 
@@ -104,8 +109,13 @@ class RegistryAuth:
         query = parse_qs(scope.get("query_string", b"").decode())
         if "mount" in query and query.get("from"):
             assert self.access is not None
-            await self.placement.run(self.access.authorize, caller, registry, query["from"][0],
-                                     oci_action("GET", PathKind.BLOBS))
+            await self.placement.run(
+                self.access.authorize,
+                caller,
+                registry,
+                query["from"][0],
+                oci_action("GET", PathKind.BLOBS),
+            )
 
 
 def _registry(scope: Scope, caller: Caller) -> str:
@@ -121,7 +131,10 @@ async def _challenge(scope: Scope, send: Send) -> None:
     scheme = scope.get("scheme", "http")
     body = b"" if scope["method"] == "HEAD" else b"Not Authorized\n"
     headers = [
-        (b"www-authenticate", f'Basic realm="{scheme}://{host}/",service="ecr.amazonaws.com"'.encode()),
+        (
+            b"www-authenticate",
+            f'Basic realm="{scheme}://{host}/",service="ecr.amazonaws.com"'.encode(),
+        ),
         (b"docker-distribution-api-version", b"registry/2.0"),
         (b"content-type", b"text/plain; charset=utf-8"),
         (b"content-length", str(len(b"Not Authorized\n")).encode()),

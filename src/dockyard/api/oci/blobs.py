@@ -28,14 +28,22 @@ async def head_or_get_blob(request: Request) -> Response:
         # while it is stored, or (another request fetched it meanwhile) read locally.
         fetched = None
         if request.method == "GET":
-            fetched = await ctx.run(request, svc.pull_through.blob, ctx.account(request),
-                                     ctx.name(request), request.path_params["digest"])
+            fetched = await ctx.run(
+                request,
+                svc.pull_through.blob,
+                ctx.account(request),
+                ctx.name(request),
+                request.path_params["digest"],
+            )
         if fetched is None:
             read = await _open(request)
         else:
             return UpstreamBlobResponse(
-                iterate_in_threadpool(fetched.chunks), 200, media_type="application/octet-stream",
-                headers={**API_VERSION, "Docker-Content-Digest": request.path_params["digest"]})
+                iterate_in_threadpool(fetched.chunks),
+                200,
+                media_type="application/octet-stream",
+                headers={**API_VERSION, "Docker-Content-Digest": request.path_params["digest"]},
+            )
     if read.redirect_url:
         return RedirectResponse(read.redirect_url, 307, headers=API_VERSION)
     headers = _headers(read)
@@ -46,7 +54,9 @@ async def head_or_get_blob(request: Request) -> Response:
     if sendable is not None:
         return ZeroCopyResponse(sendable, read, status, headers)
     chunks = svc.blobs.chunks(read)
-    return StreamingResponse(svc.placement.stream(chunks), status, headers=headers, media_type="application/octet-stream")
+    return StreamingResponse(
+        svc.placement.stream(chunks), status, headers=headers, media_type="application/octet-stream"
+    )
 
 
 class UpstreamBlobResponse(StreamingResponse):
@@ -55,8 +65,9 @@ class UpstreamBlobResponse(StreamingResponse):
     cut short (never a complete wrong blob), and the cache stored nothing."""
 
     async def stream_response(self, send: Send) -> None:
-        await send({"type": "http.response.start", "status": self.status_code,
-                    "headers": self.raw_headers})
+        await send(
+            {"type": "http.response.start", "status": self.status_code, "headers": self.raw_headers}
+        )
         try:
             async for chunk in self.body_iterator:
                 await send({"type": "http.response.body", "body": chunk, "more_body": True})
@@ -68,15 +79,24 @@ class UpstreamBlobResponse(StreamingResponse):
 
 async def _open(request: Request) -> BlobRead:
     return await ctx.run(
-        request, ctx.services(request).blobs.open, ctx.account(request), ctx.name(request),
-        request.path_params["digest"], request.headers.get("range"),
-        request.method == "GET" and request.app.state.redirect_blobs, request.method == "GET",
+        request,
+        ctx.services(request).blobs.open,
+        ctx.account(request),
+        ctx.name(request),
+        request.path_params["digest"],
+        request.headers.get("range"),
+        request.method == "GET" and request.app.state.redirect_blobs,
+        request.method == "GET",
     )
 
 
 def _headers(read: BlobRead) -> dict[str, str]:
-    headers = {**API_VERSION, "Docker-Content-Digest": read.digest, "Accept-Ranges": "bytes",
-               "ETag": f'"{read.digest}"'}
+    headers = {
+        **API_VERSION,
+        "Docker-Content-Digest": read.digest,
+        "Accept-Ranges": "bytes",
+        "ETag": f'"{read.digest}"',
+    }
     if read.range is None:
         headers["Content-Length"] = str(read.size)
     else:
@@ -111,16 +131,27 @@ class ZeroCopyResponse(Response):
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         try:
-            await send({"type": "http.response.start", "status": self.status_code,
-                        "headers": self.raw_headers})
-            await send({"type": ZERO_COPY, "file": self.fd, "offset": self.offset,
-                        "count": self.count})
+            await send(
+                {
+                    "type": "http.response.start",
+                    "status": self.status_code,
+                    "headers": self.raw_headers,
+                }
+            )
+            await send(
+                {"type": ZERO_COPY, "file": self.fd, "offset": self.offset, "count": self.count}
+            )
         finally:
             os.close(self.fd)
 
 
 async def delete_blob(request: Request) -> Response:
     svc = ctx.services(request)
-    await ctx.run(request, svc.blobs.unlink, ctx.account(request), ctx.name(request),
-                         request.path_params["digest"])
+    await ctx.run(
+        request,
+        svc.blobs.unlink,
+        ctx.account(request),
+        ctx.name(request),
+        request.path_params["digest"],
+    )
     return Response(b"", 202, headers=API_VERSION)

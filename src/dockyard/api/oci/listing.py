@@ -50,8 +50,14 @@ async def tags_list(request: Request) -> Response:
 async def referrers(request: Request) -> Response:
     svc = ctx.services(request)
     artifact_type = request.query_params.get("artifactType")
-    found = await ctx.run(request, svc.images.referrers, ctx.account(request), ctx.name(request),
-                           request.path_params["digest"], artifact_type)
+    found = await ctx.run(
+        request,
+        svc.images.referrers,
+        ctx.account(request),
+        ctx.name(request),
+        request.path_params["digest"],
+        artifact_type,
+    )
     index = {"schemaVersion": 2, "mediaType": OCI_INDEX, "manifests": found}
     response = _json(request, index, media_type=OCI_INDEX)
     if artifact_type:
@@ -66,19 +72,25 @@ def _page_size(request: Request) -> int | None:
     n = parse_decimal(text)
     if n is None:
         shown = text if len(text) <= 40 else text[:40] + "..."
-        raise ParameterInvalid(f"Invalid parameter at 'maxResults' failed to satisfy constraint: "
-                               f"'Member must be a whole number' (got {shown!r})")
+        raise ParameterInvalid(
+            f"Invalid parameter at 'maxResults' failed to satisfy constraint: "
+            f"'Member must be a whole number' (got {shown!r})"
+        )
     if n > MAX_PAGE:
-        raise ParameterInvalid("Invalid parameter at 'maxResults' failed to satisfy constraint: "
-                               f"'Member must have value less than or equal to {MAX_PAGE}'")
+        raise ParameterInvalid(
+            "Invalid parameter at 'maxResults' failed to satisfy constraint: "
+            f"'Member must have value less than or equal to {MAX_PAGE}'"
+        )
     return n
 
 
 def _last(request: Request) -> str | None:
     last = request.query_params.get("last")
     if last is not None and "\x00" in last:  # no name or tag holds one; PostgreSQL refuses it
-        raise ParameterInvalid("Invalid parameter at 'last' failed to satisfy constraint: "
-                               "'Member must not contain NUL characters'")
+        raise ParameterInvalid(
+            "Invalid parameter at 'last' failed to satisfy constraint: "
+            "'Member must not contain NUL characters'"
+        )
     return last
 
 
@@ -89,5 +101,6 @@ def _link(response: Response, path: str, n: int, last: str) -> None:
 def _json(request: Request, document: object, media_type: str = "application/json") -> Response:
     body = json.dumps(document).encode()
     headers = {**API_VERSION, "Content-Length": str(len(body))}
-    return Response(b"" if request.method == "HEAD" else body, 200, headers=headers,
-                    media_type=media_type)
+    return Response(
+        b"" if request.method == "HEAD" else body, 200, headers=headers, media_type=media_type
+    )

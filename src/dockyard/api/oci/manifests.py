@@ -16,10 +16,13 @@ async def get_manifest(request: Request) -> Response:
     # A GET counts as a pull, a HEAD does not; a miss under a pull-through cache rule (or a
     # cached tag due for its upstream check) goes to the upstream, in a thread.
     record, principal = request.method == "GET", ctx.principal(request)
-    image = await ctx.run(request, svc.pull_through.local, account, name, reference,
-                                 principal, record)
+    image = await ctx.run(
+        request, svc.pull_through.local, account, name, reference, principal, record
+    )
     if image is None:
-        image = await ctx.run(request, svc.pull_through.fetch, account, name, reference, principal, record)
+        image = await ctx.run(
+            request, svc.pull_through.fetch, account, name, reference, principal, record
+        )
     accepted = [part for value in request.headers.getlist("accept") for part in value.split(",")]
     image = svc.images.as_accepted(image, is_digest(reference), accepted)
     assert image.manifest is not None
@@ -30,14 +33,22 @@ async def get_manifest(request: Request) -> Response:
 
 
 async def put_manifest(request: Request) -> Response:
-    svc, name, reference = ctx.services(request), ctx.name(request), request.path_params["reference"]
+    svc, name, reference = (
+        ctx.services(request),
+        ctx.name(request),
+        request.path_params["reference"],
+    )
     body = await ctx.read_manifest_body(request)
     content_type = request.headers.get("content-type")
-    pushed = await ctx.run(request, svc.images.put_manifest, ctx.account(request), name,
-                                  reference, body, content_type)
+    pushed = await ctx.run(
+        request, svc.images.put_manifest, ctx.account(request), name, reference, body, content_type
+    )
     digest = pushed.saved.image.digest
-    headers = {**API_VERSION, "Location": f"/v2/{name}/manifests/{digest}",
-               "Docker-Content-Digest": digest}
+    headers = {
+        **API_VERSION,
+        "Location": f"/v2/{name}/manifests/{digest}",
+        "Docker-Content-Digest": digest,
+    }
     if pushed.manifest.subject is not None:
         headers["OCI-Subject"] = str(pushed.manifest.subject.digest)
     return Response(b"", 201, headers=headers)
@@ -45,6 +56,5 @@ async def put_manifest(request: Request) -> Response:
 
 async def delete_manifest(request: Request) -> Response:
     svc, reference = ctx.services(request), request.path_params["reference"]
-    await ctx.run(request, svc.images.delete, ctx.account(request), ctx.name(request),
-                         reference)
+    await ctx.run(request, svc.images.delete, ctx.account(request), ctx.name(request), reference)
     return Response(b"", 202, headers=API_VERSION)

@@ -17,8 +17,9 @@ async def start_upload(request: Request) -> Response:
     svc, account, name = ctx.services(request), ctx.account(request), ctx.name(request)
     query = request.query_params
     if "mount" in query and "from" in query:
-        mounted = await ctx.run(request, svc.uploads.mount, account, name, query["mount"],
-                                       query["from"])
+        mounted = await ctx.run(
+            request, svc.uploads.mount, account, name, query["mount"], query["from"]
+        )
         if mounted:
             return _blob_created(name, query["mount"])
     if "digest" in query:
@@ -50,16 +51,22 @@ async def put_upload(request: Request) -> Response:
 
 async def get_upload(request: Request) -> Response:
     svc, name = ctx.services(request), ctx.name(request)
-    upload = await ctx.run(request, svc.uploads.status, ctx.account(request), name,
-                                  request.path_params["upload_id"])
+    upload = await ctx.run(
+        request, svc.uploads.status, ctx.account(request), name, request.path_params["upload_id"]
+    )
     return _upload_response(name, upload, 204)
 
 
 async def delete_upload(request: Request) -> Response:
     svc = ctx.services(request)
     # In a thread: cancelling deletes the upload's file, which may be large.
-    await ctx.run(request, svc.uploads.cancel, ctx.account(request), ctx.name(request),
-                   request.path_params["upload_id"])
+    await ctx.run(
+        request,
+        svc.uploads.cancel,
+        ctx.account(request),
+        ctx.name(request),
+        request.path_params["upload_id"],
+    )
     return Response(b"", 204, headers=API_VERSION)
 
 
@@ -71,8 +78,9 @@ def _chunk_start(request: Request) -> int | None:
     start, end = parse_content_range(content_range)
     length = parse_decimal(request.headers.get("content-length"))
     if length is not None and length != end - start + 1:
-        raise UploadInvalid(f"Content-Range {content_range} does not span the "
-                            f"{length} bytes of the chunk")
+        raise UploadInvalid(
+            f"Content-Range {content_range} does not span the {length} bytes of the chunk"
+        )
     return start
 
 
@@ -88,6 +96,10 @@ def _upload_response(name: str, upload: Upload, status: int) -> Response:
 
 
 def _blob_created(name: str, digest: str) -> Response:
-    headers = {**API_VERSION, "Location": f"/v2/{name}/blobs/{digest}",
-               "Docker-Content-Digest": digest, "Content-Length": "0"}
+    headers = {
+        **API_VERSION,
+        "Location": f"/v2/{name}/blobs/{digest}",
+        "Docker-Content-Digest": digest,
+        "Content-Length": "0",
+    }
     return Response(b"", 201, headers=headers)

@@ -18,9 +18,16 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Row
 
 
-def claim_due(conn: Connection, table: sa.Table, due: sa.ColumnElement[bool],
-              columns: Sequence[sa.ColumnElement[object]], worker: str, now: float,
-              lease: float, limit: int) -> list[Row]:
+def claim_due(
+    conn: Connection,
+    table: sa.Table,
+    due: sa.ColumnElement[bool],
+    columns: Sequence[sa.ColumnElement[object]],
+    worker: str,
+    now: float,
+    lease: float,
+    limit: int,
+) -> list[Row]:
     free = table.c.claimed_at.is_(None) | (table.c.claimed_at < now - lease)
     stmt = (
         sa.select(table.c.id, *columns).where(due, table.c.next_attempt_at <= now, free)
@@ -28,8 +35,11 @@ def claim_due(conn: Connection, table: sa.Table, due: sa.ColumnElement[bool],
     )  # fmt: skip
     rows = conn.execute(stmt).all()
     if rows:
-        conn.execute(sa.update(table).where(table.c.id.in_([row.id for row in rows]))
-                     .values(claimed_by=worker, claimed_at=now))
+        conn.execute(
+            sa.update(table)
+            .where(table.c.id.in_([row.id for row in rows]))
+            .values(claimed_by=worker, claimed_at=now)
+        )
     return list(rows)
 
 

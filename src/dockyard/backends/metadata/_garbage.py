@@ -84,8 +84,7 @@ def _make_live(conn: Connection, digests: Sequence[str], now: float) -> None:
         conn.execute(_MAKE_LIVE, {"digests": list(digests), "now": now})
 
 
-def touch_blobs(conn: Connection, digests: Sequence[str], now: float, fresh_for: float
-                ) -> set[str]:
+def touch_blobs(conn: Connection, digests: Sequence[str], now: float, fresh_for: float) -> set[str]:
     states = _lock(conn, digests)
     gone = {d for d in digests if states.get(d, DELETING) == DELETING}
     stale = sa.select(blobs.c.digest).where(
@@ -102,8 +101,9 @@ def hold_blobs(conn: Connection, digests: Sequence[str], now: float) -> list[str
     return [d for d in digests if states.get(d, DELETING) == DELETING]
 
 
-def pin_blob(conn: Connection, token: str, digest: str, size: int, now: float, lease: float
-             ) -> bool:
+def pin_blob(
+    conn: Connection, token: str, digest: str, size: int, now: float, lease: float
+) -> bool:
     row = {"digest": digest, "size": size, "created_at": now, "touched_at": now}
     conn.execute(_NEW_BLOB(conn), row)
     # Missing again: a deleting row that was forgotten since the insert (PostgreSQL); retry.
@@ -140,20 +140,27 @@ def adopt_blob(conn: Connection, source: int, target: int, digest: str, now: flo
 
 def _window_end(conn: Connection, after: str, limit: int) -> str | None:
     window = (
-        sa.select(blobs.c.digest).where(blobs.c.digest > after).order_by(blobs.c.digest)
-        .limit(limit).subquery()
+        sa.select(blobs.c.digest)
+        .where(blobs.c.digest > after)
+        .order_by(blobs.c.digest)
+        .limit(limit)
+        .subquery()
     )
     return conn.execute(sa.select(sa.func.max(window.c.digest))).scalar()
 
 
-def mark_candidates(conn: Connection, after: str, limit: int, cutoff: float, now: float,
-                    dry_run: bool) -> tuple[str | None, int, int]:
+def mark_candidates(
+    conn: Connection, after: str, limit: int, cutoff: float, now: float, dry_run: bool
+) -> tuple[str | None, int, int]:
     last = _window_end(conn, after, limit)
     if last is None:
         return None, 0, 0
     garbage = (
-        (blobs.c.digest > after) & (blobs.c.digest <= last) & _untouched_since(cutoff)
-        & _unreferenced() & _unpinned(now)
+        (blobs.c.digest > after)
+        & (blobs.c.digest <= last)
+        & _untouched_since(cutoff)
+        & _unreferenced()
+        & _unpinned(now)
     )
     if dry_run:
         stmt = sa.select(sa.func.count(), sa.func.coalesce(sa.func.sum(blobs.c.size), 0))
@@ -163,8 +170,9 @@ def mark_candidates(conn: Connection, after: str, limit: int, cutoff: float, now
     return last, len(found), sum(size for _, size in found)
 
 
-def _move(conn: Connection, where: sa.ColumnElement[bool], old: str, new: str
-          ) -> list[tuple[str, int]]:
+def _move(
+    conn: Connection, where: sa.ColumnElement[bool], old: str, new: str
+) -> list[tuple[str, int]]:
     """Move the rows in state `old` matching `where` to `new` in one statement (gen bumped);
     their digests and sizes. The statement is the compare-and-set: the conditions are
     evaluated on the rows it changes.
@@ -179,27 +187,37 @@ def _move(conn: Connection, where: sa.ColumnElement[bool], old: str, new: str
         stmt = sa.update(blobs).where(where, blobs.c.state == old).values(changed)
         return [tuple(row) for row in conn.execute(stmt.returning(blobs.c.digest, blobs.c.size))]
     chosen = (
-        sa.select(blobs.c.digest).where(where, blobs.c.state == old)
-        .with_for_update(skip_locked=True).cte("chosen").prefix_with("MATERIALIZED")
+        sa.select(blobs.c.digest)
+        .where(where, blobs.c.state == old)
+        .with_for_update(skip_locked=True)
+        .cte("chosen")
+        .prefix_with("MATERIALIZED")
     )
     stmt = sa.update(blobs).where(blobs.c.digest == chosen.c.digest).values(changed)
     return [tuple(row) for row in conn.execute(stmt.returning(blobs.c.digest, blobs.c.size))]
 
 
-def claim_for_deletion(conn: Connection, after: str, limit: int, cutoff: float, now: float
-                       ) -> tuple[str | None, list[BlobClaim]]:
+def claim_for_deletion(
+    conn: Connection, after: str, limit: int, cutoff: float, now: float
+) -> tuple[str | None, list[BlobClaim]]:
     """The compare-and-set candidate -> deleting over the next `limit` candidates: one statement
     (`_move`) re-checks every reason to keep a blob on the rows it moves."""
     window = (
-        sa.select(blobs.c.digest).where(blobs.c.state == CANDIDATE, blobs.c.digest > after)
-        .order_by(blobs.c.digest).limit(limit).subquery()
+        sa.select(blobs.c.digest)
+        .where(blobs.c.state == CANDIDATE, blobs.c.digest > after)
+        .order_by(blobs.c.digest)
+        .limit(limit)
+        .subquery()
     )
     last = conn.execute(sa.select(sa.func.max(window.c.digest))).scalar()
     if last is None:
         return None, []
     still = (
-        (blobs.c.digest > after) & (blobs.c.digest <= last) & _untouched_since(cutoff)
-        & _unreferenced() & _unpinned(now)
+        (blobs.c.digest > after)
+        & (blobs.c.digest <= last)
+        & _untouched_since(cutoff)
+        & _unreferenced()
+        & _unpinned(now)
     )
     moved = _move(conn, still, CANDIDATE, DELETING)
     return last, [BlobClaim(d, size) for d, size in sorted(moved)]
@@ -207,8 +225,10 @@ def claim_for_deletion(conn: Connection, after: str, limit: int, cutoff: float, 
 
 def deleting(conn: Connection, limit: int) -> list[BlobClaim]:
     stmt = (
-        sa.select(blobs.c.digest, blobs.c.size).where(blobs.c.state == DELETING)
-        .order_by(blobs.c.digest).limit(limit)
+        sa.select(blobs.c.digest, blobs.c.size)
+        .where(blobs.c.state == DELETING)
+        .order_by(blobs.c.digest)
+        .limit(limit)
     )
     return [BlobClaim(d, s) for d, s in conn.execute(stmt)]
 
@@ -222,7 +242,9 @@ def forget_blobs(conn: Connection, digests: Sequence[str]) -> None:
         return
     doomed = (blobs.c.state == DELETING) & blobs.c.digest.between(min(digests), max(digests))
     conn.execute(
-        sa.delete(repo_blobs).where(repo_blobs.c.digest.in_(sa.select(blobs.c.digest).where(doomed)))
+        sa.delete(repo_blobs).where(
+            repo_blobs.c.digest.in_(sa.select(blobs.c.digest).where(doomed))
+        )
     )
     conn.execute(sa.delete(blobs).where(doomed))
 
@@ -232,7 +254,8 @@ def claim_lease(conn: Connection, name: str, holder: str, now: float, seconds: f
     conn.execute(dialects.insert_ignore(conn, leases, ["name"]).values(row))
     free = leases.c.holder.is_(None) | (leases.c.holder == holder) | (leases.c.expires_at < now)
     taken = conn.execute(
-        sa.update(leases).where(leases.c.name == name, free)
+        sa.update(leases)
+        .where(leases.c.name == name, free)
         .values(holder=holder, expires_at=now + seconds)
     )
     return taken.rowcount == 1
@@ -240,15 +263,18 @@ def claim_lease(conn: Connection, name: str, holder: str, now: float, seconds: f
 
 def release_lease(conn: Connection, name: str, holder: str) -> None:
     conn.execute(
-        sa.update(leases).where(leases.c.name == name, leases.c.holder == holder)
+        sa.update(leases)
+        .where(leases.c.name == name, leases.c.holder == holder)
         .values(holder=None, expires_at=0.0)
     )
 
 
 def expired_uploads(conn: Connection, before: float, after: str, limit: int) -> list[str]:
     stmt = (
-        sa.select(uploads.c.id).where(uploads.c.created_at < before, uploads.c.id > after)
-        .order_by(uploads.c.id).limit(limit)
+        sa.select(uploads.c.id)
+        .where(uploads.c.created_at < before, uploads.c.id > after)
+        .order_by(uploads.c.id)
+        .limit(limit)
     )
     return list(conn.execute(stmt).scalars())
 
@@ -269,7 +295,8 @@ class GarbageMethods:
         with self._read() as conn:  # most observations find a fresh live blob: no write
             fresh = conn.execute(
                 sa.select(sa.func.count()).where(
-                    blobs.c.digest.in_(list(digests)), blobs.c.state == LIVE,
+                    blobs.c.digest.in_(list(digests)),
+                    blobs.c.state == LIVE,
                     ~_untouched_since(now - fresh_for),
                 )
             ).scalar_one()
@@ -304,16 +331,18 @@ class GarbageMethods:
         with self._write() as conn:
             release_lease(conn, name, holder)
 
-    def mark_candidates(self, after: str, limit: int, cutoff: float, now: float,
-                        dry_run: bool = False) -> tuple[str | None, int, int]:
+    def mark_candidates(
+        self, after: str, limit: int, cutoff: float, now: float, dry_run: bool = False
+    ) -> tuple[str | None, int, int]:
         if dry_run:
             with self._read() as conn:
                 return mark_candidates(conn, after, limit, cutoff, now, True)
         with self._write() as conn:
             return mark_candidates(conn, after, limit, cutoff, now, False)
 
-    def claim_for_deletion(self, after: str, limit: int, cutoff: float, now: float
-                           ) -> tuple[str | None, list[BlobClaim]]:
+    def claim_for_deletion(
+        self, after: str, limit: int, cutoff: float, now: float
+    ) -> tuple[str | None, list[BlobClaim]]:
         with self._write() as conn:
             return claim_for_deletion(conn, after, limit, cutoff, now)
 

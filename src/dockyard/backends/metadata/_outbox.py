@@ -42,14 +42,24 @@ class OutboxMethods:
     def add_outbox_entries(self, entries: Sequence[OutboxEntry]) -> None:
         if not entries:
             return
-        rows = [{"event_id": e.event_id, "webhook": e.webhook, "body": e.body,
-                 "state": _PENDING, "attempts": 0, "next_attempt_at": e.created_at,
-                 "created_at": e.created_at} for e in entries]
+        rows = [
+            {
+                "event_id": e.event_id,
+                "webhook": e.webhook,
+                "body": e.body,
+                "state": _PENDING,
+                "attempts": 0,
+                "next_attempt_at": e.created_at,
+                "created_at": e.created_at,
+            }
+            for e in entries
+        ]
         with self._write() as conn:
             conn.execute(sa.insert(outbox), rows)
 
-    def claim_deliveries(self, worker: str, now: float, lease_seconds: float,
-                         limit: int) -> list[Delivery]:
+    def claim_deliveries(
+        self, worker: str, now: float, lease_seconds: float, limit: int
+    ) -> list[Delivery]:
         with self._write() as conn:
             return claim(conn, worker, now, lease_seconds, limit)
 
@@ -80,7 +90,8 @@ class OutboxMethods:
 
     def repository_name(self, repo_id: int) -> tuple[str, str] | None:
         stmt = sa.select(repositories.c.account_id, repositories.c.name).where(
-            repositories.c.id == repo_id)
+            repositories.c.id == repo_id
+        )
         with self._read() as conn:
             row = conn.execute(stmt).first()
         return None if row is None else (row.account_id, row.name)

@@ -118,7 +118,11 @@ def to_image(row: Mapping[Any, Any], tags: tuple[str, ...] = ()) -> Image:
 
 def to_upload(row: Mapping[Any, Any]) -> Upload:
     return Upload(
-        id=row["id"], repo_id=row["repo_id"], size=row["size"], created_at=row["created_at"],
+        id=row["id"],
+        repo_id=row["repo_id"],
+        size=row["size"],
+        created_at=row["created_at"],
         hash_state=None if row["hash_state"] is None else bytes(row["hash_state"]),
-        generation=row["generation"], segments=tuple((row["segments"] or "").split()),
+        generation=row["generation"],
+        segments=tuple((row["segments"] or "").split()),
     )

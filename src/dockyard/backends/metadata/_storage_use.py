@@ -27,7 +27,9 @@ def _usage(conn: Connection, owner: list[sa.ColumnElement[object]]) -> list[sa.R
         .cte("used")
     )
     sharers = (
-        sa.select(used.c.digest, sa.func.count().label("owners")).group_by(used.c.digest).cte("sharers")
+        sa.select(used.c.digest, sa.func.count().label("owners"))
+        .group_by(used.c.digest)
+        .cte("sharers")
     )
     unique = sa.case((sharers.c.owners == 1, blobs.c.size), else_=0)
     keys = [used.c[c.name] for c in owner]

@@ -34,8 +34,13 @@ def uploads_without_rows(conn: Connection, upload_ids: Sequence[str]) -> list[st
 def claim_strays(conn: Connection, strays: Sequence[BlobClaim], now: float) -> list[BlobClaim]:
     claimed = []
     for stray in sorted(strays, key=lambda claim: claim.digest):
-        row = {"digest": stray.digest, "size": stray.size, "created_at": now,
-               "touched_at": now, "state": DELETING}
+        row = {
+            "digest": stray.digest,
+            "size": stray.size,
+            "created_at": now,
+            "touched_at": now,
+            "state": DELETING,
+        }
         # RETURNING, not rowcount: psycopg counts a skipped ON CONFLICT row as one.
         insert = dialects.insert_ignore(conn, blobs, ["digest"]).values(row)
         if conn.execute(insert.returning(blobs.c.digest)).first() is not None:

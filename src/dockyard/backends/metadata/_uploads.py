@@ -22,8 +22,9 @@ from dockyard.domain.models import Upload
 # (construction and its cache key) than the query itself.
 _CREATE = sa.insert(uploads)
 _GET = sa.select(uploads).where(uploads.c.id == sa.bindparam("b_id"))
-_TAKE = sa.delete(uploads).where(uploads.c.id == sa.bindparam("b_id"),
-                                 uploads.c.generation == sa.bindparam("b_generation"))
+_TAKE = sa.delete(uploads).where(
+    uploads.c.id == sa.bindparam("b_id"), uploads.c.generation == sa.bindparam("b_generation")
+)
 
 
 def create(conn: Connection, upload: Upload) -> None:

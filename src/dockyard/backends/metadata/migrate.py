@@ -67,6 +67,7 @@ def upgrade(
     one each time); tests/contract/test_migrations.py checks both paths give the same schema.
     `replay` runs every migration even then (the tests that check the migrations themselves).
     """
+
     def run(cfg: Config) -> None:
         conn = cfg.attributes["connection"]
         fast = target == "head" and not replay and revision.head_revision() == head()

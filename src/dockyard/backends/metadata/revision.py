@@ -34,7 +34,8 @@ _DOWN = re.compile(
 # Alembic's own version table, as `alembic stamp` creates it.
 _version_metadata = sa.MetaData()
 version_table = sa.Table(
-    "alembic_version", _version_metadata,
+    "alembic_version",
+    _version_metadata,
     sa.Column("version_num", sa.String(32), nullable=False),
     sa.PrimaryKeyConstraint("version_num", name="alembic_version_pkc"),
 )

@@ -242,7 +242,12 @@ class SqlMetadataStore(
             _link_blob(conn, repo_id, digest, size, now)
 
     def finish_upload(
-        self, upload_id: str, repo_id: int, digest: str, size: int, now: float,
+        self,
+        upload_id: str,
+        repo_id: int,
+        digest: str,
+        size: int,
+        now: float,
         generation: int | None = None,
     ) -> bool:
         with self._write() as conn:
@@ -434,4 +439,3 @@ def _link_blob(conn: Connection, repo_id: int, digest: str, size: int, now: floa
         # The only foreign key is the repository's: it was deleted meanwhile (DeleteRepository
         # --force). The transaction rolls back as the error leaves it.
         raise RepositoryNotFound("repository deleted while the blob was being linked") from None
-

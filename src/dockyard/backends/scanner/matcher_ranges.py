@@ -59,7 +59,12 @@ def _in_range(events: Any, version: str, fam: str) -> Verdict:
     for key, kind, _ in keyed:
         if kind == "introduced" and not _lt((_VALUE, v), key):
             vulnerable = True
-        elif kind == "fixed" and not _lt((_VALUE, v), key) or kind == "last_affected" and _lt(key, (_VALUE, v)):
+        elif (
+            kind == "fixed"
+            and not _lt((_VALUE, v), key)
+            or kind == "last_affected"
+            and _lt(key, (_VALUE, v))
+        ):
             vulnerable = False
     return Verdict(True, _next_fix(keyed, v)) if vulnerable else Verdict(False)
 

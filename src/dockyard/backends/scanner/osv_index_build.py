@@ -182,8 +182,9 @@ class _import_lock:
 
 def _per_batch(progress: ImportProgress, done: int, paths: list[Path]) -> Callable[[int], None]:
     """Reports a file's running record count (the bar itself still counts files)."""
-    return lambda records: progress("import", done, len(paths), f"  {paths[done].name}: "
-                                                                f"{records} records")
+    return lambda records: progress(
+        "import", done, len(paths), f"  {paths[done].name}: {records} records"
+    )
 
 
 def _import_one(

@@ -37,8 +37,9 @@ class FetchedManifest:
 
 
 class HttpUpstreamClient:
-    def __init__(self, http: httpx.Client, base_url: str, username: str | None,
-                 secret: str | None) -> None:
+    def __init__(
+        self, http: httpx.Client, base_url: str, username: str | None, secret: str | None
+    ) -> None:
         self.http, self.base_url = http, base_url.rstrip("/")
         self.basic = (username, secret) if username is not None and secret is not None else None
         self._tokens: dict[str, tuple[str, float]] = {}  # scope -> (Authorization, expiry)
@@ -47,10 +48,13 @@ class HttpUpstreamClient:
 
     # -- the port ---------------------------------------------------------------------------
 
-    def manifest(self, repository: str, reference: str, accepted: Sequence[str]
-                 ) -> FetchedManifest:
-        response = self._send("GET", f"/v2/{repository}/manifests/{quote(reference)}",
-                              repository, {"Accept": ", ".join(accepted)})
+    def manifest(self, repository: str, reference: str, accepted: Sequence[str]) -> FetchedManifest:
+        response = self._send(
+            "GET",
+            f"/v2/{repository}/manifests/{quote(reference)}",
+            repository,
+            {"Accept": ", ".join(accepted)},
+        )
         body = response.content
         if len(body) > MAX_MANIFEST:
             raise UpstreamError(f"the upstream manifest is over {MAX_MANIFEST} bytes")
@@ -58,8 +62,12 @@ class HttpUpstreamClient:
         return FetchedManifest(body, media_type, response.headers.get("docker-content-digest", ""))
 
     def manifest_digest(self, repository: str, reference: str, accepted: Sequence[str]) -> str:
-        response = self._send("HEAD", f"/v2/{repository}/manifests/{quote(reference)}",
-                              repository, {"Accept": ", ".join(accepted)})
+        response = self._send(
+            "HEAD",
+            f"/v2/{repository}/manifests/{quote(reference)}",
+            repository,
+            {"Accept": ", ".join(accepted)},
+        )
         digest = response.headers.get("docker-content-digest", "")
         if not digest:
             raise UpstreamError("the upstream named no Docker-Content-Digest")
@@ -87,10 +95,13 @@ class HttpUpstreamClient:
         finally:
             connection.close()
 
-    def _raw_get(self, url: str, headers: dict[str, str]
-                 ) -> tuple[http.client.HTTPConnection, http.client.HTTPResponse]:
+    def _raw_get(
+        self, url: str, headers: dict[str, str]
+    ) -> tuple[http.client.HTTPConnection, http.client.HTTPResponse]:
         parts = urlsplit(url)
-        kind = http.client.HTTPSConnection if parts.scheme == "https" else http.client.HTTPConnection
+        kind = (
+            http.client.HTTPSConnection if parts.scheme == "https" else http.client.HTTPConnection
+        )
         connection = kind(parts.netloc, timeout=_TIMEOUT.read)
         target = parts.path + (f"?{parts.query}" if parts.query else "")
         try:
@@ -105,17 +116,24 @@ class HttpUpstreamClient:
 
     # -- requests and authentication --------------------------------------------------------
 
-    def _send(self, method: str, path: str, repository: str,
-              headers: dict[str, str]) -> httpx.Response:
+    def _send(
+        self, method: str, path: str, repository: str, headers: dict[str, str]
+    ) -> httpx.Response:
         try:
-            response = self.http.request(method, self.base_url + path,
-                                         headers={**headers, **self._authorization(repository)},
-                                         follow_redirects=True)
+            response = self.http.request(
+                method,
+                self.base_url + path,
+                headers={**headers, **self._authorization(repository)},
+                follow_redirects=True,
+            )
             challenge = response.headers.get("www-authenticate", "")
             if response.status_code == 401 and self._learn(challenge, repository):
                 response = self.http.request(
-                    method, self.base_url + path,
-                    headers={**headers, **self._authorization(repository)}, follow_redirects=True)
+                    method,
+                    self.base_url + path,
+                    headers={**headers, **self._authorization(repository)},
+                    follow_redirects=True,
+                )
         except httpx.HTTPError as exc:
             raise UpstreamError(f"upstream {self.base_url}: {exc}") from exc
         _raise_for(response, path)
@@ -200,8 +218,7 @@ class HttpUpstreamConnector:
         self._clients: dict[tuple[str, str | None, str | None], HttpUpstreamClient] = {}
         self._lock = threading.Lock()
 
-    def client(self, base_url: str, username: str | None, secret: str | None
-               ) -> HttpUpstreamClient:
+    def client(self, base_url: str, username: str | None, secret: str | None) -> HttpUpstreamClient:
         key = (base_url, username, secret)
         with self._lock:
             if key not in self._clients:

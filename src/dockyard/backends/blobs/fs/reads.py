@@ -20,8 +20,9 @@ ADVICE_STEP = 8 * 1024 * 1024
 _ADVISE = getattr(os, "posix_fadvise", None)  # not on macOS
 
 
-def read_range(path: str | os.PathLike[str], offset: int, length: int | None,
-               chunk: int) -> Iterator[bytes]:
+def read_range(
+    path: str | os.PathLike[str], offset: int, length: int | None, chunk: int
+) -> Iterator[bytes]:
     """The bytes [offset, offset + length) of a file (to its end when length is None), in
     chunks of `chunk` bytes."""
     handle = open(path, "rb", buffering=0)  # noqa: SIM115 - now, so a missing file raises here

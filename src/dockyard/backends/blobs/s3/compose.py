@@ -161,15 +161,17 @@ class Composer:
         if _one_whole_object(pieces, key):
             # However small, one server-side copy: one request, and no bytes pass through
             # this process (gathering it would GET and PUT them).
-            self.client.copy_object(Bucket=self.bucket, Key=key, CopySource=self._source(pieces[0]),
-                                    **condition)
+            self.client.copy_object(
+                Bucket=self.bucket, Key=key, CopySource=self._source(pieces[0]), **condition
+            )
             return
         parts = plan(pieces)
         if not parts:
             self.client.put_object(Bucket=self.bucket, Key=key, Body=b"", **condition)
         elif len(parts) == 1 and parts[0].gather:
-            self.client.put_object(Bucket=self.bucket, Key=key, Body=self.gathered(parts[0]),
-                                   **condition)
+            self.client.put_object(
+                Bucket=self.bucket, Key=key, Body=self.gathered(parts[0]), **condition
+            )
         else:
             self._multipart(parts, key, condition)
 

@@ -34,14 +34,14 @@ def idle_uploads(client: Any, bucket: str, keys: KeySpace, idle_since: float) ->
     root = f"{keys.prefix}uploads/"
     newest: dict[str, float] = {}
     for item in _objects(client, bucket, root):
-        _note(newest, item["Key"][len(root):], _seconds(item["LastModified"]))
+        _note(newest, item["Key"][len(root) :], _seconds(item["LastModified"]))
     paginator = client.get_paginator("list_multipart_uploads")
     for page in paginator.paginate(Bucket=bucket, Prefix=root):
         for upload in page.get("Uploads", ()):
             last = _seconds(upload["Initiated"])
             if last < idle_since:  # parts uploaded since the start count as writes too
                 last = max([last, *_part_times(client, bucket, upload)])
-            _note(newest, upload["Key"][len(root):], last)
+            _note(newest, upload["Key"][len(root) :], last)
     yield from sorted(upload_id for upload_id, last in newest.items() if last < idle_since)
 
 

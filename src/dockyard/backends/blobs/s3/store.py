@@ -208,8 +208,9 @@ class S3BlobStore:
         key = self.keys.blob(digest)
         aside = f"{self.keys.prefix}quarantine/{digest.replace(':', '/')}.{time.time_ns()}"
         try:
-            self.client.copy_object(Bucket=self.bucket, Key=aside,
-                                    CopySource={"Bucket": self.bucket, "Key": key})
+            self.client.copy_object(
+                Bucket=self.bucket, Key=aside, CopySource={"Bucket": self.bucket, "Key": key}
+            )
         except ClientError as exc:
             if _status(exc) == 404:
                 return None

@@ -23,9 +23,7 @@ depends_on = None
 
 def upgrade() -> None:
     with op.batch_alter_table("uploads") as batch:
-        batch.add_column(
-            sa.Column("generation", sa.Integer(), nullable=False, server_default="0")
-        )
+        batch.add_column(sa.Column("generation", sa.Integer(), nullable=False, server_default="0"))
         batch.add_column(sa.Column("segments", sa.Text(), nullable=True))
 
 

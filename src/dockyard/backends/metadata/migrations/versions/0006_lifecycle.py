@@ -27,8 +27,9 @@ def upgrade() -> None:
         sa.Column("last_evaluated_at", sa.Double(), nullable=True),
         sa.Column("claimed_by", sa.String(256), nullable=True),
         sa.Column("claimed_until", sa.Double(), nullable=True),
-        sa.ForeignKeyConstraint(["repo_id"], ["repositories.id"],
-                                name="fk_lifecycle_policies_repo_id_repositories"),
+        sa.ForeignKeyConstraint(
+            ["repo_id"], ["repositories.id"], name="fk_lifecycle_policies_repo_id_repositories"
+        ),
         sa.PrimaryKeyConstraint("repo_id", name="pk_lifecycle_policies"),
     )
     op.create_table(
@@ -40,8 +41,9 @@ def upgrade() -> None:
         sa.Column("claimed_by", sa.String(256), nullable=True),
         sa.Column("claimed_until", sa.Double(), nullable=True),
         sa.Column("results", sa.Text(), nullable=True),
-        sa.ForeignKeyConstraint(["repo_id"], ["repositories.id"],
-                                name="fk_lifecycle_previews_repo_id_repositories"),
+        sa.ForeignKeyConstraint(
+            ["repo_id"], ["repositories.id"], name="fk_lifecycle_previews_repo_id_repositories"
+        ),
         sa.PrimaryKeyConstraint("repo_id", name="pk_lifecycle_previews"),
     )
     op.create_table(

@@ -37,8 +37,7 @@ def upgrade() -> None:
         sa.Column("repository", code_point_string(256), nullable=False),
         sa.Column("tag", code_point_string(256), nullable=False),
         sa.Column("checked_at", sa.Double(), nullable=False),
-        sa.PrimaryKeyConstraint("account_id", "repository", "tag",
-                                name="pk_pull_through_checks"),
+        sa.PrimaryKeyConstraint("account_id", "repository", "tag", name="pk_pull_through_checks"),
     )
 
 

@@ -49,11 +49,19 @@ def upgrade() -> None:
         sa.Column("created_at", sa.Double(), nullable=False),
         sa.Column("updated_at", sa.Double(), nullable=False),
         sa.PrimaryKeyConstraint("id", name="pk_replication_tasks"),
-        sa.UniqueConstraint("repo_id", "digest", "region", "registry_id",
-                            name="uq_replication_tasks_repo_id_digest_region_registry_id"),
+        sa.UniqueConstraint(
+            "repo_id",
+            "digest",
+            "region",
+            "registry_id",
+            name="uq_replication_tasks_repo_id_digest_region_registry_id",
+        ),
     )
-    op.create_index("ix_replication_tasks_status_next_attempt_at", "replication_tasks",
-                    ["status", "next_attempt_at"])
+    op.create_index(
+        "ix_replication_tasks_status_next_attempt_at",
+        "replication_tasks",
+        ["status", "next_attempt_at"],
+    )
 
 
 def downgrade() -> None:
