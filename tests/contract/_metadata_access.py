@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from dockyard.domain.models import Repository
+from dockyard.domain.models import Repository, RepositoryChanges
 from dockyard.ports import MetadataStore
 
 from .metadata_support import NOW, fresh_account, fresh_name
@@ -29,7 +29,7 @@ class AccessPolicyCases:
         repo, sibling = make_repo(), make_repo()
         other_account = fresh_account()
         same_name_elsewhere = make_repo(repo.name, other_account)
-        store.update_repository(repo.id, {"policy": REPOSITORY})
+        store.update_repository(repo.id, RepositoryChanges(policy=REPOSITORY))
         store.put_registry_policy(repo.account_id, REGISTRY, NOW)
         try:
             assert store.get_access_policies(repo.account_id, repo.name) == (REGISTRY, REPOSITORY)
