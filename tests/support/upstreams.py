@@ -28,7 +28,11 @@ from typing import Any
 from tests.support.server import DistributionServer, free_port
 
 USER, PASSWORD = "alice", "s3cret-upstream"
-_BLOB_GET = re.compile(r'"GET /v2/(?P<repo>[^ ]+)/blobs/(?P<digest>sha256:[0-9a-f]{64}) ')
+# A fetch is a GET answered 200: a client's first request may get 401 and a challenge, which
+# it answers by retrying with credentials (each server process learns the scheme once).
+_BLOB_GET = re.compile(
+    r'"GET /v2/(?P<repo>[^ ]+)/blobs/(?P<digest>sha256:[0-9a-f]{64}) HTTP/[0-9.]+" 200 '
+)
 
 
 def htpasswd_file(path: Path) -> Path:
