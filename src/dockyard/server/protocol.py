@@ -2,10 +2,10 @@
 that a request body reaches the app in pieces of 256 KiB or more, not one per socket read.
 
 Why: uvicorn wakes the app for every read of a request body and copies what it buffered once
-more to hand it over. When skopeo streams a layer the reads are ~50 KiB (21,600 per GiB), and
-each wakeup runs uvicorn's receive, Starlette's stream and the upload batcher: about 0.7 s of
-server CPU per GiB pushed, a quarter of the total. Here the body is handed over when 256 KiB
-have gathered (or it ended, or the client went away), and without the extra copy.
+more to hand it over. When skopeo streams a layer the reads are small (tens of KiB), and each
+wakeup runs uvicorn's receive, Starlette's stream and the upload batcher: a large share of the
+server's CPU per GiB pushed (benchmarks/README.md, run.py). Here the body is handed over when
+256 KiB have gathered (or it ended, or the client went away), and without the extra copy.
 """
 
 from __future__ import annotations

@@ -13,8 +13,8 @@ it is.
 
 Why inline at all: on the embedded default (SQLite and local files, one process) a bounded call
 takes a fraction of a millisecond, while handing it to a thread and back costs two context
-switches and a GIL hand-over: a third of the server's CPU for four clients pushing small images
-(benchmarks/README.md). Even there a call goes to a thread while a write of this process is open
+switches and a GIL hand-over: a large share of the server's CPU for four clients pushing small
+images (measured: benchmarks/README.md, run.py). Even there a call goes to a thread while a write of this process is open
 (`busy`): a long one, such as DeleteRepository with force, would stall every connection while
 the call waited its turn. A store across the network (PostgreSQL, S3) would stall the loop for a
 round trip, and with several processes on one SQLite file a writer may wait for another

@@ -59,8 +59,8 @@ JOB_LEASE_SECONDS = 600
 # the previous scans a few at a time saves three transactions per image. Small, so that other
 # processes still get a share of a long queue, and a lease covers the whole batch.
 JOBS_PER_CLAIM = 8
-# A rescan of 1,000 images reports ~28,000 distinct findings (~1 KB of JSON each); past this many
-# the cache starts again rather than grow with every vulnerability data update.
+# A rescan of a fleet reports tens of thousands of distinct findings (benchmarks/README.md,
+# scan_bench.py); past this many the cache starts again rather than grow with every update.
 DOCUMENT_CACHE_LIMIT = 50_000
 SWEEP_EVERY = 3600.0  # seconds between sweeps of unreferenced finding documents, per process
 
@@ -301,7 +301,7 @@ class FindingDocuments:
             self.clear()
         if now - self._fresh_since >= DOCUMENT_REUSE:
             self._fresh.clear()
-        # map() and itemgetter keep the per-finding work in C: a rescan has ~600,000 findings.
+        # map() and itemgetter keep the per-finding work in C: a rescan has hundreds of thousands.
         entries: list[Any] = list(map(self._entries.get, map(id, found)))
         if None in entries:
             entries = [e or self._add(f) for e, f in zip(entries, found, strict=True)]
@@ -332,7 +332,7 @@ class FindingDocuments:
 
 def severity_counts(findings: list[Finding]) -> dict[str, int]:
     """Findings per severity, most severe first (the order findingSeverityCounts has always
-    had: counted over the sorted findings); counted in C, as a rescan has ~600,000."""
+    had: counted over the sorted findings); counted in C, as a rescan has hundreds of thousands."""
     counts = Counter(map(attrgetter("severity"), findings))
     return dict(sorted(counts.items(), key=lambda item: _ORDER.get(item[0], 99)))
 

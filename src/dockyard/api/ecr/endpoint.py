@@ -73,7 +73,8 @@ class Endpoint:
     """The ASGI app of `POST /`.
 
     A plain ASGI callable rather than a Starlette function endpoint, whose Request/Response
-    wrapping cost ~40 µs of CPU a call, a tenth of what a small call costs inside the app.
+    wrapping is a noticeable share of what a small call costs inside the app (measured:
+    benchmarks/README.md, ecr_bench.py).
     """
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:

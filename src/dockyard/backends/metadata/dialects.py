@@ -59,7 +59,7 @@ _SQLITE_PRAGMAS = (
     # Enforced so SQLite catches the ordering mistakes PostgreSQL would reject.
     "PRAGMA foreign_keys = ON",
     # 32 MiB of page cache per connection (the default is 2 MiB): PutImage's CPU per call rose
-    # by 40% once the repository's index pages outgrew 2 MiB (about 5,000 images).
+    # once the repository's index pages outgrew 2 MiB (benchmarks/README.md, ecr_bench.py).
     "PRAGMA cache_size = -32768",
 )
 

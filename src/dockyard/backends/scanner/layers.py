@@ -7,8 +7,8 @@
 
 Nothing is written to disk, and view.py keeps only entries on the catalogers' allowlists, so
 memory stays small whatever the layer size. Skipped entry data is inflated and dropped in 1 MiB
-steps (gzip cannot seek); the inflater is the ceiling, so ISA-L's (`isal`, about 2.4x zlib) is
-used when installed.
+steps (gzip cannot seek); the inflater is the ceiling, so ISA-L's (`isal`, much faster than
+zlib's; benchmarks/README.md) is used when installed.
 
 Every limit lives in `Limits` and is charged to one `Budget` per image. Breaking any limit, a
 corrupt stream, a truncated tar (one that ends without its end-of-archive block) or a path that
@@ -28,7 +28,7 @@ from typing import Any
 from dockyard.domain.scanning import ScanFailed
 
 _inflate: ModuleType = zlib
-try:  # ISA-L's inflate is about 2.4x faster than zlib's; the API is zlib's.
+try:  # ISA-L's inflate is much faster than zlib's; the API is zlib's.
     from isal import isal_zlib
 
     _inflate = isal_zlib

@@ -2,11 +2,11 @@
 
 A blob that is not in the page cache (pushed long ago, or the part of a huge upload written
 with direct I/O, `filesystem.CACHE_LIMIT`) is read from the disk. Left to its default readahead the
-kernel keeps too little in flight: on the reference machine a cold 1 GiB GET ran at ~0.77
-GB/s. Advising it (`POSIX_FADV_WILLNEED`) to fetch up to 64 MiB ahead of the reader, in
-8 MiB steps, kept the virtual disk busy: 1.2-1.3 GB/s, while filling the page cache, so the
-second GET is served from memory (~2 GB/s). An earlier version read cold ranges with
-O_DIRECT to skip the page-cache fill; it was capped at the disk's ~0.9 GB/s on every GET.
+kernel keeps too little in flight for a cold GET to use the disk. Advising it
+(`POSIX_FADV_WILLNEED`) to fetch up to 64 MiB ahead of the reader, in 8 MiB steps, kept the
+virtual disk busy while filling the page cache, so the second GET is served from memory. An
+earlier version read cold ranges with O_DIRECT to skip the page-cache fill; it was capped at
+the disk's direct-read speed on every GET. Measured: benchmarks/README.md (run.py).
 Advice on a range that is already cached costs a page-cache lookup and nothing else.
 """
 

@@ -38,10 +38,9 @@ WRITE_SLICE = 1024 * 1024
 DIRECT_MIN = 1024 * 1024
 # ... once the upload is past this offset. Below it, bytes go through the page cache (with
 # early write-back), so a layer just pushed is served from memory on its first pull, as
-# distribution's are. Direct I/O saved under a tenth of the upload's CPU here (2.6-2.8
-# against 2.7-3.1 s/GiB, both at most 0.41x distribution's) but sent every first pull to
-# the disk (0.4-0.5x distribution, against 1.1-1.9x); above the limit it keeps one huge push
-# from evicting everything else. Measured: benchmarks/README.md, "Page-cache policy".
+# distribution's are. Direct I/O saved under a tenth of the upload's CPU but sent every first
+# pull to the disk, well behind distribution's; above the limit it keeps one huge push from
+# evicting everything else. Measured: benchmarks/README.md (run.py, "Page-cache policy").
 CACHE_LIMIT = 1024 * 1024 * 1024
 JOIN_STEP = 64 * 1024 * 1024
 
