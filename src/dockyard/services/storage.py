@@ -27,10 +27,16 @@ LOGGED_REPOSITORIES = 20
 #: Samples the console's plot shows (one per collection: an hourly GC draws 10 days).
 HISTORY_SAMPLES = 240
 
+#: A collection that freed nothing is sampled at most this often (seconds): counting every
+#: account's bytes reads the whole blob table, and with passes back to back (a short
+#: --gc-interval) that count, not the collection, would take most of the collector's time.
+QUIET_SAMPLE_SPACING = 300.0
+
 
 class StorageService:
     def __init__(self, store: GarbageStore, history: StorageHistory, clock: Clock) -> None:
         self.store, self.history, self.clock = store, history, clock
+        self._last_sample: float | None = None
 
     def usage(self) -> list[StorageUse]:
         return self.store.storage_use()
@@ -45,12 +51,15 @@ class StorageService:
         """Keep what a real collection freed and the accounts' totals after it; log them."""
         if report.dry_run or report.skipped:
             return
+        now = self.clock.now()
+        recent = self._last_sample is not None and now - self._last_sample < QUIET_SAMPLE_SPACING
+        if recent and not _freed_anything(report):
+            return
+        self._last_sample = now
         uses = self.usage()
         totals = [(u.account_id, u.total_bytes) for u in uses if u.repository is None]
         self.history.record_collection(
-            GcRunRecord(
-                self.clock.now(), report.blobs_freed, report.bytes_freed, report.uploads_expired
-            ),
+            GcRunRecord(now, report.blobs_freed, report.bytes_freed, report.uploads_expired),
             totals,
         )
         self._log(uses)
@@ -70,6 +79,12 @@ class StorageService:
         repos = sorted((u for u in uses if u.repository is not None), key=lambda u: -u.total_bytes)
         for use in repos[:LOGGED_REPOSITORIES]:
             log.info("storage: %s", describe(use))
+
+
+def _freed_anything(report: GcReport) -> bool:
+    return bool(
+        report.blobs_freed or report.uploads_expired or report.stray_blobs or report.stray_uploads
+    )
 
 
 def describe(use: StorageUse) -> str:
